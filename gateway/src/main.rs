@@ -1,0 +1,2 @@
+//! `policy-gateway`: skeleton until the gateway issue.
+fn main() {}

@@ -1,0 +1,24 @@
+//! `policy`: lint, classify and replay the policy config of an API / LLM gateway.
+//!
+//! # Architecture
+//!
+//! ```text
+//! config/        the one config model (serde + schemars types) and YAML loading with spans
+//!   model.rs     Rust types of SPEC §1; doc comments = user docs; `x-reload` on every field
+//!   yaml.rs      saphyr-parser events -> serde_json::Value + span tree (depth/alias guards)
+//! schema.rs      schema generation, and per-pointer facts read back from it (reload class, keys)
+//! lint/          diagnostics: schema errors mapped to nodes, one semantic rule per file,
+//!                output formats (human via miette, json, github, sarif)
+//! cli/           one file per subcommand; `main.rs` only parses, runs and maps to an exit code
+//! ```
+//!
+//! Data flows one way: text -> `config::yaml` -> `lint` (schema + rules) -> typed `Config`.
+//! Every later stage (diff, engine, replay, the gateway) starts from a `Config` that `lint`
+//! accepted, so they all read scalars identically.
+
+#![deny(missing_docs)]
+
+pub mod cli;
+pub mod config;
+pub mod lint;
+pub mod schema;

@@ -1,0 +1,264 @@
+//! `policy lint`: read a config, check it against the schema and the semantic rules, and
+//! produce located diagnostics.
+//!
+//! Pipeline for one file: YAML (`config::yaml`, P1xx) -> JSON Schema (`schema_check`, P2xx)
+//! -> typed `Config` via serde -> semantic rules (`rules`, P3xx). A YAML error stops the file;
+//! schema errors are all reported; the semantic rules that need the typed config run when the
+//! schema passed, the others always. Rendering is `render`'s job; exit codes are `main.rs`'s.
+
+pub mod diagnostic;
+pub mod render;
+pub mod rules;
+mod schema_check;
+
+use crate::config::yaml::{self, Document, Span, YamlErrorKind};
+use crate::config::Config;
+pub use diagnostic::{Diagnostic, LineIndex, Severity};
+use rules::{At, Context, Finding, Rule};
+use std::sync::Arc;
+
+/// The result of linting one file.
+#[derive(Debug, Clone)]
+pub struct FileReport {
+    /// The path as given (or `<stdin>`).
+    pub path: String,
+    /// The source text.
+    pub source: Arc<str>,
+    /// Findings, sorted by position.
+    pub diagnostics: Vec<Diagnostic>,
+    /// The typed config, when the file has no errors.
+    pub config: Option<Config>,
+}
+
+impl FileReport {
+    /// Number of diagnostics of `severity`.
+    pub fn count(&self, severity: Severity) -> usize {
+        self.diagnostics.iter().filter(|d| d.severity == severity).count()
+    }
+}
+
+/// Lint one config given as text. Never panics on any input.
+pub fn lint_source(path: &str, source: &str) -> FileReport {
+    let source: Arc<str> = Arc::from(source);
+    let mut diagnostics = Vec::new();
+    let mut config = None;
+    match yaml::parse(&source) {
+        Err(errors) => diagnostics.extend(errors.into_iter().map(yaml_diagnostic)),
+        Ok(doc) => {
+            let lines = LineIndex::new(&source);
+            let schema_errors = schema_check::check(&doc, &source, &lines);
+            let typed = if schema_errors.is_empty() {
+                match serde_json::from_value::<Config>(doc.value.clone()) {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        // The schema is generated from the same types, so this is our bug, not
+                        // the user's; say so rather than hide it.
+                        diagnostics.push(make(
+                            &rules::schema_violation::RULE,
+                            &doc,
+                            Finding::new("", format!("internal: the schema accepted this file but the model did not: {e}"), "here", "please report this as a bug of `policy`"),
+                        ));
+                        None
+                    }
+                }
+            } else {
+                None
+            };
+            diagnostics.extend(schema_errors);
+            let ctx = Context { doc: &doc, config: typed.as_ref() };
+            for rule in rules::RULES {
+                if let Some(check) = rule.check {
+                    let mut findings = Vec::new();
+                    check(&ctx, &mut findings);
+                    diagnostics.extend(findings.into_iter().map(|f| make(rule, &doc, f)));
+                }
+            }
+            if !diagnostics.iter().any(|d| d.severity == Severity::Error) {
+                config = typed;
+            }
+        }
+    }
+    diagnostics.sort_by(|a, b| {
+        (a.span.start.line, a.span.start.col, a.code).cmp(&(b.span.start.line, b.span.start.col, b.code))
+    });
+    diagnostics.dedup();
+    FileReport { path: path.to_string(), source, diagnostics, config }
+}
+
+/// Locate a rule's finding and give it the rule's code, name and severity.
+pub(crate) fn make(rule: &'static Rule, doc: &Document, f: Finding) -> Diagnostic {
+    let loc = doc.locate(&f.pointer);
+    let span = match f.at {
+        At::Key => loc.key.unwrap_or(loc.value),
+        At::Value => loc.value,
+        At::Head => loc.head,
+        At::Inner(a, b) => inner_span(loc.value, a, b),
+    };
+    let related = f
+        .related
+        .into_iter()
+        .map(|(p, label)| {
+            let l = doc.locate(&p);
+            (l.key.unwrap_or(l.value), label)
+        })
+        .collect();
+    Diagnostic {
+        code: rule.code,
+        name: rule.name,
+        severity: rule.severity,
+        message: f.message,
+        pointer: f.pointer,
+        span,
+        label: f.label,
+        help: f.help,
+        related,
+    }
+}
+
+/// Characters `a..b` of a single-line scalar written at `value` (quotes skipped when the span
+/// covers them). Falls back to the whole value when the scalar spans several lines.
+fn inner_span(value: Span, a: usize, b: usize) -> Span {
+    if value.start.line != value.end.line {
+        return value;
+    }
+    let mut s = value;
+    s.start.col += a as u32;
+    s.end.col = s.start.col + (b.saturating_sub(a)).max(1) as u32;
+    s.end.col = s.end.col.min(value.end.col.max(s.start.col + 1));
+    s
+}
+
+fn yaml_diagnostic(e: yaml::YamlError) -> Diagnostic {
+    use rules::*;
+    let (rule, label, help): (&'static Rule, &str, String) = match e.kind {
+        YamlErrorKind::Syntax => {
+            let (label, help) = syntax_help(&e.message);
+            (&yaml_syntax_error::RULE, label, help)
+        }
+        YamlErrorKind::DuplicateKey => (
+            &duplicate_key::RULE,
+            "written again here",
+            "remove one of the two entries; YAML parsers disagree on which one wins".into(),
+        ),
+        YamlErrorKind::AliasBudget => (
+            &alias_expansion_limit::RULE,
+            "expansion stops here",
+            format!("a config needs few aliases; write the repeated part out, or keep aliases under {} nodes in all", yaml::ALIAS_NODE_BUDGET),
+        ),
+        YamlErrorKind::TooDeep => (
+            &nesting_too_deep::RULE,
+            "too deep",
+            format!("no valid config nests more than a few levels; the limit is {}", yaml::MAX_DEPTH),
+        ),
+        YamlErrorKind::MultipleDocuments => (
+            &multiple_documents::RULE,
+            "second document",
+            "keep one config per file; remove the `---` and what follows, or split it into two files".into(),
+        ),
+        YamlErrorKind::Unsupported => (
+            &unsupported_yaml::RULE,
+            "not supported",
+            "use plain scalars, mappings and sequences; keys must be strings".into(),
+        ),
+    };
+    Diagnostic {
+        code: rule.code,
+        name: rule.name,
+        severity: rule.severity,
+        message: e.message,
+        pointer: e.pointer,
+        span: e.span,
+        label: label.into(),
+        help,
+        related: e.related.map(|s| (s, "first written here".to_string())).into_iter().collect(),
+    }
+}
+
+/// A help line for the scanner's messages whose usual cause is known.
+fn syntax_help(message: &str) -> (&'static str, String) {
+    if message.contains("mapping values are not allowed") {
+        (
+            "a `: ` inside an unquoted value",
+            "quote the whole value when it contains `: `, e.g. message: \"Request blocked: potential prompt injection\"".into(),
+        )
+    } else if message.contains("tab") {
+        ("tab character", "YAML indentation must use spaces; replace the tab with spaces".into())
+    } else if message.contains("did not find expected") || message.contains("block") {
+        (
+            "unexpected here",
+            "check the indentation: every key of a mapping starts in the same column, every list item too".into(),
+        )
+    } else if message.contains("end of stream") || message.contains("quote") {
+        ("unexpected end", "a quote, bracket or brace is not closed".into())
+    } else {
+        ("here", "fix the YAML syntax at this position; a value with special characters (`: `, ` #`, `{`, `[`) needs quotes".into())
+    }
+}
+
+/// Read a file and lint it. An unreadable file is an I/O error for the caller (exit 2), not a
+/// diagnostic.
+pub fn lint_path(path: &std::path::Path) -> Result<FileReport, LoadError> {
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Io { path: path.display().to_string(), source })?;
+    let text = String::from_utf8(bytes).map_err(|e| LoadError::NotUtf8 {
+        path: path.display().to_string(),
+        offset: e.utf8_error().valid_up_to(),
+    })?;
+    Ok(lint_source(&path.display().to_string(), &text))
+}
+
+/// Why a config could not be read at all.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    #[diagnostic(code(policy::io))]
+    Io {
+        /// The path.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is not UTF-8.
+    #[error("{path} is not UTF-8 text (invalid byte at offset {offset})")]
+    #[diagnostic(code(policy::encoding), help("YAML configs must be UTF-8; convert the file, e.g. with iconv"))]
+    NotUtf8 {
+        /// The path.
+        path: String,
+        /// Offset of the first invalid byte.
+        offset: usize,
+    },
+    /// The file was read but has errors.
+    #[error("{path} has {errors} error(s)")]
+    #[diagnostic(code(policy::invalid_config))]
+    Invalid {
+        /// The path.
+        path: String,
+        /// Number of errors.
+        errors: usize,
+        /// The full report, for rendering.
+        report: Box<FileReport>,
+    },
+}
+
+/// Read, lint and type a config: the entry point of every stage after lint (diff, engine,
+/// replay, gateway). Warnings do not fail it; errors do, with the report attached.
+pub fn load_config(path: &std::path::Path) -> Result<(Config, FileReport), LoadError> {
+    let report = lint_path(path)?;
+    config_of(report)
+}
+
+/// Lint text and type it, as [`load_config`] does for a file.
+pub fn load_config_str(path: &str, source: &str) -> Result<(Config, FileReport), LoadError> {
+    config_of(lint_source(path, source))
+}
+
+fn config_of(report: FileReport) -> Result<(Config, FileReport), LoadError> {
+    match report.config.clone() {
+        Some(c) => Ok((c, report)),
+        None => Err(LoadError::Invalid {
+            path: report.path.clone(),
+            errors: report.count(Severity::Error),
+            report: Box::new(report),
+        }),
+    }
+}

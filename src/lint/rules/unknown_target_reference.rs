@@ -1,0 +1,49 @@
+//! P305 `unknown-target-reference`: a reference to a target id that does not exist.
+
+use super::{did_you_mean, Context, Finding};
+
+declare_rule! {
+    /// ## What it does
+    /// Reports `providers.default` or a `routes[].target` that names no target of
+    /// `providers.targets`, with the closest id as a suggestion.
+    ///
+    /// ## Why is this bad?
+    /// A request routed to a target that does not exist cannot be forwarded: the gateway would
+    /// refuse the config.
+    ///
+    /// ## Example
+    /// ```yaml
+    /// providers:
+    ///   targets:
+    ///     - {id: openai-primary, provider: openai, base_url: "https://api.openai.com"}
+    ///   default: openai-primary2
+    /// ```
+    ///
+    /// ## Use instead
+    /// ```yaml
+    ///   default: openai-primary
+    /// ```
+    pub static RULE = { code: "P305", name: "unknown-target-reference", severity: Error, check: Some(check) };
+}
+
+fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+    let Some(config) = ctx.config else { return };
+    let ids: Vec<&str> = config.providers.targets.iter().map(|t| t.id.as_str()).collect();
+    let mut refs = Vec::new();
+    if let Some(d) = &config.providers.default {
+        refs.push(("/providers/default".to_string(), d.as_str()));
+    }
+    for (i, r) in config.routes.iter().enumerate() {
+        refs.push((format!("/routes/{i}/target"), r.target.as_str()));
+    }
+    for (pointer, id) in refs {
+        if ids.contains(&id) {
+            continue;
+        }
+        let (label, help) = match did_you_mean(id, ids.iter().copied()) {
+            Some(s) => (format!("did you mean `{s}`?"), format!("did you mean `{s}`? Targets: {}", ids.join(", "))),
+            None => ("no such target".to_string(), format!("name one of the targets: {}", ids.join(", "))),
+        };
+        out.push(Finding::new(pointer, format!("target `{id}` is not defined in `providers.targets`"), label, help));
+    }
+}

@@ -1,0 +1,286 @@
+//! JSON Schema validation of a parsed document, with every error mapped to its YAML node and
+//! worded for a person.
+//!
+//! Owns: the one compiled validator (built once per process from `crate::schema`), and the
+//! translation of `jsonschema` errors into P2xx diagnostics (plus P301 for the chain, whose
+//! allowed values are the schema's enum). It does not decide what is valid; the schema does.
+
+use super::rules::{self, did_you_mean, At, Finding, Rule};
+use super::{make, Diagnostic, LineIndex};
+use crate::config::yaml::{escape, Document, ScalarKind};
+use crate::schema;
+use jsonschema::error::{TypeKind, ValidationErrorKind};
+use serde_json::Value;
+use std::sync::OnceLock;
+
+fn validator() -> &'static jsonschema::Validator {
+    static V: OnceLock<jsonschema::Validator> = OnceLock::new();
+    V.get_or_init(|| {
+        jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft202012)
+            // Formats are annotations in 2020-12; the generated schema relies on none.
+            .should_validate_formats(false)
+            .build(schema::schema())
+            .expect("the generated schema is a valid JSON Schema (tested)")
+    })
+}
+
+/// All schema errors of `doc`, located and worded.
+pub(super) fn check(doc: &Document, src: &str, lines: &LineIndex) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for err in validator().iter_errors(&doc.value) {
+        let pointer = err.instance_path().as_str().to_string();
+        let instance = err.instance();
+        for (rule, finding) in explain(doc, src, lines, &pointer, err.kind(), instance) {
+            out.push(make(rule, doc, finding));
+        }
+    }
+    out
+}
+
+fn explain(
+    doc: &Document,
+    src: &str,
+    lines: &LineIndex,
+    pointer: &str,
+    kind: &ValidationErrorKind,
+    instance: &Value,
+) -> Vec<(&'static Rule, Finding)> {
+    let (parent, key) = split(pointer);
+    let field = if key.is_empty() { "the document".to_string() } else { format!("`{key}`") };
+    let expected = schema::property(parent, key).and_then(|p| p.get("x-expected")).and_then(Value::as_str);
+    let describe = || schema::property(parent, key).and_then(|p| p.get("description")).and_then(Value::as_str).map(first_sentence);
+    let text = || {
+        let l = doc.locate(pointer);
+        src.get(lines.range(src, l.value)).unwrap_or("").trim().to_string()
+    };
+    match kind {
+        ValidationErrorKind::AdditionalProperties { unexpected } => {
+            let allowed = schema::allowed_keys(pointer);
+            unexpected
+                .iter()
+                .map(|k| {
+                    let child = format!("{pointer}/{}", escape(k));
+                    let suggestion = did_you_mean(k, allowed.iter().copied());
+                    let help = match suggestion {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None if allowed.is_empty() => "remove this key".into(),
+                        None => format!("remove it; {} allows: {}", where_(pointer), list(&allowed)),
+                    };
+                    let label = match suggestion {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None => "unknown key".into(),
+                    };
+                    (
+                        &rules::unknown_key::RULE,
+                        Finding::new(child, format!("unknown key `{k}` in {}", where_(pointer)), label, help).at(At::Key),
+                    )
+                })
+                .collect()
+        }
+        ValidationErrorKind::Required { property } => {
+            let name = property.as_str().unwrap_or_default();
+            let doc_line = schema::property(pointer, name)
+                .and_then(|p| p.get("description"))
+                .and_then(Value::as_str)
+                .map(first_sentence)
+                .unwrap_or_default();
+            let mut f = Finding::new(
+                pointer,
+                format!("missing required key `{name}` in {}", where_(pointer)),
+                format!("`{name}` is missing here"),
+                format!("add `{name}:` to {}. {doc_line}", where_(pointer)).trim_end().to_string(),
+            );
+            // Point at the first key of the mapping: its line is the mapping's, and the label
+            // stays one line long even for a large mapping.
+            f.at = At::Head;
+            vec![(&rules::missing_key::RULE, f)]
+        }
+        ValidationErrorKind::Type { kind } => {
+            let want = match kind {
+                TypeKind::Single(t) => type_name(&t.to_string()),
+                TypeKind::Multiple(ts) => ts.iter().map(|t| type_name(&t.to_string())).collect::<Vec<_>>().join(" or "),
+            };
+            let want = expected.map(str::to_string).unwrap_or(want);
+            let found = value_kind(instance);
+            let loc = doc.locate(pointer);
+            let plain = loc.scalar == Some(ScalarKind::Plain);
+            let t = text();
+            let (message, help) = match instance {
+                Value::Number(_) | Value::Bool(_) if plain && wants_string(kind) => (
+                    format!("expected {want} for {field}; `{t}` was read as {found}"),
+                    format!("quote it: {key}: \"{t}\""),
+                ),
+                Value::String(s) if wants(kind, "boolean") && is_yaml11_bool(s) => (
+                    format!("expected true or false for {field}; `{s}` is a string in YAML 1.2"),
+                    format!("write `{key}: {}`", if is_yaml11_true(s) { "true" } else { "false" }),
+                ),
+                Value::Null => (
+                    format!("expected {want} for {field}, found nothing"),
+                    format!("give {field} a value, or remove the key to use the default"),
+                ),
+                Value::String(_) if wants(kind, "array") => (
+                    format!("expected a list for {field}, found {found}"),
+                    format!("write a list: `{key}: [{t}]`"),
+                ),
+                _ => (
+                    format!("expected {want} for {field}, found {found}"),
+                    describe().map(|d| format!("{field}: {d}")).unwrap_or_else(|| format!("write {want} here")),
+                ),
+            };
+            vec![(&rules::wrong_type::RULE, Finding::new(pointer, message, format!("expected {want}"), help))]
+        }
+        ValidationErrorKind::Enum { options } => {
+            let options: Vec<&str> = options.as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+            let got = instance.as_str().map(str::to_string).unwrap_or_else(|| instance.to_string());
+            let suggestion = did_you_mean(&got, options.iter().copied());
+            let in_chain = parent == "/policies/chain";
+            let rule = if in_chain { &rules::unknown_policy_in_chain::RULE } else { &rules::unknown_value::RULE };
+            let what = if in_chain { "policy kind".to_string() } else { format!("value for {field}") };
+            let label = match suggestion {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("unknown {what}"),
+            };
+            let help = match suggestion {
+                Some(s) => format!("did you mean `{s}`? Allowed: {}", list(&options)),
+                None => format!("allowed: {}", list(&options)),
+            };
+            vec![(rule, Finding::new(pointer, format!("unknown {what} `{got}`"), label, help))]
+        }
+        ValidationErrorKind::Pattern { .. } => {
+            let want = expected.unwrap_or("a value of the documented form");
+            let got = instance.as_str().unwrap_or_default();
+            vec![(
+                &rules::malformed_value::RULE,
+                Finding::new(
+                    pointer,
+                    format!("{field} must be {want}, found `{got}`"),
+                    format!("expected {want}"),
+                    describe().map(|d| format!("{field}: {d}")).unwrap_or_else(|| format!("write {want}")),
+                ),
+            )]
+        }
+        ValidationErrorKind::Minimum { limit } | ValidationErrorKind::ExclusiveMinimum { limit } => {
+            range(pointer, &field, instance, &format!("at least {limit}"), describe())
+        }
+        ValidationErrorKind::Maximum { limit } | ValidationErrorKind::ExclusiveMaximum { limit } => {
+            range(pointer, &field, instance, &format!("at most {limit}"), describe())
+        }
+        ValidationErrorKind::MinItems { limit } => range(pointer, &field, instance, &format!("a list of at least {limit} item(s)"), describe()),
+        ValidationErrorKind::MaxItems { limit } => range(pointer, &field, instance, &format!("a list of at most {limit} item(s)"), describe()),
+        ValidationErrorKind::MinLength { limit } => range(pointer, &field, instance, &format!("at least {limit} character(s) long"), describe()),
+        ValidationErrorKind::MaxLength { limit } => range(pointer, &field, instance, &format!("at most {limit} characters long"), describe()),
+        other => vec![(
+            &rules::schema_violation::RULE,
+            Finding::new(
+                pointer,
+                format!("{field} does not match the schema: {}", other_message(other)),
+                "here",
+                describe().map(|d| format!("{field}: {d}")).unwrap_or_else(|| "see `policy schema`".into()),
+            ),
+        )],
+    }
+}
+
+fn range(pointer: &str, field: &str, instance: &Value, bound: &str, describe: Option<String>) -> Vec<(&'static Rule, Finding)> {
+    let shown = match instance {
+        Value::Array(a) => format!("{} item(s)", a.len()),
+        Value::String(s) => format!("`{s}`"),
+        v => format!("`{v}`"),
+    };
+    vec![(
+        &rules::value_out_of_range::RULE,
+        Finding::new(
+            pointer,
+            format!("{field} must be {bound}, found {shown}"),
+            format!("must be {bound}"),
+            describe.map(|d| format!("{field}: {d}")).unwrap_or_else(|| format!("use a value {bound}")),
+        ),
+    )]
+}
+
+fn other_message(kind: &ValidationErrorKind) -> String {
+    format!("{kind:?}").chars().take(200).collect()
+}
+
+fn split(pointer: &str) -> (&str, &str) {
+    match pointer.rfind('/') {
+        Some(i) => (&pointer[..i], &pointer[i + 1..]),
+        None => ("", ""),
+    }
+}
+
+/// "`pack`", "`providers.targets[0]`" or "the top level": where a pointer is, for messages.
+fn where_(pointer: &str) -> String {
+    if pointer.is_empty() {
+        return "the top level".into();
+    }
+    let mut s = String::new();
+    for t in pointer.split('/').skip(1) {
+        if t.parse::<usize>().is_ok() {
+            s.push_str(&format!("[{t}]"));
+        } else {
+            if !s.is_empty() {
+                s.push('.');
+            }
+            s.push_str(&t.replace("~1", "/").replace("~0", "~"));
+        }
+    }
+    format!("`{s}`")
+}
+
+fn list(items: &[&str]) -> String {
+    items.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
+}
+
+fn first_sentence(d: &str) -> String {
+    let one_line = d.split_whitespace().collect::<Vec<_>>().join(" ");
+    match one_line.find(". ") {
+        Some(i) => one_line[..=i].to_string(),
+        None => one_line,
+    }
+}
+
+fn type_name(t: &str) -> String {
+    match t {
+        "object" => "a mapping".into(),
+        "array" => "a list".into(),
+        "string" => "a string".into(),
+        "integer" => "a whole number".into(),
+        "number" => "a number".into(),
+        "boolean" => "true or false".into(),
+        "null" => "nothing".into(),
+        other => other.into(),
+    }
+}
+
+fn value_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "nothing",
+        Value::Bool(_) => "a boolean",
+        Value::Number(n) if n.is_f64() => "a number",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+fn wants(kind: &TypeKind, t: &str) -> bool {
+    match kind {
+        TypeKind::Single(x) => x.to_string() == t,
+        TypeKind::Multiple(xs) => xs.iter().any(|x| x.to_string() == t),
+    }
+}
+
+fn wants_string(kind: &TypeKind) -> bool {
+    wants(kind, "string")
+}
+
+fn is_yaml11_bool(s: &str) -> bool {
+    matches!(s.to_ascii_lowercase().as_str(), "yes" | "no" | "on" | "off" | "y" | "n")
+}
+
+fn is_yaml11_true(s: &str) -> bool {
+    matches!(s.to_ascii_lowercase().as_str(), "yes" | "on" | "y")
+}

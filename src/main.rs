@@ -1,0 +1,26 @@
+//! The `policy` binary: parse the command line, run it, map the outcome to an exit code.
+//!
+//! Exit codes (SPEC §2): 0 clean, 1 findings, 2 usage, I/O or internal error.
+
+use clap::Parser;
+use policy::cli::{self, Cli, Outcome};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match cli::run(cli) {
+        Ok(Outcome::Clean) => ExitCode::SUCCESS,
+        Ok(Outcome::Findings) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("{:?}", miette::Report::new(e));
+            ExitCode::from(2)
+        }
+    }
+}
