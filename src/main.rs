@@ -6,6 +6,11 @@ use clap::Parser;
 use policy::cli::{self, Cli, Outcome};
 use std::process::ExitCode;
 
+/// mimalloc: a config is ~100k small allocations (nodes, keys, scalars); glibc malloc spends a
+/// quarter of a 1 MB lint in malloc/free, mimalloc about a tenth of that.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,

@@ -91,7 +91,7 @@ pub fn run(args: LintArgs) -> Result<Outcome, CliError> {
                 std::io::stdin()
                     .read_to_string(&mut text)
                     .map_err(|source| CliError::Io { path: "<stdin>".into(), source })?;
-                reports.push(lint_mod::lint_source("<stdin>", &text));
+                reports.push(lint_mod::lint_source("<stdin>", text));
             }
             Input::File(path) => match lint_mod::lint_path(&path) {
                 Ok(r) => reports.push(r),
@@ -112,6 +112,9 @@ pub fn run(args: LintArgs) -> Result<Outcome, CliError> {
     }
     let errors: usize = reports.iter().map(|r| r.count(Severity::Error)).sum();
     let warnings: usize = reports.iter().map(|r| r.count(Severity::Warning)).sum();
+    // The process ends right after this; freeing a 1 MB config's trees node by node costs more
+    // (~15 ms) than the rest of the output, and the OS reclaims it at exit anyway.
+    std::mem::forget(reports);
     Ok(if errors > 0 || (args.deny_warnings && warnings > 0) { Outcome::Findings } else { Outcome::Clean })
 }
 

@@ -25,6 +25,10 @@ pub const MAX_DEPTH: usize = 64;
 /// expansion past this budget, before it allocates.
 pub const ALIAS_NODE_BUDGET: usize = 100_000;
 
+/// Mappings with more entries than this get a key index, so locating keeps O(1) per step even
+/// in a hostile file with 100,000 keys in one mapping; config mappings have about ten.
+const WIDE_MAP: usize = 32;
+
 /// A position in the source: 1-based line, 0-based column in characters, character index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Pos {
@@ -91,15 +95,16 @@ pub enum NodeKind {
     Scalar(ScalarKind),
     /// A sequence's items.
     Seq(Vec<Node>),
-    /// A mapping's entries, in source order.
-    Map(Vec<Entry>),
+    /// A mapping's entries, in source order, and for a wide mapping an index from key to
+    /// entry (a narrow one is scanned).
+    Map(Vec<Entry>, Option<Box<HashMap<String, usize>>>),
 }
 
-/// One key/value pair of a mapping.
+/// One key/value pair of a mapping. Entry `i` of a [`NodeKind::Map`] belongs to entry `i`
+/// of the JSON object beside it (an `IndexMap`), which holds the key text: keys are not
+/// stored twice.
 #[derive(Debug, Clone)]
 pub struct Entry {
-    /// The key, as a string.
-    pub key: String,
     /// Where the key is written.
     pub key_span: Span,
     /// The value.
@@ -134,30 +139,37 @@ impl Document {
     /// otherwise its nearest existing ancestor. Never fails: the root is the last resort.
     pub fn locate(&self, pointer: &str) -> Located {
         let mut node = &self.root;
+        let mut value = &self.value;
         let mut key = None;
         if !pointer.is_empty() {
             for raw in pointer.split('/').skip(1) {
                 let token = unescape(raw);
-                let next = match &node.kind {
-                    NodeKind::Map(entries) => entries
-                        .iter()
-                        .rev()
-                        .find(|e| e.key == token)
-                        .map(|e| (Some(e.key_span), &e.value)),
-                    NodeKind::Seq(items) => token.parse::<usize>().ok().and_then(|i| items.get(i)).map(|n| (None, n)),
-                    NodeKind::Scalar(_) => None,
+                let next = match (&node.kind, value) {
+                    (NodeKind::Map(entries, index), Value::Object(map)) => {
+                        let i = match index {
+                            Some(index) => index.get(token.as_ref()).copied(),
+                            None => map.keys().position(|k| *k == token),
+                        };
+                        i.and_then(|i| Some((Some(entries.get(i)?.key_span), &entries[i].value, map.get(token.as_ref())?)))
+                    }
+                    (NodeKind::Seq(items), Value::Array(values)) => token
+                        .parse::<usize>()
+                        .ok()
+                        .and_then(|i| Some((None, items.get(i)?, values.get(i)?))),
+                    _ => None,
                 };
                 match next {
-                    Some((k, n)) => {
+                    Some((k, n, v)) => {
                         key = k;
                         node = n;
+                        value = v;
                     }
                     None => break,
                 }
             }
         }
         let head = match &node.kind {
-            NodeKind::Map(entries) => entries.first().map_or(node.span, |e| e.key_span),
+            NodeKind::Map(entries, _) => entries.first().map_or(node.span, |e| e.key_span),
             _ => node.span,
         };
         Located {
@@ -247,9 +259,44 @@ struct Builder {
     errors: Vec<YamlError>,
 }
 
+/// Inputs at least this large are scanned on a second thread while this one builds the tree:
+/// scanning is ~2/3 of the cost, building ~1/3, so a 1 MB config reads in about the scan's
+/// time. Below it, a thread costs more than it saves.
+const PIPELINE_MIN_BYTES: usize = 256 * 1024;
+
+/// Events handed between the threads at once: large enough that the channel costs nothing per
+/// event, small enough that building starts early.
+const BATCH: usize = 512;
+
+type ParserItem<'a> = Result<(Event<'a>, saphyr_parser::Span), saphyr_parser::ScanError>;
+
 /// Parse one YAML document. Duplicate keys are collected (all of them) and reading goes on;
 /// any other error stops reading and is returned alone.
 pub fn parse(src: &str) -> Result<Document, Vec<YamlError>> {
+    if src.len() < PIPELINE_MIN_BYTES {
+        return build(Parser::new_from_str(src));
+    }
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<ParserItem<'_>>>(32);
+        scope.spawn(move || {
+            let mut batch = Vec::with_capacity(BATCH);
+            for item in Parser::new_from_str(src) {
+                let last = item.is_err();
+                batch.push(item);
+                if batch.len() == BATCH || last {
+                    // A closed channel means the builder stopped at an error: stop scanning.
+                    if tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))).is_err() || last {
+                        return;
+                    }
+                }
+            }
+            let _ = tx.send(batch);
+        });
+        build(rx.into_iter().flatten())
+    })
+}
+
+fn build<'a>(events: impl Iterator<Item = ParserItem<'a>>) -> Result<Document, Vec<YamlError>> {
     let mut b = Builder {
         stack: Vec::new(),
         anchors: HashMap::new(),
@@ -259,12 +306,16 @@ pub fn parse(src: &str) -> Result<Document, Vec<YamlError>> {
     let mut root: Option<(Value, Node)> = None;
     let mut documents = 0usize;
     let mut last_span = Span::default();
-    for event in Parser::new_from_str(src) {
+    for event in events {
         let (event, span) = match event {
             Ok(ok) => ok,
             Err(e) => {
                 let m = pos(*e.marker());
                 let span = Span { start: m, end: Pos { line: m.line, col: m.col + 1 } };
+                // The scanner has its own flow-nesting guard; report it as what it is.
+                if e.info().contains("recursion limit") {
+                    return Err(vec![b.error(YamlErrorKind::TooDeep, format!("nesting deeper than the parser's limit ({})", e.info()), span)]);
+                }
                 return Err(vec![b.error(YamlErrorKind::Syntax, e.info().to_string(), span)]);
             }
         };
@@ -282,7 +333,7 @@ pub fn parse(src: &str) -> Result<Document, Vec<YamlError>> {
                 }
                 None
             }
-            Event::Scalar(text, style, anchor, tag) => Some(b.scalar(&text, style, anchor, tag.as_deref(), span)?),
+            Event::Scalar(text, style, anchor, tag) => Some(b.scalar(text, style, anchor, tag.as_deref(), span)?),
             Event::Alias(id) => Some(b.alias(id, span)?),
             Event::SequenceStart(anchor, tag) => {
                 b.check_tag(tag.as_deref(), span)?;
@@ -382,7 +433,7 @@ impl Builder {
 
     fn scalar(
         &mut self,
-        text: &str,
+        text: Cow<'_, str>,
         style: ScalarStyle,
         anchor: usize,
         tag: Option<&Tag>,
@@ -390,12 +441,12 @@ impl Builder {
     ) -> Result<(Value, Node, usize), Vec<YamlError>> {
         let plain = style == ScalarStyle::Plain;
         let value = match tag {
-            None if plain => resolve_plain(text),
-            None => Value::String(text.to_string()),
+            None if plain => resolve_plain_owned(text),
+            None => Value::String(text.into_owned()),
             Some(t) if t.is_yaml_core_schema() => match t.suffix.as_str() {
-                "str" => Value::String(text.to_string()),
+                "str" => Value::String(text.into_owned()),
                 "null" | "bool" | "int" | "float" => {
-                    let v = resolve_plain(text);
+                    let v = resolve_plain(&text);
                     let ok = match t.suffix.as_str() {
                         "null" => v.is_null(),
                         "bool" => v.is_boolean(),
@@ -467,19 +518,27 @@ impl Builder {
                     Some(last) if end.start.line > last.value.span.end.line => start.to(last.value.span),
                     _ => start.to(end),
                 };
-                (Value::Object(map), Node { span, kind: NodeKind::Map(entries) }, anchor)
+                let index = (entries.len() > WIDE_MAP)
+                    .then(|| Box::new(map.keys().enumerate().map(|(i, k)| (k.clone(), i)).collect::<HashMap<_, _>>()));
+                (Value::Object(map), Node { span, kind: NodeKind::Map(entries, index) }, anchor)
             }
         };
-        let count = count_nodes(&node);
         if anchor != 0 {
+            let count = count_nodes(&node);
             self.anchors.insert(anchor, (value.clone(), node.clone(), count));
         }
-        (value, node, count)
+        (value, node, 0)
     }
 
     /// Hand a finished node to its parent; returns it when it is the root.
     fn attach(&mut self, (value, node, _): (Value, Node, usize)) -> Result<Option<(Value, Node)>, Vec<YamlError>> {
-        let pointer = self.pointer();
+        // Only computed when needed: building it for every node would cost O(depth) each.
+        let pointer_here = |b: &Builder| b.pointer();
+        let needs_pointer = match self.stack.last() {
+            Some(Frame::Map { pending: Some((key, _, merge)), map, .. }) => *merge || map.contains_key(key),
+            _ => false,
+        };
+        let pointer = if needs_pointer { pointer_here(self) } else { String::new() };
         let Some(top) = self.stack.last_mut() else {
             return Ok(Some((value, node)));
         };
@@ -502,7 +561,7 @@ impl Builder {
                     // `<<: *base` or `<<: [*a, *b]`: keys not yet present are copied in; earlier
                     // sources win, and explicit keys written later override merged ones.
                     let sources: Vec<(&Value, &Node)> = match (&value, &node.kind) {
-                        (Value::Object(_), NodeKind::Map(_)) => vec![(&value, &node)],
+                        (Value::Object(_), NodeKind::Map(..)) => vec![(&value, &node)],
                         (Value::Array(vs), NodeKind::Seq(ns)) if vs.iter().all(Value::is_object) => vs.iter().zip(ns).collect(),
                         _ => {
                             return Err(vec![YamlError {
@@ -515,34 +574,39 @@ impl Builder {
                         }
                     };
                     for (v, n) in sources {
-                        let (Value::Object(src), NodeKind::Map(src_entries)) = (v, &n.kind) else { continue };
+                        let (Value::Object(src), NodeKind::Map(src_entries, _)) = (v, &n.kind) else { continue };
                         for (e, (k, v)) in src_entries.iter().zip(src) {
                             if !map.contains_key(k) {
                                 map.insert(k.clone(), v.clone());
-                                entries.push(Entry { key: e.key.clone(), key_span: key_span.to(node.span), value: e.value.clone() });
+                                entries.push(Entry { key_span: key_span.to(node.span), value: e.value.clone() });
                                 merged.push(k.clone());
                             }
                         }
                     }
                 }
                 Some((key, key_span, false)) => {
+                    // Entries stay index-aligned with the map: a key already present replaces
+                    // its entry in place, as the map replaces its value.
+                    // `contains_key` hashes; the scan for the index only runs on the rare repeat.
                     if map.contains_key(&key) {
-                        if let Some(i) = merged.iter().position(|m| *m == key) {
-                            merged.swap_remove(i);
-                            entries.retain(|e| e.key != key);
+                        let i = map.keys().position(|k| *k == key).expect("present");
+                        if let Some(m) = merged.iter().position(|m| *m == key) {
+                            merged.swap_remove(m);
                         } else {
-                            let first = entries.iter().find(|e| e.key == key).map(|e| e.key_span);
                             self.errors.push(YamlError {
                                 kind: YamlErrorKind::DuplicateKey,
                                 message: format!("duplicate key `{key}`"),
                                 span: key_span,
                                 pointer: pointer.clone(),
-                                related: first,
+                                related: Some(entries[i].key_span),
                             });
                         }
+                        map.insert(key, value);
+                        entries[i] = Entry { key_span, value: node };
+                    } else {
+                        map.insert(key, value);
+                        entries.push(Entry { key_span, value: node });
                     }
-                    map.insert(key.clone(), value);
-                    entries.push(Entry { key, key_span, value: node });
                 }
             },
         }
@@ -567,10 +631,19 @@ fn count_nodes(node: &Node) -> usize {
         match &n.kind {
             NodeKind::Scalar(_) => {}
             NodeKind::Seq(items) => todo.extend(items),
-            NodeKind::Map(entries) => todo.extend(entries.iter().map(|e| &e.value)),
+            NodeKind::Map(entries, _) => todo.extend(entries.iter().map(|e| &e.value)),
         }
     }
     count
+}
+
+/// [`resolve_plain`], keeping the text's allocation when it becomes a string.
+fn resolve_plain_owned(text: Cow<'_, str>) -> Value {
+    match text.as_bytes().first() {
+        // Most plain scalars are words: no number, bool or null starts with these.
+        Some(b) if b.is_ascii_alphabetic() && !matches!(b, b't' | b'T' | b'f' | b'F' | b'n' | b'N') => Value::String(text.into_owned()),
+        _ => resolve_plain(&text),
+    }
 }
 
 /// Resolve a plain scalar by the YAML 1.2 core schema: null, bool, int, float, else string.

@@ -15,6 +15,7 @@ use crate::config::yaml::{self, Document, Span, YamlErrorKind};
 use crate::config::Config;
 pub use diagnostic::{Diagnostic, LineIndex, Severity};
 use rules::{At, Context, Finding, Rule};
+use serde::Deserialize;
 use std::sync::Arc;
 
 /// The result of linting one file.
@@ -22,12 +23,15 @@ use std::sync::Arc;
 pub struct FileReport {
     /// The path as given (or `<stdin>`).
     pub path: String,
-    /// The source text.
-    pub source: Arc<str>,
+    /// The source text (shared with renderers, never copied: a hostile 50 MB file must not
+    /// cost 100 MB).
+    pub source: Arc<String>,
     /// Findings, sorted by position.
     pub diagnostics: Vec<Diagnostic>,
     /// The typed config, when the file has no errors.
     pub config: Option<Config>,
+    /// The document as read, when it was YAML: later stages locate their findings with it.
+    pub document: Option<Document>,
 }
 
 impl FileReport {
@@ -38,17 +42,18 @@ impl FileReport {
 }
 
 /// Lint one config given as text. Never panics on any input.
-pub fn lint_source(path: &str, source: &str) -> FileReport {
-    let source: Arc<str> = Arc::from(source);
+pub fn lint_source(path: &str, source: impl Into<String>) -> FileReport {
+    let source = Arc::new(source.into());
     let mut diagnostics = Vec::new();
     let mut config = None;
+    let mut document = None;
     match yaml::parse(&source) {
         Err(errors) => diagnostics.extend(errors.into_iter().map(yaml_diagnostic)),
         Ok(doc) => {
             let lines = LineIndex::new(&source);
             let schema_errors = schema_check::check(&doc, &source, &lines);
             let typed = if schema_errors.is_empty() {
-                match serde_json::from_value::<Config>(doc.value.clone()) {
+                match Config::deserialize(&doc.value) {
                     Ok(c) => Some(c),
                     Err(e) => {
                         // The schema is generated from the same types, so this is our bug, not
@@ -76,13 +81,14 @@ pub fn lint_source(path: &str, source: &str) -> FileReport {
             if !diagnostics.iter().any(|d| d.severity == Severity::Error) {
                 config = typed;
             }
+            document = Some(doc);
         }
     }
     diagnostics.sort_by(|a, b| {
         (a.span.start.line, a.span.start.col, a.code).cmp(&(b.span.start.line, b.span.start.col, b.code))
     });
     diagnostics.dedup();
-    FileReport { path: path.to_string(), source, diagnostics, config }
+    FileReport { path: path.to_string(), source, diagnostics, config, document }
 }
 
 /// Locate a rule's finding and give it the rule's code, name and severity.
@@ -99,7 +105,7 @@ pub(crate) fn make(rule: &'static Rule, doc: &Document, f: Finding) -> Diagnosti
         .into_iter()
         .map(|(p, label)| {
             let l = doc.locate(&p);
-            (l.key.unwrap_or(l.value), label)
+            (l.value, label)
         })
         .collect();
     Diagnostic {
@@ -203,7 +209,7 @@ pub fn lint_path(path: &std::path::Path) -> Result<FileReport, LoadError> {
         path: path.display().to_string(),
         offset: e.utf8_error().valid_up_to(),
     })?;
-    Ok(lint_source(&path.display().to_string(), &text))
+    Ok(lint_source(&path.display().to_string(), text))
 }
 
 /// Why a config could not be read at all.

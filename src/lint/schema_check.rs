@@ -136,7 +136,7 @@ fn explain(
             let suggestion = did_you_mean(&got, options.iter().copied());
             let in_chain = parent == "/policies/chain";
             let rule = if in_chain { &rules::unknown_policy_in_chain::RULE } else { &rules::unknown_value::RULE };
-            let what = if in_chain { "policy kind".to_string() } else { format!("value for {field}") };
+            let what = if in_chain { "policy kind".to_string() } else { format!("{field} value") };
             let label = match suggestion {
                 Some(s) => format!("did you mean `{s}`?"),
                 None => format!("unknown {what}"),

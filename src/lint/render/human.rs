@@ -34,7 +34,7 @@ impl Style {
 
 struct Report<'a> {
     d: &'a Diagnostic,
-    source: NamedSource<Arc<str>>,
+    source: NamedSource<Arc<String>>,
     labels: Vec<LabeledSpan>,
 }
 

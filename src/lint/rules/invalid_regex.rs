@@ -69,6 +69,9 @@ pub struct RegexError {
 /// than compiling) keeps a 10,000-rule config fast to lint; the engine compiles later and
 /// only size limits, not syntax, can fail there.
 pub fn syntax_check(pattern: &str) -> Result<(), RegexError> {
+    if surely_valid(pattern) {
+        return Ok(());
+    }
     let err = match regex_syntax::ParserBuilder::new().build().parse(pattern) {
         Ok(_) => return Ok(()),
         Err(e) => e,
@@ -87,6 +90,166 @@ pub fn syntax_check(pattern: &str) -> Result<(), RegexError> {
         format!("the regex crate reads this pattern as: {}", err.to_string().lines().last().unwrap_or_default().trim_start_matches("error: "))
     };
     Err(RegexError { kind, span: (chars(span.start.offset), chars(span.end.offset)), help })
+}
+
+/// A conservative recogniser for the common subset of regex syntax: literals, `.`, simple
+/// classes, `\d\w\s`-style escapes, groups, alternation, quantifiers and `(?imsU)` flags.
+/// `true` means regex-syntax accepts the pattern too (a proptest holds it to that); `false`
+/// means "ask regex-syntax", which is exact but costs ~10 µs a pattern — too slow for a
+/// 10,000-rule config under the 100 ms budget.
+pub fn surely_valid(p: &str) -> bool {
+    let b = p.as_bytes();
+    let mut i = 0;
+    let mut depth = 0u32;
+    // Whether the previous item may take a quantifier.
+    let mut repeatable = false;
+    while i < b.len() {
+        match b[i] {
+            b'(' => {
+                if b.get(i + 1) == Some(&b'?') {
+                    let mut j = i + 2;
+                    while j < b.len() && matches!(b[j], b'i' | b'm' | b's' | b'U') {
+                        j += 1;
+                    }
+                    match b.get(j) {
+                        // `(?i)`: a flag setter, not an item.
+                        Some(b')') if j > i + 2 => {
+                            i = j + 1;
+                            repeatable = false;
+                            continue;
+                        }
+                        Some(b':') => {
+                            i = j + 1;
+                        }
+                        _ => return false,
+                    }
+                } else {
+                    i += 1;
+                }
+                depth += 1;
+                if depth > 32 {
+                    return false;
+                }
+                repeatable = false;
+                continue;
+            }
+            b')' => {
+                if depth == 0 {
+                    return false;
+                }
+                depth -= 1;
+                repeatable = true;
+            }
+            b'|' => repeatable = false,
+            b'*' | b'+' | b'?' => {
+                if !repeatable {
+                    return false;
+                }
+                if b.get(i + 1) == Some(&b'?') {
+                    i += 1;
+                }
+                repeatable = false;
+            }
+            b'{' => {
+                if !repeatable {
+                    return false;
+                }
+                let Some(end) = b[i..].iter().position(|&c| c == b'}') else { return false };
+                let body = &p[i + 1..i + end];
+                let (lo, hi) = match body.split_once(',') {
+                    Some((lo, hi)) => (lo, Some(hi)),
+                    None => (body, None),
+                };
+                let num = |s: &str| (!s.is_empty() && s.len() <= 4 && s.bytes().all(|c| c.is_ascii_digit())).then(|| s.parse::<u32>().ok()).flatten();
+                let Some(lo) = num(lo) else { return false };
+                match hi {
+                    None | Some("") => {}
+                    Some(hi) => match num(hi) {
+                        Some(hi) if hi >= lo => {}
+                        _ => return false,
+                    },
+                }
+                i += end;
+                if b.get(i + 1) == Some(&b'?') {
+                    i += 1;
+                }
+                repeatable = false;
+            }
+            b'[' => {
+                let Some(len) = simple_class(&b[i..]) else { return false };
+                i += len;
+                repeatable = true;
+                continue;
+            }
+            b'\\' => {
+                match b.get(i + 1) {
+                    Some(b'd' | b'D' | b'w' | b'W' | b's' | b'S' | b'n' | b't' | b'r') => repeatable = true,
+                    Some(b'b' | b'B' | b'A' | b'z') => repeatable = false,
+                    Some(&c) if is_meta(c) => repeatable = true,
+                    _ => return false,
+                }
+                i += 1;
+            }
+            b'^' | b'$' => repeatable = false,
+            b']' | b'}' => return false,
+            _ => repeatable = true,
+        }
+        i += 1;
+    }
+    depth == 0
+}
+
+/// Characters that regex-syntax lets (and sometimes makes) you escape.
+fn is_meta(c: u8) -> bool {
+    matches!(c, b'\\' | b'.' | b'+' | b'*' | b'?' | b'(' | b')' | b'|' | b'[' | b']' | b'{' | b'}' | b'^' | b'$' | b'#' | b'&' | b'-' | b'~')
+}
+
+/// Length of a simple class `[...]` at the start of `b`: literals, ascending ranges of
+/// literals, `\d\w\s` (not negated forms inside a negated class, which could make it empty),
+/// escaped meta characters, `-` first or last. `None` for anything else.
+fn simple_class(b: &[u8]) -> Option<usize> {
+    let mut i = 1;
+    let negated = b.get(1) == Some(&b'^');
+    if negated {
+        i += 1;
+    }
+    let start = i;
+    let mut prev_literal: Option<u8> = None;
+    loop {
+        let c = *b.get(i)?;
+        match c {
+            b']' if i > start => return Some(i + 1),
+            b'[' | b']' => return None,
+            b'&' | b'~' if b.get(i + 1) == Some(&c) => return None,
+            b'-' => {
+                let last = b.get(i + 1) == Some(&b']');
+                if i == start || last {
+                    prev_literal = None;
+                } else {
+                    let lo = prev_literal?;
+                    let hi = *b.get(i + 1)?;
+                    if !hi.is_ascii() || matches!(hi, b'\\' | b'[' | b']' | b'-') || hi < lo {
+                        return None;
+                    }
+                    i += 1;
+                    prev_literal = None;
+                }
+            }
+            b'\\' => {
+                let e = *b.get(i + 1)?;
+                match e {
+                    b'd' | b'w' | b's' => prev_literal = None,
+                    b'D' | b'W' | b'S' if !negated => prev_literal = None,
+                    _ if is_meta(e) => prev_literal = Some(e),
+                    _ => return None,
+                }
+                i += 1;
+            }
+            c if c.is_ascii() => prev_literal = Some(c),
+            _ => return None,
+        }
+        i += 1;
+    }
 }
 
 /// Point inside the scalar when its source text is the pattern itself (plain, or quoted
@@ -108,6 +271,27 @@ fn inner_at(doc: &Document, pointer: &str, pattern: &str, (a, b): (usize, usize)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn common_patterns_take_the_fast_path() {
+        for p in ["(?i)reveal your system prompt", "sk-[A-Za-z0-9]{20,}", "AKIA[0-9A-Z]{16}", "(?i)\\bpassword\\s*[:=]\\s*\\S+", "^ghp_[A-Za-z0-9_-]{36}$", "a|b|(c+?)"] {
+            assert!(surely_valid(p), "{p}");
+        }
+        for p in ["(", "a**", "[z-a]", "x{3,2}", "\\1", "[]", "(?P<n>x)"] {
+            assert!(!surely_valid(p), "{p}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(20_000))]
+        /// The fast path never accepts what the regex crate's parser rejects.
+        #[test]
+        fn fast_path_is_sound(p in "[a-c0-9()\\[\\]{}*+?|^$.\\\\,:dswbDSWBimsU&~#-]{0,16}") {
+            if surely_valid(&p) {
+                proptest::prop_assert!(regex_syntax::ParserBuilder::new().build().parse(&p).is_ok(), "fast path accepted {:?}", p);
+            }
+        }
+    }
 
     #[test]
     fn rust_syntax_is_the_reference() {

@@ -4,6 +4,7 @@ use super::{Context, Finding};
 use crate::config::yaml::escape;
 use regex::Regex;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::sync::OnceLock;
 
 declare_rule! {
@@ -43,23 +44,37 @@ const SHAPES: &[(&str, &str)] = &[
     (r"(?i)\bbearer\s+[A-Za-z0-9._~+/-]{20,}", "a bearer token"),
 ];
 
-fn shapes() -> &'static [(Regex, &'static str)] {
-    static S: OnceLock<Vec<(Regex, &'static str)>> = OnceLock::new();
-    S.get_or_init(|| SHAPES.iter().map(|(p, n)| (Regex::new(p).expect("constant pattern"), *n)).collect())
+/// One alternation of every shape, so each string is scanned once (the regex crate builds a
+/// literal prefilter from the alternatives); the single shapes only name what matched.
+fn shapes() -> &'static (Regex, Vec<(Regex, &'static str)>) {
+    static S: OnceLock<(Regex, Vec<(Regex, &'static str)>)> = OnceLock::new();
+    S.get_or_init(|| {
+        let any = SHAPES.iter().map(|(p, _)| format!("(?:{p})")).collect::<Vec<_>>().join("|");
+        let each = SHAPES.iter().map(|(p, n)| (Regex::new(p).expect("constant pattern"), *n)).collect();
+        (Regex::new(&any).expect("constant pattern"), each)
+    })
 }
+
+/// Shortest credential any shape matches: shorter strings need no scan.
+const MIN_SECRET_LEN: usize = 16;
 
 /// What kind of credential `text` contains, if any.
 pub fn detect(text: &str) -> Option<&'static str> {
-    shapes().iter().find(|(re, _)| re.is_match(text)).map(|(_, name)| *name)
+    let (any, each) = shapes();
+    if text.len() < MIN_SECRET_LEN || !any.is_match(text) {
+        return None;
+    }
+    each.iter().find(|(re, _)| re.is_match(text)).map(|(_, name)| *name)
 }
 
 fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
-    // Iterative walk: the document may be wide (10,000 rules) and is bounded in depth anyway.
-    let mut todo = vec![(String::new(), &ctx.doc.value)];
-    while let Some((pointer, v)) = todo.pop() {
+    // Depth-first with the path kept as tokens: a pointer string is only built for a match,
+    // not for each of the ~100k nodes of a large config.
+    fn walk<'v>(v: &'v Value, path: &mut Vec<Cow<'v, str>>, out: &mut Vec<Finding>) {
         match v {
             Value::String(s) => {
                 if let Some(kind) = detect(s) {
+                    let pointer: String = path.iter().map(|t| format!("/{}", escape(t))).collect();
                     out.push(Finding::new(
                         pointer,
                         format!("this value looks like {kind} written in plain text"),
@@ -68,11 +83,25 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
                     ));
                 }
             }
-            Value::Array(items) => todo.extend(items.iter().enumerate().map(|(i, x)| (format!("{pointer}/{i}"), x))),
-            Value::Object(map) => todo.extend(map.iter().map(|(k, x)| (format!("{pointer}/{}", escape(k)), x))),
+            Value::Array(items) => {
+                for (i, x) in items.iter().enumerate() {
+                    path.push(Cow::Owned(i.to_string()));
+                    walk(x, path, out);
+                    path.pop();
+                }
+            }
+            Value::Object(map) => {
+                for (k, x) in map {
+                    path.push(Cow::Borrowed(k));
+                    walk(x, path, out);
+                    path.pop();
+                }
+            }
             _ => {}
         }
     }
+    // Recursion is bounded: the reader refuses documents deeper than `yaml::MAX_DEPTH`.
+    walk(&ctx.doc.value, &mut Vec::new(), out);
 }
 
 #[cfg(test)]
