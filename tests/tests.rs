@@ -1,0 +1,29 @@
+//! The one integration-test binary of `policy`.
+//!
+//! Modules:
+//! - `util`          — run the `policy` binary, normalise temp paths in output.
+//! - `lint_fixtures` — every file under `fixtures/lint/`: the codes and lines its first comment
+//!                     line expects, and insta snapshots of its human and JSON output.
+//! - `schema`        — the committed schema is current; every field has a reload class.
+//! - `cli`           — exit codes, formats, stdin, globs, `explain`.
+//! - `properties`    — proptest: generated valid configs lint clean and round-trip; arbitrary
+//!                     bytes never panic the linter.
+//! - `hostile`       — billion laughs and deep nesting are refused quickly.
+
+#[path = "suite/util.rs"]
+mod util;
+
+#[path = "suite/lint_fixtures.rs"]
+mod lint_fixtures;
+
+#[path = "suite/schema.rs"]
+mod schema;
+
+#[path = "suite/cli.rs"]
+mod cli;
+
+#[path = "suite/properties.rs"]
+mod properties;
+
+#[path = "suite/hostile.rs"]
+mod hostile;
