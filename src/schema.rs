@@ -55,7 +55,10 @@ fn drop_null(v: &mut Value) {
         }
     }
     if let Some(Value::Array(branches)) = map.get("anyOf") {
-        let rest: Vec<&Value> = branches.iter().filter(|b| b.get("type").and_then(Value::as_str) != Some("null")).collect();
+        let rest: Vec<&Value> = branches
+            .iter()
+            .filter(|b| b.get("type").and_then(Value::as_str) != Some("null"))
+            .collect();
         if rest.len() == 1 && branches.len() == 2 {
             let only = rest[0].clone();
             map.remove("anyOf");
@@ -125,10 +128,8 @@ fn walk(pointer: &str, mut visit: impl FnMut(&'static Value)) -> Option<&'static
             p
         } else if let Some(items) = node.get("items").filter(|_| token.parse::<usize>().is_ok()) {
             items
-        } else if let Some(extra) = node.get("additionalProperties").filter(|v| v.is_object()) {
-            extra
         } else {
-            return None;
+            node.get("additionalProperties").filter(|v| v.is_object())?
         };
         visit(next);
         node = resolve(next);
@@ -140,7 +141,9 @@ fn walk(pointer: &str, mut visit: impl FnMut(&'static Value)) -> Option<&'static
 pub fn resolve(node: &'static Value) -> &'static Value {
     let mut node = node;
     for _ in 0..8 {
-        let Some(r) = node.get("$ref").and_then(Value::as_str) else { break };
+        let Some(r) = node.get("$ref").and_then(Value::as_str) else {
+            break;
+        };
         let Some(path) = r.strip_prefix('#') else { break };
         match schema().pointer(path) {
             Some(target) => node = target,
@@ -171,10 +174,23 @@ mod tests {
 
     #[test]
     fn spec_restart_paths_are_restart() {
-        for p in ["/gateway/listen", "/gateway/worker_threads", "/gateway/admin/listen", "/telemetry", "/telemetry/service_name"] {
+        for p in [
+            "/gateway/listen",
+            "/gateway/worker_threads",
+            "/gateway/admin/listen",
+            "/telemetry",
+            "/telemetry/service_name",
+        ] {
             assert_eq!(reload_class(p), ReloadClass::Restart, "{p}");
         }
-        for p in ["/pack/version", "/gateway/admin/token_env", "/gateway/limits/max_body_bytes", "/policies/chain/1", "/policy/content-filter/rules/3/pattern", "/providers/targets/0/mock/reply"] {
+        for p in [
+            "/pack/version",
+            "/gateway/admin/token_env",
+            "/gateway/limits/max_body_bytes",
+            "/policies/chain/1",
+            "/policy/content-filter/rules/3/pattern",
+            "/providers/targets/0/mock/reply",
+        ] {
             assert_eq!(reload_class(p), ReloadClass::Hot, "{p}");
         }
     }

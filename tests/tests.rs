@@ -3,11 +3,11 @@
 //! Modules:
 //! - `util`          — run the `policy` binary, normalise temp paths in output.
 //! - `lint_fixtures` — every file under `fixtures/lint/`: the codes and lines its first comment
-//!                     line expects, and insta snapshots of its human and JSON output.
+//!   line expects, and insta snapshots of its human and JSON output.
 //! - `schema`        — the committed schema is current; every field has a reload class.
 //! - `cli`           — exit codes, formats, stdin, globs, `explain`.
 //! - `properties`    — proptest: generated valid configs lint clean and round-trip; arbitrary
-//!                     bytes never panic the linter.
+//!   bytes never panic the linter.
 //! - `hostile`       — billion laughs and deep nesting are refused quickly.
 
 #[path = "suite/util.rs"]

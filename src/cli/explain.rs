@@ -21,7 +21,13 @@ pub fn run(args: ExplainArgs) -> Result<Outcome, CliError> {
     };
     match rules::find(&code) {
         Some(r) => {
-            print(&format!("# {} {} ({})\n\n{}", r.code, r.name, r.severity.as_str(), unindent(r.doc)))?;
+            print(&format!(
+                "# {} {} ({})\n\n{}",
+                r.code,
+                r.name,
+                r.severity.as_str(),
+                unindent(r.doc)
+            ))?;
             Ok(Outcome::Clean)
         }
         None => {
@@ -37,5 +43,9 @@ pub fn run(args: ExplainArgs) -> Result<Outcome, CliError> {
 
 /// Doc comments carry one leading space per line.
 fn unindent(doc: &str) -> String {
-    doc.lines().map(|l| l.strip_prefix(' ').unwrap_or(l)).collect::<Vec<_>>().join("\n") + "\n"
+    doc.lines()
+        .map(|l| l.strip_prefix(' ').unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
 }

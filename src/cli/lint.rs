@@ -90,7 +90,10 @@ pub fn run(args: LintArgs) -> Result<Outcome, CliError> {
                 let mut text = String::new();
                 std::io::stdin()
                     .read_to_string(&mut text)
-                    .map_err(|source| CliError::Io { path: "<stdin>".into(), source })?;
+                    .map_err(|source| CliError::Io {
+                        path: "<stdin>".into(),
+                        source,
+                    })?;
                 reports.push(lint_mod::lint_source("<stdin>", text));
             }
             Input::File(path) => match lint_mod::lint_path(&path) {
@@ -115,7 +118,11 @@ pub fn run(args: LintArgs) -> Result<Outcome, CliError> {
     // The process ends right after this; freeing a 1 MB config's trees node by node costs more
     // (~15 ms) than the rest of the output, and the OS reclaims it at exit anyway.
     std::mem::forget(reports);
-    Ok(if errors > 0 || (args.deny_warnings && warnings > 0) { Outcome::Findings } else { Outcome::Clean })
+    Ok(if errors > 0 || (args.deny_warnings && warnings > 0) {
+        Outcome::Findings
+    } else {
+        Outcome::Clean
+    })
 }
 
 impl From<LoadError> for Box<CliError> {

@@ -14,7 +14,10 @@ pub struct SchemaArgs {
 pub fn run(args: SchemaArgs) -> Result<Outcome, CliError> {
     let text = crate::schema::schema_text();
     match args.out {
-        Some(path) => std::fs::write(&path, text).map_err(|source| CliError::Io { path: path.display().to_string(), source })?,
+        Some(path) => std::fs::write(&path, text).map_err(|source| CliError::Io {
+            path: path.display().to_string(),
+            source,
+        })?,
         None => print(&text)?,
     }
     Ok(Outcome::Clean)

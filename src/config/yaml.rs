@@ -150,7 +150,13 @@ impl Document {
                             Some(index) => index.get(token.as_ref()).copied(),
                             None => map.keys().position(|k| *k == token),
                         };
-                        i.and_then(|i| Some((Some(entries.get(i)?.key_span), &entries[i].value, map.get(token.as_ref())?)))
+                        i.and_then(|i| {
+                            Some((
+                                Some(entries.get(i)?.key_span),
+                                &entries[i].value,
+                                map.get(token.as_ref())?,
+                            ))
+                        })
                     }
                     (NodeKind::Seq(items), Value::Array(values)) => token
                         .parse::<usize>()
@@ -285,7 +291,11 @@ pub fn parse(src: &str) -> Result<Document, Vec<YamlError>> {
                 batch.push(item);
                 if batch.len() == BATCH || last {
                     // A closed channel means the builder stopped at an error: stop scanning.
-                    if tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))).is_err() || last {
+                    if tx
+                        .send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
+                        .is_err()
+                        || last
+                    {
                         return;
                     }
                 }
@@ -311,10 +321,24 @@ fn build<'a>(events: impl Iterator<Item = ParserItem<'a>>) -> Result<Document, V
             Ok(ok) => ok,
             Err(e) => {
                 let m = pos(*e.marker());
-                let span = Span { start: m, end: Pos { line: m.line, col: m.col + 1 } };
+                let span = Span {
+                    start: m,
+                    end: Pos {
+                        line: m.line,
+                        col: m.col + 1,
+                    },
+                };
                 // The scanner has its own flow-nesting guard; report it as what it is.
+                if e.info().contains("unknown anchor") {
+                    let message = "this alias names no anchor; define `&name` on a node before `*name` refers to it";
+                    return Err(vec![b.error(YamlErrorKind::AliasBudget, message.into(), span)]);
+                }
                 if e.info().contains("recursion limit") {
-                    return Err(vec![b.error(YamlErrorKind::TooDeep, format!("nesting deeper than the parser's limit ({})", e.info()), span)]);
+                    return Err(vec![b.error(
+                        YamlErrorKind::TooDeep,
+                        format!("nesting deeper than the parser's limit ({})", e.info()),
+                        span,
+                    )]);
                 }
                 return Err(vec![b.error(YamlErrorKind::Syntax, e.info().to_string(), span)]);
             }
@@ -338,7 +362,12 @@ fn build<'a>(events: impl Iterator<Item = ParserItem<'a>>) -> Result<Document, V
             Event::SequenceStart(anchor, tag) => {
                 b.check_tag(tag.as_deref(), span)?;
                 b.push(
-                    Frame::Seq { start: span, anchor, values: Vec::new(), nodes: Vec::new() },
+                    Frame::Seq {
+                        start: span,
+                        anchor,
+                        values: Vec::new(),
+                        nodes: Vec::new(),
+                    },
                     span,
                 )?;
                 None
@@ -372,7 +401,16 @@ fn build<'a>(events: impl Iterator<Item = ParserItem<'a>>) -> Result<Document, V
     }
     let (value, root) = root.unwrap_or_else(|| {
         // An empty file is a document whose value is null.
-        (Value::Null, Node { span: Span { start: Pos { line: 1, col: 0 }, end: last_span.end }, kind: NodeKind::Scalar(ScalarKind::Plain) })
+        (
+            Value::Null,
+            Node {
+                span: Span {
+                    start: Pos { line: 1, col: 0 },
+                    end: last_span.end,
+                },
+                kind: NodeKind::Scalar(ScalarKind::Plain),
+            },
+        )
     });
     Ok(Document { value, root })
 }
@@ -386,7 +424,10 @@ impl Builder {
                     p.push('/');
                     p.push_str(&values.len().to_string());
                 }
-                Frame::Map { pending: Some((k, _, _)), .. } => {
+                Frame::Map {
+                    pending: Some((k, _, _)),
+                    ..
+                } => {
                     p.push('/');
                     p.push_str(&escape(k));
                 }
@@ -397,7 +438,13 @@ impl Builder {
     }
 
     fn error(&self, kind: YamlErrorKind, message: String, span: Span) -> YamlError {
-        YamlError { kind, message, span, pointer: self.pointer(), related: None }
+        YamlError {
+            kind,
+            message,
+            span,
+            pointer: self.pointer(),
+            related: None,
+        }
     }
 
     fn push(&mut self, frame: Frame, span: Span) -> Result<(), Vec<YamlError>> {
@@ -463,7 +510,11 @@ impl Builder {
                     v
                 }
                 other => {
-                    return Err(vec![self.error(YamlErrorKind::Unsupported, format!("unsupported tag `!!{other}`"), span)]);
+                    return Err(vec![self.error(
+                        YamlErrorKind::Unsupported,
+                        format!("unsupported tag `!!{other}`"),
+                        span,
+                    )]);
                 }
             },
             Some(t) => {
@@ -474,8 +525,15 @@ impl Builder {
                 )]);
             }
         };
-        let kind = if plain && tag.is_none() { ScalarKind::Plain } else { ScalarKind::Quoted };
-        let node = Node { span, kind: NodeKind::Scalar(kind) };
+        let kind = if plain && tag.is_none() {
+            ScalarKind::Plain
+        } else {
+            ScalarKind::Quoted
+        };
+        let node = Node {
+            span,
+            kind: NodeKind::Scalar(kind),
+        };
         if anchor != 0 {
             self.anchors.insert(anchor, (value.clone(), node.clone(), 1));
         }
@@ -484,7 +542,11 @@ impl Builder {
 
     fn alias(&mut self, id: usize, span: Span) -> Result<(Value, Node, usize), Vec<YamlError>> {
         let Some((value, node, count)) = self.anchors.get(&id) else {
-            return Err(vec![self.error(YamlErrorKind::AliasBudget, "alias to an unknown anchor".into(), span)]);
+            return Err(vec![self.error(
+                YamlErrorKind::AliasBudget,
+                "alias to an unknown anchor".into(),
+                span,
+            )]);
         };
         self.alias_nodes += count;
         if self.alias_nodes > ALIAS_NODE_BUDGET {
@@ -504,23 +566,54 @@ impl Builder {
     fn pop(&mut self, end: Span) -> (Value, Node, usize) {
         let frame = self.stack.pop().expect("parser emits balanced start/end events");
         let (value, node, anchor) = match frame {
-            Frame::Seq { start, anchor, values, nodes } => {
+            Frame::Seq {
+                start,
+                anchor,
+                values,
+                nodes,
+            } => {
                 let span = match nodes.last() {
                     // Block sequences end where the next token starts; end at the last item instead.
                     Some(last) if end.start.line > last.span.end.line => start.to(last.span),
                     _ => start.to(end),
                 };
-                (Value::Array(values), Node { span, kind: NodeKind::Seq(nodes) }, anchor)
+                (
+                    Value::Array(values),
+                    Node {
+                        span,
+                        kind: NodeKind::Seq(nodes),
+                    },
+                    anchor,
+                )
             }
-            Frame::Map { start, anchor, map, entries, .. } => {
+            Frame::Map {
+                start,
+                anchor,
+                map,
+                entries,
+                ..
+            } => {
                 let span = match entries.last() {
                     // Block mappings end where the next token starts; end at the last value instead.
                     Some(last) if end.start.line > last.value.span.end.line => start.to(last.value.span),
                     _ => start.to(end),
                 };
-                let index = (entries.len() > WIDE_MAP)
-                    .then(|| Box::new(map.keys().enumerate().map(|(i, k)| (k.clone(), i)).collect::<HashMap<_, _>>()));
-                (Value::Object(map), Node { span, kind: NodeKind::Map(entries, index) }, anchor)
+                let index = (entries.len() > WIDE_MAP).then(|| {
+                    Box::new(
+                        map.keys()
+                            .enumerate()
+                            .map(|(i, k)| (k.clone(), i))
+                            .collect::<HashMap<_, _>>(),
+                    )
+                });
+                (
+                    Value::Object(map),
+                    Node {
+                        span,
+                        kind: NodeKind::Map(entries, index),
+                    },
+                    anchor,
+                )
             }
         };
         if anchor != 0 {
@@ -535,10 +628,18 @@ impl Builder {
         // Only computed when needed: building it for every node would cost O(depth) each.
         let pointer_here = |b: &Builder| b.pointer();
         let needs_pointer = match self.stack.last() {
-            Some(Frame::Map { pending: Some((key, _, merge)), map, .. }) => *merge || map.contains_key(key),
+            Some(Frame::Map {
+                pending: Some((key, _, merge)),
+                map,
+                ..
+            }) => *merge || map.contains_key(key),
             _ => false,
         };
-        let pointer = if needs_pointer { pointer_here(self) } else { String::new() };
+        let pointer = if needs_pointer {
+            pointer_here(self)
+        } else {
+            String::new()
+        };
         let Some(top) = self.stack.last_mut() else {
             return Ok(Some((value, node)));
         };
@@ -547,7 +648,13 @@ impl Builder {
                 values.push(value);
                 nodes.push(node);
             }
-            Frame::Map { map, entries, pending, merged, .. } => match pending.take() {
+            Frame::Map {
+                map,
+                entries,
+                pending,
+                merged,
+                ..
+            } => match pending.take() {
                 None => {
                     let key = match &value {
                         Value::String(s) => s.clone(),
@@ -562,7 +669,9 @@ impl Builder {
                     // sources win, and explicit keys written later override merged ones.
                     let sources: Vec<(&Value, &Node)> = match (&value, &node.kind) {
                         (Value::Object(_), NodeKind::Map(..)) => vec![(&value, &node)],
-                        (Value::Array(vs), NodeKind::Seq(ns)) if vs.iter().all(Value::is_object) => vs.iter().zip(ns).collect(),
+                        (Value::Array(vs), NodeKind::Seq(ns)) if vs.iter().all(Value::is_object) => {
+                            vs.iter().zip(ns).collect()
+                        }
                         _ => {
                             return Err(vec![YamlError {
                                 kind: YamlErrorKind::Unsupported,
@@ -574,11 +683,16 @@ impl Builder {
                         }
                     };
                     for (v, n) in sources {
-                        let (Value::Object(src), NodeKind::Map(src_entries, _)) = (v, &n.kind) else { continue };
+                        let (Value::Object(src), NodeKind::Map(src_entries, _)) = (v, &n.kind) else {
+                            continue;
+                        };
                         for (e, (k, v)) in src_entries.iter().zip(src) {
                             if !map.contains_key(k) {
                                 map.insert(k.clone(), v.clone());
-                                entries.push(Entry { key_span: key_span.to(node.span), value: e.value.clone() });
+                                entries.push(Entry {
+                                    key_span: key_span.to(node.span),
+                                    value: e.value.clone(),
+                                });
                                 merged.push(k.clone());
                             }
                         }
@@ -641,7 +755,9 @@ fn count_nodes(node: &Node) -> usize {
 fn resolve_plain_owned(text: Cow<'_, str>) -> Value {
     match text.as_bytes().first() {
         // Most plain scalars are words: no number, bool or null starts with these.
-        Some(b) if b.is_ascii_alphabetic() && !matches!(b, b't' | b'T' | b'f' | b'F' | b'n' | b'N') => Value::String(text.into_owned()),
+        Some(b) if b.is_ascii_alphabetic() && !matches!(b, b't' | b'T' | b'f' | b'F' | b'n' | b'N') => {
+            Value::String(text.into_owned())
+        }
         _ => resolve_plain(&text),
     }
 }
@@ -653,7 +769,8 @@ pub fn resolve_plain(text: &str) -> Value {
         "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
         "true" | "True" | "TRUE" => return Value::Bool(true),
         "false" | "False" | "FALSE" => return Value::Bool(false),
-        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" | "-.inf" | "-.Inf" | "-.INF" | ".nan" | ".NaN" | ".NAN" => {
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" | "-.inf" | "-.Inf" | "-.INF" | ".nan" | ".NaN"
+        | ".NAN" => {
             // JSON has no infinities; keep the text so the schema reports a clear type error.
             return Value::String(text.to_string());
         }
@@ -690,7 +807,12 @@ pub fn resolve_plain(text: &str) -> Value {
         }
     }
     if is_core_float(digits) {
-        if let Some(n) = text.trim_start_matches('+').parse::<f64>().ok().and_then(Number::from_f64) {
+        if let Some(n) = text
+            .trim_start_matches('+')
+            .parse::<f64>()
+            .ok()
+            .and_then(Number::from_f64)
+        {
             return Value::Number(n);
         }
     }
@@ -774,7 +896,8 @@ mod tests {
     fn hostile_inputs_are_refused() {
         let deep = "[".repeat(10_000);
         assert_eq!(parse(&deep).unwrap_err()[0].kind, YamlErrorKind::TooDeep);
-        let mut laughs = String::from("a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+        let mut laughs =
+            String::from("a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
         for (i, c) in "bcdefghij".chars().enumerate() {
             let p = (b'a' + i as u8) as char;
             laughs.push_str(&format!("{c}: &{c} [*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p}]\n"));

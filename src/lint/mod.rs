@@ -48,7 +48,7 @@ pub fn lint_source(path: &str, source: impl Into<String>) -> FileReport {
     let mut config = None;
     let mut document = None;
     match yaml::parse(&source) {
-        Err(errors) => diagnostics.extend(errors.into_iter().map(yaml_diagnostic)),
+        Err(errors) => diagnostics.extend(errors.into_iter().map(|e| yaml_diagnostic(point_at_tab(e, &source)))),
         Ok(doc) => {
             let lines = LineIndex::new(&source);
             let schema_errors = schema_check::check(&doc, &source, &lines);
@@ -61,7 +61,12 @@ pub fn lint_source(path: &str, source: impl Into<String>) -> FileReport {
                         diagnostics.push(make(
                             &rules::schema_violation::RULE,
                             &doc,
-                            Finding::new("", format!("internal: the schema accepted this file but the model did not: {e}"), "here", "please report this as a bug of `policy`"),
+                            Finding::new(
+                                "",
+                                format!("internal: the schema accepted this file but the model did not: {e}"),
+                                "here",
+                                "please report this as a bug of `policy`",
+                            ),
                         ));
                         None
                     }
@@ -70,7 +75,10 @@ pub fn lint_source(path: &str, source: impl Into<String>) -> FileReport {
                 None
             };
             diagnostics.extend(schema_errors);
-            let ctx = Context { doc: &doc, config: typed.as_ref() };
+            let ctx = Context {
+                doc: &doc,
+                config: typed.as_ref(),
+            };
             for rule in rules::RULES {
                 if let Some(check) = rule.check {
                     let mut findings = Vec::new();
@@ -88,7 +96,13 @@ pub fn lint_source(path: &str, source: impl Into<String>) -> FileReport {
         (a.span.start.line, a.span.start.col, a.code).cmp(&(b.span.start.line, b.span.start.col, b.code))
     });
     diagnostics.dedup();
-    FileReport { path: path.to_string(), source, diagnostics, config, document }
+    FileReport {
+        path: path.to_string(),
+        source,
+        diagnostics,
+        config,
+        document,
+    }
 }
 
 /// Locate a rule's finding and give it the rule's code, name and severity.
@@ -146,15 +160,26 @@ fn yaml_diagnostic(e: yaml::YamlError) -> Diagnostic {
             "written again here",
             "remove one of the two entries; YAML parsers disagree on which one wins".into(),
         ),
+        YamlErrorKind::AliasBudget if e.message.contains("names no anchor") => (
+            &alias_expansion_limit::RULE,
+            "unknown alias",
+            "add the anchor (`key: &name value`) above this alias, or check the spelling of the name".into(),
+        ),
         YamlErrorKind::AliasBudget => (
             &alias_expansion_limit::RULE,
             "expansion stops here",
-            format!("a config needs few aliases; write the repeated part out, or keep aliases under {} nodes in all", yaml::ALIAS_NODE_BUDGET),
+            format!(
+                "a config needs few aliases; write the repeated part out, or keep aliases under {} nodes in all",
+                yaml::ALIAS_NODE_BUDGET
+            ),
         ),
         YamlErrorKind::TooDeep => (
             &nesting_too_deep::RULE,
             "too deep",
-            format!("no valid config nests more than a few levels; the limit is {}", yaml::MAX_DEPTH),
+            format!(
+                "no valid config nests more than a few levels; the limit is {}",
+                yaml::MAX_DEPTH
+            ),
         ),
         YamlErrorKind::MultipleDocuments => (
             &multiple_documents::RULE,
@@ -176,8 +201,27 @@ fn yaml_diagnostic(e: yaml::YamlError) -> Diagnostic {
         span: e.span,
         label: label.into(),
         help,
-        related: e.related.map(|s| (s, "first written here".to_string())).into_iter().collect(),
+        related: e
+            .related
+            .map(|s| (s, "first written here".to_string()))
+            .into_iter()
+            .collect(),
     }
+}
+
+/// The scanner reports a tab error one character after the tab; move it onto the tab.
+fn point_at_tab(mut e: yaml::YamlError, src: &str) -> yaml::YamlError {
+    if e.message.contains("tab") && e.span.start.col > 0 {
+        let line = src
+            .lines()
+            .nth(e.span.start.line.saturating_sub(1) as usize)
+            .unwrap_or_default();
+        if line.chars().nth(e.span.start.col as usize - 1) == Some('\t') {
+            e.span.start.col -= 1;
+            e.span.end.col = e.span.start.col + 1;
+        }
+    }
+    e
 }
 
 /// A help line for the scanner's messages whose usual cause is known.
@@ -188,7 +232,10 @@ fn syntax_help(message: &str) -> (&'static str, String) {
             "quote the whole value when it contains `: `, e.g. message: \"Request blocked: potential prompt injection\"".into(),
         )
     } else if message.contains("tab") {
-        ("tab character", "YAML indentation must use spaces; replace the tab with spaces".into())
+        (
+            "tab character",
+            "YAML indentation must use spaces; replace the tab with spaces".into(),
+        )
     } else if message.contains("did not find expected") || message.contains("block") {
         (
             "unexpected here",
@@ -197,14 +244,21 @@ fn syntax_help(message: &str) -> (&'static str, String) {
     } else if message.contains("end of stream") || message.contains("quote") {
         ("unexpected end", "a quote, bracket or brace is not closed".into())
     } else {
-        ("here", "fix the YAML syntax at this position; a value with special characters (`: `, ` #`, `{`, `[`) needs quotes".into())
+        (
+            "here",
+            "fix the YAML syntax at this position; a value with special characters (`: `, ` #`, `{`, `[`) needs quotes"
+                .into(),
+        )
     }
 }
 
 /// Read a file and lint it. An unreadable file is an I/O error for the caller (exit 2), not a
 /// diagnostic.
 pub fn lint_path(path: &std::path::Path) -> Result<FileReport, LoadError> {
-    let bytes = std::fs::read(path).map_err(|source| LoadError::Io { path: path.display().to_string(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
     let text = String::from_utf8(bytes).map_err(|e| LoadError::NotUtf8 {
         path: path.display().to_string(),
         offset: e.utf8_error().valid_up_to(),
@@ -226,7 +280,10 @@ pub enum LoadError {
     },
     /// The file is not UTF-8.
     #[error("{path} is not UTF-8 text (invalid byte at offset {offset})")]
-    #[diagnostic(code(policy::encoding), help("YAML configs must be UTF-8; convert the file, e.g. with iconv"))]
+    #[diagnostic(
+        code(policy::encoding),
+        help("YAML configs must be UTF-8; convert the file, e.g. with iconv")
+    )]
     NotUtf8 {
         /// The path.
         path: String,

@@ -47,16 +47,29 @@ fn explain(
     instance: &Value,
 ) -> Vec<(&'static Rule, Finding)> {
     let (parent, key) = split(pointer);
-    let field = if key.is_empty() { "the document".to_string() } else { format!("`{key}`") };
-    let expected = schema::property(parent, key).and_then(|p| p.get("x-expected")).and_then(Value::as_str);
-    let describe = || schema::property(parent, key).and_then(|p| p.get("description")).and_then(Value::as_str).map(first_sentence);
+    let field = if key.is_empty() {
+        "the document".to_string()
+    } else {
+        format!("`{key}`")
+    };
+    let expected = schema::property(parent, key)
+        .and_then(|p| p.get("x-expected"))
+        .and_then(Value::as_str);
+    let describe = || {
+        schema::property(parent, key)
+            .and_then(|p| p.get("description"))
+            .and_then(Value::as_str)
+            .map(first_sentence)
+    };
     let text = || {
         let l = doc.locate(pointer);
         src.get(lines.range(src, l.value)).unwrap_or("").trim().to_string()
     };
     match kind {
         ValidationErrorKind::AdditionalProperties { unexpected } => {
-            let allowed = schema::allowed_keys(pointer);
+            // A key already written is no suggestion: taking it would make a duplicate.
+            let absent = |k: &&str| instance.get(*k).is_none();
+            let allowed: Vec<&str> = schema::allowed_keys(pointer).into_iter().filter(absent).collect();
             unexpected
                 .iter()
                 .map(|k| {
@@ -73,7 +86,8 @@ fn explain(
                     };
                     (
                         &rules::unknown_key::RULE,
-                        Finding::new(child, format!("unknown key `{k}` in {}", where_(pointer)), label, help).at(At::Key),
+                        Finding::new(child, format!("unknown key `{k}` in {}", where_(pointer)), label, help)
+                            .at(At::Key),
                     )
                 })
                 .collect()
@@ -89,7 +103,9 @@ fn explain(
                 pointer,
                 format!("missing required key `{name}` in {}", where_(pointer)),
                 format!("`{name}` is missing here"),
-                format!("add `{name}:` to {}. {doc_line}", where_(pointer)).trim_end().to_string(),
+                format!("add `{name}:` to {}. {doc_line}", where_(pointer))
+                    .trim_end()
+                    .to_string(),
             );
             // Point at the first key of the mapping: its line is the mapping's, and the label
             // stays one line long even for a large mapping.
@@ -99,44 +115,83 @@ fn explain(
         ValidationErrorKind::Type { kind } => {
             let want = match kind {
                 TypeKind::Single(t) => type_name(&t.to_string()),
-                TypeKind::Multiple(ts) => ts.iter().map(|t| type_name(&t.to_string())).collect::<Vec<_>>().join(" or "),
+                TypeKind::Multiple(ts) => ts
+                    .iter()
+                    .map(|t| type_name(&t.to_string()))
+                    .collect::<Vec<_>>()
+                    .join(" or "),
             };
             let want = expected.map(str::to_string).unwrap_or(want);
             let found = value_kind(instance);
             let loc = doc.locate(pointer);
             let plain = loc.scalar == Some(ScalarKind::Plain);
             let t = text();
+            let mut at = At::Value;
             let (message, help) = match instance {
                 Value::Number(_) | Value::Bool(_) if plain && wants_string(kind) => (
                     format!("expected {want} for {field}; `{t}` was read as {found}"),
-                    format!("quote it: {key}: \"{t}\""),
+                    match pattern_example(parent, key, &t) {
+                        // Quoting alone would trade this error for a malformed-value one.
+                        Some(example) => format!("write {want}, quoted: {key}: \"{example}\""),
+                        None => format!("quote it: {key}: \"{t}\""),
+                    },
+                ),
+                Value::Number(n) if n.is_f64() && wants(kind, "integer") => (
+                    format!("`{t}` is not a whole number; {field} takes {want}"),
+                    format!(
+                        "write a whole number, like {key}: {}",
+                        n.as_f64().unwrap_or_default().round()
+                    ),
                 ),
                 Value::String(s) if wants(kind, "boolean") && is_yaml11_bool(s) => (
                     format!("expected true or false for {field}; `{s}` is a string in YAML 1.2"),
                     format!("write `{key}: {}`", if is_yaml11_true(s) { "true" } else { "false" }),
                 ),
-                Value::Null => (
-                    format!("expected {want} for {field}, found nothing"),
-                    format!("give {field} a value, or remove the key to use the default"),
-                ),
+                Value::Null => {
+                    // An empty value has no text to underline: point at its key.
+                    at = At::Key;
+                    (
+                        format!("expected {want} for {field}, found nothing"),
+                        format!("give {field} a value, or remove the key to use the default"),
+                    )
+                }
                 Value::String(_) if wants(kind, "array") => (
                     format!("expected a list for {field}, found {found}"),
                     format!("write a list: `{key}: [{t}]`"),
                 ),
                 _ => (
                     format!("expected {want} for {field}, found {found}"),
-                    describe().map(|d| format!("{field}: {d}")).unwrap_or_else(|| format!("write {want} here")),
+                    describe()
+                        .map(|d| format!("{field}: {d}"))
+                        .unwrap_or_else(|| format!("write {want} here")),
                 ),
             };
-            vec![(&rules::wrong_type::RULE, Finding::new(pointer, message, format!("expected {want}"), help))]
+            vec![(
+                &rules::wrong_type::RULE,
+                Finding::new(pointer, message, format!("expected {want}"), help).at(at),
+            )]
         }
         ValidationErrorKind::Enum { options } => {
-            let options: Vec<&str> = options.as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
-            let got = instance.as_str().map(str::to_string).unwrap_or_else(|| instance.to_string());
+            let options: Vec<&str> = options
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let got = instance
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| instance.to_string());
             let suggestion = did_you_mean(&got, options.iter().copied());
             let in_chain = parent == "/policies/chain";
-            let rule = if in_chain { &rules::unknown_policy_in_chain::RULE } else { &rules::unknown_value::RULE };
-            let what = if in_chain { "policy kind".to_string() } else { format!("{field} value") };
+            let rule = if in_chain {
+                &rules::unknown_policy_in_chain::RULE
+            } else {
+                &rules::unknown_value::RULE
+            };
+            let what = if in_chain {
+                "policy kind".to_string()
+            } else {
+                format!("{field} value")
+            };
             let label = match suggestion {
                 Some(s) => format!("did you mean `{s}`?"),
                 None => format!("unknown {what}"),
@@ -145,7 +200,10 @@ fn explain(
                 Some(s) => format!("did you mean `{s}`? Allowed: {}", list(&options)),
                 None => format!("allowed: {}", list(&options)),
             };
-            vec![(rule, Finding::new(pointer, format!("unknown {what} `{got}`"), label, help))]
+            vec![(
+                rule,
+                Finding::new(pointer, format!("unknown {what} `{got}`"), label, help),
+            )]
         }
         ValidationErrorKind::Pattern { .. } => {
             let want = expected.unwrap_or("a value of the documented form");
@@ -156,7 +214,9 @@ fn explain(
                     pointer,
                     format!("{field} must be {want}, found `{got}`"),
                     format!("expected {want}"),
-                    describe().map(|d| format!("{field}: {d}")).unwrap_or_else(|| format!("write {want}")),
+                    describe()
+                        .map(|d| format!("{field}: {d}"))
+                        .unwrap_or_else(|| format!("write {want}")),
                 ),
             )]
         }
@@ -166,23 +226,69 @@ fn explain(
         ValidationErrorKind::Maximum { limit } | ValidationErrorKind::ExclusiveMaximum { limit } => {
             range(pointer, &field, instance, &format!("at most {limit}"), describe())
         }
-        ValidationErrorKind::MinItems { limit } => range(pointer, &field, instance, &format!("a list of at least {limit} item(s)"), describe()),
-        ValidationErrorKind::MaxItems { limit } => range(pointer, &field, instance, &format!("a list of at most {limit} item(s)"), describe()),
-        ValidationErrorKind::MinLength { limit } => range(pointer, &field, instance, &format!("at least {limit} character(s) long"), describe()),
-        ValidationErrorKind::MaxLength { limit } => range(pointer, &field, instance, &format!("at most {limit} characters long"), describe()),
+        ValidationErrorKind::MinItems { limit } => range(
+            pointer,
+            &field,
+            instance,
+            &format!("a list of at least {limit} item(s)"),
+            describe(),
+        ),
+        ValidationErrorKind::MaxItems { limit } => range(
+            pointer,
+            &field,
+            instance,
+            &format!("a list of at most {limit} item(s)"),
+            describe(),
+        ),
+        ValidationErrorKind::MinLength { limit } => range(
+            pointer,
+            &field,
+            instance,
+            &format!("at least {limit} character(s) long"),
+            describe(),
+        ),
+        ValidationErrorKind::MaxLength { limit } => range(
+            pointer,
+            &field,
+            instance,
+            &format!("at most {limit} characters long"),
+            describe(),
+        ),
         other => vec![(
             &rules::schema_violation::RULE,
             Finding::new(
                 pointer,
                 format!("{field} does not match the schema: {}", other_message(other)),
                 "here",
-                describe().map(|d| format!("{field}: {d}")).unwrap_or_else(|| "see `policy schema`".into()),
+                describe()
+                    .map(|d| format!("{field}: {d}"))
+                    .unwrap_or_else(|| "see `policy schema`".into()),
             ),
         )],
     }
 }
 
-fn range(pointer: &str, field: &str, instance: &Value, bound: &str, describe: Option<String>) -> Vec<(&'static Rule, Finding)> {
+/// When the field has a `pattern` that `text` would not match even quoted, the example of
+/// its `x-expected` wording (the last `` `...` `` in it).
+fn pattern_example(parent: &str, key: &str, text: &str) -> Option<String> {
+    let prop = schema::resolve(schema::property(parent, key)?);
+    let pattern = prop.get("pattern").and_then(Value::as_str)?;
+    if regex::Regex::new(pattern).ok()?.is_match(text) {
+        return None;
+    }
+    let expected = schema::property(parent, key)?.get("x-expected")?.as_str()?;
+    let mut parts = expected.rsplit('`');
+    parts.next()?;
+    parts.next().map(str::to_string)
+}
+
+fn range(
+    pointer: &str,
+    field: &str,
+    instance: &Value,
+    bound: &str,
+    describe: Option<String>,
+) -> Vec<(&'static Rule, Finding)> {
     let shown = match instance {
         Value::Array(a) => format!("{} item(s)", a.len()),
         Value::String(s) => format!("`{s}`"),
@@ -194,7 +300,9 @@ fn range(pointer: &str, field: &str, instance: &Value, bound: &str, describe: Op
             pointer,
             format!("{field} must be {bound}, found {shown}"),
             format!("must be {bound}"),
-            describe.map(|d| format!("{field}: {d}")).unwrap_or_else(|| format!("use a value {bound}")),
+            describe
+                .map(|d| format!("{field}: {d}"))
+                .unwrap_or_else(|| format!("use a value {bound}")),
         ),
     )]
 }
@@ -233,12 +341,19 @@ fn list(items: &[&str]) -> String {
     items.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
 }
 
+/// The first sentence of a field description: up to the first `. ` that is not part of an
+/// abbreviation like "e.g." (the descriptions are ours, so this is all it must handle).
 fn first_sentence(d: &str) -> String {
     let one_line = d.split_whitespace().collect::<Vec<_>>().join(" ");
-    match one_line.find(". ") {
-        Some(i) => one_line[..=i].to_string(),
-        None => one_line,
+    let mut from = 0;
+    while let Some(i) = one_line[from..].find(". ").map(|i| i + from) {
+        let before = &one_line[..i];
+        if !(before.ends_with("e.g") || before.ends_with("i.e")) {
+            return one_line[..=i].to_string();
+        }
+        from = i + 2;
     }
+    one_line
 }
 
 fn type_name(t: &str) -> String {

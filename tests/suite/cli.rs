@@ -1,1 +1,139 @@
-//! placeholder: filled in below.
+//! The `policy` binary as users and CI call it: exit codes, formats, inputs, `explain`, `schema`.
+
+use crate::util::{policy, stdout};
+use serde_json::Value;
+
+const SEED: &str = "fixtures/seed/tutorial-v0.1.0.yaml";
+const BAD: &str = "pack:\n  name: x\n  version: 1.0.0\nprovider: {}\n";
+
+fn code(out: &std::process::Output) -> i32 {
+    out.status.code().expect("exited")
+}
+
+#[test]
+fn exit_codes_follow_spec() {
+    assert_eq!(code(&policy(&["lint", "--file", SEED], None)), 0);
+    assert_eq!(code(&policy(&["lint", "-"], Some(BAD))), 1);
+    assert_eq!(code(&policy(&["lint", "--file", "no/such/file.yaml"], None)), 2);
+    assert_eq!(code(&policy(&["lint", "--format", "xml", SEED], None)), 2);
+    assert_eq!(code(&policy(&["lint", "no/such/*.yaml"], None)), 2);
+    let warn_only =
+        "pack: {name: x, version: 1.0.0}\nproviders: {targets: [{id: m, provider: mock}]}\npolicy: {rate-limit: {}}\n";
+    assert_eq!(code(&policy(&["lint", "-"], Some(warn_only))), 0);
+    assert_eq!(code(&policy(&["lint", "--deny-warnings", "-"], Some(warn_only))), 1);
+}
+
+#[test]
+fn an_unreadable_file_does_not_hide_the_others() {
+    let out = policy(&["lint", "--format", "json", SEED, "missing.yaml"], None);
+    assert_eq!(code(&out), 2);
+    let v: Value = serde_json::from_str(&stdout(&out, None)).unwrap();
+    assert_eq!(v["summary"]["files"], 1);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.yaml"));
+}
+
+#[test]
+fn json_has_the_spec_shape() {
+    let out = policy(&["lint", "--format", "json", "-"], Some(BAD));
+    let v: Value = serde_json::from_str(&stdout(&out, None)).unwrap();
+    let d = &v["files"][0]["diagnostics"][0];
+    let mut keys: Vec<&str> = d.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "code",
+            "column",
+            "end_column",
+            "end_line",
+            "help",
+            "line",
+            "message",
+            "pointer",
+            "severity"
+        ]
+    );
+    assert_eq!(v["files"][0]["path"], "<stdin>");
+    assert_eq!(
+        v["summary"],
+        serde_json::json!({"files": 1, "errors": 2, "warnings": 0})
+    );
+}
+
+#[test]
+fn globs_expand_and_files_repeat_once() {
+    let out = policy(
+        &["lint", "--format", "json", "fixtures/seed/*.yaml", "--file", SEED],
+        None,
+    );
+    assert_eq!(code(&out), 0);
+    let v: Value = serde_json::from_str(&stdout(&out, None)).unwrap();
+    assert_eq!(v["summary"]["files"], 2);
+}
+
+#[test]
+fn github_annotations_carry_positions() {
+    let out = policy(
+        &["lint", "--format", "github", "-"],
+        Some("pack:\n  name: x\n  versoin: 1.0.0\n"),
+    );
+    let text = stdout(&out, None);
+    let line = text
+        .lines()
+        .find(|l| l.contains("P201"))
+        .expect("unknown-key annotation");
+    assert!(
+        line.starts_with("::error file=<stdin>,line=3,col=3,endLine=3,endColumn=10,title=P201 unknown-key::"),
+        "{line}"
+    );
+}
+
+#[test]
+fn sarif_is_2_1_0_with_rules_and_regions() {
+    let out = policy(&["lint", "--format", "sarif", "-"], Some(BAD));
+    let v: Value = serde_json::from_str(&stdout(&out, None)).unwrap();
+    assert_eq!(v["version"], "2.1.0");
+    let run = &v["runs"][0];
+    let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
+    assert!(rules.len() >= 20);
+    for r in run["results"].as_array().unwrap() {
+        let index = r["ruleIndex"].as_u64().unwrap() as usize;
+        assert_eq!(rules[index]["id"], r["ruleId"]);
+        let region = &r["locations"][0]["physicalLocation"]["region"];
+        assert!(region["startLine"].as_u64().unwrap() >= 1 && region["startColumn"].as_u64().unwrap() >= 1);
+    }
+}
+
+#[test]
+fn explain_prints_rule_docs() {
+    let out = policy(&["explain", "P304"], None);
+    assert_eq!(code(&out), 0);
+    let text = stdout(&out, None);
+    assert!(
+        text.starts_with("# P304 invalid-regex (error)") && text.contains("## Why is this bad?"),
+        "{text}"
+    );
+    assert_eq!(code(&policy(&["explain", "invalid-regex"], None)), 0);
+    let unknown = policy(&["explain", "P999"], None);
+    assert_eq!(code(&unknown), 2);
+    assert_eq!(code(&policy(&["explain"], None)), 0);
+}
+
+#[test]
+fn schema_command_prints_the_committed_schema() {
+    let out = policy(&["schema"], None);
+    assert_eq!(code(&out), 0);
+    assert_eq!(stdout(&out, None), policy::schema::schema_text());
+}
+
+#[test]
+fn human_output_names_file_line_and_code() {
+    let out = policy(&["lint", "-"], Some(BAD));
+    let text = stdout(&out, None);
+    assert!(text.contains("P201(unknown-key)"), "{text}");
+    assert!(text.contains("line 4"), "{text}");
+    assert!(
+        text.trim_end().ends_with("Found 2 errors and 0 warnings in 1 file."),
+        "{text}"
+    );
+}

@@ -11,7 +11,10 @@ pub fn root() -> PathBuf {
 /// Run `policy` with `args` in the repository root, stdin from `stdin`, colour off.
 pub fn policy(args: &[&str], stdin: Option<&str>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_policy"));
-    cmd.args(args).current_dir(root()).env("NO_COLOR", "1").stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    cmd.args(args)
+        .current_dir(root())
+        .env("NO_COLOR", "1")
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("run policy");
     if let Some(text) = stdin {

@@ -84,18 +84,32 @@ pub fn render(reports: &[FileReport], style: Style) -> String {
                 SourceSpan::new(range.start.into(), range.len())
             };
             let mut labels = vec![LabeledSpan::new_primary_with_span(Some(d.label.clone()), span(d.span))];
-            labels.extend(d.related.iter().map(|(s, l)| LabeledSpan::new_with_span(Some(l.clone()), span(*s))));
+            labels.extend(
+                d.related
+                    .iter()
+                    .map(|(s, l)| LabeledSpan::new_with_span(Some(l.clone()), span(*s))),
+            );
             let report = Report {
                 d,
                 source: NamedSource::new(&r.path, r.source.clone()).with_language("yaml"),
                 labels,
             };
             let result = match style {
-                Style::Graphical => GraphicalReportHandler::new_themed(GraphicalTheme::unicode()).with_width(100).render_report(&mut out, &report),
+                Style::Graphical => GraphicalReportHandler::new_themed(GraphicalTheme::unicode())
+                    .with_width(100)
+                    .render_report(&mut out, &report),
                 Style::Narratable => NarratableReportHandler::new().render_report(&mut out, &report),
             };
             if result.is_err() {
-                out.push_str(&format!("{}:{}:{}: {} {}: {}\n", r.path, d.line(), d.column(), d.severity.as_str(), d.code, d.message));
+                out.push_str(&format!(
+                    "{}:{}:{}: {} {}: {}\n",
+                    r.path,
+                    d.line(),
+                    d.column(),
+                    d.severity.as_str(),
+                    d.code,
+                    d.message
+                ));
             }
             out.push('\n');
         }
@@ -106,7 +120,11 @@ pub fn render(reports: &[FileReport], style: Style) -> String {
 }
 
 fn summary_line(s: Summary) -> String {
-    let files = if s.files == 1 { "1 file".to_string() } else { format!("{} files", s.files) };
+    let files = if s.files == 1 {
+        "1 file".to_string()
+    } else {
+        format!("{} files", s.files)
+    };
     match (s.errors, s.warnings) {
         (0, 0) => format!("All checks passed ({files})."),
         (e, w) => format!("Found {} and {} in {files}.", plural(e, "error"), plural(w, "warning")),

@@ -31,7 +31,9 @@ declare_rule! {
 fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     let Some(config) = ctx.config else { return };
     let admin = &config.gateway.admin;
-    let Ok(host) = invalid_listen_address::parse(&admin.listen) else { return };
+    let Ok(host) = invalid_listen_address::parse(&admin.listen) else {
+        return;
+    };
     if admin.token_env.is_none() && !invalid_listen_address::is_loopback(host) {
         out.push(
             Finding::new(

@@ -34,7 +34,12 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     let targets = config.providers.targets.iter().map(|t| t.id.as_str());
     duplicates("/providers/targets", "target", targets, out);
     if let Some(cf) = &config.policy.content_filter {
-        duplicates("/policy/content-filter/rules", "rule", cf.rules.iter().map(|r| r.id.as_str()), out);
+        duplicates(
+            "/policy/content-filter/rules",
+            "rule",
+            cf.rules.iter().map(|r| r.id.as_str()),
+            out,
+        );
     }
 }
 

@@ -1,6 +1,5 @@
 //! P102 `duplicate-key`: a mapping has the same key twice.
 
-
 declare_rule! {
     /// ## What it does
     /// Reports a key written twice in the same mapping, at the second occurrence, and shows the

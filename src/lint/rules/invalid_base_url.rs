@@ -69,7 +69,11 @@ pub fn validate(url: &str) -> Result<(), String> {
         }
     }
     let h = host.trim_start_matches('[').trim_end_matches(']');
-    if h.parse::<std::net::IpAddr>().is_err() && !h.split('.').all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')) {
+    if h.parse::<std::net::IpAddr>().is_err()
+        && !h
+            .split('.')
+            .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+    {
         return Err(format!("host `{host}` is not a host name or IP address"));
     }
     Ok(())
@@ -81,10 +85,23 @@ mod tests {
 
     #[test]
     fn urls() {
-        for ok in ["https://api.openai.com", "http://127.0.0.1:8080", "https://x.y/v1/", "http://[::1]:9000"] {
+        for ok in [
+            "https://api.openai.com",
+            "http://127.0.0.1:8080",
+            "https://x.y/v1/",
+            "http://[::1]:9000",
+        ] {
             assert!(validate(ok).is_ok(), "{ok}");
         }
-        for bad in ["api.openai.com", "ftp://x", "https://", "https://a b", "https://x:70000", "https://u:p@x", "https://x?y=1"] {
+        for bad in [
+            "api.openai.com",
+            "ftp://x",
+            "https://",
+            "https://a b",
+            "https://x:70000",
+            "https://u:p@x",
+            "https://x?y=1",
+        ] {
             assert!(validate(bad).is_err(), "{bad}");
         }
     }

@@ -30,7 +30,10 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     let Some(config) = ctx.config else { return };
     let g = &config.gateway;
     let mut ok = true;
-    for (pointer, addr) in [("/gateway/listen", &g.listen), ("/gateway/admin/listen", &g.admin.listen)] {
+    for (pointer, addr) in [
+        ("/gateway/listen", &g.listen),
+        ("/gateway/admin/listen", &g.admin.listen),
+    ] {
         if let Err(why) = parse(addr) {
             ok = false;
             out.push(Finding::new(
@@ -65,7 +68,10 @@ pub fn parse(addr: &str) -> Result<&str, String> {
         Err(_) => return Err(format!("port `{port}` is not a number")),
     }
     if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        return v6.parse::<std::net::Ipv6Addr>().map(|_| host).map_err(|_| format!("`{v6}` is not an IPv6 address"));
+        return v6
+            .parse::<std::net::Ipv6Addr>()
+            .map(|_| host)
+            .map_err(|_| format!("`{v6}` is not an IPv6 address"));
     }
     if host.is_empty() {
         return Err("no host; use 0.0.0.0 for every interface".into());
@@ -76,7 +82,11 @@ pub fn parse(addr: &str) -> Result<&str, String> {
     if host.parse::<std::net::Ipv4Addr>().is_ok() {
         return Ok(host);
     }
-    if host.split('.').all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')) && !host.chars().all(|c| c.is_ascii_digit() || c == '.') {
+    if host
+        .split('.')
+        .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        && !host.chars().all(|c| c.is_ascii_digit() || c == '.')
+    {
         return Ok(host);
     }
     Err(format!("`{host}` is not an IP address or host name"))
@@ -94,10 +104,24 @@ mod tests {
 
     #[test]
     fn addresses() {
-        for ok in ["0.0.0.0:41002", "127.0.0.1:0", "[::1]:41003", "localhost:8080", "[::]:80"] {
+        for ok in [
+            "0.0.0.0:41002",
+            "127.0.0.1:0",
+            "[::1]:41003",
+            "localhost:8080",
+            "[::]:80",
+        ] {
             assert!(parse(ok).is_ok(), "{ok}");
         }
-        for bad in ["0.0.0.0", "0.0.0.0:70000", ":8080", "::1:80", "256.1.1.1:80", "a b:80", "1.2.3:80"] {
+        for bad in [
+            "0.0.0.0",
+            "0.0.0.0:70000",
+            ":8080",
+            "::1:80",
+            "256.1.1.1:80",
+            "a b:80",
+            "1.2.3:80",
+        ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
         assert!(is_loopback("127.0.0.2") && is_loopback("[::1]") && is_loopback("localhost"));

@@ -48,9 +48,7 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     for (pointer, pattern) in patterns {
         if let Err(e) = syntax_check(pattern) {
             let at = inner_at(ctx.doc, &pointer, pattern, e.span);
-            out.push(
-                Finding::new(pointer, format!("invalid regex: {}", e.kind), e.kind.clone(), e.help).at(at),
-            );
+            out.push(Finding::new(pointer, format!("invalid regex: {}", e.kind), e.kind.clone(), e.help).at(at));
         }
     }
 }
@@ -79,17 +77,32 @@ pub fn syntax_check(pattern: &str) -> Result<(), RegexError> {
     let (kind, span) = match &err {
         regex_syntax::Error::Parse(e) => (e.kind().to_string(), *e.span()),
         regex_syntax::Error::Translate(e) => (e.kind().to_string(), *e.span()),
-        other => (other.to_string(), regex_syntax::ast::Span::splat(regex_syntax::ast::Position::new(0, 1, 1))),
+        other => (
+            other.to_string(),
+            regex_syntax::ast::Span::splat(regex_syntax::ast::Position::new(0, 1, 1)),
+        ),
     };
     let chars = |byte: usize| pattern[..byte.min(pattern.len())].chars().count();
-    let help = if pattern.contains("(?=") || pattern.contains("(?!") || pattern.contains("(?<") && !pattern.contains("(?<n") {
-        "Rust regex has no look-around; match the text itself, or split it into two rules".to_string()
-    } else if kind.contains("backreference") {
-        "Rust regex has no back-references; match each alternative explicitly".to_string()
-    } else {
-        format!("the regex crate reads this pattern as: {}", err.to_string().lines().last().unwrap_or_default().trim_start_matches("error: "))
-    };
-    Err(RegexError { kind, span: (chars(span.start.offset), chars(span.end.offset)), help })
+    let help =
+        if pattern.contains("(?=") || pattern.contains("(?!") || pattern.contains("(?<") && !pattern.contains("(?<n") {
+            "Rust regex has no look-around; match the text itself, or split it into two rules".to_string()
+        } else if kind.contains("backreference") {
+            "Rust regex has no back-references; match each alternative explicitly".to_string()
+        } else {
+            format!(
+                "the regex crate reads this pattern as: {}",
+                err.to_string()
+                    .lines()
+                    .last()
+                    .unwrap_or_default()
+                    .trim_start_matches("error: ")
+            )
+        };
+    Err(RegexError {
+        kind,
+        span: (chars(span.start.offset), chars(span.end.offset)),
+        help,
+    })
 }
 
 /// A conservative recogniser for the common subset of regex syntax: literals, `.`, simple
@@ -154,13 +167,19 @@ pub fn surely_valid(p: &str) -> bool {
                 if !repeatable {
                     return false;
                 }
-                let Some(end) = b[i..].iter().position(|&c| c == b'}') else { return false };
+                let Some(end) = b[i..].iter().position(|&c| c == b'}') else {
+                    return false;
+                };
                 let body = &p[i + 1..i + end];
                 let (lo, hi) = match body.split_once(',') {
                     Some((lo, hi)) => (lo, Some(hi)),
                     None => (body, None),
                 };
-                let num = |s: &str| (!s.is_empty() && s.len() <= 4 && s.bytes().all(|c| c.is_ascii_digit())).then(|| s.parse::<u32>().ok()).flatten();
+                let num = |s: &str| {
+                    (!s.is_empty() && s.len() <= 4 && s.bytes().all(|c| c.is_ascii_digit()))
+                        .then(|| s.parse::<u32>().ok())
+                        .flatten()
+                };
                 let Some(lo) = num(lo) else { return false };
                 match hi {
                     None | Some("") => {}
@@ -201,7 +220,27 @@ pub fn surely_valid(p: &str) -> bool {
 
 /// Characters that regex-syntax lets (and sometimes makes) you escape.
 fn is_meta(c: u8) -> bool {
-    matches!(c, b'\\' | b'.' | b'+' | b'*' | b'?' | b'(' | b')' | b'|' | b'[' | b']' | b'{' | b'}' | b'^' | b'$' | b'#' | b'&' | b'-' | b'~')
+    matches!(
+        c,
+        b'\\'
+            | b'.'
+            | b'+'
+            | b'*'
+            | b'?'
+            | b'('
+            | b')'
+            | b'|'
+            | b'['
+            | b']'
+            | b'{'
+            | b'}'
+            | b'^'
+            | b'$'
+            | b'#'
+            | b'&'
+            | b'-'
+            | b'~'
+    )
 }
 
 /// Length of a simple class `[...]` at the start of `b`: literals, ascending ranges of
@@ -274,7 +313,14 @@ mod tests {
 
     #[test]
     fn common_patterns_take_the_fast_path() {
-        for p in ["(?i)reveal your system prompt", "sk-[A-Za-z0-9]{20,}", "AKIA[0-9A-Z]{16}", "(?i)\\bpassword\\s*[:=]\\s*\\S+", "^ghp_[A-Za-z0-9_-]{36}$", "a|b|(c+?)"] {
+        for p in [
+            "(?i)reveal your system prompt",
+            "sk-[A-Za-z0-9]{20,}",
+            "AKIA[0-9A-Z]{16}",
+            "(?i)\\bpassword\\s*[:=]\\s*\\S+",
+            "^ghp_[A-Za-z0-9_-]{36}$",
+            "a|b|(c+?)",
+        ] {
             assert!(surely_valid(p), "{p}");
         }
         for p in ["(", "a**", "[z-a]", "x{3,2}", "\\1", "[]", "(?P<n>x)"] {

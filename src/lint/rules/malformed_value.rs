@@ -1,6 +1,5 @@
 //! P206 `malformed-value`: a string not of the required form.
 
-
 declare_rule! {
     /// ## What it does
     /// Reports a string that does not have the form its field requires: a pack name of

@@ -1,6 +1,5 @@
 //! P202 `missing-key`: a required key is absent.
 
-
 declare_rule! {
     /// ## What it does
     /// Reports a mapping that lacks a required key, pointing at the mapping (its first line),

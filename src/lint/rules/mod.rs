@@ -66,7 +66,12 @@ pub struct Finding {
 
 impl Finding {
     /// A finding at the value of `pointer`.
-    pub fn new(pointer: impl Into<String>, message: impl Into<String>, label: impl Into<String>, help: impl Into<String>) -> Finding {
+    pub fn new(
+        pointer: impl Into<String>,
+        message: impl Into<String>,
+        label: impl Into<String>,
+        help: impl Into<String>,
+    ) -> Finding {
         Finding {
             pointer: pointer.into(),
             at: At::Value,
@@ -109,7 +114,6 @@ macro_rules! declare_rule {
         };
     };
 }
-
 
 pub mod admin_listener_without_token;
 pub mod alias_expansion_limit;
@@ -181,7 +185,11 @@ pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str
     let w = norm(word);
     let mut best: Option<(f64, &str)> = None;
     for c in candidates {
-        let score = if norm(c) == w { 2.0 } else { strsim::jaro_winkler(&w, &norm(c)) };
+        let score = if norm(c) == w {
+            2.0
+        } else {
+            strsim::jaro_winkler(&w, &norm(c))
+        };
         if score >= 0.8 && best.is_none_or(|(s, _)| score > s) {
             best = Some((score, c));
         }
@@ -209,8 +217,14 @@ mod tests {
 
     #[test]
     fn did_you_mean_finds_typos() {
-        assert_eq!(did_you_mean("promt-injection", ["prompt-injection", "pii-detector"]), Some("prompt-injection"));
-        assert_eq!(did_you_mean("max-body-bytes", ["max_body_bytes", "request_timeout_ms"]), Some("max_body_bytes"));
+        assert_eq!(
+            did_you_mean("promt-injection", ["prompt-injection", "pii-detector"]),
+            Some("prompt-injection")
+        );
+        assert_eq!(
+            did_you_mean("max-body-bytes", ["max_body_bytes", "request_timeout_ms"]),
+            Some("max_body_bytes")
+        );
         assert_eq!(did_you_mean("zzz", ["prompt-injection"]), None);
     }
 }

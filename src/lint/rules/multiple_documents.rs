@@ -1,6 +1,5 @@
 //! P105 `multiple-documents`: more than one YAML document in one config file.
 
-
 declare_rule! {
     /// ## What it does
     /// Reports a second document (after `---`) in a config file.

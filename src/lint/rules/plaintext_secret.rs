@@ -34,8 +34,9 @@ declare_rule! {
 
 /// What each credential shape is called in messages.
 const SHAPES: &[(&str, &str)] = &[
-    (r"sk-ant-[A-Za-z0-9_-]{20,}", "an Anthropic API key"),
-    (r"sk-[A-Za-z0-9_-]{20,}", "an OpenAI API key"),
+    // `sk-` keys start at a word start (not the `sk-` of `risk-assessment`).
+    (r"\bsk-ant-[A-Za-z0-9_-]{20,}", "an Anthropic API key"),
+    (r"\bsk-[A-Za-z0-9_-]{20,}", "an OpenAI API key"),
     (r"\bAKIA[0-9A-Z]{16}\b", "an AWS access key id"),
     (r"\bgh[pousr]_[A-Za-z0-9]{36,}", "a GitHub token"),
     (r"\bgithub_pat_[A-Za-z0-9_]{22,}", "a GitHub token"),
@@ -49,8 +50,15 @@ const SHAPES: &[(&str, &str)] = &[
 fn shapes() -> &'static (Regex, Vec<(Regex, &'static str)>) {
     static S: OnceLock<(Regex, Vec<(Regex, &'static str)>)> = OnceLock::new();
     S.get_or_init(|| {
-        let any = SHAPES.iter().map(|(p, _)| format!("(?:{p})")).collect::<Vec<_>>().join("|");
-        let each = SHAPES.iter().map(|(p, n)| (Regex::new(p).expect("constant pattern"), *n)).collect();
+        let any = SHAPES
+            .iter()
+            .map(|(p, _)| format!("(?:{p})"))
+            .collect::<Vec<_>>()
+            .join("|");
+        let each = SHAPES
+            .iter()
+            .map(|(p, n)| (Regex::new(p).expect("constant pattern"), *n))
+            .collect();
         (Regex::new(&any).expect("constant pattern"), each)
     })
 }
@@ -64,7 +72,20 @@ pub fn detect(text: &str) -> Option<&'static str> {
     if text.len() < MIN_SECRET_LEN || !any.is_match(text) {
         return None;
     }
-    each.iter().find(|(re, _)| re.is_match(text)).map(|(_, name)| *name)
+    each.iter()
+        .find_map(|(re, name)| re.find_iter(text).any(|m| looks_random(m.as_str())).then_some(*name))
+}
+
+/// Real keys are random: they have digits, and capitals or a long unbroken run of letters and
+/// digits. A kebab-case name that happens to start with `sk-` (`sk-automation-assistant-2`)
+/// has neither capitals nor a 20-character word.
+fn looks_random(token: &str) -> bool {
+    let longest_run = token
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .map(str::len)
+        .max()
+        .unwrap_or(0);
+    token.bytes().any(|b| b.is_ascii_digit()) && (token.bytes().any(|b| b.is_ascii_uppercase()) || longest_run >= 20)
 }
 
 fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
@@ -114,6 +135,11 @@ mod tests {
         assert!(detect("AKIAIOSFODNN7EXAMPLE").is_some());
         assert!(detect("sk-[A-Za-z0-9]{20,}").is_none());
         assert!(detect("AKIA[0-9A-Z]{16}").is_none());
+        assert!(detect("risk-assessment-gateway-prod").is_none());
+        assert!(detect("sk-automation-assistant-production-eu").is_none());
+        assert!(detect("sk-automation-assistant-production-2").is_none());
+        assert!(detect("Authorization: Bearer abcdefghijklmnopqrstuvwxyz").is_none());
+        assert!(detect("Authorization: Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9").is_some());
         assert!(detect("Request blocked: potential prompt injection detected").is_none());
     }
 }

@@ -1,6 +1,5 @@
 //! P200 `schema-violation`: a schema constraint without a more specific code.
 
-
 declare_rule! {
     /// ## What it does
     /// Reports a value that breaks a constraint of the JSON Schema (`policy schema`) for which

@@ -1,6 +1,5 @@
 //! P201 `unknown-key`: a key the schema does not define at that place.
 
-
 declare_rule! {
     /// ## What it does
     /// Reports a mapping key that the config format does not define at that place, pointing at

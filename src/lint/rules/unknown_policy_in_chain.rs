@@ -1,6 +1,5 @@
 //! P301 `unknown-policy-in-chain`: the chain names a policy kind that does not exist.
 
-
 declare_rule! {
     /// ## What it does
     /// Reports an entry of `policies.chain` that is not a policy kind (`prompt-injection`,

@@ -41,9 +41,20 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
             continue;
         }
         let (label, help) = match did_you_mean(id, ids.iter().copied()) {
-            Some(s) => (format!("did you mean `{s}`?"), format!("did you mean `{s}`? Targets: {}", ids.join(", "))),
-            None => ("no such target".to_string(), format!("name one of the targets: {}", ids.join(", "))),
+            Some(s) => (
+                format!("did you mean `{s}`?"),
+                format!("did you mean `{s}`? Targets: {}", ids.join(", ")),
+            ),
+            None => (
+                "no such target".to_string(),
+                format!("name one of the targets: {}", ids.join(", ")),
+            ),
         };
-        out.push(Finding::new(pointer, format!("target `{id}` is not defined in `providers.targets`"), label, help));
+        out.push(Finding::new(
+            pointer,
+            format!("target `{id}` is not defined in `providers.targets`"),
+            label,
+            help,
+        ));
     }
 }

@@ -1,6 +1,5 @@
 //! P204 `unknown-value`: a value outside the allowed set.
 
-
 declare_rule! {
     /// ## What it does
     /// Reports a value that is not one of the values a field allows (an action, a provider, a

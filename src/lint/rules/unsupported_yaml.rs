@@ -1,6 +1,5 @@
 //! P106 `unsupported-yaml`: YAML features a config cannot use.
 
-
 declare_rule! {
     /// ## What it does
     /// Reports tags other than the core ones (`!!str`, `!!int`, `!!float`, `!!bool`, `!!null`),

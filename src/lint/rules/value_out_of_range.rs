@@ -1,6 +1,5 @@
 //! P205 `value-out-of-range`: a number, length or list size outside its bounds.
 
-
 declare_rule! {
     /// ## What it does
     /// Reports numbers below a minimum or above a maximum, strings that are empty or too long,

@@ -1,6 +1,5 @@
 //! P203 `wrong-type`: a value of the wrong type.
 
-
 declare_rule! {
     /// ## What it does
     /// Reports a value whose type is not the one the field takes, and explains how YAML read it:

@@ -1,6 +1,5 @@
 //! P101 `yaml-syntax-error`: the file is not valid YAML.
 
-
 declare_rule! {
     /// ## What it does
     /// Reports text the YAML parser cannot read, at the character where reading stopped, with
