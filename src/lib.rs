@@ -20,5 +20,6 @@
 
 pub mod cli;
 pub mod config;
+pub mod diff;
 pub mod lint;
 pub mod schema;

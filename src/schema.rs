@@ -153,6 +153,36 @@ pub fn resolve(node: &'static Value) -> &'static Value {
     node
 }
 
+/// How `policy diff` compares the list at `pointer` (its `x-diff`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListKind {
+    /// Item `i` against item `i`.
+    Positional,
+    /// Items matched by their `id` field; a reorder is a change of its own.
+    ById,
+    /// Order carries no meaning: only additions and removals.
+    Set,
+    /// Unique items whose order matters: additions, removals, and a reorder.
+    OrderedSet,
+}
+
+/// The [`ListKind`] declared for the list at `pointer`.
+pub fn list_kind(pointer: &str) -> ListKind {
+    let (parent, key) = match pointer.rfind('/') {
+        Some(i) => (&pointer[..i], &pointer[i + 1..]),
+        None => return ListKind::Positional,
+    };
+    match property(parent, key)
+        .and_then(|p| p.get("x-diff"))
+        .and_then(Value::as_str)
+    {
+        Some("by-id") => ListKind::ById,
+        Some("set") => ListKind::Set,
+        Some("ordered-set") => ListKind::OrderedSet,
+        _ => ListKind::Positional,
+    }
+}
+
 /// The keys a mapping at `pointer` allows, in schema order.
 pub fn allowed_keys(pointer: &str) -> Vec<&'static str> {
     node_at(pointer)

@@ -9,6 +9,8 @@
 //! - `properties`    — proptest: generated valid configs lint clean and round-trip; arbitrary
 //!   bytes never panic the linter.
 //! - `hostile`       — billion laughs and deep nesting are refused quickly.
+//! - `diff`          — `fixtures/diff/` cases and their snapshots, `--fail-on`, `--base-ref`,
+//!   and the properties of `classify` (empty on itself, symmetric, class = strongest).
 
 #[path = "suite/util.rs"]
 mod util;
@@ -27,3 +29,6 @@ mod properties;
 
 #[path = "suite/hostile.rs"]
 mod hostile;
+
+#[path = "suite/diff.rs"]
+mod diff;

@@ -3,6 +3,7 @@
 //! Each subcommand's `run` returns an [`Outcome`] or a [`CliError`]; only `main.rs` turns them
 //! into an exit code (0 clean, 1 findings, 2 usage/I-O/internal), as SPEC §2 fixes.
 
+pub mod diff;
 pub mod explain;
 pub mod lint;
 pub mod schema;
@@ -24,6 +25,8 @@ pub struct Cli {
 pub enum Command {
     /// Validate configs against the schema and the semantic rules.
     Lint(lint::LintArgs),
+    /// Classify a config change: what hot-reloads, what needs a restart, what weakens enforcement.
+    Diff(diff::DiffArgs),
     /// Print the JSON Schema generated from the config model.
     Schema(schema::SchemaArgs),
     /// Print the documentation of a diagnostic code (e.g. `policy explain P304`).
@@ -68,6 +71,7 @@ pub enum CliError {
 pub fn run(cli: Cli) -> Result<Outcome, CliError> {
     match cli.command {
         Command::Lint(args) => lint::run(args),
+        Command::Diff(args) => diff::run(args),
         Command::Schema(args) => schema::run(args),
         Command::Explain(args) => explain::run(args),
     }

@@ -6,6 +6,9 @@
 //! units, default and reload class. The reload class is declared with
 //! `#[schemars(extend("x-reload" = ...))]` on every field, and `crate::schema` reads it back
 //! from the generated schema; a field without one fails `tests/` (see `every_property_has_reload_class`).
+//! Lists also declare how `policy diff` compares them, as `x-diff`: `by-id` (items matched by
+//! their `id`, reorders reported), `set` (order carries no meaning), `ordered-set` (unique
+//! items whose order matters: additions, removals and reorders). Other lists compare by position.
 //!
 //! Loading (YAML with spans), validation and semantic rules live elsewhere
 //! (`crate::config::yaml`, `crate::lint`); nothing here does I/O.
@@ -158,7 +161,7 @@ pub struct Limits {
 #[serde(deny_unknown_fields)]
 pub struct Providers {
     /// Upstream targets; at least one. Ids must be unique. Reload: hot.
-    #[schemars(length(min = 1), extend("x-reload" = "hot"))]
+    #[schemars(length(min = 1), extend("x-reload" = "hot", "x-diff" = "by-id"))]
     pub targets: Vec<Target>,
 
     /// Id of the target used when no route matches. Default: the first target. Reload: hot.
@@ -279,7 +282,7 @@ pub struct Policies {
     /// Policy kinds in order of evaluation; each kind at most once. Default: empty.
     /// Reload: hot.
     #[serde(default)]
-    #[schemars(extend("x-reload" = "hot"))]
+    #[schemars(extend("x-reload" = "hot", "x-diff" = "ordered-set"))]
     pub chain: Vec<PolicyKind>,
 }
 
@@ -401,7 +404,7 @@ pub struct PromptInjection {
     /// Extra regular expressions (Rust `regex` syntax, e.g. `(?i)` for case-insensitive) that
     /// count as injections, on top of the built-in detectors. Default: none. Reload: hot.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(extend("x-reload" = "hot"))]
+    #[schemars(extend("x-reload" = "hot", "x-diff" = "set"))]
     pub extra_patterns: Vec<String>,
 }
 
@@ -442,7 +445,7 @@ pub struct PiiDetector {
 
     /// PII types to detect. Default: all of them. Reload: hot.
     #[serde(default = "PiiType::all")]
-    #[schemars(extend("x-reload" = "hot"))]
+    #[schemars(extend("x-reload" = "hot", "x-diff" = "set"))]
     pub detect: Vec<PiiType>,
 
     /// How redacted text is marked. Reload: hot.
@@ -533,7 +536,7 @@ pub struct ContentFilter {
     /// Rules, each a regular expression with an action. Ids must be unique. Default: none.
     /// Reload: hot.
     #[serde(default)]
-    #[schemars(extend("x-reload" = "hot"))]
+    #[schemars(extend("x-reload" = "hot", "x-diff" = "by-id"))]
     pub rules: Vec<ContentRule>,
 }
 

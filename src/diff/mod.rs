@@ -1,0 +1,338 @@
+//! `classify(old, new)`: the reload plan of a config change, field by field.
+//!
+//! Owns the comparison of two *effective* configs (typed `Config`s serialised back to JSON, so
+//! defaults are filled in and formatting, key order, comments and anchors are gone) and the
+//! judgement of each change: its reload class, read from the schema's `x-reload`
+//! (`crate::schema::reload_class`), and whether it weakens enforcement. How lists compare comes
+//! from the schema's `x-diff`. `policy diff` renders a [`Plan`]; the gateway's reload uses the
+//! same function to decide what it may swap. Nothing here reads files or prints.
+
+pub mod render;
+
+use crate::config::yaml::escape;
+use crate::config::Config;
+use crate::schema::{self, ListKind, ReloadClass};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::collections::{HashMap, HashSet};
+
+/// What happened at a pointer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Op {
+    /// Present in the new config only.
+    Add,
+    /// Present in the old config only.
+    Remove,
+    /// Present in both, with different values (or, for a list, a different order).
+    Change,
+}
+
+/// One change between two configs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Change {
+    /// JSON pointer: into the new config for `add` and `change`, into the old one for `remove`.
+    pub pointer: String,
+    /// What happened.
+    pub op: Op,
+    /// When the change can take effect.
+    pub class: ReloadClass,
+    /// The old value (absent for `add`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub old: Option<Value>,
+    /// The new value (absent for `remove`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new: Option<Value>,
+    /// Why the change weakens enforcement, when it does: reviewers read these first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weakens: Option<String>,
+    /// A note for humans, e.g. "reordered".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// The reload plan: every change, and what it means for a running gateway.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Plan {
+    /// Changes in document order (of the new config, removals where they were).
+    pub changes: Vec<Change>,
+    /// Things a reviewer should know that are not changes (e.g. an unchanged version).
+    pub warnings: Vec<String>,
+}
+
+impl Plan {
+    /// The strongest class among the changes; `None` when nothing changed.
+    pub fn class(&self) -> Option<ReloadClass> {
+        self.changes.iter().map(|c| c.class).max()
+    }
+
+    /// `none`, `hot` or `restart`, as SPEC §2 names the plan's class.
+    pub fn class_name(&self) -> &'static str {
+        self.class().map_or("none", ReloadClass::as_str)
+    }
+
+    /// Pointers of the changes that need a restart.
+    pub fn restart_required(&self) -> Vec<&str> {
+        self.changes
+            .iter()
+            .filter(|c| c.class == ReloadClass::Restart)
+            .map(|c| c.pointer.as_str())
+            .collect()
+    }
+
+    /// Changes that weaken enforcement.
+    pub fn weakening(&self) -> impl Iterator<Item = &Change> {
+        self.changes.iter().filter(|c| c.weakens.is_some())
+    }
+
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+}
+
+/// Compare two configs. Pure and deterministic; `classify(a, a)` is empty.
+pub fn classify(old: &Config, new: &Config) -> Plan {
+    let a = serde_json::to_value(old).expect("a Config always serialises");
+    let b = serde_json::to_value(new).expect("a Config always serialises");
+    let mut changes = Vec::new();
+    diff_value("", &a, &b, &mut changes);
+    for c in &mut changes {
+        c.class = schema::reload_class(&c.pointer);
+        c.weakens = weakens(c);
+    }
+    let mut warnings = Vec::new();
+    if old.pack.version == new.pack.version && !changes.is_empty() {
+        warnings.push(format!(
+            "the config changed but `pack.version` is still {}: the gateway's reload history and the `x-policy-config-version` header will not tell the two apart; bump it",
+            new.pack.version
+        ));
+    }
+    Plan { changes, warnings }
+}
+
+fn change(pointer: String, op: Op, old: Option<&Value>, new: Option<&Value>) -> Change {
+    Change {
+        pointer,
+        op,
+        class: ReloadClass::Hot,
+        old: old.cloned(),
+        new: new.cloned(),
+        weakens: None,
+        note: None,
+    }
+}
+
+fn child(pointer: &str, token: &str) -> String {
+    format!("{pointer}/{}", escape(token))
+}
+
+fn diff_value(pointer: &str, a: &Value, b: &Value, out: &mut Vec<Change>) {
+    if a == b {
+        return;
+    }
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => diff_object(pointer, x, y, out),
+        (Value::Array(x), Value::Array(y)) => match schema::list_kind(pointer) {
+            ListKind::Positional => diff_positional(pointer, x, y, out),
+            ListKind::ById => diff_by_id(pointer, x, y, out),
+            ListKind::Set => diff_set(pointer, x, y, false, out),
+            ListKind::OrderedSet => diff_set(pointer, x, y, true, out),
+        },
+        _ => out.push(change(pointer.to_string(), Op::Change, Some(a), Some(b))),
+    }
+}
+
+fn diff_object(pointer: &str, a: &Map<String, Value>, b: &Map<String, Value>, out: &mut Vec<Change>) {
+    for (k, vb) in b {
+        match a.get(k) {
+            Some(va) => diff_value(&child(pointer, k), va, vb, out),
+            None => out.push(change(child(pointer, k), Op::Add, None, Some(vb))),
+        }
+    }
+    for (k, va) in a {
+        if !b.contains_key(k) {
+            out.push(change(child(pointer, k), Op::Remove, Some(va), None));
+        }
+    }
+}
+
+fn diff_positional(pointer: &str, a: &[Value], b: &[Value], out: &mut Vec<Change>) {
+    for i in 0..a.len().max(b.len()) {
+        let p = child(pointer, &i.to_string());
+        match (a.get(i), b.get(i)) {
+            (Some(x), Some(y)) => diff_value(&p, x, y, out),
+            (None, Some(y)) => out.push(change(p, Op::Add, None, Some(y))),
+            (Some(x), None) => out.push(change(p, Op::Remove, Some(x), None)),
+            (None, None) => {}
+        }
+    }
+}
+
+fn id_of(v: &Value) -> Option<&str> {
+    v.get("id").and_then(Value::as_str)
+}
+
+/// Items matched by `id`: one `add` for an inserted rule, not a cascade of changes. Indexed
+/// by id, so a 10,000-rule list costs linear time.
+fn diff_by_id(pointer: &str, a: &[Value], b: &[Value], out: &mut Vec<Change>) {
+    let index = |list: &[Value]| -> HashMap<String, usize> {
+        list.iter()
+            .enumerate()
+            .filter_map(|(i, v)| id_of(v).map(|id| (id.to_string(), i)))
+            .collect()
+    };
+    let (in_a, in_b) = (index(a), index(b));
+    for (j, y) in b.iter().enumerate() {
+        let p = child(pointer, &j.to_string());
+        match id_of(y).and_then(|id| in_a.get(id)) {
+            Some(&i) => diff_value(&p, &a[i], y, out),
+            None => out.push(change(p, Op::Add, None, Some(y))),
+        }
+    }
+    for (i, x) in a.iter().enumerate() {
+        if id_of(x).is_none_or(|id| !in_b.contains_key(id)) {
+            out.push(change(child(pointer, &i.to_string()), Op::Remove, Some(x), None));
+        }
+    }
+    let common_a: Vec<&str> = a.iter().filter_map(id_of).filter(|id| in_b.contains_key(*id)).collect();
+    let common_b: Vec<&str> = b.iter().filter_map(id_of).filter(|id| in_a.contains_key(*id)).collect();
+    if common_a != common_b {
+        let mut c = change(
+            pointer.to_string(),
+            Op::Change,
+            Some(&ids(&common_a)),
+            Some(&ids(&common_b)),
+        );
+        c.note = Some("reordered".into());
+        out.push(c);
+    }
+}
+
+fn ids(list: &[&str]) -> Value {
+    Value::Array(list.iter().map(|s| Value::String(s.to_string())).collect())
+}
+
+/// Items matched by value (hashed through their JSON text). With `ordered`, a different
+/// relative order of the common items is one `change` of the whole list, noted "reordered".
+fn diff_set(pointer: &str, a: &[Value], b: &[Value], ordered: bool, out: &mut Vec<Change>) {
+    let keys = |list: &[Value]| -> HashSet<String> { list.iter().map(Value::to_string).collect() };
+    let (in_a, in_b) = (keys(a), keys(b));
+    for (j, y) in b.iter().enumerate() {
+        if !in_a.contains(&y.to_string()) {
+            out.push(change(child(pointer, &j.to_string()), Op::Add, None, Some(y)));
+        }
+    }
+    for (i, x) in a.iter().enumerate() {
+        if !in_b.contains(&x.to_string()) {
+            out.push(change(child(pointer, &i.to_string()), Op::Remove, Some(x), None));
+        }
+    }
+    if ordered {
+        let common_a: Vec<Value> = a.iter().filter(|x| in_b.contains(&x.to_string())).cloned().collect();
+        let common_b: Vec<Value> = b.iter().filter(|y| in_a.contains(&y.to_string())).cloned().collect();
+        if common_a != common_b {
+            let mut c = change(
+                pointer.to_string(),
+                Op::Change,
+                Some(&Value::Array(common_a)),
+                Some(&Value::Array(common_b)),
+            );
+            c.note = Some("reordered".into());
+            out.push(c);
+        }
+    }
+}
+
+/// How strongly an action enforces: block > redact > log.
+fn strength(action: &Value) -> u8 {
+    match action.as_str() {
+        Some("block") => 3,
+        Some("redact") => 2,
+        Some("log") => 1,
+        _ => 0,
+    }
+}
+
+/// Why `c` weakens enforcement, if it does.
+fn weakens(c: &Change) -> Option<String> {
+    let p = c.pointer.as_str();
+    let (old, new) = (c.old.as_ref(), c.new.as_ref());
+    let num = |v: Option<&Value>| v.and_then(Value::as_f64);
+    match c.op {
+        Op::Remove if p.starts_with("/policies/chain/") => Some(format!(
+            "policy `{}` no longer runs",
+            old.and_then(Value::as_str).unwrap_or("?")
+        )),
+        Op::Remove if p.starts_with("/policy/pii-detector/detect/") => Some(format!(
+            "PII type `{}` is no longer detected",
+            old.and_then(Value::as_str).unwrap_or("?")
+        )),
+        Op::Remove if p.starts_with("/policy/content-filter/rules/") && p.matches('/').count() == 4 => Some(format!(
+            "content rule `{}` is removed",
+            old.and_then(|v| v.get("id")).and_then(Value::as_str).unwrap_or("?")
+        )),
+        Op::Remove if p.starts_with("/policy/prompt-injection/extra_patterns/") => {
+            Some("an injection pattern is removed".into())
+        }
+        Op::Change if p.ends_with("/action") && strength(new?) < strength(old?) => Some(format!(
+            "action goes from `{}` to `{}`",
+            old?.as_str().unwrap_or("?"),
+            new?.as_str().unwrap_or("?")
+        )),
+        Op::Change if p == "/pack/enabled" && new == Some(&Value::Bool(false)) => {
+            Some("the pack is disabled: every request is allowed".into())
+        }
+        Op::Change
+            if (p == "/policy/rate-limit/requests_per_minute" || p == "/policy/rate-limit/burst")
+                && num(new)? > num(old)? =>
+        {
+            Some(format!("the rate limit is raised from {} to {}", old?, new?))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lint::load_config_str;
+
+    fn config(src: &str) -> Config {
+        load_config_str("t.yaml", src)
+            .map(|(c, _)| c)
+            .unwrap_or_else(|e| panic!("{e:?}"))
+    }
+
+    const BASE: &str = "pack: {name: a, version: 1.0.0}\nproviders:\n  targets: [{id: m, provider: mock}]\npolicies:\n  chain: [prompt-injection, pii-detector]\npolicy:\n  content-filter:\n    rules:\n      - {id: r1, pattern: a, action: block}\n      - {id: r2, pattern: b, action: block}\n";
+
+    #[test]
+    fn inserting_a_rule_is_one_add() {
+        let new = BASE.replace(
+            "      - {id: r1",
+            "      - {id: r0, pattern: z, action: log}\n      - {id: r1",
+        );
+        let plan = classify(&config(BASE), &config(&new));
+        let ops: Vec<(&str, Op)> = plan.changes.iter().map(|c| (c.pointer.as_str(), c.op)).collect();
+        assert_eq!(ops, [("/policy/content-filter/rules/0", Op::Add)]);
+    }
+
+    #[test]
+    fn chain_reorder_is_reported_as_such() {
+        let new = BASE.replace("[prompt-injection, pii-detector]", "[pii-detector, prompt-injection]");
+        let plan = classify(&config(BASE), &config(&new));
+        assert_eq!(plan.changes.len(), 1);
+        assert_eq!(plan.changes[0].pointer, "/policies/chain");
+        assert_eq!(plan.changes[0].note.as_deref(), Some("reordered"));
+    }
+
+    #[test]
+    fn weakening_is_marked() {
+        let new = BASE
+            .replace("[prompt-injection, pii-detector]", "[prompt-injection]")
+            .replace("pattern: b, action: block", "pattern: b, action: log");
+        let plan = classify(&config(BASE), &config(&new));
+        assert_eq!(plan.weakening().count(), 2, "{plan:#?}");
+        assert_eq!(plan.warnings.len(), 1, "version not bumped");
+    }
+}
