@@ -21,5 +21,7 @@
 pub mod cli;
 pub mod config;
 pub mod diff;
+pub mod engine;
 pub mod lint;
+pub mod replay;
 pub mod schema;

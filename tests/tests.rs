@@ -11,6 +11,7 @@
 //! - `hostile`       — billion laughs and deep nesting are refused quickly.
 //! - `diff`          — `fixtures/diff/` cases and their snapshots, `--fail-on`, `--base-ref`,
 //!   and the properties of `classify` (empty on itself, symmetric, class = strongest).
+//! - `replay`        — engine verdicts on the traffic fixtures, offline replay, engine proptests.
 
 #[path = "suite/util.rs"]
 mod util;
@@ -32,3 +33,6 @@ mod hostile;
 
 #[path = "suite/diff.rs"]
 mod diff;
+
+#[path = "suite/replay.rs"]
+mod replay;

@@ -22,3 +22,37 @@ pub fn big_config(bytes: usize) -> String {
     }
     s
 }
+
+/// A config with the full chain and `rules` content rules (distinct, realistic patterns).
+#[allow(dead_code)] // each bench uses what it needs
+pub fn chain_config(rules: usize) -> String {
+    let mut s = String::from(
+        "pack: {name: bench, version: 1.0.0}\nproviders:\n  targets: [{id: m, provider: mock}]\npolicies:\n  chain: [prompt-injection, pii-detector, content-filter, rate-limit, audit-logger]\npolicy:\n  prompt-injection:\n    extra_patterns: [\"(?i)reveal your system prompt\"]\n  rate-limit: {requests_per_minute: 100000000, burst: 100000000}\n  content-filter:\n    rules:\n",
+    );
+    for i in 0..rules {
+        let action = ["log", "redact", "log"][i % 3];
+        s.push_str(&format!(
+            "      - {{id: rule-{i}, pattern: \"(?i)forbidden-term-{i}[a-z]*\", action: {action}}}\n"
+        ));
+    }
+    s
+}
+
+/// A ~1 KiB chat request body with ordinary prose and numbers that are not PII.
+#[allow(dead_code)] // each bench uses what it needs
+pub fn chat_body_1k(i: usize) -> serde_json::Value {
+    let prose = "Could you summarise the release notes for version 2.4.1 of our billing service? \
+        The deploy on 2026-11-21 at 10:00 moved 1,250 invoices and took 42 minutes; the error \
+        rate stayed under 0.3 percent. We want a short paragraph for the status page, written for \
+        customers, that explains what changed, why the maintenance window was needed, and what \
+        they should do if an invoice looks wrong. Keep it friendly and under 120 words. ";
+    let mut text = String::new();
+    while text.len() < 900 {
+        text.push_str(prose);
+    }
+    text.truncate(900);
+    serde_json::json!({"model": "gpt-4o-mini", "messages": [
+        {"role": "system", "content": "You are a helpful assistant."},
+        {"role": "user", "content": format!("{text} (ticket {i})")}
+    ]})
+}

@@ -6,6 +6,7 @@
 pub mod diff;
 pub mod explain;
 pub mod lint;
+pub mod replay;
 pub mod schema;
 
 use clap::{Parser, Subcommand};
@@ -27,6 +28,8 @@ pub enum Command {
     Lint(lint::LintArgs),
     /// Classify a config change: what hot-reloads, what needs a restart, what weakens enforcement.
     Diff(diff::DiffArgs),
+    /// Replay recorded traffic against two configs: which verdicts change before rollout.
+    Replay(replay::ReplayArgs),
     /// Print the JSON Schema generated from the config model.
     Schema(schema::SchemaArgs),
     /// Print the documentation of a diagnostic code (e.g. `policy explain P304`).
@@ -72,6 +75,7 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
     match cli.command {
         Command::Lint(args) => lint::run(args),
         Command::Diff(args) => diff::run(args),
+        Command::Replay(args) => replay::run(args),
         Command::Schema(args) => schema::run(args),
         Command::Explain(args) => explain::run(args),
     }

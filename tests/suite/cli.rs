@@ -83,7 +83,7 @@ fn github_annotations_carry_positions() {
         .find(|l| l.contains("P201"))
         .expect("unknown-key annotation");
     assert!(
-        line.starts_with("::error file=<stdin>,line=3,col=3,endLine=3,endColumn=10,title=P201 unknown-key::"),
+        line.starts_with("::error file=<stdin>,line=3,col=3,endLine=3,endColumn=10,title=P201::"),
         "{line}"
     );
 }

@@ -22,8 +22,8 @@ pub fn render(reports: &[FileReport]) -> String {
                 d.column(),
                 d.end_line(),
                 d.end_column(),
-                property(&format!("{} {}", d.code, d.name)),
-                data(&format!("{} [{}]\n{}", d.message, d.pointer, d.help)),
+                property(d.code),
+                data(&format!("{} ({}) [{}]\n{}", d.message, d.name, d.pointer, d.help)),
             ));
         }
     }

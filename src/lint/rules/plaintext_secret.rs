@@ -32,18 +32,7 @@ declare_rule! {
     pub static RULE = { code: "P310", name: "plaintext-secret", severity: Error, check: Some(check) };
 }
 
-/// What each credential shape is called in messages.
-const SHAPES: &[(&str, &str)] = &[
-    // `sk-` keys start at a word start (not the `sk-` of `risk-assessment`).
-    (r"\bsk-ant-[A-Za-z0-9_-]{20,}", "an Anthropic API key"),
-    (r"\bsk-[A-Za-z0-9_-]{20,}", "an OpenAI API key"),
-    (r"\bAKIA[0-9A-Z]{16}\b", "an AWS access key id"),
-    (r"\bgh[pousr]_[A-Za-z0-9]{36,}", "a GitHub token"),
-    (r"\bgithub_pat_[A-Za-z0-9_]{22,}", "a GitHub token"),
-    (r"\bxox[baprs]-[A-Za-z0-9-]{10,}", "a Slack token"),
-    (r"\bAIza[0-9A-Za-z_-]{35}", "a Google API key"),
-    (r"(?i)\bbearer\s+[A-Za-z0-9._~+/-]{20,}", "a bearer token"),
-];
+use crate::engine::detectors::{looks_random, CREDENTIALS as SHAPES};
 
 /// One alternation of every shape, so each string is scanned once (the regex crate builds a
 /// literal prefilter from the alternatives); the single shapes only name what matched.
@@ -74,18 +63,6 @@ pub fn detect(text: &str) -> Option<&'static str> {
     }
     each.iter()
         .find_map(|(re, name)| re.find_iter(text).any(|m| looks_random(m.as_str())).then_some(*name))
-}
-
-/// Real keys are random: they have digits, and capitals or a long unbroken run of letters and
-/// digits. A kebab-case name that happens to start with `sk-` (`sk-automation-assistant-2`)
-/// has neither capitals nor a 20-character word.
-fn looks_random(token: &str) -> bool {
-    let longest_run = token
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .map(str::len)
-        .max()
-        .unwrap_or(0);
-    token.bytes().any(|b| b.is_ascii_digit()) && (token.bytes().any(|b| b.is_ascii_uppercase()) || longest_run >= 20)
 }
 
 fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {

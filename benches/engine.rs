@@ -1,0 +1,81 @@
+//! The engine: one ~1 KiB chat request through the full chain (prompt-injection, pii-detector,
+//! content-filter, rate-limit, audit-logger) with 10, 50 and 1,000 content rules; and a
+//! request that triggers a redaction. Offline replay of 100,000 requests against two configs.
+//!
+//! `cargo bench --bench engine`.
+
+// criterion's macros generate undocumented public items.
+#![allow(missing_docs)]
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use policy::engine::{Engine, Request};
+use std::hint::black_box;
+
+#[path = "support/mod.rs"]
+mod support;
+
+/// The binary's allocator, so the figures are the ones users get.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn engine(rules: usize) -> Engine {
+    let config = policy::lint::load_config_str("bench.yaml", &support::chain_config(rules))
+        .expect("valid")
+        .0;
+    Engine::compile(&config).expect("compiles")
+}
+
+fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("engine");
+    let req = Request {
+        id: "r".into(),
+        client_ip: Some("10.0.0.1".into()),
+        body: support::chat_body_1k(0),
+        ..Request::default()
+    };
+    for rules in [10, 50, 1000] {
+        let e = engine(rules);
+        g.bench_with_input(BenchmarkId::new("evaluate_1KiB_full_chain", rules), &e, |b, e| {
+            b.iter(|| e.evaluate(black_box(&req), 0))
+        });
+    }
+    let e = engine(50);
+    let mut pii = req.clone();
+    pii.body["messages"][1]["content"] = serde_json::Value::String(format!(
+        "{} mail me at jane.roe@example.com",
+        pii.body["messages"][1]["content"].as_str().unwrap()
+    ));
+    g.bench_function("evaluate_1KiB_with_redaction_50_rules", |b| {
+        b.iter(|| e.evaluate(black_box(&pii), 0))
+    });
+    g.finish();
+
+    let old = policy::lint::load_config_str("old.yaml", include_str!("../fixtures/seed/tutorial-v0.1.0.yaml"))
+        .unwrap()
+        .0;
+    let new = policy::lint::load_config_str("new.yaml", include_str!("../fixtures/seed/tutorial-v0.1.1.yaml"))
+        .unwrap()
+        .0;
+    let traffic: Vec<_> = (0..100_000)
+        .map(|i| policy::replay::traffic::Recorded {
+            line: i + 1,
+            ts: i as i64 * 10,
+            method: "POST".into(),
+            request: Request {
+                id: format!("r{i}"),
+                client_ip: Some(format!("10.0.{}.{}", i % 7, i % 13)),
+                body: support::chat_body_1k(i),
+                ..Request::default()
+            },
+        })
+        .collect();
+    let mut g = c.benchmark_group("replay");
+    g.sample_size(10);
+    g.bench_function("offline_100k_requests_two_configs", |b| {
+        b.iter(|| policy::replay::offline::replay(&old, &new, black_box(&traffic)).unwrap())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,230 @@
+//! `policy replay --traffic T --old A --new B`: offline verdict diff of two configs on
+//! recorded traffic.
+
+use super::{print, CliError, Outcome};
+use crate::lint::{self, render::human as lint_human, FileReport};
+use crate::replay::offline::{self, Report};
+use crate::replay::traffic;
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+/// Arguments of `policy replay`.
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    /// Recorded traffic: JSON Lines (SPEC §4) or a HAR 1.2 file.
+    #[arg(long, value_name = "FILE")]
+    pub traffic: PathBuf,
+    /// The config in force now.
+    #[arg(long, value_name = "FILE")]
+    pub old: PathBuf,
+    /// The config about to roll out.
+    #[arg(long, value_name = "FILE")]
+    pub new: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Exit 1 when any verdict changed.
+    #[arg(long)]
+    pub fail_on_change: bool,
+    /// Allowed transitions, one `old->new` a line (`#` comments); exit 1 on any other.
+    #[arg(long, value_name = "FILE")]
+    pub expect: Option<PathBuf>,
+    /// Treat a malformed traffic line as fatal (exit 2) instead of skipping it.
+    #[arg(long)]
+    pub strict: bool,
+    /// Live mode: load and reloads against a running gateway (not available yet).
+    #[arg(long)]
+    pub live: bool,
+    /// How many changed requests the human format lists.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub show: usize,
+}
+
+/// Output formats of `policy replay`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// A summary and the first changed requests.
+    Human,
+    /// SPEC §2's JSON object, plus `verdicts`, `unexercised`, `skipped`.
+    Json,
+}
+
+fn load(path: &std::path::Path) -> Result<Result<crate::config::Config, FileReport>, CliError> {
+    let report = lint::lint_path(path)?;
+    Ok(match report.config.clone() {
+        Some(c) => Ok(c),
+        None => Err(report),
+    })
+}
+
+/// Run `policy replay`.
+pub fn run(args: ReplayArgs) -> Result<Outcome, CliError> {
+    if args.live {
+        return Err(CliError::Usage(
+            "`policy replay --live` is not implemented yet; offline replay is available".into(),
+        ));
+    }
+    let (old, new) = (load(&args.old)?, load(&args.new)?);
+    let (old, new) = match (old, new) {
+        (Ok(o), Ok(n)) => (o, n),
+        (o, n) => {
+            let invalid: Vec<FileReport> = [o.err(), n.err()].into_iter().flatten().collect();
+            let text = match args.format {
+                Format::Json => lint::render::json::render(&invalid),
+                Format::Human => lint_human::render(&invalid, lint_human::Style::detect()),
+            };
+            print(&text)?;
+            return Ok(Outcome::Findings);
+        }
+    };
+    let text = std::fs::read_to_string(&args.traffic).map_err(|source| CliError::Io {
+        path: args.traffic.display().to_string(),
+        source,
+    })?;
+    let (requests, skipped) = traffic::parse(&text);
+    let traffic_name = args.traffic.display().to_string();
+    for e in &skipped {
+        eprintln!("{traffic_name}:{}: skipped: {}", e.line, e.error);
+    }
+    if args.strict && !skipped.is_empty() {
+        return Err(CliError::Usage(format!(
+            "{traffic_name}: {} malformed line(s) and --strict",
+            skipped.len()
+        )));
+    }
+    let allowed = match &args.expect {
+        Some(path) => Some(read_expect(path)?),
+        None => None,
+    };
+    let report = offline::replay(&old, &new, &requests).map_err(|e| CliError::Usage(e.to_string()))?;
+    let unexpected: Vec<&String> = match &allowed {
+        Some(allowed) => report.transitions.keys().filter(|t| !allowed.contains(*t)).collect(),
+        None => Vec::new(),
+    };
+    let out = match args.format {
+        Format::Json => {
+            let mut v = serde_json::to_value(&report).expect("report serialises");
+            v["skipped"] = serde_json::to_value(&skipped).expect("errors serialise");
+            if allowed.is_some() {
+                v["unexpected_transitions"] = serde_json::to_value(&unexpected).expect("strings");
+            }
+            format!("{v}\n")
+        }
+        Format::Human => human(&report, &args, skipped.len(), &unexpected),
+    };
+    print(&out)?;
+    let fail = (args.fail_on_change && report.changed > 0) || !unexpected.is_empty();
+    Ok(if fail { Outcome::Findings } else { Outcome::Clean })
+}
+
+fn read_expect(path: &std::path::Path) -> Result<BTreeSet<String>, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|source| CliError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let mut set = BTreeSet::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or_default().trim();
+        if line.is_empty() {
+            continue;
+        }
+        let norm: String = line.split_whitespace().collect();
+        let ok = norm
+            .split_once("->")
+            .is_some_and(|(a, b)| is_verdict(a) && is_verdict(b));
+        if !ok {
+            return Err(CliError::Usage(format!(
+                "{}:{}: `{line}` is not a transition like `allow->redact` (verdicts: allow, redact, block, rate_limited)",
+                path.display(),
+                i + 1
+            )));
+        }
+        set.insert(norm);
+    }
+    Ok(set)
+}
+
+fn is_verdict(s: &str) -> bool {
+    matches!(s, "allow" | "redact" | "block" | "rate_limited")
+}
+
+fn human(r: &Report, args: &ReplayArgs, skipped: usize, unexpected: &[&String]) -> String {
+    let mut out = format!(
+        "policy replay: {} requests from {}\n  old {}\n  new {}\n\n",
+        r.requests,
+        args.traffic.display(),
+        args.old.display(),
+        args.new.display()
+    );
+    out.push_str("Verdicts          old      new\n");
+    for v in ["allow", "redact", "block", "rate_limited"] {
+        let count = |side: &str| r.verdicts.get(side).and_then(|m| m.get(v)).copied().unwrap_or(0);
+        let (o, n) = (count("old"), count("new"));
+        if o + n > 0 {
+            out.push_str(&format!("  {v:<14} {o:>6}   {n:>6}\n"));
+        }
+    }
+    out.push('\n');
+    if r.changed == 0 {
+        out.push_str("No verdict changed.\n");
+    } else {
+        out.push_str(&format!("Changed: {} of {} requests\n", r.changed, r.requests));
+        for (t, n) in &r.transitions {
+            let mark = if unexpected.contains(&t) {
+                "  (not expected)"
+            } else {
+                ""
+            };
+            out.push_str(&format!("  {t:<22} {n:>6}{mark}\n"));
+        }
+        out.push('\n');
+        for c in r.changes.iter().take(args.show) {
+            let why = |s: &offline::Side| match (&s.policy, &s.rule) {
+                (Some(p), Some(rule)) => format!(" ({p}/{rule})"),
+                (Some(p), None) => format!(" ({p})"),
+                _ => String::new(),
+            };
+            let excerpt = c
+                .new
+                .excerpt
+                .as_deref()
+                .or(c.old.excerpt.as_deref())
+                .map(|e| format!("  \"{e}\""))
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "  {:<8} {}{} -> {}{}{excerpt}\n",
+                c.id,
+                c.old.verdict.as_str(),
+                why(&c.old),
+                c.new.verdict.as_str(),
+                why(&c.new)
+            ));
+        }
+        if r.changes.len() > args.show {
+            out.push_str(&format!(
+                "  … and {} more (--show N, or --format json for all)\n",
+                r.changes.len() - args.show
+            ));
+        }
+    }
+    if !r.unexercised.is_empty() {
+        out.push_str(&format!(
+            "\nNot exercised by this traffic ({} new or changed rules no request hit):\n",
+            r.unexercised.len()
+        ));
+        for u in &r.unexercised {
+            let what = if u.rule == "*" {
+                format!("policy `{}`", u.policy)
+            } else {
+                format!("{} `{}`", u.policy, u.rule)
+            };
+            out.push_str(&format!("  {}  {what}\n", u.pointer));
+        }
+    }
+    if skipped > 0 {
+        out.push_str(&format!(
+            "\n{skipped} malformed traffic line(s) skipped (listed on stderr).\n"
+        ));
+    }
+    out
+}

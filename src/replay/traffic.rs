@@ -1,0 +1,290 @@
+//! Recorded traffic: the JSON Lines format of SPEC §4 and HAR 1.2.
+//!
+//! Owns parsing only. A malformed line (or HAR entry) is reported with its line number (entry
+//! number) and left out; the caller decides whether that is fatal (`--strict`). Nothing else
+//! in the file is lost.
+
+use crate::engine::{Millis, Request};
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// One recorded request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recorded {
+    /// Line (JSONL) or entry (HAR) number, 1-based.
+    pub line: usize,
+    /// When it was received.
+    pub ts: Millis,
+    /// HTTP method.
+    pub method: String,
+    /// The request as the engine sees it.
+    pub request: Request,
+}
+
+/// A line or entry that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TrafficError {
+    /// 1-based line (JSONL) or entry (HAR) number.
+    pub line: usize,
+    /// What is wrong.
+    pub error: String,
+}
+
+#[derive(Deserialize)]
+struct Line {
+    id: Option<String>,
+    ts: String,
+    method: String,
+    path: String,
+    client_ip: Option<String>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    body: Value,
+}
+
+/// Read traffic from text: HAR when it is one JSON object with `log.entries`, JSON Lines
+/// otherwise.
+pub fn parse(text: &str) -> (Vec<Recorded>, Vec<TrafficError>) {
+    let trimmed = text.trim_start();
+    if looks_like_har(trimmed) {
+        return parse_har(trimmed);
+    }
+    parse_jsonl(text)
+}
+
+fn looks_like_har(text: &str) -> bool {
+    // A HAR file is one object whose first key is `log`; a JSONL line never has it.
+    let head: String = text.chars().take(200).filter(|c| !c.is_whitespace()).collect();
+    head.starts_with("{\"log\"")
+}
+
+/// Parse JSON Lines (SPEC §4): one request a line, blank lines ignored.
+pub fn parse_jsonl(text: &str) -> (Vec<Recorded>, Vec<TrafficError>) {
+    let mut ok = Vec::new();
+    let mut errors = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let n = i + 1;
+        if raw.trim().is_empty() {
+            continue;
+        }
+        let line: Line = match serde_json::from_str(raw) {
+            Ok(l) => l,
+            Err(e) => {
+                errors.push(TrafficError {
+                    line: n,
+                    error: e.to_string(),
+                });
+                continue;
+            }
+        };
+        let ts = match parse_rfc3339(&line.ts) {
+            Some(t) => t,
+            None => {
+                errors.push(TrafficError {
+                    line: n,
+                    error: format!("`ts` is not an RFC 3339 time: {:?}", line.ts),
+                });
+                continue;
+            }
+        };
+        if !line.body.is_object() {
+            errors.push(TrafficError {
+                line: n,
+                error: "`body` must be a JSON object".into(),
+            });
+            continue;
+        }
+        ok.push(Recorded {
+            line: n,
+            ts,
+            method: line.method,
+            request: Request {
+                id: line.id.unwrap_or_else(|| format!("line-{n}")),
+                path: line.path,
+                client_ip: line.client_ip,
+                headers: line
+                    .headers
+                    .into_iter()
+                    .map(|(k, v)| (k.to_ascii_lowercase(), v))
+                    .collect(),
+                body: line.body,
+            },
+        });
+    }
+    (ok, errors)
+}
+
+/// Parse HAR 1.2: `log.entries[].request` with `postData.text` as the JSON body. Entries are
+/// numbered from 1 and get ids `entry-N`.
+pub fn parse_har(text: &str) -> (Vec<Recorded>, Vec<TrafficError>) {
+    let har: Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) => {
+            return (
+                Vec::new(),
+                vec![TrafficError {
+                    line: e.line(),
+                    error: format!("not a HAR file: {e}"),
+                }],
+            )
+        }
+    };
+    let Some(entries) = har.pointer("/log/entries").and_then(Value::as_array) else {
+        return (
+            Vec::new(),
+            vec![TrafficError {
+                line: 1,
+                error: "not a HAR file: no `log.entries`".into(),
+            }],
+        );
+    };
+    let mut ok = Vec::new();
+    let mut errors = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let n = i + 1;
+        let req = &entry["request"];
+        let body = req
+            .pointer("/postData/text")
+            .and_then(Value::as_str)
+            .map(serde_json::from_str::<Value>);
+        let body = match body {
+            Some(Ok(v)) if v.is_object() => v,
+            Some(Ok(_)) => {
+                errors.push(TrafficError {
+                    line: n,
+                    error: "entry's postData.text is not a JSON object".into(),
+                });
+                continue;
+            }
+            Some(Err(e)) => {
+                errors.push(TrafficError {
+                    line: n,
+                    error: format!("entry's postData.text is not JSON: {e}"),
+                });
+                continue;
+            }
+            None => {
+                errors.push(TrafficError {
+                    line: n,
+                    error: "entry has no request.postData.text".into(),
+                });
+                continue;
+            }
+        };
+        let url = req["url"].as_str().unwrap_or("/");
+        let path = url
+            .split("://")
+            .nth(1)
+            .map_or(url, |rest| rest.find('/').map_or("/", |i| &rest[i..]));
+        let path = path.split('?').next().unwrap_or("/").to_string();
+        let headers = req["headers"]
+            .as_array()
+            .map(|hs| {
+                hs.iter()
+                    .filter_map(|h| {
+                        Some((
+                            h["name"].as_str()?.to_ascii_lowercase(),
+                            h["value"].as_str()?.to_string(),
+                        ))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let ts = entry["startedDateTime"].as_str().and_then(parse_rfc3339).unwrap_or(0);
+        ok.push(Recorded {
+            line: n,
+            ts,
+            method: req["method"].as_str().unwrap_or("POST").to_string(),
+            request: Request {
+                id: format!("entry-{n}"),
+                path,
+                client_ip: None,
+                headers,
+                body,
+            },
+        });
+    }
+    (ok, errors)
+}
+
+/// `2026-11-21T10:00:00.120Z` (or with a `+hh:mm` offset, any number of fraction digits) to
+/// milliseconds since the epoch.
+pub fn parse_rfc3339(s: &str) -> Option<Millis> {
+    let b = s.as_bytes();
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, mo, d, h, mi, sec) = (
+        num(0..4)?,
+        num(5..7)?,
+        num(8..10)?,
+        num(11..13)?,
+        num(14..16)?,
+        num(17..19)?,
+    );
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let mut i = 19;
+    let mut millis = 0i64;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        let frac = &s[start..i];
+        if frac.is_empty() {
+            return None;
+        }
+        millis = format!("{:0<3}", &frac[..frac.len().min(3)]).parse().ok()?;
+    }
+    let offset_min = match &s[i..] {
+        "Z" | "z" => 0,
+        tz if tz.len() == 6 && (tz.starts_with('+') || tz.starts_with('-')) && &tz[3..4] == ":" => {
+            let sign = if tz.starts_with('-') { -1 } else { 1 };
+            sign * (tz[1..3].parse::<i64>().ok()? * 60 + tz[4..6].parse::<i64>().ok()?)
+        }
+        _ => return None,
+    };
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 86_400 + h * 3600 + mi * 60 + sec - offset_min * 60) * 1000) + millis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:01.5Z"), Some(1500));
+        assert_eq!(parse_rfc3339("2026-11-21T10:00:00.120Z"), Some(1_795_255_200_120));
+        assert_eq!(parse_rfc3339("2026-11-21T11:00:00.120+01:00"), Some(1_795_255_200_120));
+        assert_eq!(parse_rfc3339("yesterday"), None);
+    }
+
+    #[test]
+    fn bad_lines_are_reported_and_skipped() {
+        let text = "{\"ts\":\"2026-11-21T10:00:00Z\",\"method\":\"POST\",\"path\":\"/v1/completions\",\"body\":{\"prompt\":\"hi\"}}\n{oops\n\n{\"ts\":\"2026-11-21T10:00:00Z\",\"method\":\"POST\",\"path\":\"/\"}\n";
+        let (ok, errors) = parse(text);
+        assert_eq!(ok.len(), 1);
+        assert_eq!(ok[0].request.id, "line-1");
+        assert_eq!(errors.iter().map(|e| e.line).collect::<Vec<_>>(), [2, 4]);
+    }
+}
