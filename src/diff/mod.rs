@@ -31,7 +31,9 @@ pub enum Op {
 /// One change between two configs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Change {
-    /// JSON pointer: into the new config for `add` and `change`, into the old one for `remove`.
+    /// JSON pointer into the new config. A removed list item has no place there: its pointer
+    /// gives its index in the old config (a key removed inside a kept item is still addressed
+    /// through the item's new index).
     pub pointer: String,
     /// What happened.
     pub op: Op,

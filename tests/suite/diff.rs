@@ -184,11 +184,16 @@ fn base_ref_reads_the_old_config_from_git() {
 /// A change's address with list indices of `by-id` lists replaced by the item's id, so that
 /// `a -> b` and `b -> a` name the same item even when it sits at different positions.
 fn address(c: &Change, old: &serde_json::Value, new: &serde_json::Value) -> String {
-    let doc = if c.op == Op::Remove { old } else { new };
     let mut out = String::new();
     let mut parent = String::new();
     for token in c.pointer.split('/').skip(1) {
         let here = format!("{parent}/{token}");
+        // Pointers are into the new config, except a removed item itself (old index).
+        let doc = if c.op == Op::Remove && here == c.pointer {
+            old
+        } else {
+            new
+        };
         match schema::list_kind(&parent) {
             ListKind::ById => {
                 let id = doc
