@@ -59,6 +59,25 @@ pub fn expand(args: &[String]) -> Result<Vec<Input>, CliError> {
             }
             matched.sort();
             inputs.extend(matched.into_iter().map(Input::File));
+        } else if std::path::Path::new(arg).is_dir() {
+            // A folder means every YAML file below it, as ruff does for Python files.
+            let mut found: Vec<PathBuf> = ["yaml", "yml"]
+                .iter()
+                .flat_map(|ext| {
+                    glob::glob(&format!("{}/**/*.{ext}", glob::Pattern::escape(arg)))
+                        .into_iter()
+                        .flatten()
+                })
+                .filter_map(Result::ok)
+                .filter(|p| p.is_file())
+                .collect();
+            if found.is_empty() {
+                return Err(CliError::Usage(format!(
+                    "`{arg}` is a folder with no .yaml or .yml file"
+                )));
+            }
+            found.sort();
+            inputs.extend(found.into_iter().map(Input::File));
         } else {
             inputs.push(Input::File(PathBuf::from(arg)));
         }
@@ -108,7 +127,9 @@ pub fn run(args: LintArgs) -> Result<Outcome, CliError> {
         Format::Github => render::github::render(&reports),
         Format::Sarif => render::sarif::render(&reports),
     };
-    print(&text)?;
+    if !reports.is_empty() {
+        print(&text)?;
+    }
     if let Some(e) = io_errors.into_iter().next_back() {
         // Report every readable file first, then fail with the I/O error (exit 2).
         return Err(CliError::Load(e));

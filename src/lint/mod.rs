@@ -270,7 +270,7 @@ pub fn lint_path(path: &std::path::Path) -> Result<FileReport, LoadError> {
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum LoadError {
     /// The file could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     #[diagnostic(code(policy::io))]
     Io {
         /// The path.

@@ -147,6 +147,10 @@ fn explain(
                     format!("expected true or false for {field}; `{s}` is a string in YAML 1.2"),
                     format!("write `{key}: {}`", if is_yaml11_true(s) { "true" } else { "false" }),
                 ),
+                Value::Null if pointer.is_empty() => (
+                    "the file is empty".to_string(),
+                    "a config needs at least `pack:` (name, version) and `providers:` (targets); `policy explain P202` shows an example".to_string(),
+                ),
                 Value::Null => {
                     // An empty value has no text to underline: point at its key.
                     at = At::Key;

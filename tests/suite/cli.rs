@@ -33,6 +33,23 @@ fn an_unreadable_file_does_not_hide_the_others() {
 }
 
 #[test]
+fn a_folder_means_its_yaml_files() {
+    let out = policy(&["lint", "--format", "json", "fixtures/seed"], None);
+    assert_eq!(code(&out), 0);
+    let v: Value = serde_json::from_str(&stdout(&out, None)).unwrap();
+    assert_eq!(v["summary"]["files"], 2);
+    let empty = tempfile::tempdir().unwrap();
+    assert_eq!(code(&policy(&["lint", empty.path().to_str().unwrap()], None)), 2);
+}
+
+#[test]
+fn an_empty_file_says_so() {
+    let out = policy(&["lint", "--format", "json", "-"], Some(""));
+    let v: Value = serde_json::from_str(&stdout(&out, None)).unwrap();
+    assert_eq!(v["files"][0]["diagnostics"][0]["message"], "the file is empty");
+}
+
+#[test]
 fn json_has_the_spec_shape() {
     let out = policy(&["lint", "--format", "json", "-"], Some(BAD));
     let v: Value = serde_json::from_str(&stdout(&out, None)).unwrap();
