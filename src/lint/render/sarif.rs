@@ -78,8 +78,23 @@ fn level(s: Severity) -> &'static str {
     }
 }
 
-/// A relative URI for a path as given (forward slashes, `./` dropped).
+/// The artifact URI of a path as given: relative paths stay relative (what code scanning
+/// resolves against the checkout), absolute ones become `file://` URIs (SARIF1004).
 fn uri(path: &str) -> String {
     let p = path.replace('\\', "/");
-    p.strip_prefix("./").unwrap_or(&p).to_string()
+    let encoded: String = p
+        .chars()
+        .map(|c| match c {
+            ' ' => "%20".to_string(),
+            '%' => "%25".to_string(),
+            '#' => "%23".to_string(),
+            '?' => "%3F".to_string(),
+            c => c.to_string(),
+        })
+        .collect();
+    if encoded.starts_with('/') {
+        format!("file://{encoded}")
+    } else {
+        encoded.strip_prefix("./").unwrap_or(&encoded).to_string()
+    }
 }
