@@ -67,6 +67,17 @@ pub struct RegexError {
 /// than compiling) keeps a 10,000-rule config fast to lint; the engine compiles later and
 /// only size limits, not syntax, can fail there.
 pub fn syntax_check(pattern: &str) -> Result<(), RegexError> {
+    if has_large_repetition(pattern) {
+        // Only counted repetitions can blow the compiled size past the regex crate's limit;
+        // those few patterns are compiled for real so lint and the gateway agree.
+        if let Err(regex::Error::CompiledTooBig(limit)) = regex::Regex::new(pattern) {
+            return Err(RegexError {
+                kind: format!("the compiled regex exceeds the size limit of {limit} bytes"),
+                span: (0, pattern.chars().count()),
+                help: "reduce counted repetitions like `{1000}` (or `\\w{n}`, which repeats a large Unicode class), or split the rule".into(),
+            });
+        }
+    }
     if surely_valid(pattern) {
         return Ok(());
     }
@@ -102,6 +113,18 @@ pub fn syntax_check(pattern: &str) -> Result<(), RegexError> {
         kind,
         span: (chars(span.start.offset), chars(span.end.offset)),
         help,
+    })
+}
+
+/// Whether `p` has a counted repetition of 100 or more (`{100}`, `{2,500}`).
+fn has_large_repetition(p: &str) -> bool {
+    p.split('{').skip(1).any(|rest| {
+        let digits: String = rest
+            .chars()
+            .skip_while(|c| !c.is_ascii_digit())
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.len() >= 3
     })
 }
 
@@ -346,5 +369,7 @@ mod tests {
         let e = syntax_check("sk-[A-Za-z0-9{20,}").unwrap_err();
         assert!(e.kind.contains("unclosed character class"), "{}", e.kind);
         assert!(syntax_check("foo(?=bar)").unwrap_err().help.contains("look-around"));
+        assert!(syntax_check(r"\w{500}{500}").unwrap_err().kind.contains("size limit"));
+        assert!(syntax_check("[a-z]{100,200}").is_ok());
     }
 }
