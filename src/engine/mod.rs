@@ -955,20 +955,39 @@ mod tests {
         "token=[A-Za-z0-9]{8}",
     ];
 
+    /// The rules and both indexes over them, built once for the whole proptest.
+    fn prefilter_fixture() -> &'static (Vec<ContentRule>, ContentIndex, ContentIndex) {
+        static F: OnceLock<(Vec<ContentRule>, ContentIndex, ContentIndex)> = OnceLock::new();
+        F.get_or_init(|| {
+            let patterns: Vec<String> = (0..SET_MAX_RULES * 2)
+                .map(|i| SHAPES[i % SHAPES.len()].to_string())
+                .collect();
+            let refs: Vec<&str> = patterns.iter().map(String::as_str).collect();
+            let rules = patterns
+                .iter()
+                .enumerate()
+                .map(|(i, p)| ContentRule {
+                    id: format!("r{i}"),
+                    pattern: p.clone(),
+                    regex: OnceLock::new(),
+                    action: Action::Log,
+                    message: None,
+                })
+                .collect();
+            (
+                rules,
+                ContentIndex::Set(RegexSet::new(&refs).unwrap()),
+                ContentIndex::literals(&refs).unwrap(),
+            )
+        })
+    }
+
     proptest::proptest! {
         /// Above `SET_MAX_RULES` rules the literal prefilter decides exactly as the set would.
         #[test]
         fn literal_prefilter_agrees_with_the_set(text in "(?i)(secret12|foo|barbaz|12345|ab|strasse|STRASSE|hello|xyz|alpha-q|beta-zz|555-1234|token=AbCd1234|[ -~]){0,12}") {
-            let patterns: Vec<String> = (0..SET_MAX_RULES * 2).map(|i| SHAPES[i % SHAPES.len()].to_string()).collect();
-            let refs: Vec<&str> = patterns.iter().map(String::as_str).collect();
-            let rules: Vec<ContentRule> = patterns
-                .iter()
-                .enumerate()
-                .map(|(i, p)| ContentRule { id: format!("r{i}"), pattern: p.clone(), regex: OnceLock::new(), action: Action::Log, message: None })
-                .collect();
-            let set = ContentIndex::Set(RegexSet::new(&refs).unwrap());
-            let lits = ContentIndex::literals(&refs).unwrap();
-            proptest::prop_assert_eq!(set.candidates(&text, &rules), lits.candidates(&text, &rules));
+            let (rules, set, lits) = prefilter_fixture();
+            proptest::prop_assert_eq!(set.candidates(&text, rules), lits.candidates(&text, rules));
         }
     }
 
