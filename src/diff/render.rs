@@ -4,6 +4,7 @@
 
 use super::{Change, Op, Plan};
 use crate::config::yaml::Document;
+use crate::lint::render::github::{data, property};
 use crate::schema::ReloadClass;
 use serde_json::{json, Value};
 
@@ -228,25 +229,17 @@ pub fn github(plan: &Plan, inputs: &Inputs<'_>) -> String {
         let why = c.weakens.as_deref().map(|w| format!(" — {w}")).unwrap_or_default();
         out.push_str(&format!(
             "::{level} file={},line={line},col={col},title={}::{}\n",
-            prop(inputs.new_name),
-            prop(&format!("policy diff: {title}")),
+            property(inputs.new_name),
+            property(&format!("policy diff: {title}")),
             data(&format!("{values} [{}]{why}", c.class.as_str()))
         ));
     }
     for w in &plan.warnings {
         out.push_str(&format!(
             "::warning file={},title=policy diff::{}\n",
-            prop(inputs.new_name),
+            property(inputs.new_name),
             data(w)
         ));
     }
     out
-}
-
-fn data(s: &str) -> String {
-    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
-}
-
-fn prop(s: &str) -> String {
-    data(s).replace(':', "%3A").replace(',', "%2C")
 }

@@ -686,6 +686,22 @@ fn action_name(a: Action) -> &'static str {
     }
 }
 
+/// A match to redact: byte range, kind (PII type or rule id), replacement.
+type Span = (usize, usize, String, String);
+
+/// `spans` sorted by start, the longest first where two start together, and every span that
+/// overlaps an earlier kept one dropped: what [`apply`] needs.
+fn non_overlapping(mut spans: Vec<Span>) -> Vec<Span> {
+    spans.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+    let mut kept: Vec<Span> = Vec::with_capacity(spans.len());
+    for s in spans {
+        if kept.last().is_none_or(|k| s.0 >= k.1) {
+            kept.push(s);
+        }
+    }
+    kept
+}
+
 /// Replace `spans` (sorted, non-overlapping) in `text`, recording each redaction.
 fn apply(
     text: &mut String,
@@ -720,8 +736,7 @@ impl Pii {
             if !matched.matched_any() {
                 continue;
             }
-            // (start, end, type name, marker), longest first at equal starts, overlaps dropped.
-            let mut spans: Vec<(usize, usize, String, String)> = Vec::new();
+            let mut spans: Vec<Span> = Vec::new();
             for i in matched.iter() {
                 let (t, re) = &self.types[i];
                 for m in re.find_iter(text) {
@@ -739,13 +754,7 @@ impl Pii {
             if spans.is_empty() {
                 continue;
             }
-            spans.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
-            let mut kept: Vec<(usize, usize, String, String)> = Vec::with_capacity(spans.len());
-            for s in spans {
-                if kept.last().is_none_or(|k| s.0 >= k.1) {
-                    kept.push(s);
-                }
-            }
+            let kept = non_overlapping(spans);
             for (s, e, kind, shown) in &kept {
                 d.hits.push(Hit {
                     policy: PolicyKind::PiiDetector,
@@ -779,7 +788,7 @@ impl Content {
             if matched.is_empty() {
                 continue;
             }
-            let mut spans: Vec<(usize, usize, String, String)> = Vec::new();
+            let mut spans: Vec<Span> = Vec::new();
             for i in matched {
                 let rule = &self.rules[i];
                 let Some(regex) = rule.regex() else { continue };
@@ -810,13 +819,7 @@ impl Content {
                 }
             }
             if !spans.is_empty() {
-                spans.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
-                let mut kept: Vec<(usize, usize, String, String)> = Vec::with_capacity(spans.len());
-                for s in spans {
-                    if kept.last().is_none_or(|k| s.0 >= k.1) {
-                        kept.push(s);
-                    }
-                }
+                let kept = non_overlapping(spans);
                 apply(text, &kept, PolicyKind::ContentFilter, field, d);
                 *changed = true;
             }

@@ -31,11 +31,11 @@ pub fn render(reports: &[FileReport]) -> String {
 }
 
 /// Escape the message part of a workflow command.
-fn data(s: &str) -> String {
+pub fn data(s: &str) -> String {
     s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
 }
 
-/// Escape a property value of a workflow command.
-fn property(s: &str) -> String {
+/// Escape a property value of a workflow command (`file=`, `title=`).
+pub fn property(s: &str) -> String {
     data(s).replace(':', "%3A").replace(',', "%2C")
 }
