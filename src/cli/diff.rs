@@ -65,11 +65,11 @@ pub fn run(args: DiffArgs) -> Result<Outcome, CliError> {
         }
     };
     let new_report = lint::lint_path(&new_path)?;
-    let invalid: Vec<FileReport> = [old_report.clone(), new_report.clone()]
-        .into_iter()
-        .filter(|r| r.count(Severity::Error) > 0)
-        .collect();
-    if !invalid.is_empty() {
+    if old_report.count(Severity::Error) + new_report.count(Severity::Error) > 0 {
+        let invalid: Vec<FileReport> = [old_report, new_report]
+            .into_iter()
+            .filter(|r| r.count(Severity::Error) > 0)
+            .collect();
         // Both inputs must be valid configs before a plan means anything: show why not.
         let text = match args.format {
             Format::Json => lint::render::json::render(&invalid),

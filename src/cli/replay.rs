@@ -50,8 +50,8 @@ pub enum Format {
 }
 
 fn load(path: &std::path::Path) -> Result<Result<crate::config::Config, FileReport>, CliError> {
-    let report = lint::lint_path(path)?;
-    Ok(match report.config.clone() {
+    let mut report = lint::lint_path(path)?;
+    Ok(match report.config.take() {
         Some(c) => Ok(c),
         None => Err(report),
     })
