@@ -39,11 +39,9 @@ pub struct Change {
     pub op: Op,
     /// When the change can take effect.
     pub class: ReloadClass,
-    /// The old value (absent for `add`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The old value (`null` for `add`: SPEC §2 gives every change both keys).
     pub old: Option<Value>,
-    /// The new value (absent for `remove`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The new value (`null` for `remove`).
     pub new: Option<Value>,
     /// Why the change weakens enforcement, when it does: reviewers read these first.
     #[serde(skip_serializing_if = "Option::is_none")]
