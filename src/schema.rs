@@ -123,8 +123,8 @@ fn walk(pointer: &str, mut visit: impl FnMut(&'static Value)) -> Option<&'static
         return Some(node);
     }
     for raw in pointer.split('/').skip(1) {
-        let token = raw.replace("~1", "/").replace("~0", "~");
-        let next = if let Some(p) = node.get("properties").and_then(|p| p.get(token.as_str())) {
+        let token = crate::config::yaml::unescape(raw);
+        let next = if let Some(p) = node.get("properties").and_then(|p| p.get(token.as_ref())) {
             p
         } else if let Some(items) = node.get("items").filter(|_| token.parse::<usize>().is_ok()) {
             items

@@ -479,6 +479,18 @@ pub enum PiiType {
 }
 
 impl PiiType {
+    /// The name used in YAML (`credit_card`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PiiType::Email => "email",
+            PiiType::Phone => "phone",
+            PiiType::CreditCard => "credit_card",
+            PiiType::Ssn => "ssn",
+            PiiType::Ipv4 => "ipv4",
+            PiiType::ApiKey => "api_key",
+        }
+    }
+
     /// Every PII type: the default of `detect`.
     pub fn all() -> Vec<PiiType> {
         vec![
@@ -728,4 +740,20 @@ fn default_retention_days() -> u32 {
 }
 fn default_service_name() -> String {
     "policy-gateway".into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `as_str` is written by hand for speed; it must say what serde says.
+    #[test]
+    fn names_match_serde() {
+        for k in PolicyKind::ALL {
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+        }
+        for t in PiiType::all() {
+            assert_eq!(serde_json::to_value(t).unwrap(), t.as_str());
+        }
+    }
 }

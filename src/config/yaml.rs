@@ -190,7 +190,8 @@ impl Document {
     }
 }
 
-fn unescape(token: &str) -> Cow<'_, str> {
+/// Unescape one pointer token (RFC 6901): `~1` is `/`, `~0` is `~`.
+pub fn unescape(token: &str) -> Cow<'_, str> {
     if token.contains('~') {
         Cow::Owned(token.replace("~1", "/").replace("~0", "~"))
     } else {

@@ -118,18 +118,6 @@ pub fn pii_label(t: PiiType) -> &'static str {
     }
 }
 
-/// The snake_case name of a PII type, as in configs.
-pub fn pii_name(t: PiiType) -> &'static str {
-    match t {
-        PiiType::Email => "email",
-        PiiType::Phone => "phone",
-        PiiType::CreditCard => "credit_card",
-        PiiType::Ssn => "ssn",
-        PiiType::Ipv4 => "ipv4",
-        PiiType::ApiKey => "api_key",
-    }
-}
-
 /// Compile a constant pattern.
 pub(crate) fn constant(p: &str) -> Regex {
     Regex::new(p).unwrap_or_else(|e| panic!("built-in pattern {p:?}: {e}"))

@@ -745,7 +745,7 @@ impl Pii {
                         spans.push((
                             m.start(),
                             m.end(),
-                            detectors::pii_name(*t).to_string(),
+                            t.as_str().to_string(),
                             marker(self.marker, label, m.as_str()),
                         ));
                     }

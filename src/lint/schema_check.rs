@@ -7,7 +7,7 @@
 
 use super::rules::{self, did_you_mean, At, Finding, Rule};
 use super::{make, Diagnostic, LineIndex};
-use crate::config::yaml::{escape, Document, ScalarKind};
+use crate::config::yaml::{escape, unescape, Document, ScalarKind};
 use crate::schema;
 use jsonschema::error::{TypeKind, ValidationErrorKind};
 use serde_json::Value;
@@ -335,7 +335,7 @@ fn where_(pointer: &str) -> String {
             if !s.is_empty() {
                 s.push('.');
             }
-            s.push_str(&t.replace("~1", "/").replace("~0", "~"));
+            s.push_str(&unescape(t));
         }
     }
     format!("`{s}`")
