@@ -2,7 +2,7 @@
 
 use super::{print, CliError, Outcome};
 use crate::lint::render::{self, human};
-use crate::lint::{self as lint_mod, FileReport, LoadError, Severity};
+use crate::lint::{self as lint_mod, FileReport, Severity};
 use std::io::Read;
 use std::path::PathBuf;
 
@@ -144,10 +144,4 @@ pub fn run(args: LintArgs) -> Result<Outcome, CliError> {
     } else {
         Outcome::Clean
     })
-}
-
-impl From<LoadError> for Box<CliError> {
-    fn from(e: LoadError) -> Self {
-        Box::new(CliError::Load(e))
-    }
 }
