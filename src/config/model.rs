@@ -251,6 +251,15 @@ pub struct MockSettings {
     pub reply: String,
 }
 
+impl Default for MockSettings {
+    fn default() -> Self {
+        MockSettings {
+            latency_ms: 0,
+            reply: default_mock_reply(),
+        }
+    }
+}
+
 /// One routing rule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -343,7 +343,7 @@ struct RateLimiter {
     buckets: Mutex<HashMap<String, (f64, Millis)>>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 enum RateKey {
     ClientIp,
     Header(String),
@@ -490,6 +490,26 @@ impl Engine {
             routes,
             hash: config_hash(config),
         })
+    }
+
+    /// Carry the rate-limit state of `old` into this engine when the limits are configured
+    /// alike (same rate, burst and key): a hot reload of an unrelated field must not hand
+    /// every client a fresh burst. Limits that changed start from full buckets.
+    pub fn inherit_rate_limits(&self, old: &Engine) {
+        fn limiter(e: &Engine) -> Option<&RateLimiter> {
+            e.stages.iter().find_map(|s| match s {
+                Stage::RateLimit(r) => Some(r),
+                _ => None,
+            })
+        }
+        let (Some(new), Some(old)) = (limiter(self), limiter(old)) else {
+            return;
+        };
+        if std::ptr::eq(new, old) || new.rate != old.rate || new.burst != old.burst || new.key != old.key {
+            return;
+        }
+        let copied = old.buckets.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        *new.buckets.lock().unwrap_or_else(|p| p.into_inner()) = copied;
     }
 
     /// `sha256:<hex>` of the canonical config this engine was compiled from.

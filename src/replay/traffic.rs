@@ -5,7 +5,7 @@
 //! in the file is lost.
 
 use crate::engine::{Millis, Request};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -31,17 +31,31 @@ pub struct TrafficError {
     pub error: String,
 }
 
-#[derive(Deserialize)]
-struct Line {
-    id: Option<String>,
-    ts: String,
-    method: String,
-    path: String,
-    client_ip: Option<String>,
-    #[serde(default)]
-    headers: BTreeMap<String, String>,
-    body: Value,
+/// One line of SPEC §4, as read and as written (`policy-gateway --record`): the format is
+/// defined here only.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Line {
+    /// Request id; optional.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Receive time, RFC 3339.
+    pub ts: String,
+    /// HTTP method.
+    pub method: String,
+    /// Request path.
+    pub path: String,
+    /// Client address; optional.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ip: Option<String>,
+    /// Request headers, lower-case names; optional.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// The JSON body.
+    pub body: Value,
 }
+
+/// Headers a recording must never contain: credentials are not traffic.
+pub const UNRECORDED_HEADERS: &[&str] = &["authorization", "proxy-authorization", "x-api-key", "api-key", "cookie"];
 
 /// Read traffic from text: HAR when it is one JSON object with `log.entries`, JSON Lines
 /// otherwise.
@@ -208,6 +222,29 @@ pub fn parse_har(text: &str) -> (Vec<Recorded>, Vec<TrafficError>) {
     (ok, errors)
 }
 
+/// Milliseconds since the epoch to `2026-11-21T10:00:00.120Z`: the inverse of
+/// [`parse_rfc3339`] for UTC.
+pub fn format_rfc3339(ms: Millis) -> String {
+    let (secs, millis) = (ms.div_euclid(1000), ms.rem_euclid(1000));
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 /// `2026-11-21T10:00:00.120Z` (or with a `+hh:mm` offset, any number of fraction digits) to
 /// milliseconds since the epoch.
 pub fn parse_rfc3339(s: &str) -> Option<Millis> {
@@ -277,6 +314,10 @@ mod tests {
         assert_eq!(parse_rfc3339("2026-11-21T10:00:00.120Z"), Some(1_795_255_200_120));
         assert_eq!(parse_rfc3339("2026-11-21T11:00:00.120+01:00"), Some(1_795_255_200_120));
         assert_eq!(parse_rfc3339("yesterday"), None);
+        for ms in [0, 1500, 1_795_255_200_120, 951_782_400_000, 4_107_542_399_999] {
+            assert_eq!(parse_rfc3339(&format_rfc3339(ms)), Some(ms), "{}", format_rfc3339(ms));
+        }
+        assert_eq!(format_rfc3339(1_795_255_200_120), "2026-11-21T10:00:00.120Z");
     }
 
     #[test]

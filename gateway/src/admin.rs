@@ -1,0 +1,195 @@
+//! The admin plane, on its own listener: `POST /admin/reload`, `POST /admin/revert`,
+//! `GET /admin/status`, `GET /admin/history`, `GET /metrics`.
+//!
+//! Owns authentication (a bearer token from the env var named by `gateway.admin.token_env`,
+//! compared in constant time; missing or wrong -> 401 on every endpoint) and the JSON shapes.
+//! Reload and revert themselves are `reload.rs`'s; this module only calls them.
+
+use crate::data::{error, json_response};
+use crate::reload::{self, Source, Trigger};
+use crate::state::{Gateway, Identity};
+use crate::upstream::{full, Body};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::header::HeaderValue;
+use hyper::{Method, Request, Response, StatusCode};
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Largest YAML body `/admin/reload` accepts: far above any real config (the linter handles
+/// 1 MB in ~70 ms), small enough that a stray upload cannot exhaust memory.
+const MAX_RELOAD_BODY: usize = 16 << 20;
+
+/// Handle one admin request.
+pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, _peer: SocketAddr) -> Response<Body> {
+    if let Some(refusal) = refuse_unauthorized(&gw, &req) {
+        return refusal;
+    }
+    let path = req.uri().path().to_string();
+    match (req.method().clone(), path.as_str()) {
+        (Method::POST, "/admin/reload") => reload_endpoint(&gw, req).await,
+        (Method::POST, "/admin/revert") => {
+            let outcome = reload::revert(&gw).await;
+            let status = if outcome.status == "applied" {
+                StatusCode::OK
+            } else {
+                StatusCode::CONFLICT
+            };
+            json_response(status, &outcome.body)
+        }
+        (Method::GET, "/admin/status") => json_response(StatusCode::OK, &status(&gw)),
+        (Method::GET, "/admin/history") => {
+            let h = gw.history.lock().expect("history lock");
+            json_response(StatusCode::OK, &json!({ "operations": h.entries }))
+        }
+        (Method::GET, "/metrics") => {
+            let active = gw.active.load();
+            let text = gw.metrics.render(&active, gw.started.elapsed().as_secs_f64());
+            Response::builder()
+                .header(hyper::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")
+                .body(full(text))
+                .expect("static parts are valid")
+        }
+        (m, "/admin/reload" | "/admin/revert" | "/admin/status" | "/admin/history" | "/metrics") => {
+            let allow = if path.ends_with("reload") || path.ends_with("revert") {
+                "POST"
+            } else {
+                "GET"
+            };
+            let mut resp = error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "invalid_request_error",
+                "method_not_allowed",
+                &format!("{m} {path} is not allowed; use {allow}"),
+                Map::new(),
+            );
+            resp.headers_mut().insert(hyper::header::ALLOW, HeaderValue::from_static(allow));
+            resp
+        }
+        (m, _) => error(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            "unknown_url",
+            &format!("no admin route for {m} {path}: POST /admin/reload, POST /admin/revert, GET /admin/status, GET /admin/history, GET /metrics"),
+            Map::new(),
+        ),
+    }
+}
+
+/// Check the bearer token when the active config names a `token_env`: the 401 to send, if any.
+fn refuse_unauthorized(gw: &Gateway, req: &Request<Incoming>) -> Option<Response<Body>> {
+    let active = gw.active.load();
+    let name = active.config.gateway.admin.token_env.as_deref()?;
+    let unauthorized = |message: String| {
+        let mut resp = error(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            "unauthorized",
+            &message,
+            Map::new(),
+        );
+        resp.headers_mut().insert(
+            hyper::header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"policy-gateway admin\""),
+        );
+        resp
+    };
+    let expected = std::env::var(name).unwrap_or_default();
+    if expected.is_empty() {
+        return Some(unauthorized(format!(
+            "the admin token variable {name} is not set in the gateway's environment; every admin request is refused"
+        )));
+    }
+    let given = req
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+        None
+    } else {
+        Some(unauthorized(format!(
+            "missing or wrong bearer token (send `Authorization: Bearer ${name}`)"
+        )))
+    }
+}
+
+/// Equality whose time does not depend on where the inputs differ, nor on their lengths:
+/// both sides are hashed to 32 bytes first, then every byte is compared.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let (x, y) = (Sha256::digest(a), Sha256::digest(b));
+    x.iter().zip(y.iter()).fold(0u8, |acc, (p, q)| acc | (p ^ q)) == 0
+}
+
+async fn reload_endpoint(gw: &Arc<Gateway>, req: Request<Incoming>) -> Response<Body> {
+    let body = match http_body_util::Limited::new(req.into_body(), MAX_RELOAD_BODY)
+        .collect()
+        .await
+    {
+        Ok(c) => c.to_bytes(),
+        Err(e) => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid_request_error",
+                "request_too_large",
+                &format!("cannot read the reload body (at most {MAX_RELOAD_BODY} bytes): {e}"),
+                Map::new(),
+            )
+        }
+    };
+    let source = if body.iter().all(u8::is_ascii_whitespace) {
+        Source::File
+    } else {
+        Source::Text(body.to_vec())
+    };
+    let outcome = reload::reload(gw, source, Trigger::Admin).await;
+    let status = match outcome.status {
+        "rejected" => StatusCode::UNPROCESSABLE_ENTITY,
+        _ => StatusCode::OK,
+    };
+    json_response(status, &outcome.body)
+}
+
+fn status(gw: &Gateway) -> Value {
+    let active = gw.active.load_full();
+    let last = gw.history.lock().expect("history lock").last_reload().cloned();
+    let previous = gw
+        .previous
+        .lock()
+        .expect("previous lock")
+        .as_ref()
+        .map(|p| Identity::of(p));
+    json!({
+        "status": "serving",
+        "pack": active.config.pack.name,
+        "version": active.version,
+        "hash": active.hash,
+        "generation": active.generation,
+        "source_sha256": active.source_sha,
+        "config_path": gw.config_path.display().to_string(),
+        "pending_restart": active.pending_restart,
+        "last_reload": last,
+        "revert_to": previous,
+        "uptime_seconds": gw.started.elapsed().as_secs_f64(),
+        "requests_served": gw.metrics.served(),
+        "in_flight": gw.metrics.in_flight.load(std::sync::atomic::Ordering::Relaxed),
+        "listen": gw.listen.to_string(),
+        "admin_listen": gw.admin_listen.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::constant_time_eq;
+
+    #[test]
+    fn tokens() {
+        assert!(constant_time_eq(b"s3cret", b"s3cret"));
+        assert!(!constant_time_eq(b"s3cret", b"s3cres"));
+        assert!(!constant_time_eq(b"", b"s3cret"));
+        assert!(!constant_time_eq(b"s3cret-longer", b"s3cret"));
+    }
+}

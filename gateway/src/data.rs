@@ -1,0 +1,361 @@
+//! The data plane: `POST /v1/chat/completions`, `POST /v1/completions`, `GET /health`.
+//!
+//! Phases of one request, in order (each named after what it does, as pingora's hooks are):
+//! `admit` (pin the active config: one `ArcSwap` load, held to the end), `read_body` (size and
+//! time limits), `record` (`--record`), `decide` (the shared engine), `respond` (403/429, or
+//! `upstream::send`), `audit`. Every response, errors included, leaves through `stamp`, which
+//! adds the SPEC §3 headers of the pinned config. This module never changes the active config.
+
+use crate::journal::now_ms;
+use crate::state::{Active, Gateway};
+use crate::upstream::{self, full, Body, Outbound};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::header::{HeaderMap, HeaderName, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use policy::engine::{self, Decision, Verdict};
+use policy::replay::traffic::{self, UNRECORDED_HEADERS};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// `x-policy-verdict` when no policy decision was made (health, 4xx before the chain ran).
+const NO_VERDICT: &str = "none";
+/// Longest client-supplied `x-request-id` kept; longer ones are replaced by the gateway's own.
+const MAX_REQUEST_ID: usize = 128;
+
+/// Decrements the in-flight gauge however the request ends (including a client hang-up that
+/// drops the handler's future).
+struct InFlight<'a>(&'a Gateway);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Handle one data-plane request.
+pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    // admit: everything below uses this config, whatever reloads happen meanwhile.
+    let active = gw.active.load_full();
+    gw.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+    let _in_flight = InFlight(&gw);
+    let id = client_request_id(req.headers()).unwrap_or_else(|| gw.request_id());
+    let (verdict, resp) = route(&gw, &active, req, peer, &id).await;
+    gw.metrics.count(verdict);
+    stamp(resp, &active, verdict.map_or(NO_VERDICT, Verdict::as_str), &id)
+}
+
+fn client_request_id(headers: &HeaderMap) -> Option<String> {
+    let v = headers.get("x-request-id")?.to_str().ok()?;
+    let ok = !v.is_empty() && v.len() <= MAX_REQUEST_ID && v.bytes().all(|b| b.is_ascii_graphic());
+    ok.then(|| v.to_string())
+}
+
+/// Add the SPEC §3 headers.
+fn stamp(mut resp: Response<Body>, active: &Active, verdict: &'static str, id: &str) -> Response<Body> {
+    let h = resp.headers_mut();
+    h.insert(
+        HeaderName::from_static("x-policy-verdict"),
+        HeaderValue::from_static(verdict),
+    );
+    if let Ok(v) = HeaderValue::from_str(&active.version) {
+        h.insert(HeaderName::from_static("x-policy-config-version"), v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&active.hash) {
+        h.insert(HeaderName::from_static("x-policy-config-hash"), v);
+    }
+    if let Ok(v) = HeaderValue::from_str(id) {
+        h.insert(HeaderName::from_static("x-request-id"), v);
+    }
+    resp
+}
+
+/// A JSON response.
+pub fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
+    let mut text = body.to_string();
+    text.push('\n');
+    Response::builder()
+        .status(status)
+        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .body(full(text))
+        .expect("static parts are valid")
+}
+
+/// An OpenAI-style error: `{"error": {"message", "type", "code", "param", ...extra}}`.
+pub fn error(status: StatusCode, kind: &str, code: &str, message: &str, extra: Map<String, Value>) -> Response<Body> {
+    let mut e = json!({"message": message, "type": kind, "param": null, "code": code});
+    if let Value::Object(m) = &mut e {
+        m.extend(extra);
+    }
+    json_response(status, &json!({ "error": e }))
+}
+
+async fn route(
+    gw: &Arc<Gateway>,
+    active: &Arc<Active>,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    id: &str,
+) -> (Option<Verdict>, Response<Body>) {
+    let path = req.uri().path().to_string();
+    match (req.method(), path.as_str()) {
+        (&Method::GET, "/health") => (None, health(gw, active)),
+        (&Method::POST, "/v1/chat/completions" | "/v1/completions") => completion(gw, active, req, peer, id).await,
+        (_, "/health" | "/v1/chat/completions" | "/v1/completions") => {
+            let allow = if path == "/health" { "GET" } else { "POST" };
+            let mut resp = error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "invalid_request_error",
+                "method_not_allowed",
+                &format!("{} {path} is not allowed; use {allow}", req.method()),
+                Map::new(),
+            );
+            resp.headers_mut().insert(hyper::header::ALLOW, HeaderValue::from_static(allow));
+            (None, resp)
+        }
+        _ => (
+            None,
+            error(
+                StatusCode::NOT_FOUND,
+                "invalid_request_error",
+                "unknown_url",
+                &format!("no route for {} {path}: this gateway serves POST /v1/chat/completions, POST /v1/completions and GET /health", req.method()),
+                Map::new(),
+            ),
+        ),
+    }
+}
+
+fn health(gw: &Gateway, active: &Active) -> Response<Body> {
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "status": "ok",
+            "config_version": active.version,
+            "config_hash": active.hash,
+            "generation": active.generation,
+            "pending_restart": active.pending_restart,
+            "uptime_seconds": gw.started.elapsed().as_secs_f64(),
+            "requests_served": gw.metrics.served(),
+        }),
+    )
+}
+
+async fn completion(
+    gw: &Arc<Gateway>,
+    active: &Arc<Active>,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    id: &str,
+) -> (Option<Verdict>, Response<Body>) {
+    let started = Instant::now();
+    let received = now_ms();
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_string();
+    let body = match read_body(active, &parts.headers, body).await {
+        Ok(b) => b,
+        Err(resp) => return (None, resp),
+    };
+    let value: Value = match serde_json::from_slice(&body) {
+        Ok(v @ Value::Object(_)) => v,
+        Ok(_) => return (None, bad_request("the request body must be a JSON object")),
+        Err(e) => return (None, bad_request(&format!("the request body is not valid JSON: {e}"))),
+    };
+    let client_ip = peer.ip().to_canonical().to_string();
+    let headers: BTreeMap<String, String> = parts
+        .headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+        .collect();
+    if let Some(file) = &gw.record {
+        let line = traffic::Line {
+            id: Some(id.to_string()),
+            ts: traffic::format_rfc3339(received),
+            method: parts.method.to_string(),
+            path: path.clone(),
+            client_ip: Some(client_ip.clone()),
+            headers: headers
+                .iter()
+                .filter(|(k, _)| !UNRECORDED_HEADERS.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            body: value.clone(),
+        };
+        gw.journal
+            .append(file, &serde_json::to_value(&line).expect("a traffic line serialises"));
+    }
+    let request = engine::Request {
+        id: id.to_string(),
+        path: path.clone(),
+        client_ip: Some(client_ip),
+        headers,
+        body: value,
+    };
+    let decision = active.engine.evaluate(&request, received);
+    let resp = respond(gw, active, &request, &decision, &parts.headers, id).await;
+    // Every request is audited when `audit-logger` is in the chain, wherever it stands:
+    // a request that an earlier policy blocked is the one an auditor most wants to see.
+    audit(gw, active, &request, &decision, resp.status(), started, received);
+    (Some(decision.verdict), resp)
+}
+
+fn bad_request(message: &str) -> Response<Body> {
+    error(
+        StatusCode::BAD_REQUEST,
+        "invalid_request_error",
+        "invalid_json",
+        message,
+        Map::new(),
+    )
+}
+
+/// Read the whole body within `max_body_bytes` and `request_timeout_ms`.
+async fn read_body(active: &Active, headers: &HeaderMap, body: Incoming) -> Result<bytes::Bytes, Response<Body>> {
+    let limits = &active.config.gateway.limits;
+    let too_large = || {
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request_error",
+            "request_too_large",
+            &format!(
+                "the request body is larger than gateway.limits.max_body_bytes ({} bytes)",
+                limits.max_body_bytes
+            ),
+            Map::new(),
+        )
+    };
+    let declared = headers
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limits.max_body_bytes) {
+        return Err(too_large());
+    }
+    let limit = usize::try_from(limits.max_body_bytes).unwrap_or(usize::MAX);
+    let read = http_body_util::Limited::new(body, limit).collect();
+    match tokio::time::timeout(Duration::from_millis(limits.request_timeout_ms), read).await {
+        Err(_) => Err(error(
+            StatusCode::REQUEST_TIMEOUT,
+            "invalid_request_error",
+            "request_timeout",
+            &format!(
+                "the request body did not arrive within gateway.limits.request_timeout_ms ({} ms)",
+                limits.request_timeout_ms
+            ),
+            Map::new(),
+        )),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Ok(Err(e)) => Err(bad_request(&format!("the request body could not be read: {e}"))),
+    }
+}
+
+async fn respond(
+    gw: &Gateway,
+    active: &Active,
+    request: &engine::Request,
+    d: &Decision,
+    headers: &HeaderMap,
+    id: &str,
+) -> Response<Body> {
+    let mut extra = Map::new();
+    extra.insert("policy".into(), json!(d.policy.map(|p| p.as_str())));
+    extra.insert("rule".into(), json!(d.rule));
+    extra.insert("request_id".into(), json!(id));
+    match d.verdict {
+        Verdict::Block => {
+            let policy = d.policy.map_or("policy", |p| p.as_str());
+            let rule = d.rule.as_deref().map(|r| format!(" (rule {r})")).unwrap_or_default();
+            let why = d.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
+            error(
+                StatusCode::FORBIDDEN,
+                "policy_violation",
+                "policy_blocked",
+                &format!("request blocked by {policy}{rule}{why}"),
+                extra,
+            )
+        }
+        Verdict::RateLimited => {
+            let ms = d.retry_after_ms.unwrap_or(1000);
+            let mut resp = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_exceeded",
+                "rate_limit_exceeded",
+                &format!("rate limit exceeded; retry after {ms} ms"),
+                extra,
+            );
+            let h = resp.headers_mut();
+            h.insert(hyper::header::RETRY_AFTER, HeaderValue::from(ms.div_ceil(1000).max(1)));
+            h.insert(HeaderName::from_static("retry-after-ms"), HeaderValue::from(ms));
+            resp
+        }
+        Verdict::Allow | Verdict::Redact => {
+            let Some(target) = active.config.providers.targets.get(d.target) else {
+                return error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    "no_target",
+                    "the config has no target for this request",
+                    extra,
+                );
+            };
+            let out = Outbound {
+                target,
+                path: &request.path,
+                body: d.body.clone().unwrap_or_else(|| request.body.clone()),
+                headers,
+                request_id: id,
+            };
+            match upstream::send(&gw.client, out).await {
+                Ok(resp) => resp,
+                Err(e) => {
+                    if !matches!(e, upstream::UpstreamError::Unsupported(_)) {
+                        gw.metrics.upstream_errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                    extra.insert("target".into(), json!(target.id));
+                    error(e.status(), e.kind(), e.kind(), &e.to_string(), extra)
+                }
+            }
+        }
+    }
+}
+
+fn audit(
+    gw: &Gateway,
+    active: &Active,
+    request: &engine::Request,
+    d: &Decision,
+    status: StatusCode,
+    started: Instant,
+    received: i64,
+) {
+    let Some(path) = active.audit_path() else {
+        return;
+    };
+    let mut event = json!({
+        "event": "request",
+        "ts": traffic::format_rfc3339(received),
+        "id": request.id,
+        "path": request.path,
+        "client_ip": request.client_ip,
+        "verdict": d.verdict.as_str(),
+        "policy": d.policy.map(|p| p.as_str()),
+        "rule": d.rule,
+        "status": status.as_u16(),
+        "target": active.engine.target_id(d.target),
+        "latency_ms": crate::state::millis(started.elapsed()),
+        "config_version": active.version,
+        "config_hash": active.hash,
+        "findings": d.hits.len(),
+        "redactions": d.redactions.len(),
+    });
+    if active.audit_bodies() {
+        // The body as it left the gateway: redacted text stays redacted in the log.
+        event["body"] = d.body.clone().unwrap_or_else(|| request.body.clone());
+    }
+    gw.journal.append(&path, &event);
+}

@@ -1,0 +1,508 @@
+//! The reload pipeline, shared by every trigger (startup, SIGHUP, `POST /admin/reload`,
+//! `--watch`) and by revert: read -> lint -> classify against the active config -> compile ->
+//! swap -> record.
+//!
+//! Owns the only writes to `Gateway::active`. One operation at a time (`reload_lock`). A
+//! rejected reload changes nothing but history, metrics and logs. Restart-class changes are
+//! never applied: the new `Active` keeps the running values of those fields and lists their
+//! pointers as pending restart, whatever the fields are (the plan's classes come from the
+//! schema's `x-reload`, so a new restart-class field needs no code here).
+
+use crate::journal::{log, now_ms};
+use crate::state::{Active, Gateway, Identity, Operation};
+use policy::config::Config;
+use policy::diff::{classify, Plan};
+use policy::engine::Engine;
+use policy::lint::{self, FileReport};
+use policy::schema::ReloadClass;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What started an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// Process start.
+    Startup,
+    /// SIGHUP.
+    Sighup,
+    /// The admin API.
+    Admin,
+    /// `--watch` saw the file change.
+    Watch,
+}
+
+impl Trigger {
+    /// Name used in history, logs and audit events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Startup => "startup",
+            Trigger::Sighup => "sighup",
+            Trigger::Admin => "admin",
+            Trigger::Watch => "watch",
+        }
+    }
+}
+
+/// Where the new config comes from.
+#[derive(Debug)]
+pub enum Source {
+    /// Re-read `--config`.
+    File,
+    /// A YAML body posted to `/admin/reload`.
+    Text(Vec<u8>),
+}
+
+/// The result of one operation, as the admin API returns it.
+#[derive(Debug)]
+pub struct Outcome {
+    /// `applied`, `unchanged`, `rejected` or `skipped` (watch: same bytes as active).
+    pub status: &'static str,
+    /// JSON body for the admin API.
+    pub body: Value,
+}
+
+/// A config that passed lint and compiled, not yet active.
+pub struct Candidate {
+    /// The config as it will run (restart-class fields held at their running values).
+    pub active: Active,
+    /// Hot changes against the active config.
+    pub plan: Plan,
+    /// Warnings from lint, rendered.
+    pub warnings: Vec<Value>,
+}
+
+/// Why a candidate was refused.
+pub struct Rejection {
+    /// One line for logs and history.
+    pub error: String,
+    /// Lint diagnostics (SPEC §2 JSON shape), when lint refused it.
+    pub diagnostics: Value,
+    /// The diagnostics rendered for a terminal (the log).
+    pub rendered: String,
+}
+
+/// SHA-256 hex of a config's bytes.
+pub fn source_sha(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Lint and compile `bytes` into a candidate against `running` (`None` at startup).
+/// CPU-bound: call from a blocking thread.
+pub fn prepare(label: &str, bytes: &[u8], running: Option<&Active>) -> Result<Candidate, Rejection> {
+    let sha = source_sha(bytes);
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let error = format!("{label} is not UTF-8 text (invalid byte at offset {})", e.valid_up_to());
+            return Err(Rejection {
+                rendered: error.clone(),
+                error,
+                diagnostics: Value::Null,
+            });
+        }
+    };
+    let report = lint::lint_source(label, text);
+    let errors = report.count(lint::Severity::Error);
+    let Some(config) = report.config.clone().filter(|_| errors == 0) else {
+        return Err(rejected_by_lint(&report, errors));
+    };
+    let warnings = lint_json(&report);
+    let (config, pending, plan) = match running {
+        None => (config, Vec::new(), Plan::default()),
+        Some(run) => {
+            let proposed = classify(&run.config, &config);
+            let pending: Vec<String> = proposed.restart_required().into_iter().map(String::from).collect();
+            let effective = hold_restart_fields(&run.config, &config, &proposed);
+            let plan = classify(&run.config, &effective);
+            (effective, pending, plan)
+        }
+    };
+    let engine = match running {
+        // Nothing the engine sees changed: keep it, and its rate-limit state.
+        Some(run) if plan.is_empty() => Arc::clone(&run.engine),
+        _ => Arc::new(Engine::compile(&config).map_err(|e| {
+            let error = format!("{label}: {e}");
+            Rejection {
+                rendered: error.clone(),
+                error,
+                diagnostics: Value::Null,
+            }
+        })?),
+    };
+    if let Some(run) = running {
+        engine.inherit_rate_limits(&run.engine);
+    }
+    let active = Active {
+        version: config.pack.version.clone(),
+        hash: engine.hash().to_string(),
+        source_sha: sha,
+        pending_restart: pending,
+        generation: running.map_or(1, |r| r.generation + 1),
+        engine,
+        config,
+    };
+    Ok(Candidate {
+        active,
+        plan,
+        warnings: warnings
+            .get("diagnostics")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default(),
+    })
+}
+
+fn rejected_by_lint(report: &FileReport, errors: usize) -> Rejection {
+    let first = report
+        .diagnostics
+        .iter()
+        .find(|d| d.severity == lint::Severity::Error)
+        .map(|d| format!(": {} {} at line {}", d.code, d.message, d.line()))
+        .unwrap_or_default();
+    Rejection {
+        error: format!("{} has {errors} error(s){first}", report.path),
+        diagnostics: lint_json(report).get("diagnostics").cloned().unwrap_or(Value::Null),
+        rendered: lint::render::human::render(std::slice::from_ref(report), lint::render::human::Style::Narratable),
+    }
+}
+
+/// The SPEC §2 JSON of one file's diagnostics.
+fn lint_json(report: &FileReport) -> Value {
+    let all = lint::render::json::to_value(std::slice::from_ref(report));
+    all.pointer("/files/0").cloned().unwrap_or(Value::Null)
+}
+
+/// `proposed`, with every restart-class change of `plan` undone: the value `running` has at
+/// that pointer is put back (or the key removed when `running` has none).
+pub fn hold_restart_fields(running: &Config, proposed: &Config, plan: &Plan) -> Config {
+    let restart: Vec<&str> = plan
+        .changes
+        .iter()
+        .filter(|c| c.class == ReloadClass::Restart)
+        .map(|c| c.pointer.as_str())
+        .collect();
+    if restart.is_empty() {
+        return proposed.clone();
+    }
+    let old = serde_json::to_value(running).expect("a Config always serialises");
+    let mut new = serde_json::to_value(proposed).expect("a Config always serialises");
+    for pointer in restart {
+        match old.pointer(pointer) {
+            Some(v) => set_pointer(&mut new, pointer, v.clone()),
+            None => remove_pointer(&mut new, pointer),
+        }
+    }
+    // Both halves were valid configs and restart-class fields are independent of the rest
+    // (the schema has no cross-field constraint on them), so this cannot fail; if it ever did,
+    // running the old values entirely is the safe answer.
+    serde_json::from_value(new).unwrap_or_else(|_| running.clone())
+}
+
+fn tokens(pointer: &str) -> Vec<String> {
+    pointer
+        .split('/')
+        .skip(1)
+        .map(|t| policy::config::yaml::unescape(t).into_owned())
+        .collect()
+}
+
+fn set_pointer(root: &mut Value, pointer: &str, value: Value) {
+    let toks = tokens(pointer);
+    let Some((last, parents)) = toks.split_last() else {
+        *root = value;
+        return;
+    };
+    let mut cur = root;
+    for t in parents {
+        if !cur.is_object() && !cur.is_array() {
+            *cur = json!({});
+        }
+        cur = match cur {
+            Value::Object(m) => m.entry(t.clone()).or_insert_with(|| json!({})),
+            Value::Array(a) => match t.parse::<usize>().ok().and_then(|i| a.get_mut(i)) {
+                Some(v) => v,
+                None => return,
+            },
+            _ => return,
+        };
+    }
+    match cur {
+        Value::Object(m) => {
+            m.insert(last.clone(), value);
+        }
+        Value::Array(a) => {
+            if let Some(slot) = last.parse::<usize>().ok().and_then(|i| a.get_mut(i)) {
+                *slot = value;
+            }
+        }
+        other => *other = json!({ last.clone(): value }),
+    }
+}
+
+fn remove_pointer(root: &mut Value, pointer: &str) {
+    let toks = tokens(pointer);
+    let Some((last, parents)) = toks.split_last() else {
+        return;
+    };
+    let mut cur = root;
+    for t in parents {
+        cur = match cur {
+            Value::Object(m) => match m.get_mut(t) {
+                Some(v) => v,
+                None => return,
+            },
+            Value::Array(a) => match t.parse::<usize>().ok().and_then(|i| a.get_mut(i)) {
+                Some(v) => v,
+                None => return,
+            },
+            _ => return,
+        };
+    }
+    if let Value::Object(m) = cur {
+        m.shift_remove(last);
+    }
+}
+
+/// Read the config file (a blocking read: configs are small and this runs on a blocking thread).
+fn read_file(gw: &Gateway) -> Result<Vec<u8>, String> {
+    std::fs::read(&gw.config_path).map_err(|e| format!("cannot read {}: {e}", gw.config_path.display()))
+}
+
+/// Run the pipeline once. Never panics on any input; never leaves `active` half-changed.
+pub async fn reload(gw: &Arc<Gateway>, source: Source, trigger: Trigger) -> Outcome {
+    let _one = gw.reload_lock.lock().await;
+    let started = Instant::now();
+    let running = gw.active.load_full();
+    let label = match &source {
+        Source::File => gw.config_path.display().to_string(),
+        Source::Text(_) => "<admin request body>".to_string(),
+    };
+    let worker = {
+        let gw = Arc::clone(gw);
+        let running = Arc::clone(&running);
+        let label = label.clone();
+        tokio::task::spawn_blocking(move || {
+            let bytes = match source {
+                Source::File => read_file(&gw)?,
+                Source::Text(b) => b,
+            };
+            if trigger == Trigger::Watch && source_sha(&bytes) == running.source_sha {
+                return Ok(None);
+            }
+            prepare(&label, &bytes, Some(&running)).map(Some)
+        })
+    };
+    let prepared: Result<Option<Candidate>, Rejection> = match worker.await {
+        Ok(r) => r,
+        Err(e) => Err(Rejection::from(format!("reload worker failed: {e}"))),
+    };
+    let elapsed = || started.elapsed().as_secs_f64();
+    match prepared {
+        Ok(None) => Outcome {
+            status: "skipped",
+            body: json!({"status": "skipped", "reason": "the file's bytes equal the active config's source"}),
+        },
+        Err(rejection) => {
+            let seconds = elapsed();
+            gw.metrics
+                .reload_failure
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            gw.metrics.observe_reload(seconds);
+            let op = record(
+                gw,
+                Operation {
+                    seq: 0,
+                    op: "reload",
+                    trigger: trigger.as_str(),
+                    outcome: "rejected",
+                    at: String::new(),
+                    from: Some(Identity::of(&running)),
+                    to: None,
+                    duration_ms: crate::state::millis(started.elapsed()),
+                    changes: 0,
+                    pending_restart: running.pending_restart.clone(),
+                    error: Some(rejection.error.clone()),
+                },
+                &running,
+                "policy_reload_failed",
+            );
+            log(
+                "ERROR",
+                &format!(
+                    "reload ({}) rejected, still serving {} {}: {}\n{}",
+                    trigger.as_str(),
+                    running.version,
+                    running.hash,
+                    rejection.error,
+                    rejection.rendered.trim_end()
+                ),
+            );
+            Outcome {
+                status: "rejected",
+                body: json!({
+                    "status": "rejected",
+                    "error": rejection.error,
+                    "diagnostics": rejection.diagnostics,
+                    "active": Identity::of(&running),
+                    "operation": op,
+                }),
+            }
+        }
+        Ok(Some(candidate)) => {
+            let unchanged = candidate.plan.is_empty() && candidate.active.pending_restart == running.pending_restart;
+            let next = Arc::new(candidate.active);
+            if !unchanged {
+                gw.active.store(Arc::clone(&next));
+                *gw.previous.lock().expect("previous lock") = Some(Arc::clone(&running));
+            }
+            let seconds = elapsed();
+            gw.metrics
+                .reload_success
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            gw.metrics.observe_reload(seconds);
+            let now = if unchanged { &running } else { &next };
+            let outcome = if unchanged { "unchanged" } else { "applied" };
+            let op = record(
+                gw,
+                Operation {
+                    seq: 0,
+                    op: "reload",
+                    trigger: trigger.as_str(),
+                    outcome,
+                    at: String::new(),
+                    from: Some(Identity::of(&running)),
+                    to: Some(Identity::of(now)),
+                    duration_ms: crate::state::millis(started.elapsed()),
+                    changes: candidate.plan.changes.len(),
+                    pending_restart: now.pending_restart.clone(),
+                    error: None,
+                },
+                now,
+                "policy_reload",
+            );
+            log(
+                "INFO",
+                &format!(
+                    "reload ({}) {outcome}: {} {} -> {} {} ({} change(s), {:.1} ms)",
+                    trigger.as_str(),
+                    running.version,
+                    running.hash,
+                    now.version,
+                    now.hash,
+                    candidate.plan.changes.len(),
+                    seconds * 1e3
+                ),
+            );
+            if !now.pending_restart.is_empty() {
+                log(
+                    "WARN",
+                    &format!("some changes require restart: [{}]", now.pending_restart.join(", ")),
+                );
+            }
+            Outcome {
+                status: outcome,
+                body: json!({
+                    "status": outcome,
+                    "version": now.version,
+                    "hash": now.hash,
+                    "generation": now.generation,
+                    "previous": Identity::of(&running),
+                    "changes": policy::diff::render::to_json(&candidate.plan)["changes"],
+                    "pending_restart": now.pending_restart,
+                    "warnings": candidate.warnings,
+                    "duration_ms": crate::state::millis(started.elapsed()),
+                    "operation": op,
+                }),
+            }
+        }
+    }
+}
+
+impl From<String> for Rejection {
+    fn from(error: String) -> Rejection {
+        Rejection {
+            rendered: error.clone(),
+            error,
+            diagnostics: Value::Null,
+        }
+    }
+}
+
+/// Swap back to the config before the active one. The swapped-out config becomes the revert
+/// target, so a second revert undoes the first (as `kubectl rollout undo` does).
+pub async fn revert(gw: &Arc<Gateway>) -> Outcome {
+    let _one = gw.reload_lock.lock().await;
+    let started = Instant::now();
+    let running = gw.active.load_full();
+    let Some(target) = gw.previous.lock().expect("previous lock").take() else {
+        return Outcome {
+            status: "rejected",
+            body: json!({"status": "rejected", "error": "nothing to revert to: no config was replaced since start"}),
+        };
+    };
+    let next = Arc::new(Active {
+        config: target.config.clone(),
+        engine: Arc::clone(&target.engine),
+        version: target.version.clone(),
+        hash: target.hash.clone(),
+        source_sha: target.source_sha.clone(),
+        pending_restart: target.pending_restart.clone(),
+        generation: running.generation + 1,
+    });
+    gw.active.store(Arc::clone(&next));
+    *gw.previous.lock().expect("previous lock") = Some(Arc::clone(&running));
+    gw.metrics.reverts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let op = record(
+        gw,
+        Operation {
+            seq: 0,
+            op: "revert",
+            trigger: Trigger::Admin.as_str(),
+            outcome: "applied",
+            at: String::new(),
+            from: Some(Identity::of(&running)),
+            to: Some(Identity::of(&next)),
+            duration_ms: crate::state::millis(started.elapsed()),
+            changes: classify(&running.config, &next.config).changes.len(),
+            pending_restart: next.pending_restart.clone(),
+            error: None,
+        },
+        &next,
+        "policy_revert",
+    );
+    log(
+        "INFO",
+        &format!(
+            "revert: {} {} -> {} {}",
+            running.version, running.hash, next.version, next.hash
+        ),
+    );
+    Outcome {
+        status: "applied",
+        body: json!({
+            "status": "applied",
+            "version": next.version,
+            "hash": next.hash,
+            "generation": next.generation,
+            "previous": Identity::of(&running),
+            "pending_restart": next.pending_restart,
+            "operation": op,
+        }),
+    }
+}
+
+/// Put `op` in history and, when `config` audits, in its audit log as `event`.
+pub fn record(gw: &Gateway, mut op: Operation, config: &Active, event: &str) -> Operation {
+    op.at = policy::replay::traffic::format_rfc3339(now_ms());
+    let op = gw.history.lock().expect("history lock").push(op);
+    if let Some(path) = config.audit_path() {
+        let mut ev = json!({"event": event, "ts": op.at});
+        if let (Value::Object(m), Ok(Value::Object(fields))) = (&mut ev, serde_json::to_value(&op)) {
+            m.extend(fields);
+        }
+        gw.journal.append(&path, &ev);
+    }
+    op
+}

@@ -1,0 +1,361 @@
+//! The gateway's shared state: one [`Gateway`] value behind an `Arc`, holding the active
+//! config in an `ArcSwap`.
+//!
+//! Owns what every part reads: the active config, the one kept for revert, history, metrics
+//! and the journal. It does not decide anything: the reload pipeline (`reload.rs`) is the only
+//! writer of `active`, and request handlers only ever `load` it once, at admission.
+
+use crate::journal::Journal;
+use arc_swap::ArcSwap;
+use policy::config::{Config, PolicyKind};
+use policy::engine::{Engine, Verdict};
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// One applied config: what a request pins at admission. Freed when the last request that
+/// pinned it finishes and no reload or revert holds it.
+#[derive(Debug)]
+pub struct Active {
+    /// The config in effect: the file's values, except restart-class fields, which keep the
+    /// values the process started with.
+    pub config: Config,
+    /// Compiled from `config`. Shared with the next `Active` when a reload changes nothing the
+    /// engine sees (e.g. only a pending restart field), so rate-limit state carries over.
+    pub engine: Arc<Engine>,
+    /// `pack.version`.
+    pub version: String,
+    /// `sha256:` + hex of the canonical `config` (SPEC §3 `x-policy-config-hash`).
+    pub hash: String,
+    /// SHA-256 of the text it was loaded from: `--watch` skips a file whose bytes it already
+    /// serves.
+    pub source_sha: String,
+    /// Restart-class pointers whose value in the source differs from the running process.
+    pub pending_restart: Vec<String>,
+    /// 1 for the startup config, +1 per applied reload or revert.
+    pub generation: u64,
+}
+
+impl Active {
+    /// Where this config's audit events go, when `audit-logger` is in its chain.
+    pub fn audit_path(&self) -> Option<PathBuf> {
+        if !self.config.policies.chain.contains(&PolicyKind::AuditLogger) {
+            return None;
+        }
+        let path = self.config.policy.audit_logger.clone().unwrap_or_default().path;
+        Some(PathBuf::from(path))
+    }
+
+    /// Whether request bodies go into audit events.
+    pub fn audit_bodies(&self) -> bool {
+        self.config
+            .policy
+            .audit_logger
+            .as_ref()
+            .is_some_and(|a| a.include_bodies)
+    }
+}
+
+/// Everything shared between listeners, signal handlers and the reload pipeline.
+pub struct Gateway {
+    /// The config requests are admitted under.
+    pub active: ArcSwap<Active>,
+    /// The config before the active one: what `/admin/revert` restores.
+    pub previous: Mutex<Option<Arc<Active>>>,
+    /// One reload (or revert) at a time, whatever triggered it.
+    pub reload_lock: tokio::sync::Mutex<()>,
+    /// The file given with `--config`.
+    pub config_path: PathBuf,
+    /// Reload, revert and start operations, newest last.
+    pub history: Mutex<History>,
+    /// Counters for `/metrics`.
+    pub metrics: Metrics,
+    /// Audit log and recording writer.
+    pub journal: Journal,
+    /// `--record FILE`.
+    pub record: Option<PathBuf>,
+    /// Upstream HTTP(S) client, shared by every config (its pool outlives reloads).
+    pub client: crate::upstream::Client,
+    /// Where the data plane listens (bound at start; restart-class).
+    pub listen: std::net::SocketAddr,
+    /// Where the admin plane listens.
+    pub admin_listen: std::net::SocketAddr,
+    /// When the process started.
+    pub started: Instant,
+    /// Source of request ids (`x-request-id` when the client sends none).
+    pub next_id: AtomicU64,
+    /// Prefix that keeps ids unique across restarts.
+    pub id_prefix: String,
+}
+
+impl Gateway {
+    /// A fresh request id.
+    pub fn request_id(&self) -> String {
+        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+        format!("{}-{n}", self.id_prefix)
+    }
+}
+
+/// How many operations `/admin/history` keeps: enough for a day of busy CI-driven reloads,
+/// bounded so a reload loop cannot grow memory.
+pub const HISTORY_LIMIT: usize = 256;
+
+/// The operations log behind `/admin/history`.
+#[derive(Debug, Default)]
+pub struct History {
+    /// Newest last, at most [`HISTORY_LIMIT`].
+    pub entries: VecDeque<Operation>,
+    next: u64,
+}
+
+impl History {
+    /// Record `op`, giving it the next sequence number.
+    pub fn push(&mut self, mut op: Operation) -> Operation {
+        self.next += 1;
+        op.seq = self.next;
+        if self.entries.len() == HISTORY_LIMIT {
+            self.entries.pop_front();
+        }
+        self.entries.push_back(op.clone());
+        op
+    }
+
+    /// The last reload (applied, unchanged or rejected).
+    pub fn last_reload(&self) -> Option<&Operation> {
+        self.entries.iter().rev().find(|o| o.op == "reload")
+    }
+}
+
+/// A config identity: version and hash.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Identity {
+    /// `pack.version`.
+    pub version: String,
+    /// `sha256:…`.
+    pub hash: String,
+}
+
+impl Identity {
+    /// Identity of `a`.
+    pub fn of(a: &Active) -> Identity {
+        Identity {
+            version: a.version.clone(),
+            hash: a.hash.clone(),
+        }
+    }
+}
+
+/// One start, reload or revert.
+#[derive(Debug, Clone, Serialize)]
+pub struct Operation {
+    /// Sequence number, from 1.
+    pub seq: u64,
+    /// `start`, `reload` or `revert`.
+    pub op: &'static str,
+    /// `startup`, `sighup`, `admin` or `watch`.
+    pub trigger: &'static str,
+    /// `applied`, `unchanged` or `rejected`.
+    pub outcome: &'static str,
+    /// When it finished (RFC 3339).
+    pub at: String,
+    /// Config before.
+    pub from: Option<Identity>,
+    /// Config after (`null` when rejected).
+    pub to: Option<Identity>,
+    /// Wall time of the whole pipeline, milliseconds.
+    pub duration_ms: f64,
+    /// Number of changes applied.
+    pub changes: usize,
+    /// Restart-class changes not applied.
+    pub pending_restart: Vec<String>,
+    /// Why it was rejected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Upper bounds of the reload-duration histogram, in seconds: reloads take milliseconds, a
+/// config with thousands of rules a few hundred.
+pub const RELOAD_BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0];
+
+/// Verdict labels of `gateway_requests_total`; `none` counts responses made before the policy
+/// chain ran (400, 404, 408, 413).
+pub const VERDICT_LABELS: [&str; 5] = ["allow", "redact", "block", "rate_limited", "none"];
+
+/// Counters behind `/metrics`, updated lock-free on the hot path.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Reloads that were applied (or changed nothing).
+    pub reload_success: AtomicU64,
+    /// Reloads that were rejected.
+    pub reload_failure: AtomicU64,
+    /// Reverts.
+    pub reverts: AtomicU64,
+    /// Reload durations: one count per bucket of [`RELOAD_BUCKETS`], then +Inf.
+    pub reload_buckets: [AtomicU64; RELOAD_BUCKETS.len() + 1],
+    /// Sum of reload durations, microseconds.
+    pub reload_micros: AtomicU64,
+    /// Responses by [`VERDICT_LABELS`].
+    pub requests: [AtomicU64; VERDICT_LABELS.len()],
+    /// Upstream failures answered with 502/504.
+    pub upstream_errors: AtomicU64,
+    /// Requests being handled now.
+    pub in_flight: AtomicI64,
+}
+
+impl Metrics {
+    /// Count one response.
+    pub fn count(&self, verdict: Option<Verdict>) {
+        let i = verdict.map_or(VERDICT_LABELS.len() - 1, |v| {
+            VERDICT_LABELS.iter().position(|l| *l == v.as_str()).unwrap_or(0)
+        });
+        self.requests[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Every response counted so far.
+    pub fn served(&self) -> u64 {
+        self.requests.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
+
+    /// Record one reload's duration.
+    pub fn observe_reload(&self, seconds: f64) {
+        let i = RELOAD_BUCKETS
+            .iter()
+            .position(|b| seconds <= *b)
+            .unwrap_or(RELOAD_BUCKETS.len());
+        self.reload_buckets[i].fetch_add(1, Ordering::Relaxed);
+        self.reload_micros.fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self, active: &Active, uptime_s: f64) -> String {
+        use std::fmt::Write;
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let mut out = String::new();
+        let o = &mut out;
+        header(
+            o,
+            "gateway_config_reload_total",
+            "counter",
+            "Config reloads by outcome.",
+        );
+        let _ = writeln!(
+            o,
+            "gateway_config_reload_total{{status=\"success\"}} {}",
+            get(&self.reload_success)
+        );
+        let _ = writeln!(
+            o,
+            "gateway_config_reload_total{{status=\"failure\"}} {}",
+            get(&self.reload_failure)
+        );
+        header(
+            o,
+            "gateway_config_reload_duration_seconds",
+            "histogram",
+            "Wall time of the reload pipeline (read, lint, compile, classify, swap).",
+        );
+        let mut cumulative = 0;
+        for (i, le) in RELOAD_BUCKETS.iter().enumerate() {
+            cumulative += get(&self.reload_buckets[i]);
+            let _ = writeln!(
+                o,
+                "gateway_config_reload_duration_seconds_bucket{{le=\"{le}\"}} {cumulative}"
+            );
+        }
+        cumulative += get(&self.reload_buckets[RELOAD_BUCKETS.len()]);
+        let _ = writeln!(
+            o,
+            "gateway_config_reload_duration_seconds_bucket{{le=\"+Inf\"}} {cumulative}"
+        );
+        let _ = writeln!(
+            o,
+            "gateway_config_reload_duration_seconds_sum {}",
+            get(&self.reload_micros) as f64 / 1e6
+        );
+        let _ = writeln!(o, "gateway_config_reload_duration_seconds_count {cumulative}");
+        header(
+            o,
+            "gateway_config_revert_total",
+            "counter",
+            "Reverts to the previous config.",
+        );
+        let _ = writeln!(o, "gateway_config_revert_total {}", get(&self.reverts));
+        header(
+            o,
+            "gateway_config_info",
+            "gauge",
+            "The active config: always 1, labelled with its identity.",
+        );
+        let _ = writeln!(
+            o,
+            "gateway_config_info{{version=\"{}\",hash=\"{}\",generation=\"{}\"}} 1",
+            label(&active.version),
+            active.hash,
+            active.generation
+        );
+        header(
+            o,
+            "gateway_config_pending_restart",
+            "gauge",
+            "Number of changed restart-class fields not applied (0: the process runs what its source says).",
+        );
+        let _ = writeln!(o, "gateway_config_pending_restart {}", active.pending_restart.len());
+        header(
+            o,
+            "gateway_requests_total",
+            "counter",
+            "Data-plane responses by policy verdict.",
+        );
+        for (i, v) in VERDICT_LABELS.iter().enumerate() {
+            let _ = writeln!(
+                o,
+                "gateway_requests_total{{verdict=\"{v}\"}} {}",
+                get(&self.requests[i])
+            );
+        }
+        header(
+            o,
+            "gateway_upstream_errors_total",
+            "counter",
+            "Upstream failures answered with 502 or 504.",
+        );
+        let _ = writeln!(o, "gateway_upstream_errors_total {}", get(&self.upstream_errors));
+        header(
+            o,
+            "gateway_in_flight_requests",
+            "gauge",
+            "Data-plane requests being handled.",
+        );
+        let _ = writeln!(
+            o,
+            "gateway_in_flight_requests {}",
+            self.in_flight.load(Ordering::Relaxed)
+        );
+        header(
+            o,
+            "gateway_uptime_seconds",
+            "gauge",
+            "Seconds since the process started.",
+        );
+        let _ = writeln!(o, "gateway_uptime_seconds {uptime_s:.3}");
+        out
+    }
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    use std::fmt::Write;
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// Escape a Prometheus label value.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// A duration in milliseconds, rounded to microseconds (what JSON readers want to see).
+pub fn millis(d: std::time::Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}

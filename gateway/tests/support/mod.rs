@@ -1,0 +1,452 @@
+//! Test harness: the real `policy-gateway` binary as a child process on free 127.0.0.1 ports,
+//! a real HTTP upstream on loopback, and a small HTTP/1.1 client over plain sockets.
+//!
+//! Everything binds 127.0.0.1 and is bounded in time; a gateway is killed (by its own pid)
+//! when its handle is dropped.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a gateway may take to start listening (a debug build on a busy 2-core machine).
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A running gateway.
+pub struct Gateway {
+    pub child: Child,
+    pub data: SocketAddr,
+    pub admin: SocketAddr,
+    pub log: Arc<Mutex<String>>,
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+}
+
+/// Options for [`Gateway::start_with`].
+#[derive(Default)]
+pub struct Opts<'a> {
+    pub env: Vec<(&'a str, &'a str)>,
+    pub args: Vec<String>,
+}
+
+impl Gateway {
+    pub fn start(config: &str) -> Gateway {
+        Gateway::start_with(config, Opts::default())
+    }
+
+    /// Write `config` (with `{dir}` replaced by the temp dir) and start the binary on it.
+    pub fn start_with(config: &str, opts: Opts<'_>) -> Gateway {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("policy-config.yaml");
+        std::fs::write(&path, config.replace("{dir}", &dir.path().display().to_string())).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_policy-gateway"));
+        cmd.arg("--config")
+            .arg(&path)
+            .args(&opts.args)
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .env_remove("POLICY_ADMIN_TOKEN");
+        for (k, v) in &opts.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start policy-gateway");
+        let log = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = Arc::clone(&log);
+        // Drain stderr for the whole life of the child, so its log can never block it.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut l = sink.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            let text = log.lock().unwrap().clone();
+            if let Some(addrs) = parse_serving(&text) {
+                return Gateway {
+                    child,
+                    data: addrs.0,
+                    admin: addrs.1,
+                    log,
+                    dir,
+                    config: path,
+                };
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("policy-gateway exited with {status} before serving:\n{text}");
+            }
+            assert!(Instant::now() < deadline, "policy-gateway did not start:\n{text}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.pid().to_string())
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+
+    /// Replace the config file the way editors do: write a temp file, rename it over.
+    pub fn write_config(&self, text: &str) {
+        let tmp = self.dir.path().join(".policy-config.yaml.tmp");
+        std::fs::write(&tmp, text.replace("{dir}", &self.dir.path().display().to_string())).unwrap();
+        std::fs::rename(&tmp, &self.config).unwrap();
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn get(&self, path: &str) -> Resp {
+        request(self.data, "GET", path, &[], b"")
+    }
+
+    pub fn chat(&self, content: &str) -> Resp {
+        let body = serde_json::json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": content}]});
+        request(
+            self.data,
+            "POST",
+            "/v1/chat/completions",
+            &[("content-type", "application/json")],
+            body.to_string().as_bytes(),
+        )
+    }
+
+    pub fn admin(&self, method: &str, path: &str, token: Option<&str>, body: &str) -> Resp {
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let mut headers = vec![];
+        if let Some(a) = &auth {
+            headers.push(("authorization", a.as_str()));
+        }
+        request(self.admin, method, path, &headers, body.as_bytes())
+    }
+
+    pub fn health(&self) -> serde_json::Value {
+        self.get("/health").json()
+    }
+
+    /// Wait for the child to exit, at most `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// Resident set size of the child, KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn parse_serving(log: &str) -> Option<(SocketAddr, SocketAddr)> {
+    let line = log.lines().find(|l| l.contains(" serving "))?;
+    let mut addrs = line.split("http://").skip(1).map(|s| {
+        s.trim_end_matches(|c: char| !c.is_ascii_digit())
+            .split([',', ' '])
+            .next()
+            .unwrap()
+            .parse::<SocketAddr>()
+    });
+    Some((addrs.next()?.ok()?, addrs.next()?.ok()?))
+}
+
+/// Poll `f` until it returns true, at most `limit`.
+pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    false
+}
+
+/// One HTTP response.
+#[derive(Debug, Clone)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+/// Send one request on a fresh connection (`connection: close`) and read the whole response.
+pub fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read the response");
+    parse_response(&raw)
+}
+
+pub fn parse_response(raw: &[u8]) -> Resp {
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a complete head");
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let mut lines = head.split("\r\n");
+    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    if headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"))
+    {
+        body = dechunk(&body);
+    }
+    Resp {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).to_string(),
+    }
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = b.windows(2).position(|w| w == b"\r\n") {
+        let size = usize::from_str_radix(std::str::from_utf8(&b[..eol]).unwrap().trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        out.extend_from_slice(&b[eol + 2..eol + 2 + size]);
+        b = &b[eol + 2 + size + 2..];
+    }
+    out
+}
+
+/// A keep-alive connection for load: requests with content-length bodies, responses read
+/// by their content-length (every gateway response but a stream has one).
+pub struct KeepAlive {
+    addr: SocketAddr,
+    reader: BufReader<TcpStream>,
+}
+
+impl KeepAlive {
+    pub fn connect(addr: SocketAddr) -> std::io::Result<KeepAlive> {
+        let s = TcpStream::connect(addr)?;
+        s.set_nodelay(true)?;
+        s.set_read_timeout(Some(Duration::from_secs(10)))?;
+        Ok(KeepAlive {
+            addr,
+            reader: BufReader::new(s),
+        })
+    }
+
+    /// POST `body` to `path`; the status and the `x-policy-config-version` header.
+    pub fn post(&mut self, path: &str, body: &[u8]) -> std::io::Result<(u16, String)> {
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            self.addr,
+            body.len()
+        );
+        let s = self.reader.get_mut();
+        s.write_all(head.as_bytes())?;
+        s.write_all(body)?;
+        let mut line = String::new();
+        if self.reader.read_line(&mut line)? == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "connection closed",
+            ));
+        }
+        let status: u16 = line.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let (mut len, mut version) = (0usize, String::new());
+        loop {
+            line.clear();
+            self.reader.read_line(&mut line)?;
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = l.split_once(':') {
+                match k.to_ascii_lowercase().as_str() {
+                    "content-length" => len = v.trim().parse().unwrap_or(0),
+                    "x-policy-config-version" => version = v.trim().to_string(),
+                    _ => {}
+                }
+            }
+        }
+        let mut body = vec![0; len];
+        self.reader.read_exact(&mut body)?;
+        Ok((status, version))
+    }
+}
+
+/// What the loopback upstream saw.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+/// A real HTTP/1.1 upstream on 127.0.0.1 speaking the OpenAI format. A body containing
+/// `__slow__` is answered after 2 s; `"stream":true` gets three server-sent events 300 ms
+/// apart, chunked.
+pub struct Upstream {
+    pub addr: SocketAddr,
+    pub seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Upstream {
+    pub fn start() -> Upstream {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().map_while(Result::ok) {
+                let log = Arc::clone(&log);
+                std::thread::spawn(move || serve_upstream(stream, log));
+            }
+        });
+        Upstream { addr, seen }
+    }
+
+    pub fn last(&self) -> Seen {
+        self.seen
+            .lock()
+            .unwrap()
+            .last()
+            .cloned()
+            .expect("the upstream saw a request")
+    }
+}
+
+fn serve_upstream(stream: TcpStream, log: Arc<Mutex<Vec<Seen>>>) {
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let path = line.split(' ').nth(1).unwrap_or("/").to_string();
+        let mut headers = Vec::new();
+        let mut len = 0;
+        loop {
+            let mut h = String::new();
+            if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                return;
+            }
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().to_string());
+                if k == "content-length" {
+                    len = v.parse().unwrap_or(0);
+                }
+                headers.push((k, v));
+            }
+        }
+        let mut body = vec![0; len];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let body = String::from_utf8_lossy(&body).to_string();
+        log.lock().unwrap().push(Seen {
+            path,
+            headers,
+            body: body.clone(),
+        });
+        if body.contains("__slow__") {
+            std::thread::sleep(Duration::from_secs(2));
+        }
+        let s = reader.get_mut();
+        if body.contains("\"stream\":true") {
+            let _ = s
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n");
+            for (i, word) in ["Hello", " from", " upstream"].iter().enumerate() {
+                let event = format!(
+                    "data: {{\"id\":\"up\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{word}\"}},\"finish_reason\":null}}]}}\n\n"
+                );
+                let _ = write!(s, "{:x}\r\n{event}\r\n", event.len());
+                let _ = s.flush();
+                if i < 2 {
+                    std::thread::sleep(Duration::from_millis(300));
+                }
+            }
+            let done = "data: [DONE]\n\n";
+            let _ = write!(s, "{:x}\r\n{done}\r\n0\r\n\r\n", done.len());
+            continue;
+        }
+        let reply = r#"{"id":"up-1","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"from upstream"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}"#;
+        let _ = write!(
+            s,
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-upstream: yes\r\ncontent-length: {}\r\n\r\n{reply}",
+            reply.len()
+        );
+    }
+}
+
+/// A port nothing listens on (bound, then released).
+pub fn closed_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+pub fn read_lines(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSONL line ({e}): {l}")))
+        .collect()
+}
