@@ -9,7 +9,14 @@
 //! schema.rs      schema generation, and per-pointer facts read back from it (reload class, keys)
 //! lint/          diagnostics: schema errors mapped to nodes, one semantic rule per file,
 //!                output formats (human via miette, json, github, sarif)
+//! diff/          classify(old, new) -> Plan: every change with its reload class (shared with
+//!                the gateway's reload pipeline)
+//! engine/        compile(config) -> Engine; evaluate(request, now) -> Decision (shared with
+//!                offline replay and the gateway)
+//! replay/        traffic formats (SPEC §4 JSONL, HAR) and the offline comparison
 //! cli/           one file per subcommand; `main.rs` only parses, runs and maps to an exit code
+//!
+//! ../gateway/    `policy-gateway`, a separate crate built on this library (never the reverse)
 //! ```
 //!
 //! Data flows one way: text -> `config::yaml` -> `lint` (schema + rules) -> typed `Config`.

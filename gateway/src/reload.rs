@@ -506,3 +506,55 @@ pub fn record(gw: &Gateway, mut op: Operation, config: &Active, event: &str) -> 
     }
     op
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(text: &str) -> Config {
+        lint::load_config_str("t.yaml", text).expect("valid").0
+    }
+
+    const BASE: &str = "pack: { name: p, version: 1.0.0 }\nproviders: { targets: [ { id: m, provider: mock } ] }\n";
+
+    #[test]
+    fn restart_fields_keep_their_running_values_and_hot_ones_apply() {
+        let running = config(&format!(
+            "{BASE}gateway: {{ listen: 127.0.0.1:1 }}\ntelemetry: {{ service_name: a }}\n"
+        ));
+        let proposed = config(&format!(
+            "{BASE}gateway: {{ listen: 127.0.0.1:2, worker_threads: 8, limits: {{ max_body_bytes: 10 }} }}\n"
+        ));
+        let plan = classify(&running, &proposed);
+        let held = hold_restart_fields(&running, &proposed, &plan);
+        assert_eq!(held.gateway.listen, "127.0.0.1:1");
+        assert_eq!(held.gateway.worker_threads, running.gateway.worker_threads);
+        assert_eq!(
+            held.telemetry, running.telemetry,
+            "a removed restart section is put back"
+        );
+        assert_eq!(held.gateway.limits.max_body_bytes, 10, "hot changes apply");
+        let left = classify(&running, &held);
+        assert!(left.restart_required().is_empty(), "{left:?}");
+        assert_eq!(left.changes.len(), 1);
+    }
+
+    #[test]
+    fn prepare_reports_pending_restart_and_rejects_errors() {
+        let running = prepare("a.yaml", BASE.as_bytes(), None).ok().unwrap().active;
+        let next = format!("{BASE}gateway: {{ admin: {{ listen: 127.0.0.1:9 }} }}\n");
+        let c = prepare("b.yaml", next.as_bytes(), Some(&running)).ok().unwrap();
+        assert_eq!(c.active.pending_restart, ["/gateway/admin/listen"]);
+        assert!(c.plan.is_empty());
+        assert!(
+            Arc::ptr_eq(&c.active.engine, &running.engine),
+            "nothing the engine sees changed"
+        );
+        assert_eq!(c.active.hash, running.hash);
+        let bad = prepare("c.yaml", b"pack: {}\n", Some(&running)).err().unwrap();
+        assert!(bad.error.contains("c.yaml has"), "{}", bad.error);
+        assert!(bad.diagnostics.as_array().is_some_and(|d| !d.is_empty()));
+        let not_utf8 = prepare("d.yaml", b"pack: \xff\n", Some(&running)).err().unwrap();
+        assert!(not_utf8.error.contains("not UTF-8"));
+    }
+}

@@ -65,6 +65,13 @@ mod proxy {
     use super::*;
 
     #[test]
+    fn the_readme_demo_config_lints_clean() {
+        let path = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/gateway/demo.yaml"));
+        let report = policy::lint::lint_path(path).unwrap();
+        assert!(report.diagnostics.is_empty(), "{:?}", report.diagnostics);
+    }
+
+    #[test]
     fn every_response_carries_the_policy_headers() {
         let gw = Gateway::start(&mock_config("1.0.0", 0, FULL_CHAIN));
         let hash = gw.health()["config_hash"].as_str().unwrap().to_string();
@@ -142,6 +149,47 @@ mod proxy {
             .headers
             .iter()
             .any(|(k, v)| k == "x-request-id" && Some(v.as_str()) == resp.header("x-request-id")));
+    }
+
+    #[test]
+    fn translates_to_the_anthropic_messages_api() {
+        let up = Upstream::start();
+        let config = upstream_config(&format!("http://{}", up.addr), 5000)
+            .replace("provider: openai", "provider: anthropic")
+            .replace("model: gpt-4o-mini", "model: claude-test");
+        let gw = Gateway::start_with(
+            &config,
+            Opts {
+                env: vec![("TEST_UPSTREAM_KEY", "anthropic-test-key")],
+                ..Opts::default()
+            },
+        );
+        let body = json!({"model": "x", "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "call 555-867-5309"}]});
+        let resp = support::request(
+            gw.data,
+            "POST",
+            "/v1/chat/completions",
+            &[],
+            body.to_string().as_bytes(),
+        );
+        assert_eq!(resp.status, 200, "{resp:?}");
+        let out = resp.json();
+        assert_eq!(out["object"], "chat.completion");
+        assert_eq!(out["choices"][0]["message"]["content"], "from anthropic");
+        assert_eq!(out["usage"]["total_tokens"], 6);
+        let seen = up.last();
+        assert_eq!(seen.path, "/v1/messages");
+        assert!(seen
+            .headers
+            .iter()
+            .any(|(k, v)| k == "x-api-key" && v == "anthropic-test-key"));
+        assert!(seen.headers.iter().any(|(k, _)| k == "anthropic-version"));
+        let sent: Value = serde_json::from_str(&seen.body).unwrap();
+        assert_eq!(sent["system"], "Be brief.");
+        assert_eq!(sent["model"], "claude-test");
+        assert_eq!(sent["messages"], json!([{"role": "user", "content": "call [PHONE]"}]));
     }
 
     #[test]

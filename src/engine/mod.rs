@@ -904,6 +904,34 @@ pub fn glob_match(glob: &str, text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn rate_limit_state_carries_over_when_the_limits_are_alike() {
+        let load = |v: &str, rpm: u32| {
+            let text = format!("pack: {{ name: p, version: {v} }}\nproviders: {{ targets: [ {{ id: m, provider: mock }} ] }}\npolicies: {{ chain: [rate-limit] }}\npolicy: {{ rate-limit: {{ requests_per_minute: {rpm}, burst: 1 }} }}\n");
+            Engine::compile(&crate::lint::load_config_str("t.yaml", &text).unwrap().0).unwrap()
+        };
+        let req = Request {
+            client_ip: Some("10.0.0.1".into()),
+            ..Request::default()
+        };
+        let old = load("1.0.0", 1);
+        assert_eq!(old.evaluate(&req, 0).verdict, Verdict::Allow);
+        let same = load("1.0.1", 1);
+        same.inherit_rate_limits(&old);
+        assert_eq!(
+            same.evaluate(&req, 1).verdict,
+            Verdict::RateLimited,
+            "the spent burst carried over"
+        );
+        let changed = load("1.0.2", 2);
+        changed.inherit_rate_limits(&old);
+        assert_eq!(
+            changed.evaluate(&req, 1).verdict,
+            Verdict::Allow,
+            "new limits start full"
+        );
+    }
     use super::*;
     use crate::lint::load_config_str;
     use serde_json::json;

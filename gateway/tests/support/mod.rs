@@ -403,7 +403,7 @@ fn serve_upstream(stream: TcpStream, log: Arc<Mutex<Vec<Seen>>>) {
         }
         let body = String::from_utf8_lossy(&body).to_string();
         log.lock().unwrap().push(Seen {
-            path,
+            path: path.clone(),
             headers,
             body: body.clone(),
         });
@@ -426,6 +426,16 @@ fn serve_upstream(stream: TcpStream, log: Arc<Mutex<Vec<Seen>>>) {
             }
             let done = "data: [DONE]\n\n";
             let _ = write!(s, "{:x}\r\n{done}\r\n0\r\n\r\n", done.len());
+            continue;
+        }
+        if path == "/v1/messages" {
+            // The Anthropic Messages API.
+            let reply = r#"{"id":"msg_1","type":"message","role":"assistant","model":"claude-test","stop_reason":"end_turn","content":[{"type":"text","text":"from anthropic"}],"usage":{"input_tokens":4,"output_tokens":2}}"#;
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{reply}",
+                reply.len()
+            );
             continue;
         }
         let reply = r#"{"id":"up-1","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"from upstream"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}"#;

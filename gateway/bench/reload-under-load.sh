@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Throughput and p99 of policy-gateway under wrk, without and with 20 reloads (alternating two
+# configs, half by SIGHUP, half by POST /admin/reload), and of nginx proxying the same upstream
+# with 20 `nginx -s reload`s, for scale. Loopback only; every process started here is stopped
+# by its pid at the end.
+#
+# Needs: wrk and nginx (Debian: apt-get install wrk nginx), a release build
+# (cargo build --release -p policy-gateway). Usage: gateway/bench/reload-under-load.sh [seconds]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+SECS=${1:-10}
+CONNS=32
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+UP=$(free_port); NGX=$(free_port); GW=$(free_port); ADM=$(free_port)
+
+# The upstream: nginx answering a fixed OpenAI-style completion.
+cat > "$WORK/upstream.conf" <<NGINX
+worker_processes 1; daemon off; pid $WORK/upstream.pid; error_log $WORK/upstream.err;
+events { worker_connections 4096; }
+http { access_log off;
+  server { listen 127.0.0.1:$UP; keepalive_requests 1000000;
+    location / { default_type application/json;
+      return 200 '{"id":"up","object":"chat.completion","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Paris."},"finish_reason":"stop"}]}'; } } }
+NGINX
+nginx -c "$WORK/upstream.conf" -p "$WORK" & PIDS+=($!)
+
+# nginx as the proxy under test, for scale.
+cat > "$WORK/proxy.conf" <<NGINX
+worker_processes 1; daemon off; pid $WORK/proxy.pid; error_log $WORK/proxy.err;
+events { worker_connections 4096; }
+http { access_log off; upstream up { server 127.0.0.1:$UP; keepalive 64; }
+  server { listen 127.0.0.1:$NGX; keepalive_requests 1000000;
+    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
+NGINX
+nginx -c "$WORK/proxy.conf" -p "$WORK" & PIDS+=($!)
+
+config() { # version, chain
+cat <<YAML
+pack: { name: bench, version: $1 }
+gateway: { listen: 127.0.0.1:$GW, worker_threads: 2, admin: { listen: 127.0.0.1:$ADM } }
+providers:
+  targets:
+    - { id: up, provider: openai, base_url: "http://127.0.0.1:$UP" }
+policies: { chain: [$2] }
+YAML
+}
+config 1.0.0 "prompt-injection, pii-detector" > "$WORK/a.yaml"
+config 2.0.0 "prompt-injection, pii-detector, content-filter" > "$WORK/b.yaml"
+cp "$WORK/a.yaml" "$WORK/policy-config.yaml"
+target/release/policy-gateway --config "$WORK/policy-config.yaml" 2> "$WORK/gateway.log" & GPID=$!; PIDS+=($GPID)
+sleep 1
+
+run() { # name, url, reload-command-or-empty
+  local out="$WORK/$1.wrk"
+  wrk -t2 -c$CONNS -d${SECS}s --latency -s gateway/bench/post.lua "$2" > "$out" &
+  local wpid=$!
+  if [ -n "$3" ]; then
+    for i in $(seq 1 20); do sleep "$(python3 -c "print($SECS*0.9/20)")"; eval "$3 $i"; done
+  fi
+  wait $wpid
+  local rps p99 errs non2xx
+  rps=$(awk '/Requests\/sec/ {print $2}' "$out")
+  p99=$(awk '$1=="99%" {print $2}' "$out")
+  errs=$(grep -o 'Socket errors:.*' "$out" || echo "Socket errors: none")
+  non2xx=$(grep -o 'Non-2xx or 3xx responses: [0-9]*' "$out" || echo "Non-2xx or 3xx responses: 0")
+  printf '%-28s %10s req/s  p99 %8s  %s; %s\n' "$1" "$rps" "$p99" "$errs" "$non2xx"
+}
+
+gateway_reload() {
+  if [ $(($1 % 2)) -eq 1 ]; then src=b; else src=a; fi
+  if [ $((($1 - 1) % 4)) -lt 2 ]; then
+    cp "$WORK/$src.yaml" "$WORK/policy-config.yaml.tmp" && mv "$WORK/policy-config.yaml.tmp" "$WORK/policy-config.yaml"
+    kill -HUP $GPID
+  else
+    curl -s -o /dev/null -XPOST --data-binary @"$WORK/$src.yaml" "http://127.0.0.1:$ADM/admin/reload"
+  fi
+}
+nginx_reload() { nginx -c "$WORK/proxy.conf" -p "$WORK" -s reload 2>/dev/null; }
+
+echo "# $CONNS keep-alive connections, ${SECS}s each, $(nproc) cores, $(date -u +%FT%TZ)"
+run "gateway" "http://127.0.0.1:$GW/v1/chat/completions" ""
+run "gateway + 20 reloads" "http://127.0.0.1:$GW/v1/chat/completions" gateway_reload
+run "nginx proxy" "http://127.0.0.1:$NGX/v1/chat/completions" ""
+run "nginx proxy + 20 reloads" "http://127.0.0.1:$NGX/v1/chat/completions" nginx_reload
+sleep 0.5
+echo "gateway final version: $(curl -s http://127.0.0.1:$GW/health | python3 -c 'import json,sys; print(json.load(sys.stdin)["config_version"])') (last written: 1.0.0)"
+echo "gateway reloads: $(curl -s http://127.0.0.1:$ADM/metrics | grep '^gateway_config_reload_total' | tr '\n' ' ')"
