@@ -90,6 +90,9 @@ fn main() -> ExitCode {
     let threads = first.active.config.gateway.worker_threads.max(1) as usize;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
+        // Blocking work is the reload pipeline only, one at a time: one thread keeps its
+        // allocations in one heap instead of spreading them over a pool of idle threads.
+        .max_blocking_threads(1)
         .enable_all()
         .build()
     {

@@ -10,11 +10,9 @@
 
 use crate::journal::{log, now_ms};
 use crate::state::{Active, Gateway, Identity, Operation};
-use policy::config::Config;
 use policy::diff::{classify, Plan};
 use policy::engine::Engine;
 use policy::lint::{self, FileReport};
-use policy::schema::ReloadClass;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -114,7 +112,7 @@ pub fn prepare(label: &str, bytes: &[u8], running: Option<&Active>) -> Result<Ca
         Some(run) => {
             let proposed = classify(&run.config, &config);
             let pending: Vec<String> = proposed.restart_required().into_iter().map(String::from).collect();
-            let effective = hold_restart_fields(&run.config, &config, &proposed);
+            let effective = policy::diff::hold_restart_fields(&run.config, &config, &proposed);
             let plan = classify(&run.config, &effective);
             (effective, pending, plan)
         }
@@ -172,97 +170,6 @@ fn rejected_by_lint(report: &FileReport, errors: usize) -> Rejection {
 fn lint_json(report: &FileReport) -> Value {
     let all = lint::render::json::to_value(std::slice::from_ref(report));
     all.pointer("/files/0").cloned().unwrap_or(Value::Null)
-}
-
-/// `proposed`, with every restart-class change of `plan` undone: the value `running` has at
-/// that pointer is put back (or the key removed when `running` has none).
-pub fn hold_restart_fields(running: &Config, proposed: &Config, plan: &Plan) -> Config {
-    let restart: Vec<&str> = plan
-        .changes
-        .iter()
-        .filter(|c| c.class == ReloadClass::Restart)
-        .map(|c| c.pointer.as_str())
-        .collect();
-    if restart.is_empty() {
-        return proposed.clone();
-    }
-    let old = serde_json::to_value(running).expect("a Config always serialises");
-    let mut new = serde_json::to_value(proposed).expect("a Config always serialises");
-    for pointer in restart {
-        match old.pointer(pointer) {
-            Some(v) => set_pointer(&mut new, pointer, v.clone()),
-            None => remove_pointer(&mut new, pointer),
-        }
-    }
-    // Both halves were valid configs and restart-class fields are independent of the rest
-    // (the schema has no cross-field constraint on them), so this cannot fail; if it ever did,
-    // running the old values entirely is the safe answer.
-    serde_json::from_value(new).unwrap_or_else(|_| running.clone())
-}
-
-fn tokens(pointer: &str) -> Vec<String> {
-    pointer
-        .split('/')
-        .skip(1)
-        .map(|t| policy::config::yaml::unescape(t).into_owned())
-        .collect()
-}
-
-fn set_pointer(root: &mut Value, pointer: &str, value: Value) {
-    let toks = tokens(pointer);
-    let Some((last, parents)) = toks.split_last() else {
-        *root = value;
-        return;
-    };
-    let mut cur = root;
-    for t in parents {
-        if !cur.is_object() && !cur.is_array() {
-            *cur = json!({});
-        }
-        cur = match cur {
-            Value::Object(m) => m.entry(t.clone()).or_insert_with(|| json!({})),
-            Value::Array(a) => match t.parse::<usize>().ok().and_then(|i| a.get_mut(i)) {
-                Some(v) => v,
-                None => return,
-            },
-            _ => return,
-        };
-    }
-    match cur {
-        Value::Object(m) => {
-            m.insert(last.clone(), value);
-        }
-        Value::Array(a) => {
-            if let Some(slot) = last.parse::<usize>().ok().and_then(|i| a.get_mut(i)) {
-                *slot = value;
-            }
-        }
-        other => *other = json!({ last.clone(): value }),
-    }
-}
-
-fn remove_pointer(root: &mut Value, pointer: &str) {
-    let toks = tokens(pointer);
-    let Some((last, parents)) = toks.split_last() else {
-        return;
-    };
-    let mut cur = root;
-    for t in parents {
-        cur = match cur {
-            Value::Object(m) => match m.get_mut(t) {
-                Some(v) => v,
-                None => return,
-            },
-            Value::Array(a) => match t.parse::<usize>().ok().and_then(|i| a.get_mut(i)) {
-                Some(v) => v,
-                None => return,
-            },
-            _ => return,
-        };
-    }
-    if let Value::Object(m) = cur {
-        m.shift_remove(last);
-    }
 }
 
 /// Read the config file (a blocking read: configs are small and this runs on a blocking thread).
@@ -510,6 +417,7 @@ pub fn record(gw: &Gateway, mut op: Operation, config: &Active, event: &str) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use policy::config::Config;
 
     fn config(text: &str) -> Config {
         lint::load_config_str("t.yaml", text).expect("valid").0
@@ -526,7 +434,7 @@ mod tests {
             "{BASE}gateway: {{ listen: 127.0.0.1:2, worker_threads: 8, limits: {{ max_body_bytes: 10 }} }}\n"
         ));
         let plan = classify(&running, &proposed);
-        let held = hold_restart_fields(&running, &proposed, &plan);
+        let held = policy::diff::hold_restart_fields(&running, &proposed, &plan);
         assert_eq!(held.gateway.listen, "127.0.0.1:1");
         assert_eq!(held.gateway.worker_threads, running.gateway.worker_threads);
         assert_eq!(

@@ -3,9 +3,11 @@
 //! Each subcommand's `run` returns an [`Outcome`] or a [`CliError`]; only `main.rs` turns them
 //! into an exit code (0 clean, 1 findings, 2 usage/I-O/internal), as SPEC §2 fixes.
 
+pub mod demo;
 pub mod diff;
 pub mod explain;
 pub mod lint;
+pub mod live;
 pub mod replay;
 pub mod schema;
 
@@ -29,11 +31,13 @@ pub enum Command {
     /// Classify a config change: what hot-reloads, what needs a restart, what weakens enforcement.
     Diff(diff::DiffArgs),
     /// Replay recorded traffic against two configs: which verdicts change before rollout.
-    Replay(replay::ReplayArgs),
+    Replay(Box<replay::ReplayArgs>),
     /// Print the JSON Schema generated from the config model.
     Schema(schema::SchemaArgs),
     /// Print the documentation of a diagnostic code (e.g. `policy explain P304`).
     Explain(explain::ExplainArgs),
+    /// The whole story on the bundled fixtures: lint, diff, offline replay, live replay.
+    Demo(demo::DemoArgs),
 }
 
 /// How a command ended, when it ran to completion.
@@ -75,9 +79,10 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
     match cli.command {
         Command::Lint(args) => lint::run(args),
         Command::Diff(args) => diff::run(args),
-        Command::Replay(args) => replay::run(args),
+        Command::Replay(args) => replay::run(*args),
         Command::Schema(args) => schema::run(args),
         Command::Explain(args) => explain::run(args),
+        Command::Demo(args) => demo::run(args),
     }
 }
 

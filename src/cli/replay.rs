@@ -3,6 +3,7 @@
 
 use super::{print, CliError, Outcome};
 use crate::lint::{self, render::human as lint_human, FileReport};
+use crate::replay::live::Via;
 use crate::replay::offline::{self, Report};
 use crate::replay::traffic;
 use std::collections::BTreeSet;
@@ -32,9 +33,51 @@ pub struct ReplayArgs {
     /// Treat a malformed traffic line as fatal (exit 2) instead of skipping it.
     #[arg(long)]
     pub strict: bool,
-    /// Live mode: load and reloads against a running gateway (not available yet).
+    /// Live mode: replay the traffic as load against a gateway while it is switched between
+    /// OLD and NEW, and check that nothing was dropped and every response came from one of them.
     #[arg(long)]
     pub live: bool,
+    /// Live: data plane of a running gateway, e.g. http://127.0.0.1:41002 (with --admin).
+    /// Without both, a policy-gateway is started on free loopback ports and stopped at the end.
+    #[arg(long, value_name = "URL", requires = "live")]
+    pub gateway: Option<String>,
+    /// Live: admin plane of the running gateway, e.g. http://127.0.0.1:41003.
+    #[arg(long, value_name = "URL", requires = "live")]
+    pub admin: Option<String>,
+    /// Live: environment variable holding the admin bearer token.
+    #[arg(long, value_name = "VAR", requires = "live")]
+    pub token_env: Option<String>,
+    /// Live, spawn mode: the policy-gateway binary (default: next to this one).
+    #[arg(long, value_name = "PATH", requires = "live")]
+    pub gateway_bin: Option<PathBuf>,
+    /// Live, spawn mode: answer every target with the mock provider (no key, no network).
+    #[arg(long, requires = "live")]
+    pub mock: bool,
+    /// Live: keep-alive connections.
+    #[arg(long, default_value_t = 32, value_name = "N")]
+    pub concurrency: usize,
+    /// Live: requests per second over all connections (default: closed loop, as fast as answered).
+    #[arg(long, value_name = "RPS")]
+    pub rate: Option<f64>,
+    /// Live: stop after N requests (instead of --duration).
+    #[arg(long, value_name = "N")]
+    pub requests: Option<u64>,
+    /// Live: how long to run: 10s, 500ms, 2m.
+    #[arg(long, default_value = "10s", value_name = "DURATION")]
+    pub duration: String,
+    /// Live: how many times to switch configs (B, A, B, …), evenly spread over the run.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub reloads: usize,
+    /// Live: how to switch: admin API, SIGHUP after rewriting the file, or the file rewrite
+    /// alone (the gateway must run with --watch). File modes restore the file at the end.
+    #[arg(long, value_enum, default_value_t = Via::Admin)]
+    pub reload_via: Via,
+    /// Live: a request not answered within this counts as dropped.
+    #[arg(long, default_value = "30s", value_name = "DURATION")]
+    pub timeout: String,
+    /// Live: write an HTML report (latency over time with reload markers, the offline diff).
+    #[arg(long, value_name = "FILE", requires = "live")]
+    pub report: Option<PathBuf>,
     /// How many changed requests the human format lists.
     #[arg(long, default_value_t = 20, value_name = "N")]
     pub show: usize,
@@ -59,11 +102,6 @@ fn load(path: &std::path::Path) -> Result<Result<crate::config::Config, FileRepo
 
 /// Run `policy replay`.
 pub fn run(args: ReplayArgs) -> Result<Outcome, CliError> {
-    if args.live {
-        return Err(CliError::Usage(
-            "`policy replay --live` is not implemented yet; offline replay is available".into(),
-        ));
-    }
     let (old, new) = (load(&args.old)?, load(&args.new)?);
     let (old, new) = match (old, new) {
         (Ok(o), Ok(n)) => (o, n),
@@ -91,6 +129,16 @@ pub fn run(args: ReplayArgs) -> Result<Outcome, CliError> {
             "{traffic_name}: {} malformed line(s) and --strict",
             skipped.len()
         )));
+    }
+    if args.live {
+        let read = |p: &std::path::Path| {
+            std::fs::read_to_string(p).map_err(|source| CliError::Io {
+                path: p.display().to_string(),
+                source,
+            })
+        };
+        let (ta, tb) = (read(&args.old)?, read(&args.new)?);
+        return super::live::run(&args, (old, ta), (new, tb), &requests);
     }
     let allowed = match &args.expect {
         Some(path) => Some(read_expect(path)?),

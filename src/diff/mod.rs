@@ -111,6 +111,103 @@ pub fn classify(old: &Config, new: &Config) -> Plan {
     Plan { changes, warnings }
 }
 
+/// What a running gateway applies of `proposed`: `proposed` with every restart-class change of
+/// `plan` (= `classify(running, proposed)`) undone, i.e. the value `running` has at that pointer
+/// put back (or the key removed when `running` has none). The gateway's reload and the live
+/// replay's expected hashes both come from here.
+pub fn hold_restart_fields(running: &Config, proposed: &Config, plan: &Plan) -> Config {
+    let restart: Vec<&str> = plan
+        .changes
+        .iter()
+        .filter(|c| c.class == ReloadClass::Restart)
+        .map(|c| c.pointer.as_str())
+        .collect();
+    if restart.is_empty() {
+        return proposed.clone();
+    }
+    let old = serde_json::to_value(running).expect("a Config always serialises");
+    let mut new = serde_json::to_value(proposed).expect("a Config always serialises");
+    for pointer in restart {
+        match old.pointer(pointer) {
+            Some(v) => set_pointer(&mut new, pointer, v.clone()),
+            None => remove_pointer(&mut new, pointer),
+        }
+    }
+    // Both halves were valid configs and restart-class fields are independent of the rest
+    // (the schema has no cross-field constraint on them), so this cannot fail; if it ever did,
+    // running the old values entirely is the safe answer.
+    serde_json::from_value(new).unwrap_or_else(|_| running.clone())
+}
+
+fn tokens(pointer: &str) -> Vec<String> {
+    pointer
+        .split('/')
+        .skip(1)
+        .map(|t| crate::config::yaml::unescape(t).into_owned())
+        .collect()
+}
+
+fn set_pointer(root: &mut Value, pointer: &str, value: Value) {
+    let toks = tokens(pointer);
+    let Some((last, parents)) = toks.split_last() else {
+        *root = value;
+        return;
+    };
+    let mut cur = root;
+    for t in parents {
+        if !cur.is_object() && !cur.is_array() {
+            *cur = Value::Object(Map::new());
+        }
+        cur = match cur {
+            Value::Object(m) => m.entry(t.clone()).or_insert_with(|| Value::Object(Map::new())),
+            Value::Array(a) => match t.parse::<usize>().ok().and_then(|i| a.get_mut(i)) {
+                Some(v) => v,
+                None => return,
+            },
+            _ => return,
+        };
+    }
+    match cur {
+        Value::Object(m) => {
+            m.insert(last.clone(), value);
+        }
+        Value::Array(a) => {
+            if let Some(slot) = last.parse::<usize>().ok().and_then(|i| a.get_mut(i)) {
+                *slot = value;
+            }
+        }
+        other => {
+            let mut m = Map::new();
+            m.insert(last.clone(), value);
+            *other = Value::Object(m);
+        }
+    }
+}
+
+fn remove_pointer(root: &mut Value, pointer: &str) {
+    let toks = tokens(pointer);
+    let Some((last, parents)) = toks.split_last() else {
+        return;
+    };
+    let mut cur = root;
+    for t in parents {
+        cur = match cur {
+            Value::Object(m) => match m.get_mut(t) {
+                Some(v) => v,
+                None => return,
+            },
+            Value::Array(a) => match t.parse::<usize>().ok().and_then(|i| a.get_mut(i)) {
+                Some(v) => v,
+                None => return,
+            },
+            _ => return,
+        };
+    }
+    if let Value::Object(m) = cur {
+        m.shift_remove(last);
+    }
+}
+
 fn change(pointer: String, op: Op, old: Option<&Value>, new: Option<&Value>) -> Change {
     Change {
         pointer,
