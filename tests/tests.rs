@@ -12,6 +12,8 @@
 //! - `diff`          — `fixtures/diff/` cases and their snapshots, `--fail-on`, `--base-ref`,
 //!   and the properties of `classify` (empty on itself, symmetric, class = strongest).
 //! - `replay`        — engine verdicts on the traffic fixtures, offline replay, engine proptests.
+//! - `action`        — the GitHub Action's script in a simulated environment; `action.yml` and
+//!   `.pre-commit-hooks.yaml` against their schemas.
 
 #[path = "suite/util.rs"]
 mod util;
@@ -36,3 +38,6 @@ mod diff;
 
 #[path = "suite/replay.rs"]
 mod replay;
+
+#[path = "suite/action.rs"]
+mod action;

@@ -3,6 +3,7 @@
 //! Each subcommand's `run` returns an [`Outcome`] or a [`CliError`]; only `main.rs` turns them
 //! into an exit code (0 clean, 1 findings, 2 usage/I-O/internal), as SPEC §2 fixes.
 
+pub mod ci;
 pub mod demo;
 pub mod diff;
 pub mod explain;
@@ -36,6 +37,9 @@ pub enum Command {
     Schema(schema::SchemaArgs),
     /// Print the documentation of a diagnostic code (e.g. `policy explain P304`).
     Explain(explain::ExplainArgs),
+    /// What the GitHub Action runs: lint with annotations, classify changed configs, write
+    /// `$GITHUB_OUTPUT` and `$GITHUB_STEP_SUMMARY`.
+    Ci(ci::CiArgs),
     /// The whole story on the bundled fixtures: lint, diff, offline replay, live replay.
     Demo(demo::DemoArgs),
 }
@@ -83,6 +87,7 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Schema(args) => schema::run(args),
         Command::Explain(args) => explain::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Ci(args) => ci::run(args),
     }
 }
 
