@@ -685,6 +685,7 @@ mod load {
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     use std::sync::Arc;
 
+    #[derive(Default)]
     struct Tally {
         ok: AtomicU64,
         non_2xx: AtomicU64,
@@ -734,11 +735,7 @@ mod load {
         let b = mock_config("2.0.0", 0, "prompt-injection, pii-detector, audit-logger");
         let gw = Gateway::start(&a);
         let stop = Arc::new(AtomicBool::new(false));
-        let tally = Arc::new(Tally {
-            ok: AtomicU64::new(0),
-            non_2xx: AtomicU64::new(0),
-            socket_errors: AtomicU64::new(0),
-        });
+        let tally = Arc::new(Tally::default());
         let workers = drive(gw.data, 32, Arc::clone(&stop), Arc::clone(&tally));
         let start = Instant::now();
         let mut last = "1.0.0";
@@ -792,11 +789,7 @@ mod load {
         let b = mock_config("2.0.0", 0, "prompt-injection, pii-detector");
         let gw = Gateway::start(&a);
         let stop = Arc::new(AtomicBool::new(false));
-        let tally = Arc::new(Tally {
-            ok: AtomicU64::new(0),
-            non_2xx: AtomicU64::new(0),
-            socket_errors: AtomicU64::new(0),
-        });
+        let tally = Arc::new(Tally::default());
         let workers = drive(gw.data, 4, Arc::clone(&stop), Arc::clone(&tally));
         let mut rss_10 = 0;
         for i in 1..=1000 {

@@ -78,21 +78,7 @@ fn select(paths: &[String]) -> Result<Vec<PathBuf>, CliError> {
 }
 
 fn git(args: &[&str]) -> Result<String, CliError> {
-    let out = std::process::Command::new("git")
-        .args(args)
-        .output()
-        .map_err(|source| CliError::Io {
-            path: "git".into(),
-            source,
-        })?;
-    if !out.status.success() {
-        return Err(CliError::Usage(format!(
-            "git {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    super::git(std::path::Path::new("."), args).map_err(|e| CliError::Usage(format!("git {}: {e}", args.join(" "))))
 }
 
 fn append(var: &str, text: &str) -> Result<(), CliError> {

@@ -118,22 +118,6 @@ fn git_show(rev: &str, path: &Path) -> Result<String, CliError> {
     let name = path
         .file_name()
         .ok_or_else(|| CliError::Usage(format!("{} is not a file", path.display())))?;
-    let out = std::process::Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .arg("show")
-        .arg(format!("{rev}:./{}", name.to_string_lossy()))
-        .output()
-        .map_err(|source| CliError::Io {
-            path: "git".into(),
-            source,
-        })?;
-    if !out.status.success() {
-        return Err(CliError::Usage(format!(
-            "cannot read {} at {rev}: {}",
-            path.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    String::from_utf8(out.stdout).map_err(|_| CliError::Usage(format!("{} at {rev} is not UTF-8", path.display())))
+    super::git(dir, &["show", &format!("{rev}:./{}", name.to_string_lossy())])
+        .map_err(|e| CliError::Usage(format!("cannot read {} at {rev}: {e}", path.display())))
 }

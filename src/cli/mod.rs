@@ -100,3 +100,21 @@ pub fn print(text: &str) -> Result<(), CliError> {
         Err(e) => Err(CliError::Output(e)),
     }
 }
+
+/// Run `git ARGS` in `dir`: its stdout, or its stderr as the error (an I/O error when git
+/// cannot run at all). Shared by `diff --base-ref` and `ci`.
+pub(crate) fn git(dir: &std::path::Path, args: &[&str]) -> Result<String, CliError> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .map_err(|source| CliError::Io {
+            path: "git".into(),
+            source,
+        })?;
+    if !out.status.success() {
+        return Err(CliError::Usage(String::from_utf8_lossy(&out.stderr).trim().to_string()));
+    }
+    String::from_utf8(out.stdout).map_err(|_| CliError::Usage(format!("git {}: output is not UTF-8", args.join(" "))))
+}

@@ -2,32 +2,11 @@
 //! simulated environment (`GITHUB_OUTPUT`, `GITHUB_STEP_SUMMARY`, a temp git repository with a
 //! base and a head commit), and the metadata files validated against their published schemas.
 
-use crate::util::root;
+use crate::util::{git, root};
 use std::path::Path;
 use std::process::{Command, Output};
 
 const BIN: &str = env!("CARGO_BIN_EXE_policy");
-
-fn git(dir: &Path, args: &[&str]) {
-    let ok = Command::new("git")
-        .args([
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@example.com",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        ok.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
-}
 
 /// A repository whose `base` tag has `deploy/policy-config.yaml` (the gateway demo) and whose
 /// head moves `/gateway/listen`, adds a content rule and, with `broken`, adds a broken config.

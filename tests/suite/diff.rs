@@ -143,22 +143,7 @@ fn invalid_input_shows_lint_diagnostics_and_exits_1() {
 #[test]
 fn base_ref_reads_the_old_config_from_git() {
     let dir = tempfile::tempdir().unwrap();
-    let git = |args: &[&str]| {
-        let ok = std::process::Command::new("git")
-            .args(args)
-            .current_dir(dir.path())
-            .env("GIT_AUTHOR_NAME", "t")
-            .env("GIT_AUTHOR_EMAIL", "t@t")
-            .env("GIT_COMMITTER_NAME", "t")
-            .env("GIT_COMMITTER_EMAIL", "t@t")
-            .output()
-            .unwrap();
-        assert!(
-            ok.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&ok.stderr)
-        );
-    };
+    let git = |args: &[&str]| crate::util::git(dir.path(), args);
     git(&["init", "-q", "-b", "main"]);
     std::fs::create_dir(dir.path().join("conf")).unwrap();
     let file = dir.path().join("conf/policy-config.yaml");
