@@ -13,8 +13,11 @@
 //!                the gateway's reload pipeline)
 //! engine/        compile(config) -> Engine; evaluate(request, now) -> Decision (shared with
 //!                offline replay and the gateway)
-//! replay/        traffic formats (SPEC §4 JSONL, HAR) and the offline comparison
-//! cli/           one file per subcommand; `main.rs` only parses, runs and maps to an exit code
+//! replay/        traffic formats (SPEC §4 JSONL, HAR), the offline comparison, the live
+//!                harness (load + reloads against a real gateway, attribution checks) and
+//!                its HTML report
+//! cli/           one file per subcommand (lint, diff, replay + live, schema, explain, ci,
+//!                demo); `main.rs` only parses, runs and maps to an exit code
 //!
 //! ../gateway/    `policy-gateway`, a separate crate built on this library (never the reverse)
 //! ```
