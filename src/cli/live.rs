@@ -96,7 +96,7 @@ pub fn gateway_binary(explicit: Option<&Path>) -> Result<PathBuf, CliError> {
         return Ok(beside);
     }
     Err(CliError::Usage(format!(
-        "policy-gateway is not next to {} : build it (`cargo build --release --workspace`) or pass --gateway-bin, or attach to a running gateway with --gateway URL --admin URL",
+        "policy-gateway is not next to {}: build it (`cargo build --release --workspace`) or pass --gateway-bin, or attach to a running gateway with --gateway URL --admin URL",
         exe.display()
     )))
 }
