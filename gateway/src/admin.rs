@@ -5,7 +5,7 @@
 //! compared in constant time; missing or wrong -> 401 on every endpoint) and the JSON shapes.
 //! Reload and revert themselves are `reload.rs`'s; this module only calls them.
 
-use crate::data::{error, json_response};
+use crate::data::{error, json_response, method_not_allowed};
 use crate::reload::{self, Source, Trigger};
 use crate::state::{Gateway, Identity};
 use crate::upstream::{full, Body};
@@ -58,15 +58,7 @@ pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, _peer: SocketAddr)
             } else {
                 "GET"
             };
-            let mut resp = error(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "invalid_request_error",
-                "method_not_allowed",
-                &format!("{m} {path} is not allowed; use {allow}"),
-                Map::new(),
-            );
-            resp.headers_mut().insert(hyper::header::ALLOW, HeaderValue::from_static(allow));
-            resp
+            method_not_allowed(&m, &path, allow)
         }
         (m, _) => error(
             StatusCode::NOT_FOUND,

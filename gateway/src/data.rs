@@ -94,6 +94,20 @@ pub fn error(status: StatusCode, kind: &str, code: &str, message: &str, extra: M
     json_response(status, &json!({ "error": e }))
 }
 
+/// 405 with `allow`, for a known path asked with the wrong method (both planes).
+pub fn method_not_allowed(method: &Method, path: &str, allow: &'static str) -> Response<Body> {
+    let mut resp = error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "invalid_request_error",
+        "method_not_allowed",
+        &format!("{method} {path} is not allowed; use {allow}"),
+        Map::new(),
+    );
+    resp.headers_mut()
+        .insert(hyper::header::ALLOW, HeaderValue::from_static(allow));
+    resp
+}
+
 async fn route(
     gw: &Arc<Gateway>,
     active: &Arc<Active>,
@@ -107,15 +121,7 @@ async fn route(
         (&Method::POST, "/v1/chat/completions" | "/v1/completions") => completion(gw, active, req, peer, id).await,
         (_, "/health" | "/v1/chat/completions" | "/v1/completions") => {
             let allow = if path == "/health" { "GET" } else { "POST" };
-            let mut resp = error(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "invalid_request_error",
-                "method_not_allowed",
-                &format!("{} {path} is not allowed; use {allow}", req.method()),
-                Map::new(),
-            );
-            resp.headers_mut().insert(hyper::header::ALLOW, HeaderValue::from_static(allow));
-            (None, resp)
+            (None, method_not_allowed(req.method(), &path, allow))
         }
         _ => (
             None,
@@ -357,5 +363,5 @@ fn audit(
         // The body as it left the gateway: redacted text stays redacted in the log.
         event["body"] = d.body.clone().unwrap_or_else(|| request.body.clone());
     }
-    gw.journal.append(&path, &event);
+    gw.journal.append(path, &event);
 }

@@ -133,6 +133,7 @@ pub fn prepare(label: &str, bytes: &[u8], running: Option<&Active>) -> Result<Ca
         engine.inherit_rate_limits(&run.engine);
     }
     let active = Active {
+        audit: Active::audit_target(&config),
         version: config.pack.version.clone(),
         hash: engine.hash().to_string(),
         source_sha: sha,
@@ -357,6 +358,7 @@ pub async fn revert(gw: &Arc<Gateway>) -> Outcome {
         source_sha: target.source_sha.clone(),
         pending_restart: target.pending_restart.clone(),
         generation: running.generation + 1,
+        audit: target.audit.clone(),
     });
     gw.active.store(Arc::clone(&next));
     *gw.previous.lock().expect("previous lock") = Some(Arc::clone(&running));
@@ -409,7 +411,7 @@ pub fn record(gw: &Gateway, mut op: Operation, config: &Active, event: &str) -> 
         if let (Value::Object(m), Ok(Value::Object(fields))) = (&mut ev, serde_json::to_value(&op)) {
             m.extend(fields);
         }
-        gw.journal.append(&path, &ev);
+        gw.journal.append(path, &ev);
     }
     op
 }

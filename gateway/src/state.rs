@@ -37,16 +37,27 @@ pub struct Active {
     pub pending_restart: Vec<String>,
     /// 1 for the startup config, +1 per applied reload or revert.
     pub generation: u64,
+    /// Where audit events go: `audit-logger.path` when `audit-logger` is in the chain.
+    /// Derived once per config ([`Active::audit_target`]): every request reads it.
+    pub audit: Option<PathBuf>,
 }
 
 impl Active {
-    /// Where this config's audit events go, when `audit-logger` is in its chain.
-    pub fn audit_path(&self) -> Option<PathBuf> {
-        if !self.config.policies.chain.contains(&PolicyKind::AuditLogger) {
+    /// Where `config`'s audit events go, when `audit-logger` is in its chain.
+    pub fn audit_target(config: &Config) -> Option<PathBuf> {
+        if !config.policies.chain.contains(&PolicyKind::AuditLogger) {
             return None;
         }
-        let path = self.config.policy.audit_logger.clone().unwrap_or_default().path;
+        let path = match &config.policy.audit_logger {
+            Some(a) => a.path.clone(),
+            None => policy::config::AuditLogger::default().path,
+        };
         Some(PathBuf::from(path))
+    }
+
+    /// Where this config's audit events go, if anywhere.
+    pub fn audit_path(&self) -> Option<&std::path::Path> {
+        self.audit.as_deref()
     }
 
     /// Whether request bodies go into audit events.
