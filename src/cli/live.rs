@@ -174,8 +174,9 @@ pub fn spawn(bin: &Path, config_text: &str, watch: bool) -> Result<Spawned, CliE
     }
 }
 
-/// The addresses in the gateway's `serving … on http://DATA, admin on http://ADMIN` line.
-fn serving_addresses(log: &str) -> Option<(SocketAddr, SocketAddr)> {
+/// The addresses in the gateway's `serving … on http://DATA, admin on http://ADMIN` log
+/// line (the gateway's tests read it the same way).
+pub fn serving_addresses(log: &str) -> Option<(SocketAddr, SocketAddr)> {
     let line = log.lines().find(|l| l.contains(" serving "))?;
     let mut addrs = line
         .split("http://")

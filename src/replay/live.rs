@@ -126,7 +126,8 @@ struct Prepared {
 /// Everything the run needs, computed before the first request.
 pub struct Plan {
     sides: [Side; 2],
-    requests: Vec<Prepared>,
+    /// Shared with the load tasks as is.
+    requests: Arc<Vec<Prepared>>,
 }
 
 impl Plan {
@@ -195,7 +196,10 @@ impl Plan {
                 }
             })
             .collect();
-        Ok(Plan { sides, requests })
+        Ok(Plan {
+            sides,
+            requests: Arc::new(requests),
+        })
     }
 
     /// The two configs.
@@ -400,12 +404,6 @@ async fn run_async(plan: &Plan, ep: &Endpoint, opts: &Options) -> Result<Report,
     let stop = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicU64::new(0));
-    let plan_requests = Arc::new(
-        plan.requests
-            .iter()
-            .map(|r| (r.path.clone(), r.headers.clone(), r.body.clone()))
-            .collect::<Vec<_>>(),
-    );
     let per_conn_interval = opts
         .rate
         .map(|r| Duration::from_secs_f64(opts.concurrency as f64 / r.max(0.001)));
@@ -415,7 +413,7 @@ async fn run_async(plan: &Plan, ep: &Endpoint, opts: &Options) -> Result<Report,
             Arc::clone(&stop),
             Arc::clone(&sent),
             Arc::clone(&done),
-            Arc::clone(&plan_requests),
+            Arc::clone(&plan.requests),
         );
         let (data, until, timeout) = (ep.data, opts.until, opts.timeout);
         workers.push(tokio::spawn(async move {
@@ -440,7 +438,9 @@ async fn run_async(plan: &Plan, ep: &Endpoint, opts: &Options) -> Result<Report,
                     _ => {}
                 }
                 let idx = (n % reqs.len() as u64) as usize;
-                let (path, headers, body) = &reqs[idx];
+                let Prepared {
+                    path, headers, body, ..
+                } = &reqs[idx];
                 let at = start.elapsed();
                 let outcome =
                     tokio::time::timeout(timeout, exchange(&mut conn, data, path, headers, body.clone())).await;

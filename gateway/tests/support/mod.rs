@@ -70,7 +70,7 @@ impl Gateway {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             let text = log.lock().unwrap().clone();
-            if let Some(addrs) = parse_serving(&text) {
+            if let Some(addrs) = policy::cli::live::serving_addresses(&text) {
                 return Gateway {
                     child,
                     data: addrs.0,
@@ -172,18 +172,6 @@ impl Drop for Gateway {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn parse_serving(log: &str) -> Option<(SocketAddr, SocketAddr)> {
-    let line = log.lines().find(|l| l.contains(" serving "))?;
-    let mut addrs = line.split("http://").skip(1).map(|s| {
-        s.trim_end_matches(|c: char| !c.is_ascii_digit())
-            .split([',', ' '])
-            .next()
-            .unwrap()
-            .parse::<SocketAddr>()
-    });
-    Some((addrs.next()?.ok()?, addrs.next()?.ok()?))
 }
 
 /// Poll `f` until it returns true, at most `limit`.
