@@ -28,10 +28,11 @@
 
 #![deny(missing_docs)]
 
-pub mod cli;
 pub mod config;
+pub mod contract;
 pub mod diff;
 pub mod engine;
 pub mod lint;
+pub mod process;
 pub mod replay;
 pub mod schema;

@@ -2,8 +2,10 @@
 //!
 //! Exit codes (SPEC §2): 0 clean, 1 findings, 2 usage, I/O or internal error.
 
+mod cli;
+
 use clap::Parser;
-use policy::cli::{self, Cli, Outcome};
+use cli::{Cli, Outcome};
 use std::process::ExitCode;
 
 /// mimalloc: a config is ~100k small allocations (nodes, keys, scalars); glibc malloc spends a
@@ -23,6 +25,8 @@ fn main() -> ExitCode {
     match cli::run(cli) {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,
         Ok(Outcome::Findings) => ExitCode::from(1),
+        // The reader went away (`policy lint | head`): what it wanted was written.
+        Err(cli::CliError::BrokenPipe) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{:?}", miette::Report::new(e));
             ExitCode::from(2)

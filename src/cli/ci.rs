@@ -9,8 +9,8 @@
 
 use super::lint::{expand, Input};
 use super::{print, CliError, Outcome};
-use crate::diff::{classify, render as diff_render};
-use crate::lint::{self, render, FileReport, Severity};
+use policy::diff::{classify, render as diff_render};
+use policy::lint::{self, render, FileReport, Severity};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -78,7 +78,7 @@ fn select(paths: &[String]) -> Result<Vec<PathBuf>, CliError> {
 }
 
 fn git(args: &[&str]) -> Result<String, CliError> {
-    super::git(std::path::Path::new("."), args).map_err(|e| CliError::Usage(format!("git {}: {e}", args.join(" "))))
+    super::git(std::path::Path::new("."), args)
 }
 
 fn append(var: &str, text: &str) -> Result<(), CliError> {

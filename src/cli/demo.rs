@@ -5,11 +5,13 @@
 //! The fixtures are compiled in, so it runs from any directory; only the gateway binary must
 //! sit next to `policy` (`cargo build --release --workspace`).
 
-use super::{live, print, CliError, Outcome};
-use crate::diff::classify;
-use crate::lint::{self, Severity};
-use crate::replay::live::{Options, Until, Via};
-use crate::replay::{offline, traffic};
+use super::args::duration;
+use super::live::write_report;
+use super::{print, CliError, Outcome};
+use policy::diff::classify;
+use policy::lint::{self, Severity};
+use policy::replay::live::{spawned, Options, Until, Via};
+use policy::replay::{offline, traffic};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -44,12 +46,10 @@ pub struct DemoArgs {
 pub fn run(args: DemoArgs) -> Result<Outcome, CliError> {
     let mut configs = Vec::new();
     for (name, text) in [A, B] {
-        let report = lint::lint_source(name, text);
-        let (e, w) = (report.count(Severity::Error), report.count(Severity::Warning));
-        print(&format!("1. lint    {name}: {e} errors, {w} warnings\n"))?;
-        let config = report
-            .config
-            .ok_or_else(|| CliError::Usage(format!("the bundled {name} does not lint clean")))?;
+        // The bundled fixtures lint clean (a test says so); if not, the error shows why.
+        let (config, report) = lint::load_config_str(name, text)?;
+        let w = report.count(Severity::Warning);
+        print(&format!("1. lint    {name}: 0 errors, {w} warnings\n"))?;
         configs.push(config);
     }
     let plan = classify(&configs[0], &configs[1]);
@@ -64,7 +64,7 @@ pub fn run(args: DemoArgs) -> Result<Outcome, CliError> {
         }
     ))?;
     let (recorded, _) = traffic::parse(TRAFFIC.1);
-    let offline = offline::replay(&configs[0], &configs[1], &recorded).map_err(|e| CliError::Usage(e.to_string()))?;
+    let offline = offline::replay(&configs[0], &configs[1], &recorded)?;
     let transitions: Vec<String> = offline.transitions.iter().map(|(t, n)| format!("{t} ×{n}")).collect();
     print(&format!(
         "3. replay  {} recorded requests ({}): {} change verdict{}\n",
@@ -77,23 +77,19 @@ pub fn run(args: DemoArgs) -> Result<Outcome, CliError> {
             format!(" ({})", transitions.join(", "))
         }
     ))?;
-    let bin = live::gateway_binary(args.gateway_bin.as_deref())?;
+    let bin = policy::process::locate_binary(args.gateway_bin.as_deref())?;
     let opts = Options {
         concurrency: 16,
         rate: None,
-        until: Until::Duration(live::parse_duration(&args.duration).map_err(CliError::Usage)?),
+        until: Until::Duration(duration("--duration", &args.duration)?),
         reloads: 20,
         via: Via::Admin,
         timeout: Duration::from_secs(10),
     };
     let (a, b) = (configs.remove(0), configs.remove(0));
-    let (report, _) = live::run_spawned(&bin, (A.0.into(), a), (B.0.into(), b), true, &recorded, &opts)?;
+    let (report, _) = spawned::run_spawned(&bin, (A.0.into(), a), (B.0.into(), b), true, &recorded, &opts)?;
     if let Some(path) = &args.report {
-        let page = crate::replay::html::render(&report, Some(&offline));
-        std::fs::write(path, page).map_err(|source| CliError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
+        write_report(path, &policy::replay::html::render(&report, Some(&offline)))?;
     }
     print(&format!(
         "4. live    {} requests on {} connections while the gateway switched A<->B {} times: {} dropped, {} unattributed, {} mismatched, {} failed reloads\n",

@@ -1,9 +1,9 @@
 //! `policy diff OLD NEW` (or `--base-ref REV NEW`): lint both, classify, render, decide.
 
-use super::{print, CliError, Outcome};
-use crate::diff::{self, render};
-use crate::lint::render::human as lint_human;
-use crate::lint::{self, FileReport, Severity};
+use super::{load_all, print, CliError, Loaded, Outcome};
+use policy::diff::{self, render};
+use policy::lint::render::human as lint_human;
+use policy::lint;
 use std::path::{Path, PathBuf};
 
 /// Arguments of `policy diff`.
@@ -49,40 +49,38 @@ pub enum FailOn {
 
 /// Run `policy diff`.
 pub fn run(args: DiffArgs) -> Result<Outcome, CliError> {
-    let (old_name, old_report, new_path) = match (&args.base_ref, args.files.as_slice()) {
+    let (old_name, old, new_path) = match (&args.base_ref, args.files.as_slice()) {
         (Some(rev), [new]) => {
             let text = git_show(rev, new)?;
             let name = format!("{rev}:{}", new.display());
-            let report = lint::lint_source(&name, text);
-            (name, report, new.clone())
+            let old = lint::load_config_str(&name, &text);
+            (name, old, new.clone())
         }
         (Some(_), _) => return Err(CliError::Usage("with --base-ref, give only the new config".into())),
-        (None, [old, new]) => (old.display().to_string(), lint::lint_path(old)?, new.clone()),
+        (None, [old, new]) => (old.display().to_string(), lint::load_config(old), new.clone()),
         (None, _) => {
             return Err(CliError::Usage(
                 "give the old and the new config: `policy diff OLD NEW`".into(),
             ))
         }
     };
-    let new_report = lint::lint_path(&new_path)?;
-    if old_report.count(Severity::Error) + new_report.count(Severity::Error) > 0 {
-        let invalid: Vec<FileReport> = [old_report, new_report]
-            .into_iter()
-            .filter(|r| r.count(Severity::Error) > 0)
-            .collect();
-        // Both inputs must be valid configs before a plan means anything: show why not.
-        let text = match args.format {
-            Format::Json => lint::render::json::render(&invalid),
-            Format::Github => lint::render::github::render(&invalid),
-            Format::Human | Format::Markdown => lint_human::render(&invalid, lint_human::Style::detect()),
-        };
-        print(&text)?;
-        return Ok(Outcome::Findings);
-    }
-    let (Some(old), Some(new)) = (&old_report.config, &new_report.config) else {
-        unreachable!("reports without errors carry their config")
+    let ((old, _), (new, new_report)) = match load_all([old, lint::load_config(&new_path)])? {
+        Loaded::Valid(mut both) => {
+            let new = both.pop().expect("two configs");
+            (both.pop().expect("two configs"), new)
+        }
+        Loaded::Invalid(invalid) => {
+            // Both inputs must be valid configs before a plan means anything: show why not.
+            let text = match args.format {
+                Format::Json => lint::render::json::render(&invalid),
+                Format::Github => lint::render::github::render(&invalid),
+                Format::Human | Format::Markdown => lint_human::render(&invalid, lint_human::Style::detect()),
+            };
+            print(&text)?;
+            return Ok(Outcome::Findings);
+        }
     };
-    let plan = diff::classify(old, new);
+    let plan = diff::classify(&old, &new);
     let new_name = new_path.display().to_string();
     let inputs = render::Inputs {
         old_name: &old_name,
@@ -118,6 +116,11 @@ fn git_show(rev: &str, path: &Path) -> Result<String, CliError> {
     let name = path
         .file_name()
         .ok_or_else(|| CliError::Usage(format!("{} is not a file", path.display())))?;
-    super::git(dir, &["show", &format!("{rev}:./{}", name.to_string_lossy())])
-        .map_err(|e| CliError::Usage(format!("cannot read {} at {rev}: {e}", path.display())))
+    super::git(dir, &["show", &format!("{rev}:./{}", name.to_string_lossy())]).map_err(|e| match e {
+        CliError::Git { stderr, .. } => CliError::Git {
+            context: format!("cannot read {} at {rev}", path.display()),
+            stderr,
+        },
+        other => other,
+    })
 }

@@ -1,8 +1,8 @@
 //! `policy lint`: expand the inputs (files, globs, `-`), lint each, render, decide the outcome.
 
 use super::{print, CliError, Outcome};
-use crate::lint::render::{self, human};
-use crate::lint::{self as lint_mod, FileReport, Severity};
+use policy::lint::render::{self, human};
+use policy::lint::{self as lint_mod, FileReport, Severity};
 use std::io::Read;
 use std::path::PathBuf;
 

@@ -1,11 +1,12 @@
 //! `policy replay --traffic T --old A --new B`: offline verdict diff of two configs on
 //! recorded traffic.
 
-use super::{print, CliError, Outcome};
-use crate::lint::{self, render::human as lint_human, FileReport};
-use crate::replay::live::Via;
-use crate::replay::offline::{self, Report};
-use crate::replay::traffic;
+use super::live::{self, Input, LiveArgs};
+use super::{load_all, print, CliError, Loaded, Outcome};
+use policy::contract::Verdict;
+use policy::lint::{self, render::human as lint_human};
+use policy::replay::offline::{self, Report};
+use policy::replay::traffic;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
@@ -37,47 +38,9 @@ pub struct ReplayArgs {
     /// OLD and NEW, and check that nothing was dropped and every response came from one of them.
     #[arg(long)]
     pub live: bool,
-    /// Live: data plane of a running gateway, e.g. http://127.0.0.1:41002 (with --admin).
-    /// Without both, a policy-gateway is started on free loopback ports and stopped at the end.
-    #[arg(long, value_name = "URL", requires = "live")]
-    pub gateway: Option<String>,
-    /// Live: admin plane of the running gateway, e.g. http://127.0.0.1:41003.
-    #[arg(long, value_name = "URL", requires = "live")]
-    pub admin: Option<String>,
-    /// Live: environment variable holding the admin bearer token.
-    #[arg(long, value_name = "VAR", requires = "live")]
-    pub token_env: Option<String>,
-    /// Live, spawn mode: the policy-gateway binary (default: next to this one).
-    #[arg(long, value_name = "PATH", requires = "live")]
-    pub gateway_bin: Option<PathBuf>,
-    /// Live, spawn mode: answer every target with the mock provider (no key, no network).
-    #[arg(long, requires = "live")]
-    pub mock: bool,
-    /// Live: keep-alive connections.
-    #[arg(long, default_value_t = 32, value_name = "N")]
-    pub concurrency: usize,
-    /// Live: requests per second over all connections (default: closed loop, as fast as answered).
-    #[arg(long, value_name = "RPS")]
-    pub rate: Option<f64>,
-    /// Live: stop after N requests (instead of --duration).
-    #[arg(long, value_name = "N")]
-    pub requests: Option<u64>,
-    /// Live: how long to run: 10s, 500ms, 2m.
-    #[arg(long, default_value = "10s", value_name = "DURATION")]
-    pub duration: String,
-    /// Live: how many times to switch configs (B, A, B, …), evenly spread over the run.
-    #[arg(long, default_value_t = 20, value_name = "N")]
-    pub reloads: usize,
-    /// Live: how to switch: admin API, SIGHUP after rewriting the file, or the file rewrite
-    /// alone (the gateway must run with --watch). File modes restore the file at the end.
-    #[arg(long, value_enum, default_value_t = Via::Admin)]
-    pub reload_via: Via,
-    /// Live: a request not answered within this counts as dropped.
-    #[arg(long, default_value = "30s", value_name = "DURATION")]
-    pub timeout: String,
-    /// Live: write an HTML report (latency over time with reload markers, the offline diff).
-    #[arg(long, value_name = "FILE", requires = "live")]
-    pub report: Option<PathBuf>,
+    /// The flags of live mode (each requires --live).
+    #[command(flatten)]
+    pub live_args: LiveArgs,
     /// How many changed requests the human format lists.
     #[arg(long, default_value_t = 20, value_name = "N")]
     pub show: usize,
@@ -92,21 +55,15 @@ pub enum Format {
     Json,
 }
 
-fn load(path: &std::path::Path) -> Result<Result<crate::config::Config, FileReport>, CliError> {
-    let mut report = lint::lint_path(path)?;
-    Ok(match report.config.take() {
-        Some(c) => Ok(c),
-        None => Err(report),
-    })
-}
-
 /// Run `policy replay`.
 pub fn run(args: ReplayArgs) -> Result<Outcome, CliError> {
-    let (old, new) = (load(&args.old)?, load(&args.new)?);
-    let (old, new) = match (old, new) {
-        (Ok(o), Ok(n)) => (o, n),
-        (o, n) => {
-            let invalid: Vec<FileReport> = [o.err(), n.err()].into_iter().flatten().collect();
+    let loaded = load_all([lint::load_config(&args.old), lint::load_config(&args.new)])?;
+    let (old, new) = match loaded {
+        Loaded::Valid(mut both) => {
+            let new = both.pop().expect("two configs");
+            (both.pop().expect("two configs"), new)
+        }
+        Loaded::Invalid(invalid) => {
             let text = match args.format {
                 Format::Json => lint::render::json::render(&invalid),
                 Format::Human => lint_human::render(&invalid, lint_human::Style::detect()),
@@ -125,26 +82,26 @@ pub fn run(args: ReplayArgs) -> Result<Outcome, CliError> {
         eprintln!("{traffic_name}:{}: skipped: {}", e.line, e.error);
     }
     if args.strict && !skipped.is_empty() {
-        return Err(CliError::Usage(format!(
-            "{traffic_name}: {} malformed line(s) and --strict",
-            skipped.len()
-        )));
+        return Err(CliError::Traffic {
+            path: traffic_name,
+            count: skipped.len(),
+        });
     }
     if args.live {
-        let read = |p: &std::path::Path| {
-            std::fs::read_to_string(p).map_err(|source| CliError::Io {
-                path: p.display().to_string(),
-                source,
-            })
+        let input = |path: &std::path::Path, (config, report): (policy::config::Config, lint::FileReport)| Input {
+            name: path.display().to_string(),
+            config,
+            text: report.source.to_string(),
         };
-        let (ta, tb) = (read(&args.old)?, read(&args.new)?);
-        return super::live::run(&args, (old, ta), (new, tb), &requests);
+        let (a, b) = (input(&args.old, old), input(&args.new, new));
+        return live::run(&args.live_args, a, b, &requests, args.format == Format::Json);
     }
+    let (old, new) = (old.0, new.0);
     let allowed = match &args.expect {
         Some(path) => Some(read_expect(path)?),
         None => None,
     };
-    let report = offline::replay(&old, &new, &requests).map_err(|e| CliError::Usage(e.to_string()))?;
+    let report = offline::replay(&old, &new, &requests)?;
     let unexpected: Vec<&String> = match &allowed {
         Some(allowed) => report.transitions.keys().filter(|t| !allowed.contains(*t)).collect(),
         None => Vec::new(),
@@ -179,21 +136,19 @@ fn read_expect(path: &std::path::Path) -> Result<BTreeSet<String>, CliError> {
         let norm: String = line.split_whitespace().collect();
         let ok = norm
             .split_once("->")
-            .is_some_and(|(a, b)| is_verdict(a) && is_verdict(b));
+            .is_some_and(|(a, b)| a.parse::<Verdict>().is_ok() && b.parse::<Verdict>().is_ok());
         if !ok {
+            let all: Vec<&str> = Verdict::ALL.iter().map(|v| v.as_str()).collect();
             return Err(CliError::Usage(format!(
-                "{}:{}: `{line}` is not a transition like `allow->redact` (verdicts: allow, redact, block, rate_limited)",
+                "{}:{}: `{line}` is not a transition like `allow->redact` (verdicts: {})",
                 path.display(),
-                i + 1
+                i + 1,
+                all.join(", ")
             )));
         }
         set.insert(norm);
     }
     Ok(set)
-}
-
-fn is_verdict(s: &str) -> bool {
-    matches!(s, "allow" | "redact" | "block" | "rate_limited")
 }
 
 fn human(r: &Report, args: &ReplayArgs, skipped: usize, unexpected: &[&String]) -> String {
@@ -205,7 +160,7 @@ fn human(r: &Report, args: &ReplayArgs, skipped: usize, unexpected: &[&String]) 
         args.new.display()
     );
     out.push_str("Verdicts          old      new\n");
-    for v in ["allow", "redact", "block", "rate_limited"] {
+    for v in Verdict::ALL.map(Verdict::as_str) {
         let count = |side: &str| r.verdicts.get(side).and_then(|m| m.get(v)).copied().unwrap_or(0);
         let (o, n) = (count("old"), count("new"));
         if o + n > 0 {

@@ -54,6 +54,9 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// Every verdict, in declaration order.
+    pub const ALL: [Verdict; 4] = [Verdict::Allow, Verdict::Redact, Verdict::Block, Verdict::RateLimited];
+
     /// `allow`, `redact`, `block`, `rate_limited`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -62,6 +65,16 @@ impl Verdict {
             Verdict::Block => "block",
             Verdict::RateLimited => "rate_limited",
         }
+    }
+}
+
+impl std::str::FromStr for Verdict {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Verdict, String> {
+        Verdict::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| format!("`{s}` is not a verdict (allow, redact, block, rate_limited)"))
     }
 }
 

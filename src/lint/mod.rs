@@ -303,8 +303,10 @@ pub enum LoadError {
     },
 }
 
-/// Read, lint and type a config: the entry point of every stage after lint (diff, engine,
-/// replay, gateway). Warnings do not fail it; errors do, with the report attached.
+/// Read, lint and type a config: the one "load or diagnose" entry point of every stage after
+/// lint (diff, engine, replay, demo, the gateway's reload). Warnings do not fail it; errors
+/// do, as [`LoadError::Invalid`] with the report attached for rendering. The report returned
+/// with the config keeps the source, warnings and document, but not a second copy of the config.
 pub fn load_config(path: &std::path::Path) -> Result<(Config, FileReport), LoadError> {
     let report = lint_path(path)?;
     config_of(report)
@@ -315,8 +317,8 @@ pub fn load_config_str(path: &str, source: &str) -> Result<(Config, FileReport),
     config_of(lint_source(path, source))
 }
 
-fn config_of(report: FileReport) -> Result<(Config, FileReport), LoadError> {
-    match report.config.clone() {
+fn config_of(mut report: FileReport) -> Result<(Config, FileReport), LoadError> {
+    match report.config.take() {
         Some(c) => Ok((c, report)),
         None => Err(LoadError::Invalid {
             path: report.path.clone(),

@@ -199,13 +199,13 @@ pub fn render(r: &Report, diff: Option<&offline::Report>) -> String {
     }
     h.push_str("</table><h2>Configs</h2><table><tr><th></th><th>source</th><th>version</th><th>hash</th><th>responses</th></tr>");
     for c in &r.configs {
-        let label = c["label"].as_str().unwrap_or_default();
+        let label = c.label;
         let _ = write!(
             h,
             r#"<tr><td>{label}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td class="n">{}</td></tr>"#,
-            esc(c["source"].as_str().unwrap_or_default()),
-            esc(c["version"].as_str().unwrap_or_default()),
-            esc(c["hash"].as_str().unwrap_or_default()),
+            esc(&c.source),
+            esc(&c.version),
+            esc(&c.hash),
             r.responses_by_config.get(label).copied().unwrap_or(0)
         );
     }

@@ -1,0 +1,278 @@
+//! The admin API (SPEC §3): its paths, the bodies it answers with, the history of operations,
+//! and the data plane's `/health`.
+//!
+//! The gateway builds these values and serialises them; the live harness (and every other
+//! client in this crate) deserialises them. Fields are read by name on both sides through these
+//! types only, never with `value.get("…")`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// `POST`: empty body re-reads the config file, a YAML body loads that text.
+pub const RELOAD: &str = "/admin/reload";
+/// `POST`: back to the config before the active one.
+pub const REVERT: &str = "/admin/revert";
+/// `GET`: [`Status`].
+pub const STATUS: &str = "/admin/status";
+/// `GET`: [`History`].
+pub const HISTORY: &str = "/admin/history";
+/// `GET`: Prometheus text exposition.
+pub const METRICS: &str = "/metrics";
+/// `GET` on the data plane: [`Health`].
+pub const HEALTH: &str = "/health";
+
+/// A config as operators name it: its version and its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    /// `pack.version`.
+    pub version: String,
+    /// `sha256:` + hex of the canonical config.
+    pub hash: String,
+}
+
+/// What an operation did to the active config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OpKind {
+    /// The process started with a config.
+    Start,
+    /// A new config was proposed (file, admin body).
+    Reload,
+    /// The config before the active one was put back.
+    Revert,
+}
+
+/// What started an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Trigger {
+    /// Process start.
+    Startup,
+    /// SIGHUP.
+    Sighup,
+    /// The admin API.
+    Admin,
+    /// `--watch` saw the file change.
+    Watch,
+}
+
+impl Trigger {
+    /// The name used in history, logs and audit events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Startup => "startup",
+            Trigger::Sighup => "sighup",
+            Trigger::Admin => "admin",
+            Trigger::Watch => "watch",
+        }
+    }
+}
+
+/// How an operation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OpOutcome {
+    /// A new config is active.
+    Applied,
+    /// The proposed config equals the active one: nothing was swapped.
+    Unchanged,
+    /// The proposed config was refused; the active one serves on.
+    Rejected,
+}
+
+impl OpOutcome {
+    /// `applied`, `unchanged` or `rejected`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OpOutcome::Applied => "applied",
+            OpOutcome::Unchanged => "unchanged",
+            OpOutcome::Rejected => "rejected",
+        }
+    }
+}
+
+/// One start, reload or revert, as history keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Operation {
+    /// Position in the history, from 1.
+    pub seq: u64,
+    /// What was attempted.
+    pub op: OpKind,
+    /// Who asked for it.
+    pub trigger: Trigger,
+    /// How it ended.
+    pub outcome: OpOutcome,
+    /// When it finished (RFC 3339, UTC).
+    pub at: String,
+    /// The active config before (`null` for a start).
+    pub from: Option<Identity>,
+    /// The active config after (`null` when rejected).
+    pub to: Option<Identity>,
+    /// Wall time of the whole pipeline, milliseconds.
+    pub duration_ms: f64,
+    /// Number of hot changes applied.
+    pub changes: usize,
+    /// Restart-class pointers whose new values are not applied.
+    pub pending_restart: Vec<String>,
+    /// Why it was rejected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// `GET /admin/history`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct History {
+    /// Oldest first, bounded (the gateway keeps the most recent ones).
+    pub operations: Vec<Operation>,
+}
+
+/// `GET /admin/status`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Status {
+    /// Always `serving` while the process answers.
+    pub status: String,
+    /// `pack.name` of the active config.
+    pub pack: String,
+    /// `pack.version` of the active config.
+    pub version: String,
+    /// Hash of the active config.
+    pub hash: String,
+    /// 1 for the startup config, +1 per applied reload or revert.
+    pub generation: u64,
+    /// SHA-256 hex of the text the active config was loaded from.
+    pub source_sha256: String,
+    /// Absolute path of the `--config` file (what SIGHUP and an empty reload re-read).
+    pub config_path: String,
+    /// The gateway's process id (what SIGHUP is sent to).
+    pub pid: u32,
+    /// Restart-class pointers changed in the source but not applied.
+    pub pending_restart: Vec<String>,
+    /// The latest reload, whatever its outcome.
+    pub last_reload: Option<Operation>,
+    /// What `POST /admin/revert` would restore.
+    pub revert_to: Option<Identity>,
+    /// Seconds since the process started.
+    pub uptime_seconds: f64,
+    /// Data-plane responses so far.
+    pub requests_served: u64,
+    /// Data-plane requests being handled now.
+    pub in_flight: i64,
+    /// The bound data-plane address.
+    pub listen: String,
+    /// The bound admin-plane address.
+    pub admin_listen: String,
+}
+
+/// The body of a successful reload or revert (`applied` or `unchanged`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Applied {
+    /// `pack.version` now active.
+    pub version: String,
+    /// Hash now active.
+    pub hash: String,
+    /// Generation now active.
+    pub generation: u64,
+    /// The config active before.
+    pub previous: Identity,
+    /// The hot changes applied, as `policy diff --format json` lists them (reload only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes: Option<Value>,
+    /// Restart-class pointers not applied.
+    pub pending_restart: Vec<String>,
+    /// Lint warnings of the new config, SPEC §2 JSON (reload only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warnings: Option<Vec<Value>>,
+    /// Wall time of the pipeline, milliseconds (reload only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<f64>,
+    /// The history entry written for it.
+    pub operation: Operation,
+}
+
+/// The body of a refused reload or revert.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Rejected {
+    /// One line saying why.
+    pub error: String,
+    /// Lint diagnostics in SPEC §2 JSON when lint refused the config (`null` otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnostics: Option<Value>,
+    /// The config that keeps serving.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active: Option<Identity>,
+    /// The history entry written for it (none when nothing was attempted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<Operation>,
+}
+
+/// `POST /admin/reload` and `POST /admin/revert`: 200 with `applied` or `unchanged`, 422
+/// (reload) or 409 (revert) with `rejected`. `skipped` is internal to `--watch` (same bytes as
+/// the active config) and never sent over HTTP.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum Answer {
+    /// A new config is active.
+    Applied(Box<Applied>),
+    /// The proposed config equals the active one.
+    Unchanged(Box<Applied>),
+    /// Refused; the active config serves on.
+    Rejected(Box<Rejected>),
+    /// Not attempted: the file's bytes equal the active config's source.
+    Skipped {
+        /// Why nothing was attempted.
+        reason: String,
+    },
+}
+
+impl Answer {
+    /// `applied`, `unchanged`, `rejected` or `skipped`.
+    pub fn status(&self) -> &'static str {
+        match self {
+            Answer::Applied(_) => "applied",
+            Answer::Unchanged(_) => "unchanged",
+            Answer::Rejected(_) => "rejected",
+            Answer::Skipped { .. } => "skipped",
+        }
+    }
+
+    /// The config active after the operation, when it succeeded.
+    pub fn applied(&self) -> Option<&Applied> {
+        match self {
+            Answer::Applied(a) | Answer::Unchanged(a) => Some(a),
+            _ => None,
+        }
+    }
+}
+
+/// `GET /health` on the data plane.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Health {
+    /// `ok` while the process serves.
+    pub status: String,
+    /// `pack.version` of the active config.
+    pub config_version: String,
+    /// Hash of the active config.
+    pub config_hash: String,
+    /// Generation of the active config.
+    pub generation: u64,
+    /// Restart-class pointers changed in the source but not applied.
+    pub pending_restart: Vec<String>,
+    /// Seconds since the process started.
+    pub uptime_seconds: f64,
+    /// Data-plane responses so far.
+    pub requests_served: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_carry_their_status_as_a_tag() {
+        let a = Answer::Skipped { reason: "same".into() };
+        let v = serde_json::to_value(&a).unwrap();
+        assert_eq!(v, serde_json::json!({"status": "skipped", "reason": "same"}));
+        let r: Answer = serde_json::from_value(serde_json::json!({"status": "rejected", "error": "x", "diagnostics": null})).unwrap();
+        assert_eq!(r.status(), "rejected");
+    }
+}

@@ -1,0 +1,22 @@
+//! The contract between `policy` and `policy-gateway`: everything that crosses the process
+//! boundary, defined once, so that both crates compile against the same names and shapes.
+//!
+//! ```text
+//! headers.rs  response header names, the verdict header's values, the credential headers
+//! serving.rs  the "serving …" log line a gateway prints when it is ready (format and parser)
+//! admin.rs    the admin API: paths, request/response bodies, history operations, /health
+//! ```
+//!
+//! A field renamed here is renamed for the gateway (which serialises these types) and for the
+//! harness and the CLI (which deserialise them) at once. What the engine decides is
+//! [`Verdict`](crate::engine::Verdict), re-exported here because its names travel in headers
+//! and metric labels. Behaviour (how a reload runs, how load is driven) is not this module's:
+//! it only fixes what each side may rely on.
+
+pub mod admin;
+pub mod headers;
+pub mod serving;
+
+pub use crate::engine::Verdict;
+pub use headers::CREDENTIAL_HEADERS;
+pub use serving::ServingLine;

@@ -1,0 +1,168 @@
+//! The harness's admin-plane client, and the reloader's one move: switch the gateway to a
+//! side (admin API, SIGHUP after rewriting the file, or the rewrite alone for `--watch`) and
+//! wait for the gateway to confirm it.
+//!
+//! Bodies are read as the contract's types (`crate::contract::admin`); a server that answers
+//! in another shape is reported as not being policy-gateway.
+
+use super::analysis::ReloadEvent;
+use super::load::{chain, connect};
+use super::plan::Side;
+use super::{Endpoint, LiveError, Via};
+use crate::contract::admin::{self, Answer, History, Status};
+use crate::process::{send_signal, Signal};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use serde::de::DeserializeOwned;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// How long a SIGHUP or file reload may take to show up in `/admin/status`.
+const CONFIRM_WITHIN: Duration = Duration::from_secs(10);
+
+/// One admin call on a fresh connection: the status code and the body as `T`. A 401 is an
+/// error that says how to pass the token.
+async fn call<T: DeserializeOwned>(ep: &Endpoint, method: &str, path: &str, body: Bytes) -> Result<(u16, T), LiveError> {
+    let mut conn = connect(ep.admin)
+        .await
+        .map_err(|e| LiveError::Gateway(format!("admin plane: {e}")))?;
+    let mut req = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header(hyper::header::HOST, ep.admin.to_string());
+    if let Some(t) = &ep.token {
+        req = req.header(hyper::header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    let req = req.body(Full::new(body)).expect("static request parts");
+    let resp = conn
+        .send_request(req)
+        .await
+        .map_err(|e| LiveError::Gateway(format!("admin {path}: {}", chain(&e))))?;
+    let status = resp.status().as_u16();
+    let bytes = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| LiveError::Gateway(format!("admin {path}: {e}")))?
+        .to_bytes();
+    if status == 401 {
+        return Err(LiveError::Gateway(format!(
+            "admin {path}: 401 unauthorized: pass the admin token's variable with --token-env"
+        )));
+    }
+    let value = serde_json::from_slice(&bytes).map_err(|e| {
+        LiveError::Gateway(format!(
+            "{} did not answer {path} as policy-gateway does (HTTP {status}, {e}): {}",
+            ep.admin,
+            String::from_utf8_lossy(&bytes)
+        ))
+    })?;
+    Ok((status, value))
+}
+
+/// `GET /admin/status`.
+pub async fn status(ep: &Endpoint) -> Result<Status, LiveError> {
+    match call::<Status>(ep, "GET", admin::STATUS, Bytes::new()).await? {
+        (200, s) => Ok(s),
+        (code, _) => Err(LiveError::Gateway(format!(
+            "{} answered {} with HTTP {code}",
+            ep.admin,
+            admin::STATUS
+        ))),
+    }
+}
+
+/// `GET /admin/history`.
+pub async fn history(ep: &Endpoint) -> Result<History, LiveError> {
+    Ok(call::<History>(ep, "GET", admin::HISTORY, Bytes::new()).await?.1)
+}
+
+/// `POST /admin/reload` with `text` as the body: the status code and the gateway's answer.
+pub async fn reload(ep: &Endpoint, text: &str) -> Result<(u16, Answer), LiveError> {
+    call(ep, "POST", admin::RELOAD, Bytes::from(text.to_string())).await
+}
+
+/// Replace `path` the way editors do (temp file, then rename), so a watcher never reads half.
+pub(super) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.policy-replay.tmp"));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Switch the gateway to `side` and wait for its confirmation. `status` is what the gateway
+/// said before the run (its pid and config path).
+pub(super) async fn switch(ep: &Endpoint, via: Via, status: &Status, side: &Side, start: Instant) -> ReloadEvent {
+    let at = start.elapsed();
+    let mut ev = ReloadEvent {
+        n: 0,
+        to: side.label,
+        at_s: at.as_secs_f64(),
+        done_s: 0.0,
+        ok: false,
+        duration_ms: None,
+        error: None,
+    };
+    let result: Result<Option<f64>, String> = async {
+        if via == Via::Admin {
+            let (code, answer) = reload(ep, &side.text).await.map_err(|e| e.to_string())?;
+            return match answer.applied() {
+                Some(a) if code == 200 && a.hash == side.hash => Ok(a.duration_ms),
+                Some(a) => Err(format!(
+                    "HTTP {code}, status {:?}, serving {:?} (expected {})",
+                    answer.status(),
+                    a.hash,
+                    side.hash
+                )),
+                None => Err(format!(
+                    "HTTP {code}, status {:?} (expected {}): {}",
+                    answer.status(),
+                    side.hash,
+                    match &answer {
+                        Answer::Rejected(r) => r.error.as_str(),
+                        _ => "",
+                    }
+                )),
+            };
+        }
+        let path = Path::new(&status.config_path);
+        write_atomically(path, side.text.as_bytes()).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        if via == Via::Sighup {
+            send_signal(status.pid, Signal::HUP).map_err(|e| e.to_string())?;
+        }
+        let deadline = Instant::now() + CONFIRM_WITHIN;
+        loop {
+            let now = self::status(ep).await.map_err(|e| e.to_string())?;
+            if now.hash == side.hash {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "the gateway still serves {} {CONFIRM_WITHIN:?} after the switch to {} ({})",
+                    now.hash, side.label, side.hash
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let history = history(ep).await.map_err(|e| e.to_string())?;
+        Ok(history
+            .operations
+            .iter()
+            .rev()
+            .find(|o| o.to.as_ref().is_some_and(|t| t.hash == side.hash))
+            .map(|o| o.duration_ms))
+    }
+    .await;
+    ev.done_s = start.elapsed().as_secs_f64();
+    match result {
+        Ok(d) => {
+            ev.ok = true;
+            ev.duration_ms = d;
+        }
+        Err(e) => ev.error = Some(e),
+    }
+    ev
+}

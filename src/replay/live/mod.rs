@@ -1,0 +1,186 @@
+//! Live replay: recorded traffic as load against a real gateway while it is switched between
+//! two configs, and the proof that nothing was dropped and every response came from exactly
+//! one of them.
+//!
+//! ```text
+//! plan.rs      the two sides as the gateway will run them, the requests and their predictions
+//! load.rs      the load driver: keep-alive connections, closed loop or fixed rate, samples
+//! admin.rs     the admin-plane client and the reloader's switch (admin, SIGHUP, file)
+//! analysis.rs  the report: attribution, verdict checks, drops, latency, timeline
+//! spawned.rs   spawn mode: a policy-gateway started for the run on free loopback ports
+//! ```
+//!
+//! Expectations come from the library, not from the gateway: each config's hash is
+//! `engine::config_hash` of what the gateway will run (`diff::hold_restart_fields` for the
+//! second config), and each request's verdict under each config is the offline engine's.
+//! Attaching to a running gateway or starting one is the caller's choice (`spawned`).
+
+pub mod admin;
+mod analysis;
+mod load;
+mod plan;
+pub mod spawned;
+
+pub use analysis::{Bucket, ConfigSummary, Finding, Latency, ReloadEvent, Report};
+pub use plan::{Plan, Side};
+
+use serde::Serialize;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How the reloader switches configs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Via {
+    /// `POST /admin/reload` with the config as the body.
+    Admin,
+    /// Rewrite the gateway's config file, then SIGHUP its process.
+    Sighup,
+    /// Rewrite the gateway's config file and let `--watch` notice.
+    File,
+}
+
+impl Via {
+    /// `admin`, `sighup` or `file`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Admin => "admin",
+            Via::Sighup => "sighup",
+            Via::File => "file",
+        }
+    }
+}
+
+/// When the load stops.
+#[derive(Debug, Clone, Copy)]
+pub enum Until {
+    /// After this many requests.
+    Requests(u64),
+    /// After this long.
+    Duration(Duration),
+}
+
+/// Where the gateway is.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// Data plane.
+    pub data: SocketAddr,
+    /// Admin plane.
+    pub admin: SocketAddr,
+    /// Bearer token for the admin plane.
+    pub token: Option<String>,
+}
+
+/// Load and reload settings.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Keep-alive connections.
+    pub concurrency: usize,
+    /// Requests per second over all connections; `None` = closed loop (as fast as answered).
+    pub rate: Option<f64>,
+    /// When to stop.
+    pub until: Until,
+    /// Switches, alternating B, A, B, …, spread evenly over the run.
+    pub reloads: usize,
+    /// How to switch.
+    pub via: Via,
+    /// A request not answered within this is a drop (`timeout`).
+    pub timeout: Duration,
+}
+
+/// Why the live replay could not run (as opposed to ran and found problems).
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    /// The configs are not usable for a live proof.
+    #[error("{0}")]
+    Setup(String),
+    /// The gateway could not be reached or prepared.
+    #[error("{0}")]
+    Gateway(String),
+    /// The gateway process could not be started (spawn mode).
+    #[error(transparent)]
+    Process(#[from] crate::process::ProcessError),
+}
+
+/// Run the live replay. Blocking: builds its own runtime.
+pub fn run(plan: &Plan, ep: &Endpoint, opts: &Options) -> Result<Report, LiveError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get().min(4)))
+        .enable_all()
+        .build()
+        .map_err(|e| LiveError::Gateway(format!("cannot start the runtime: {e}")))?;
+    rt.block_on(run_async(plan, ep, opts))
+}
+
+async fn run_async(plan: &Plan, ep: &Endpoint, opts: &Options) -> Result<Report, LiveError> {
+    let status = admin::status(ep).await?;
+    let original = match opts.via {
+        Via::Admin => None,
+        _ => {
+            let path = std::path::PathBuf::from(&status.config_path);
+            let bytes = std::fs::read(&path)
+                .map_err(|e| LiveError::Gateway(format!("cannot read the gateway's config {}: {e}", path.display())))?;
+            Some((path, bytes))
+        }
+    };
+    if status.hash != plan.sides[0].hash {
+        // Put the gateway on A first (not counted as one of the run's reloads).
+        let first = admin::switch(ep, opts.via, &status, &plan.sides[0], Instant::now()).await;
+        if !first.ok {
+            return Err(LiveError::Gateway(format!(
+                "the gateway serves {} and switching it to A ({}) failed: {}; if it was started with different listen/admin/worker_threads/telemetry settings than A, start it with A",
+                status.hash,
+                plan.sides[0].hash,
+                first.error.unwrap_or_default()
+            )));
+        }
+    }
+    let start = Instant::now();
+    let progress = Arc::new(load::Progress::default());
+    let workers = load::start(plan, ep.data, opts, start, &progress);
+    // The reloader: evenly spread over the run, alternating B, A, B, …
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let reloader = {
+        let (events, progress) = (Arc::clone(&events), Arc::clone(&progress));
+        let (ep, via, n, until) = (ep.clone(), opts.via, opts.reloads, opts.until);
+        let sides = plan.sides.clone();
+        let status = status.clone();
+        tokio::spawn(async move {
+            for i in 1..=n {
+                let frac = i as f64 / (n + 1) as f64;
+                loop {
+                    let reached = match until {
+                        Until::Duration(d) => start.elapsed().as_secs_f64() >= d.as_secs_f64() * frac,
+                        Until::Requests(max) => progress.done.load(Ordering::Relaxed) as f64 >= max as f64 * frac,
+                    };
+                    if reached || progress.stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                if progress.stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let side = &sides[i % 2];
+                let mut ev = admin::switch(&ep, via, &status, side, start).await;
+                ev.n = i;
+                events.lock().expect("events lock").push(ev);
+            }
+        })
+    };
+    let mut samples = Vec::new();
+    for w in workers {
+        samples.extend(w.await.unwrap_or_default());
+    }
+    progress.stop.store(true, Ordering::Relaxed);
+    let _ = reloader.await;
+    let elapsed = start.elapsed();
+    let final_hash = admin::status(ep).await.ok().map(|s| s.hash);
+    if let Some((path, bytes)) = original {
+        let _ = admin::write_atomically(&path, &bytes);
+    }
+    let events = events.lock().expect("events lock").clone();
+    Ok(analysis::analyse(plan, opts, samples, events, elapsed, final_hash))
+}
