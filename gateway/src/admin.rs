@@ -5,11 +5,9 @@
 //! compared in constant time; missing or wrong -> 401 on every endpoint) and the JSON shapes.
 //! Reload and revert themselves are `reload.rs`'s; this module only calls them.
 
-use crate::data::{error, json_response, method_not_allowed};
+use crate::http::{error, full, json_response, method_not_allowed, read_limited, Body};
 use crate::reload::{self, Source, Trigger};
 use crate::state::{Gateway, Identity};
-use crate::upstream::{full, Body};
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::header::HeaderValue;
 use hyper::{Method, Request, Response, StatusCode};
@@ -22,7 +20,7 @@ use std::sync::Arc;
 /// 1 MB in ~70 ms), small enough that a stray upload cannot exhaust memory.
 const MAX_RELOAD_BODY: usize = 16 << 20;
 
-/// Handle one admin request.
+/// Handle one admin request: authenticate, then route.
 pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, _peer: SocketAddr) -> Response<Body> {
     if let Some(refusal) = refuse_unauthorized(&gw, &req) {
         return refusal;
@@ -117,11 +115,8 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 async fn reload_endpoint(gw: &Arc<Gateway>, req: Request<Incoming>) -> Response<Body> {
-    let body = match http_body_util::Limited::new(req.into_body(), MAX_RELOAD_BODY)
-        .collect()
-        .await
-    {
-        Ok(c) => c.to_bytes(),
+    let body = match read_limited(req.into_body(), MAX_RELOAD_BODY).await {
+        Ok(b) => b,
         Err(e) => {
             return error(
                 StatusCode::PAYLOAD_TOO_LARGE,

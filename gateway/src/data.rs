@@ -6,10 +6,10 @@
 //! `upstream::send`), `audit`. Every response, errors included, leaves through `stamp`, which
 //! adds the SPEC §3 headers of the pinned config. This module never changes the active config.
 
+use crate::http::{error, json_response, method_not_allowed, read_limited, Body};
 use crate::journal::now_ms;
 use crate::state::{Active, Gateway};
-use crate::upstream::{self, full, Body, Outbound};
-use http_body_util::BodyExt;
+use crate::upstream::{self, Outbound};
 use hyper::body::Incoming;
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
@@ -37,7 +37,7 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// Handle one data-plane request.
+/// Handle one data-plane request: admit, route, count, stamp.
 pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
     // admit: everything below uses this config, whatever reloads happen meanwhile.
     let active = gw.active.load_full();
@@ -71,40 +71,6 @@ fn stamp(mut resp: Response<Body>, active: &Active, verdict: &'static str, id: &
     if let Ok(v) = HeaderValue::from_str(id) {
         h.insert(HeaderName::from_static("x-request-id"), v);
     }
-    resp
-}
-
-/// A JSON response.
-pub fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
-    let mut text = body.to_string();
-    text.push('\n');
-    Response::builder()
-        .status(status)
-        .header(hyper::header::CONTENT_TYPE, "application/json")
-        .body(full(text))
-        .expect("static parts are valid")
-}
-
-/// An OpenAI-style error: `{"error": {"message", "type", "code", "param", ...extra}}`.
-pub fn error(status: StatusCode, kind: &str, code: &str, message: &str, extra: Map<String, Value>) -> Response<Body> {
-    let mut e = json!({"message": message, "type": kind, "param": null, "code": code});
-    if let Value::Object(m) = &mut e {
-        m.extend(extra);
-    }
-    json_response(status, &json!({ "error": e }))
-}
-
-/// 405 with `allow`, for a known path asked with the wrong method (both planes).
-pub fn method_not_allowed(method: &Method, path: &str, allow: &'static str) -> Response<Body> {
-    let mut resp = error(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "invalid_request_error",
-        "method_not_allowed",
-        &format!("{method} {path} is not allowed; use {allow}"),
-        Map::new(),
-    );
-    resp.headers_mut()
-        .insert(hyper::header::ALLOW, HeaderValue::from_static(allow));
     resp
 }
 
@@ -242,7 +208,7 @@ async fn read_body(active: &Active, headers: &HeaderMap, body: Incoming) -> Resu
         return Err(too_large());
     }
     let limit = usize::try_from(limits.max_body_bytes).unwrap_or(usize::MAX);
-    let read = http_body_util::Limited::new(body, limit).collect();
+    let read = read_limited(body, limit);
     match tokio::time::timeout(Duration::from_millis(limits.request_timeout_ms), read).await {
         Err(_) => Err(error(
             StatusCode::REQUEST_TIMEOUT,
@@ -254,7 +220,7 @@ async fn read_body(active: &Active, headers: &HeaderMap, body: Incoming) -> Resu
             ),
             Map::new(),
         )),
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Ok(bytes)) => Ok(bytes),
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
         Ok(Err(e)) => Err(bad_request(&format!("the request body could not be read: {e}"))),
     }

@@ -1,14 +1,19 @@
 //! `policy-gateway --config FILE [--watch] [--record FILE]`: the reference gateway.
 //!
 //! ```text
-//! main.rs      arguments, startup, the lifecycle (signals -> actions, in one place: `run`)
-//! state.rs     `Gateway`: the shared state, with the active config in an `ArcSwap`
-//! reload.rs    the pipeline every trigger shares: read -> lint -> classify -> compile -> swap
-//! data.rs      data plane: /v1/chat/completions, /v1/completions, /health
-//! upstream.rs  providers: openai / anthropic over HTTP(S), mock locally
-//! admin.rs     admin plane: reload, revert, status, history, metrics; bearer auth
-//! watch.rs     --watch: directory watch, debounced
-//! journal.rs   audit log and --record writer (one thread, whole lines), operator log
+//! main.rs               arguments, startup, the lifecycle (signals -> actions, in one place: `run`)
+//! state.rs              `Gateway`: the shared state, with the active config in an `ArcSwap`
+//! reload.rs             the pipeline every trigger shares: read -> lint -> classify -> compile -> swap
+//! data.rs               data plane: /v1/chat/completions, /v1/completions, /health
+//! upstream/mod.rs       provider dispatch, the pooled HTTP(S) client, headers, timeouts, failures
+//! upstream/openai.rs    openai: pass-through with a bearer key
+//! upstream/anthropic.rs anthropic: Messages API translation, both ways, streams included
+//! upstream/mock.rs      mock: local OpenAI-format answers
+//! admin.rs              admin plane: reload, revert, status, history, metrics; bearer auth
+//! metrics.rs            the /metrics counters and their Prometheus rendering
+//! http.rs               shared HTTP pieces: body type, JSON and error responses, 405, bounded reads
+//! watch.rs              --watch: directory watch, debounced
+//! journal.rs            audit log and --record writer (one thread, whole lines), operator log
 //! ```
 //!
 //! Exit codes: 0 after SIGTERM (drained) or SIGINT; 1 when the config at start has errors;
@@ -16,20 +21,24 @@
 
 mod admin;
 mod data;
+mod http;
 mod journal;
+mod metrics;
 mod reload;
 mod state;
 mod upstream;
 mod watch;
 
 use clap::Parser;
+use http::Body;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use journal::{log, Journal};
+use metrics::Metrics;
 use reload::Trigger;
-use state::{Gateway, History, Identity, Metrics, Operation};
+use state::{Gateway, History, Identity, Operation};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -38,7 +47,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::watch as signal_watch;
-use upstream::Body;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

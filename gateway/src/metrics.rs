@@ -1,0 +1,190 @@
+//! The counters behind `/metrics` and their Prometheus text exposition.
+//!
+//! Owns the metric names, help texts, label values and histogram buckets. The hot path only
+//! bumps atomics here ([`Metrics::count`], the in-flight gauge); rendering reads them without a
+//! lock, so a scrape never stalls a request. It does not serve HTTP (`admin.rs` does) and does
+//! not decide when a reload counts as a success (`reload.rs` does).
+
+use crate::state::Active;
+use policy::engine::Verdict;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+/// Upper bounds of the reload-duration histogram, in seconds: reloads take milliseconds, a
+/// config with thousands of rules a few hundred.
+pub const RELOAD_BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0];
+
+/// Verdict labels of `gateway_requests_total`; `none` counts responses made before the policy
+/// chain ran (400, 404, 408, 413).
+pub const VERDICT_LABELS: [&str; 5] = ["allow", "redact", "block", "rate_limited", "none"];
+
+/// Counters behind `/metrics`, updated lock-free on the hot path.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Reloads that were applied (or changed nothing).
+    pub reload_success: AtomicU64,
+    /// Reloads that were rejected.
+    pub reload_failure: AtomicU64,
+    /// Reverts applied through `/admin/revert`.
+    pub reverts: AtomicU64,
+    /// Reload durations: one count per bucket of [`RELOAD_BUCKETS`], then +Inf.
+    pub reload_buckets: [AtomicU64; RELOAD_BUCKETS.len() + 1],
+    /// Sum of reload durations, microseconds.
+    pub reload_micros: AtomicU64,
+    /// Responses by [`VERDICT_LABELS`].
+    pub requests: [AtomicU64; VERDICT_LABELS.len()],
+    /// Upstream failures answered with 502/504.
+    pub upstream_errors: AtomicU64,
+    /// Data-plane requests being handled now: what a SIGTERM drain waits for.
+    pub in_flight: AtomicI64,
+}
+
+impl Metrics {
+    /// Count one data-plane response under its verdict (`None`: answered before the chain ran).
+    pub fn count(&self, verdict: Option<Verdict>) {
+        let i = verdict.map_or(VERDICT_LABELS.len() - 1, |v| {
+            VERDICT_LABELS.iter().position(|l| *l == v.as_str()).unwrap_or(0)
+        });
+        self.requests[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Every response counted so far.
+    pub fn served(&self) -> u64 {
+        self.requests.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
+
+    /// Record one reload's duration.
+    pub fn observe_reload(&self, seconds: f64) {
+        let i = RELOAD_BUCKETS
+            .iter()
+            .position(|b| seconds <= *b)
+            .unwrap_or(RELOAD_BUCKETS.len());
+        self.reload_buckets[i].fetch_add(1, Ordering::Relaxed);
+        self.reload_micros.fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self, active: &Active, uptime_s: f64) -> String {
+        use std::fmt::Write;
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let mut out = String::new();
+        let o = &mut out;
+        header(
+            o,
+            "gateway_config_reload_total",
+            "counter",
+            "Config reloads by outcome.",
+        );
+        let _ = writeln!(
+            o,
+            "gateway_config_reload_total{{status=\"success\"}} {}",
+            get(&self.reload_success)
+        );
+        let _ = writeln!(
+            o,
+            "gateway_config_reload_total{{status=\"failure\"}} {}",
+            get(&self.reload_failure)
+        );
+        header(
+            o,
+            "gateway_config_reload_duration_seconds",
+            "histogram",
+            "Wall time of the reload pipeline (read, lint, compile, classify, swap).",
+        );
+        let mut cumulative = 0;
+        for (i, le) in RELOAD_BUCKETS.iter().enumerate() {
+            cumulative += get(&self.reload_buckets[i]);
+            let _ = writeln!(
+                o,
+                "gateway_config_reload_duration_seconds_bucket{{le=\"{le}\"}} {cumulative}"
+            );
+        }
+        cumulative += get(&self.reload_buckets[RELOAD_BUCKETS.len()]);
+        let _ = writeln!(
+            o,
+            "gateway_config_reload_duration_seconds_bucket{{le=\"+Inf\"}} {cumulative}"
+        );
+        let _ = writeln!(
+            o,
+            "gateway_config_reload_duration_seconds_sum {}",
+            get(&self.reload_micros) as f64 / 1e6
+        );
+        let _ = writeln!(o, "gateway_config_reload_duration_seconds_count {cumulative}");
+        header(
+            o,
+            "gateway_config_revert_total",
+            "counter",
+            "Reverts to the previous config.",
+        );
+        let _ = writeln!(o, "gateway_config_revert_total {}", get(&self.reverts));
+        header(
+            o,
+            "gateway_config_info",
+            "gauge",
+            "The active config: always 1, labelled with its identity.",
+        );
+        let _ = writeln!(
+            o,
+            "gateway_config_info{{version=\"{}\",hash=\"{}\",generation=\"{}\"}} 1",
+            label(&active.version),
+            active.hash,
+            active.generation
+        );
+        header(
+            o,
+            "gateway_config_pending_restart",
+            "gauge",
+            "Number of changed restart-class fields not applied (0: the process runs what its source says).",
+        );
+        let _ = writeln!(o, "gateway_config_pending_restart {}", active.pending_restart.len());
+        header(
+            o,
+            "gateway_requests_total",
+            "counter",
+            "Data-plane responses by policy verdict.",
+        );
+        for (i, v) in VERDICT_LABELS.iter().enumerate() {
+            let _ = writeln!(
+                o,
+                "gateway_requests_total{{verdict=\"{v}\"}} {}",
+                get(&self.requests[i])
+            );
+        }
+        header(
+            o,
+            "gateway_upstream_errors_total",
+            "counter",
+            "Upstream failures answered with 502 or 504.",
+        );
+        let _ = writeln!(o, "gateway_upstream_errors_total {}", get(&self.upstream_errors));
+        header(
+            o,
+            "gateway_in_flight_requests",
+            "gauge",
+            "Data-plane requests being handled.",
+        );
+        let _ = writeln!(
+            o,
+            "gateway_in_flight_requests {}",
+            self.in_flight.load(Ordering::Relaxed)
+        );
+        header(
+            o,
+            "gateway_uptime_seconds",
+            "gauge",
+            "Seconds since the process started.",
+        );
+        let _ = writeln!(o, "gateway_uptime_seconds {uptime_s:.3}");
+        out
+    }
+}
+
+/// The `# HELP` and `# TYPE` lines that open each metric family.
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    use std::fmt::Write;
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// Escape a Prometheus label value.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}

@@ -1,0 +1,22 @@
+//! The `openai` provider: the request goes to `base_url` + the client's path as it is (after
+//! policy), with the target's key as `Authorization: Bearer`, and the response, streamed or
+//! not, comes back untouched.
+//!
+//! Owns only the OpenAI-specific part of the request (the bearer credential). Headers,
+//! timeouts and failures are `upstream/mod.rs`'s; no translation happens here.
+
+use super::{build, exchange, pass_through, secret, upstream_url, Client, Outbound, UpstreamError};
+use crate::http::Body;
+use hyper::Response;
+
+/// Proxy `out` to an OpenAI-compatible API.
+pub(super) async fn send(client: &Client, out: &Outbound<'_>) -> Result<Response<Body>, UpstreamError> {
+    let base = out.target.base_url.as_deref().unwrap_or_default();
+    let url = upstream_url(base, out.path);
+    let extra: Vec<(&'static str, String)> = secret(out.target)
+        .map(|k| vec![("authorization", format!("Bearer {k}"))])
+        .unwrap_or_default();
+    let body = serde_json::to_vec(&out.body).expect("a JSON value serialises");
+    let req = build(out, &url, body, &extra, true);
+    Ok(pass_through(exchange(client, out.target, req).await?))
+}
