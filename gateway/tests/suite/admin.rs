@@ -1,0 +1,41 @@
+//! The admin plane: with `token_env` set, every admin route wants the bearer token, and a
+//! missing variable locks everyone out rather than opening the plane.
+
+use crate::configs::{mock_config, FULL_CHAIN};
+use crate::support::{Gateway, Opts};
+
+#[test]
+fn the_admin_plane_wants_the_bearer_token() {
+    let config = mock_config("1.0.0", 0, FULL_CHAIN).replace(
+        "admin: { listen: 127.0.0.1:0 }",
+        "admin: { listen: 127.0.0.1:0, token_env: POLICY_ADMIN_TOKEN }",
+    );
+    let gw = Gateway::start_with(
+        &config,
+        Opts {
+            env: vec![("POLICY_ADMIN_TOKEN", "correct-horse")],
+            ..Opts::default()
+        },
+    );
+    for path in ["/admin/status", "/admin/history", "/metrics"] {
+        assert_eq!(gw.admin("GET", path, None, "").status, 401, "{path}");
+        assert_eq!(gw.admin("GET", path, Some("wrong"), "").status, 401, "{path}");
+        assert_eq!(gw.admin("GET", path, Some("correct-horse"), "").status, 200, "{path}");
+    }
+    let r = gw.admin("POST", "/admin/reload", Some("correct-hors"), "");
+    assert_eq!(r.status, 401);
+    assert!(r.header("www-authenticate").is_some());
+    assert_eq!(gw.admin("POST", "/admin/reload", Some("correct-horse"), "").status, 200);
+    assert_eq!(
+        gw.admin("GET", "/admin/history", Some("correct-horse"), "").json()["operations"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // token_env set but the variable missing: nothing gets in.
+    let gw = Gateway::start(&config);
+    assert_eq!(gw.admin("GET", "/admin/status", Some(""), "").status, 401);
+    assert!(gw.log().contains("POLICY_ADMIN_TOKEN, which is not set"));
+}

@@ -1,0 +1,58 @@
+//! Request limits: an oversized body gets 413, malformed JSON 400, a slow body 408 and a slow
+//! header a closed connection, and each fails alone while other clients keep being served.
+
+use crate::configs::{mock_config, FULL_CHAIN};
+use crate::support::{self, Gateway};
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+#[test]
+fn oversized_malformed_and_slow_requests_fail_alone() {
+    let gw = Gateway::start(&mock_config("1.0.0", 0, FULL_CHAIN));
+    // Slow clients first, holding their connections while others are served.
+    let mut slow_head = std::net::TcpStream::connect(gw.data).unwrap();
+    slow_head
+        .write_all(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\n")
+        .unwrap();
+    let mut slow_body = std::net::TcpStream::connect(gw.data).unwrap();
+    slow_body
+        .write_all(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n{\"model\":")
+        .unwrap();
+
+    let big = format!(
+        r#"{{"model":"m","messages":[{{"role":"user","content":"{}"}}]}}"#,
+        "x".repeat(4096)
+    );
+    let r = support::request(gw.data, "POST", "/v1/chat/completions", &[], big.as_bytes());
+    assert_eq!(r.status, 413, "{r:?}");
+    assert_eq!(r.json()["error"]["code"], "request_too_large");
+    let r = support::request(gw.data, "POST", "/v1/chat/completions", &[], b"{\"model\": ");
+    assert_eq!(r.status, 400);
+    assert!(r.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("not valid JSON"));
+    let r = support::request(gw.data, "POST", "/v1/chat/completions", &[], b"[1, 2]");
+    assert_eq!(r.status, 400);
+    assert_eq!(gw.chat("still fine").status, 200);
+
+    // request_timeout_ms is 800: the slow body gets 408, the slow head a closed connection.
+    slow_body.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut raw = Vec::new();
+    let _ = slow_body.read_to_end(&mut raw);
+    assert_eq!(
+        support::parse_response(&raw).status,
+        408,
+        "{}",
+        String::from_utf8_lossy(&raw)
+    );
+    slow_head.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let start = Instant::now();
+    let mut raw = Vec::new();
+    let closed = slow_head.read_to_end(&mut raw).is_ok();
+    assert!(
+        closed && start.elapsed() < Duration::from_secs(4),
+        "the header-read timeout closes the connection"
+    );
+    assert_eq!(gw.chat("and still fine").status, 200);
+}

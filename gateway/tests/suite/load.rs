@@ -1,0 +1,139 @@
+//! Reloads under load: 32 keep-alive connections for 10 s through 20 reloads (SIGHUP and admin
+//! API) see no socket error and no non-2xx; RSS after 1,000 reloads stays within 10% of RSS
+//! after the first 10.
+
+use crate::configs::{mock_config, FULL_CHAIN};
+use crate::support::{self, eventually, Gateway};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Default)]
+struct Tally {
+    ok: AtomicU64,
+    non_2xx: AtomicU64,
+    socket_errors: AtomicU64,
+}
+
+/// `conns` keep-alive connections posting allowed requests until `stop`.
+fn drive(
+    addr: std::net::SocketAddr,
+    conns: usize,
+    stop: Arc<AtomicBool>,
+    tally: Arc<Tally>,
+) -> Vec<std::thread::JoinHandle<()>> {
+    (0..conns)
+        .map(|_| {
+            let (stop, tally) = (Arc::clone(&stop), Arc::clone(&tally));
+            std::thread::spawn(move || {
+                let body = br#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"What is the capital of France?"}]}"#;
+                let mut conn = None;
+                while !stop.load(Ordering::Relaxed) {
+                    if conn.is_none() {
+                        conn = support::KeepAlive::connect(addr).ok();
+                    }
+                    let Some(c) = conn.as_mut() else {
+                        tally.socket_errors.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    };
+                    match c.post("/v1/chat/completions", body) {
+                        Ok((200, _)) => tally.ok.fetch_add(1, Ordering::Relaxed),
+                        Ok(_) => tally.non_2xx.fetch_add(1, Ordering::Relaxed),
+                        Err(_) => {
+                            conn = None;
+                            tally.socket_errors.fetch_add(1, Ordering::Relaxed)
+                        }
+                    };
+                }
+            })
+        })
+        .collect()
+}
+
+/// Acceptance: 32 keep-alive connections for 10 s while 20 reloads alternate two configs,
+/// half by SIGHUP and half by the admin API.
+#[test]
+fn no_request_fails_during_20_reloads_under_load() {
+    let a = mock_config("1.0.0", 0, "prompt-injection, pii-detector");
+    let b = mock_config("2.0.0", 0, "prompt-injection, pii-detector, audit-logger");
+    let gw = Gateway::start(&a);
+    let stop = Arc::new(AtomicBool::new(false));
+    let tally = Arc::new(Tally::default());
+    let workers = drive(gw.data, 32, Arc::clone(&stop), Arc::clone(&tally));
+    let start = Instant::now();
+    let mut last = "1.0.0";
+    for i in 0..20 {
+        std::thread::sleep(Duration::from_millis(450));
+        let (text, version) = if i % 2 == 0 { (&b, "2.0.0") } else { (&a, "1.0.0") };
+        if i % 4 < 2 {
+            gw.write_config(text);
+            gw.signal("HUP");
+            assert!(eventually(Duration::from_secs(5), || gw.health()["config_version"] == version));
+        } else {
+            let r = gw.admin("POST", "/admin/reload", None, text);
+            assert_eq!(r.json()["status"], "applied", "{}", r.body);
+        }
+        last = version;
+    }
+    while start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.join().unwrap();
+    }
+    let (ok, non_2xx, errors) = (
+        tally.ok.load(Ordering::Relaxed),
+        tally.non_2xx.load(Ordering::Relaxed),
+        tally.socket_errors.load(Ordering::Relaxed),
+    );
+    eprintln!(
+        "load: {ok} ok, {non_2xx} non-2xx, {errors} socket errors in {:?}",
+        start.elapsed()
+    );
+    assert_eq!((non_2xx, errors), (0, 0));
+    assert!(ok > 1000, "the load ran ({ok} requests)");
+    assert_eq!(
+        gw.health()["config_version"],
+        last,
+        "the last config written is the one serving"
+    );
+    let ops = gw.admin("GET", "/admin/history", None, "").json()["operations"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(ops.iter().filter(|o| o["outcome"] == "applied").count(), 21);
+}
+
+/// Acceptance: RSS after 1,000 reloads under load within 10% of RSS after the first 10.
+#[test]
+fn rss_is_flat_over_1000_reloads() {
+    let a = mock_config("1.0.0", 0, FULL_CHAIN);
+    let b = mock_config("2.0.0", 0, "prompt-injection, pii-detector");
+    let gw = Gateway::start(&a);
+    let stop = Arc::new(AtomicBool::new(false));
+    let tally = Arc::new(Tally::default());
+    let workers = drive(gw.data, 4, Arc::clone(&stop), Arc::clone(&tally));
+    let mut rss_10 = 0;
+    for i in 1..=1000 {
+        let r = gw.admin("POST", "/admin/reload", None, if i % 2 == 1 { &b } else { &a });
+        assert_eq!(r.status, 200);
+        if i == 10 {
+            rss_10 = gw.rss_kib();
+        }
+    }
+    let rss_1000 = gw.rss_kib();
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.join().unwrap();
+    }
+    eprintln!("rss: {rss_10} KiB after 10 reloads, {rss_1000} KiB after 1000");
+    assert!(
+        (rss_1000 as f64) <= rss_10 as f64 * 1.10,
+        "{rss_10} KiB -> {rss_1000} KiB"
+    );
+    assert_eq!(
+        tally.socket_errors.load(Ordering::Relaxed) + tally.non_2xx.load(Ordering::Relaxed),
+        0
+    );
+}
