@@ -87,10 +87,7 @@ pub fn send_signal(pid: u32, signal: Signal) -> Result<(), ProcessError> {
             source: std::io::Error::from(std::io::ErrorKind::InvalidInput),
         });
     };
-    rustix::process::kill_process(target, signal).map_err(|e| ProcessError::Signal {
-        pid,
-        source: e.into(),
-    })
+    rustix::process::kill_process(target, signal).map_err(|e| ProcessError::Signal { pid, source: e.into() })
 }
 
 /// How to start a gateway: [`Launch::new`], adjust, then [`Launch::spawn`].
@@ -234,7 +231,9 @@ pub struct GatewayProcess {
 impl GatewayProcess {
     /// What its serving line said: where it listens, which config it started with.
     pub fn serving(&self) -> &ServingLine {
-        self.serving.as_ref().expect("a GatewayProcess is only handed out once it serves")
+        self.serving
+            .as_ref()
+            .expect("a GatewayProcess is only handed out once it serves")
     }
 
     /// Its process id.

@@ -7,11 +7,12 @@
 
 use crate::http::{error, full, json_response, method_not_allowed, read_limited, Body};
 use crate::reload::{self, Source, Trigger};
-use crate::state::{Gateway, Identity};
+use crate::state::Gateway;
 use hyper::body::Incoming;
 use hyper::header::HeaderValue;
 use hyper::{Method, Request, Response, StatusCode};
-use serde_json::{json, Map, Value};
+use policy::contract::admin::{self, Answer, History, Status};
+use serde_json::Map;
 use sha2::{Digest, Sha256};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -27,22 +28,23 @@ pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, _peer: SocketAddr)
     }
     let path = req.uri().path().to_string();
     match (req.method().clone(), path.as_str()) {
-        (Method::POST, "/admin/reload") => reload_endpoint(&gw, req).await,
-        (Method::POST, "/admin/revert") => {
-            let outcome = reload::revert(&gw).await;
-            let status = if outcome.status == "applied" {
-                StatusCode::OK
-            } else {
-                StatusCode::CONFLICT
+        (Method::POST, admin::RELOAD) => reload_endpoint(&gw, req).await,
+        (Method::POST, admin::REVERT) => {
+            let answer = reload::revert(&gw).await;
+            let status = match answer {
+                Answer::Applied(_) => StatusCode::OK,
+                _ => StatusCode::CONFLICT,
             };
-            json_response(status, &outcome.body)
+            json_response(status, &answer)
         }
-        (Method::GET, "/admin/status") => json_response(StatusCode::OK, &status(&gw)),
-        (Method::GET, "/admin/history") => {
-            let h = gw.history.lock().expect("history lock");
-            json_response(StatusCode::OK, &json!({ "operations": h.entries }))
+        (Method::GET, admin::STATUS) => json_response(StatusCode::OK, &status(&gw)),
+        (Method::GET, admin::HISTORY) => {
+            let history = History {
+                operations: gw.history.lock().expect("history lock").entries.iter().cloned().collect(),
+            };
+            json_response(StatusCode::OK, &history)
         }
-        (Method::GET, "/metrics") => {
+        (Method::GET, admin::METRICS) => {
             let active = gw.active.load();
             let text = gw.metrics.render(&active, gw.started.elapsed().as_secs_f64());
             Response::builder()
@@ -50,14 +52,8 @@ pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, _peer: SocketAddr)
                 .body(full(text))
                 .expect("static parts are valid")
         }
-        (m, "/admin/reload" | "/admin/revert" | "/admin/status" | "/admin/history" | "/metrics") => {
-            let allow = if path.ends_with("reload") || path.ends_with("revert") {
-                "POST"
-            } else {
-                "GET"
-            };
-            method_not_allowed(&m, &path, allow)
-        }
+        (m, admin::RELOAD | admin::REVERT) => method_not_allowed(&m, &path, "POST"),
+        (m, admin::STATUS | admin::HISTORY | admin::METRICS) => method_not_allowed(&m, &path, "GET"),
         (m, _) => error(
             StatusCode::NOT_FOUND,
             "invalid_request_error",
@@ -132,41 +128,44 @@ async fn reload_endpoint(gw: &Arc<Gateway>, req: Request<Incoming>) -> Response<
     } else {
         Source::Text(body.to_vec())
     };
-    let outcome = reload::reload(gw, source, Trigger::Admin).await;
-    let status = match outcome.status {
-        "rejected" => StatusCode::UNPROCESSABLE_ENTITY,
+    let answer = reload::reload(gw, source, Trigger::Admin).await;
+    let status = match answer {
+        Answer::Rejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
         _ => StatusCode::OK,
     };
-    json_response(status, &outcome.body)
+    json_response(status, &answer)
 }
 
-fn status(gw: &Gateway) -> Value {
+fn status(gw: &Gateway) -> Status {
     let active = gw.active.load_full();
-    let last = gw.history.lock().expect("history lock").last_reload().cloned();
-    let previous = gw
+    let last_reload = gw.history.lock().expect("history lock").last_reload().cloned();
+    let revert_to = gw
         .previous
         .lock()
         .expect("previous lock")
         .as_ref()
-        .map(|p| Identity::of(p));
-    json!({
-        "status": "serving",
-        "pack": active.config.pack.name,
-        "version": active.version,
-        "hash": active.hash,
-        "generation": active.generation,
-        "source_sha256": active.source_sha,
-        "config_path": std::path::absolute(&gw.config_path).unwrap_or_else(|_| gw.config_path.clone()).display().to_string(),
-        "pid": std::process::id(),
-        "pending_restart": active.pending_restart,
-        "last_reload": last,
-        "revert_to": previous,
-        "uptime_seconds": gw.started.elapsed().as_secs_f64(),
-        "requests_served": gw.metrics.served(),
-        "in_flight": gw.metrics.in_flight.load(std::sync::atomic::Ordering::Relaxed),
-        "listen": gw.listen.to_string(),
-        "admin_listen": gw.admin_listen.to_string(),
-    })
+        .map(|p| p.identity());
+    Status {
+        status: "serving".into(),
+        pack: active.config.pack.name.clone(),
+        version: active.version.clone(),
+        hash: active.hash.clone(),
+        generation: active.generation,
+        source_sha256: active.source_sha.clone(),
+        config_path: std::path::absolute(&gw.config_path)
+            .unwrap_or_else(|_| gw.config_path.clone())
+            .display()
+            .to_string(),
+        pid: std::process::id(),
+        pending_restart: active.pending_restart.clone(),
+        last_reload,
+        revert_to,
+        uptime_seconds: gw.started.elapsed().as_secs_f64(),
+        requests_served: gw.metrics.served(),
+        in_flight: gw.metrics.in_flight.load(std::sync::atomic::Ordering::Relaxed),
+        listen: gw.listen.to_string(),
+        admin_listen: gw.admin_listen.to_string(),
+    }
 }
 
 #[cfg(test)]

@@ -13,8 +13,9 @@ use crate::upstream::{self, Outbound};
 use hyper::body::Incoming;
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
+use policy::contract::{admin, headers};
 use policy::engine::{self, Decision, Verdict};
-use policy::replay::traffic::{self, UNRECORDED_HEADERS};
+use policy::replay::traffic;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -22,8 +23,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// `x-policy-verdict` when no policy decision was made (health, 4xx before the chain ran).
-const NO_VERDICT: &str = "none";
 /// Longest client-supplied `x-request-id` kept; longer ones are replaced by the gateway's own.
 const MAX_REQUEST_ID: usize = 128;
 
@@ -46,11 +45,11 @@ pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, peer: SocketAddr) 
     let id = client_request_id(req.headers()).unwrap_or_else(|| gw.request_id());
     let (verdict, resp) = route(&gw, &active, req, peer, &id).await;
     gw.metrics.count(verdict);
-    stamp(resp, &active, verdict.map_or(NO_VERDICT, Verdict::as_str), &id)
+    stamp(resp, &active, headers::verdict_value(verdict), &id)
 }
 
-fn client_request_id(headers: &HeaderMap) -> Option<String> {
-    let v = headers.get("x-request-id")?.to_str().ok()?;
+fn client_request_id(sent: &HeaderMap) -> Option<String> {
+    let v = sent.get(headers::REQUEST_ID)?.to_str().ok()?;
     let ok = !v.is_empty() && v.len() <= MAX_REQUEST_ID && v.bytes().all(|b| b.is_ascii_graphic());
     ok.then(|| v.to_string())
 }
@@ -59,17 +58,17 @@ fn client_request_id(headers: &HeaderMap) -> Option<String> {
 fn stamp(mut resp: Response<Body>, active: &Active, verdict: &'static str, id: &str) -> Response<Body> {
     let h = resp.headers_mut();
     h.insert(
-        HeaderName::from_static("x-policy-verdict"),
+        HeaderName::from_static(headers::VERDICT),
         HeaderValue::from_static(verdict),
     );
     if let Ok(v) = HeaderValue::from_str(&active.version) {
-        h.insert(HeaderName::from_static("x-policy-config-version"), v);
+        h.insert(HeaderName::from_static(headers::CONFIG_VERSION), v);
     }
     if let Ok(v) = HeaderValue::from_str(&active.hash) {
-        h.insert(HeaderName::from_static("x-policy-config-hash"), v);
+        h.insert(HeaderName::from_static(headers::CONFIG_HASH), v);
     }
     if let Ok(v) = HeaderValue::from_str(id) {
-        h.insert(HeaderName::from_static("x-request-id"), v);
+        h.insert(HeaderName::from_static(headers::REQUEST_ID), v);
     }
     resp
 }
@@ -83,7 +82,7 @@ async fn route(
 ) -> (Option<Verdict>, Response<Body>) {
     let path = req.uri().path().to_string();
     match (req.method(), path.as_str()) {
-        (&Method::GET, "/health") => (None, health(gw, active)),
+        (&Method::GET, admin::HEALTH) => (None, health(gw, active)),
         (&Method::POST, "/v1/chat/completions" | "/v1/completions") => completion(gw, active, req, peer, id).await,
         (_, "/health" | "/v1/chat/completions" | "/v1/completions") => {
             let allow = if path == "/health" { "GET" } else { "POST" };
@@ -105,15 +104,15 @@ async fn route(
 fn health(gw: &Gateway, active: &Active) -> Response<Body> {
     json_response(
         StatusCode::OK,
-        &json!({
-            "status": "ok",
-            "config_version": active.version,
-            "config_hash": active.hash,
-            "generation": active.generation,
-            "pending_restart": active.pending_restart,
-            "uptime_seconds": gw.started.elapsed().as_secs_f64(),
-            "requests_served": gw.metrics.served(),
-        }),
+        &admin::Health {
+            status: "ok".into(),
+            config_version: active.version.clone(),
+            config_hash: active.hash.clone(),
+            generation: active.generation,
+            pending_restart: active.pending_restart.clone(),
+            uptime_seconds: gw.started.elapsed().as_secs_f64(),
+            requests_served: gw.metrics.served(),
+        },
     )
 }
 
@@ -138,7 +137,7 @@ async fn completion(
         Err(e) => return (None, bad_request(&format!("the request body is not valid JSON: {e}"))),
     };
     let client_ip = peer.ip().to_canonical().to_string();
-    let headers: BTreeMap<String, String> = parts
+    let sent: BTreeMap<String, String> = parts
         .headers
         .iter()
         .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
@@ -150,9 +149,9 @@ async fn completion(
             method: parts.method.to_string(),
             path: path.clone(),
             client_ip: Some(client_ip.clone()),
-            headers: headers
+            headers: sent
                 .iter()
-                .filter(|(k, _)| !UNRECORDED_HEADERS.contains(&k.as_str()))
+                .filter(|(k, _)| !headers::is_credential(k))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             body: value.clone(),
@@ -164,7 +163,7 @@ async fn completion(
         id: id.to_string(),
         path: path.clone(),
         client_ip: Some(client_ip),
-        headers,
+        headers: sent,
         body: value,
     };
     let decision = active.engine.evaluate(&request, received);

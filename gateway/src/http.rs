@@ -48,8 +48,8 @@ pub fn channel() -> (mpsc::Sender<Bytes>, Body) {
 }
 
 /// `body` as `application/json`, newline-terminated.
-pub fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
-    let mut text = body.to_string();
+pub fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response<Body> {
+    let mut text = serde_json::to_string(body).expect("admin and data bodies serialise");
     text.push('\n');
     Response::builder()
         .status(status)

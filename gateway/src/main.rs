@@ -37,8 +37,10 @@ use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use journal::{log, Journal};
 use metrics::Metrics;
+use policy::contract::admin::{OpKind, OpOutcome, Operation};
+use policy::contract::ServingLine;
 use reload::Trigger;
-use state::{Gateway, History, Identity, Operation};
+use state::{Gateway, History};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -154,12 +156,12 @@ async fn run(args: Args, first: reload::Candidate) -> ExitCode {
         &gw,
         Operation {
             seq: 0,
-            op: "start",
-            trigger: Trigger::Startup.as_str(),
-            outcome: "applied",
+            op: OpKind::Start,
+            trigger: Trigger::Startup,
+            outcome: OpOutcome::Applied,
             at: String::new(),
             from: None,
-            to: Some(Identity::of(&active)),
+            to: Some(active.identity()),
             duration_ms: state::millis(started.elapsed()),
             changes: 0,
             pending_restart: Vec::new(),
@@ -181,13 +183,16 @@ async fn run(args: Args, first: reload::Candidate) -> ExitCode {
             log("WARN", &format!("config: {m}"));
         }
     }
-    log(
-        "INFO",
-        &format!(
-            "serving {} {} ({}) on http://{}, admin on http://{}",
-            active.config.pack.name, active.version, active.hash, gw.listen, gw.admin_listen
-        ),
-    );
+    // Whoever started this process waits for this line (`policy::process`). Both listeners
+    // are bound, so a connection made from now on waits in the backlog until it is served.
+    let serving = ServingLine {
+        pack: active.config.pack.name.clone(),
+        version: active.version.clone(),
+        hash: active.hash.clone(),
+        data: gw.listen,
+        admin: gw.admin_listen,
+    };
+    log("INFO", &serving.to_string());
     drop(active);
 
     let _watcher = if args.watch {

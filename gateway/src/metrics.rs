@@ -6,16 +6,16 @@
 //! not decide when a reload counts as a success (`reload.rs` does).
 
 use crate::state::Active;
-use policy::engine::Verdict;
+use policy::contract::{headers, Verdict};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 /// Upper bounds of the reload-duration histogram, in seconds: reloads take milliseconds, a
 /// config with thousands of rules a few hundred.
 pub const RELOAD_BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0];
 
-/// Verdict labels of `gateway_requests_total`; `none` counts responses made before the policy
-/// chain ran (400, 404, 408, 413).
-pub const VERDICT_LABELS: [&str; 5] = ["allow", "redact", "block", "rate_limited", "none"];
+/// Number of `verdict` labels of `gateway_requests_total`: every verdict, and `none` for
+/// responses made before the policy chain ran (400, 404, 408, 413).
+const VERDICT_LABELS: usize = Verdict::ALL.len() + 1;
 
 /// Counters behind `/metrics`, updated lock-free on the hot path.
 #[derive(Debug, Default)]
@@ -30,8 +30,8 @@ pub struct Metrics {
     pub reload_buckets: [AtomicU64; RELOAD_BUCKETS.len() + 1],
     /// Sum of reload durations, microseconds.
     pub reload_micros: AtomicU64,
-    /// Responses by [`VERDICT_LABELS`].
-    pub requests: [AtomicU64; VERDICT_LABELS.len()],
+    /// Responses by verdict, in the order of `policy::contract::headers::verdict_values`.
+    pub requests: [AtomicU64; VERDICT_LABELS],
     /// Upstream failures answered with 502/504.
     pub upstream_errors: AtomicU64,
     /// Data-plane requests being handled now: what a SIGTERM drain waits for.
@@ -41,9 +41,9 @@ pub struct Metrics {
 impl Metrics {
     /// Count one data-plane response under its verdict (`None`: answered before the chain ran).
     pub fn count(&self, verdict: Option<Verdict>) {
-        let i = verdict.map_or(VERDICT_LABELS.len() - 1, |v| {
-            VERDICT_LABELS.iter().position(|l| *l == v.as_str()).unwrap_or(0)
-        });
+        let i = headers::verdict_values()
+            .position(|v| v == verdict)
+            .expect("verdict_values lists every verdict and none");
         self.requests[i].fetch_add(1, Ordering::Relaxed);
     }
 
@@ -142,10 +142,11 @@ impl Metrics {
             "counter",
             "Data-plane responses by policy verdict.",
         );
-        for (i, v) in VERDICT_LABELS.iter().enumerate() {
+        for (i, v) in headers::verdict_values().enumerate() {
             let _ = writeln!(
                 o,
-                "gateway_requests_total{{verdict=\"{v}\"}} {}",
+                "gateway_requests_total{{verdict=\"{}\"}} {}",
+                headers::verdict_value(v),
                 get(&self.requests[i])
             );
         }

@@ -9,7 +9,9 @@
 //! schema's `x-reload`, so a new restart-class field needs no code here).
 
 use crate::journal::{log, now_ms};
-use crate::state::{Active, Gateway, Identity, Operation};
+use crate::state::{Active, Gateway};
+pub use policy::contract::admin::Trigger;
+use policy::contract::admin::{Answer, Applied, OpKind, OpOutcome, Operation, Rejected};
 use policy::diff::{classify, Plan};
 use policy::engine::Engine;
 use policy::lint::{self, FileReport};
@@ -18,31 +20,6 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Instant;
 
-/// What started an operation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Trigger {
-    /// Process start.
-    Startup,
-    /// SIGHUP.
-    Sighup,
-    /// The admin API.
-    Admin,
-    /// `--watch` saw the file change.
-    Watch,
-}
-
-impl Trigger {
-    /// Name used in history, logs and audit events.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Trigger::Startup => "startup",
-            Trigger::Sighup => "sighup",
-            Trigger::Admin => "admin",
-            Trigger::Watch => "watch",
-        }
-    }
-}
-
 /// Where the new config comes from.
 #[derive(Debug)]
 pub enum Source {
@@ -50,15 +27,6 @@ pub enum Source {
     File,
     /// A YAML body posted to `/admin/reload`.
     Text(Vec<u8>),
-}
-
-/// The result of one operation, as the admin API returns it.
-#[derive(Debug)]
-pub struct Outcome {
-    /// `applied`, `unchanged`, `rejected` or `skipped` (watch: same bytes as active).
-    pub status: &'static str,
-    /// JSON body for the admin API.
-    pub body: Value,
 }
 
 /// A config that passed lint and compiled, not yet active.
@@ -179,7 +147,7 @@ fn read_file(gw: &Gateway) -> Result<Vec<u8>, String> {
 }
 
 /// Run the pipeline once. Never panics on any input; never leaves `active` half-changed.
-pub async fn reload(gw: &Arc<Gateway>, source: Source, trigger: Trigger) -> Outcome {
+pub async fn reload(gw: &Arc<Gateway>, source: Source, trigger: Trigger) -> Answer {
     let _one = gw.reload_lock.lock().await;
     let started = Instant::now();
     let running = gw.active.load_full();
@@ -208,9 +176,8 @@ pub async fn reload(gw: &Arc<Gateway>, source: Source, trigger: Trigger) -> Outc
     };
     let elapsed = || started.elapsed().as_secs_f64();
     match prepared {
-        Ok(None) => Outcome {
-            status: "skipped",
-            body: json!({"status": "skipped", "reason": "the file's bytes equal the active config's source"}),
+        Ok(None) => Answer::Skipped {
+            reason: "the file's bytes equal the active config's source".into(),
         },
         Err(rejection) => {
             let seconds = elapsed();
@@ -222,11 +189,11 @@ pub async fn reload(gw: &Arc<Gateway>, source: Source, trigger: Trigger) -> Outc
                 gw,
                 Operation {
                     seq: 0,
-                    op: "reload",
-                    trigger: trigger.as_str(),
-                    outcome: "rejected",
+                    op: OpKind::Reload,
+                    trigger,
+                    outcome: OpOutcome::Rejected,
                     at: String::new(),
-                    from: Some(Identity::of(&running)),
+                    from: Some(running.identity()),
                     to: None,
                     duration_ms: crate::state::millis(started.elapsed()),
                     changes: 0,
@@ -247,16 +214,12 @@ pub async fn reload(gw: &Arc<Gateway>, source: Source, trigger: Trigger) -> Outc
                     rejection.rendered.trim_end()
                 ),
             );
-            Outcome {
-                status: "rejected",
-                body: json!({
-                    "status": "rejected",
-                    "error": rejection.error,
-                    "diagnostics": rejection.diagnostics,
-                    "active": Identity::of(&running),
-                    "operation": op,
-                }),
-            }
+            Answer::Rejected(Box::new(Rejected {
+                error: rejection.error,
+                diagnostics: Some(rejection.diagnostics),
+                active: Some(running.identity()),
+                operation: Some(op),
+            }))
         }
         Ok(Some(candidate)) => {
             let unchanged = candidate.plan.is_empty() && candidate.active.pending_restart == running.pending_restart;
@@ -271,17 +234,21 @@ pub async fn reload(gw: &Arc<Gateway>, source: Source, trigger: Trigger) -> Outc
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             gw.metrics.observe_reload(seconds);
             let now = if unchanged { &running } else { &next };
-            let outcome = if unchanged { "unchanged" } else { "applied" };
+            let outcome = if unchanged {
+                OpOutcome::Unchanged
+            } else {
+                OpOutcome::Applied
+            };
             let op = record(
                 gw,
                 Operation {
                     seq: 0,
-                    op: "reload",
-                    trigger: trigger.as_str(),
+                    op: OpKind::Reload,
+                    trigger,
                     outcome,
                     at: String::new(),
-                    from: Some(Identity::of(&running)),
-                    to: Some(Identity::of(now)),
+                    from: Some(running.identity()),
+                    to: Some(now.identity()),
                     duration_ms: crate::state::millis(started.elapsed()),
                     changes: candidate.plan.changes.len(),
                     pending_restart: now.pending_restart.clone(),
@@ -293,8 +260,9 @@ pub async fn reload(gw: &Arc<Gateway>, source: Source, trigger: Trigger) -> Outc
             log(
                 "INFO",
                 &format!(
-                    "reload ({}) {outcome}: {} {} -> {} {} ({} change(s), {:.1} ms)",
+                    "reload ({}) {}: {} {} -> {} {} ({} change(s), {:.1} ms)",
                     trigger.as_str(),
+                    outcome.as_str(),
                     running.version,
                     running.hash,
                     now.version,
@@ -309,20 +277,21 @@ pub async fn reload(gw: &Arc<Gateway>, source: Source, trigger: Trigger) -> Outc
                     &format!("some changes require restart: [{}]", now.pending_restart.join(", ")),
                 );
             }
-            Outcome {
-                status: outcome,
-                body: json!({
-                    "status": outcome,
-                    "version": now.version,
-                    "hash": now.hash,
-                    "generation": now.generation,
-                    "previous": Identity::of(&running),
-                    "changes": policy::diff::render::to_json(&candidate.plan)["changes"],
-                    "pending_restart": now.pending_restart,
-                    "warnings": candidate.warnings,
-                    "duration_ms": crate::state::millis(started.elapsed()),
-                    "operation": op,
-                }),
+            let body = Box::new(Applied {
+                version: now.version.clone(),
+                hash: now.hash.clone(),
+                generation: now.generation,
+                previous: running.identity(),
+                changes: Some(policy::diff::render::to_json(&candidate.plan)["changes"].take()),
+                pending_restart: now.pending_restart.clone(),
+                warnings: Some(candidate.warnings),
+                duration_ms: Some(crate::state::millis(started.elapsed())),
+                operation: op,
+            });
+            if unchanged {
+                Answer::Unchanged(body)
+            } else {
+                Answer::Applied(body)
             }
         }
     }
@@ -340,15 +309,17 @@ impl From<String> for Rejection {
 
 /// Swap back to the config before the active one. The swapped-out config becomes the revert
 /// target, so a second revert undoes the first (as `kubectl rollout undo` does).
-pub async fn revert(gw: &Arc<Gateway>) -> Outcome {
+pub async fn revert(gw: &Arc<Gateway>) -> Answer {
     let _one = gw.reload_lock.lock().await;
     let started = Instant::now();
     let running = gw.active.load_full();
     let Some(target) = gw.previous.lock().expect("previous lock").take() else {
-        return Outcome {
-            status: "rejected",
-            body: json!({"status": "rejected", "error": "nothing to revert to: no config was replaced since start"}),
-        };
+        return Answer::Rejected(Box::new(Rejected {
+            error: "nothing to revert to: no config was replaced since start".into(),
+            diagnostics: None,
+            active: None,
+            operation: None,
+        }));
     };
     let next = Arc::new(Active {
         config: target.config.clone(),
@@ -367,12 +338,12 @@ pub async fn revert(gw: &Arc<Gateway>) -> Outcome {
         gw,
         Operation {
             seq: 0,
-            op: "revert",
-            trigger: Trigger::Admin.as_str(),
-            outcome: "applied",
+            op: OpKind::Revert,
+            trigger: Trigger::Admin,
+            outcome: OpOutcome::Applied,
             at: String::new(),
-            from: Some(Identity::of(&running)),
-            to: Some(Identity::of(&next)),
+            from: Some(running.identity()),
+            to: Some(next.identity()),
             duration_ms: crate::state::millis(started.elapsed()),
             changes: classify(&running.config, &next.config).changes.len(),
             pending_restart: next.pending_restart.clone(),
@@ -388,18 +359,17 @@ pub async fn revert(gw: &Arc<Gateway>) -> Outcome {
             running.version, running.hash, next.version, next.hash
         ),
     );
-    Outcome {
-        status: "applied",
-        body: json!({
-            "status": "applied",
-            "version": next.version,
-            "hash": next.hash,
-            "generation": next.generation,
-            "previous": Identity::of(&running),
-            "pending_restart": next.pending_restart,
-            "operation": op,
-        }),
-    }
+    Answer::Applied(Box::new(Applied {
+        version: next.version.clone(),
+        hash: next.hash.clone(),
+        generation: next.generation,
+        previous: running.identity(),
+        changes: None,
+        pending_restart: next.pending_restart.clone(),
+        warnings: None,
+        duration_ms: None,
+        operation: op,
+    }))
 }
 
 /// Put `op` in history and, when `config` audits, in its audit log as `event`.

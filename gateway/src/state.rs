@@ -10,8 +10,8 @@ use crate::journal::Journal;
 use crate::metrics::Metrics;
 use arc_swap::ArcSwap;
 use policy::config::{Config, PolicyKind};
+use policy::contract::admin::{Identity, OpKind, Operation};
 use policy::engine::Engine;
-use serde::Serialize;
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -55,6 +55,14 @@ impl Active {
             None => policy::config::AuditLogger::default().path,
         };
         Some(PathBuf::from(path))
+    }
+
+    /// How operators name this config: version and hash.
+    pub fn identity(&self) -> Identity {
+        Identity {
+            version: self.version.clone(),
+            hash: self.hash.clone(),
+        }
     }
 
     /// Where this config's audit events go, if anywhere.
@@ -138,55 +146,8 @@ impl History {
 
     /// The last reload (applied, unchanged or rejected).
     pub fn last_reload(&self) -> Option<&Operation> {
-        self.entries.iter().rev().find(|o| o.op == "reload")
+        self.entries.iter().rev().find(|o| o.op == OpKind::Reload)
     }
-}
-
-/// A config identity: version and hash.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Identity {
-    /// `pack.version`.
-    pub version: String,
-    /// `sha256:…`.
-    pub hash: String,
-}
-
-impl Identity {
-    /// Identity of `a`.
-    pub fn of(a: &Active) -> Identity {
-        Identity {
-            version: a.version.clone(),
-            hash: a.hash.clone(),
-        }
-    }
-}
-
-/// One start, reload or revert.
-#[derive(Debug, Clone, Serialize)]
-pub struct Operation {
-    /// Sequence number, from 1.
-    pub seq: u64,
-    /// `start`, `reload` or `revert`.
-    pub op: &'static str,
-    /// `startup`, `sighup`, `admin` or `watch`.
-    pub trigger: &'static str,
-    /// `applied`, `unchanged` or `rejected`.
-    pub outcome: &'static str,
-    /// When it finished (RFC 3339).
-    pub at: String,
-    /// Config before.
-    pub from: Option<Identity>,
-    /// Config after (`null` when rejected).
-    pub to: Option<Identity>,
-    /// Wall time of the whole pipeline, milliseconds.
-    pub duration_ms: f64,
-    /// Number of changes applied.
-    pub changes: usize,
-    /// Restart-class changes not applied.
-    pub pending_restart: Vec<String>,
-    /// Why it was rejected.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
 }
 
 /// A duration in milliseconds, rounded to microseconds (what JSON readers want to see).

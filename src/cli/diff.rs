@@ -2,8 +2,8 @@
 
 use super::{load_all, print, CliError, Loaded, Outcome};
 use policy::diff::{self, render};
-use policy::lint::render::human as lint_human;
 use policy::lint;
+use policy::lint::render::human as lint_human;
 use std::path::{Path, PathBuf};
 
 /// Arguments of `policy diff`.

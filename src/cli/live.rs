@@ -70,7 +70,13 @@ pub struct Input {
 }
 
 /// Run the live replay as `args` asks; `json` selects the output format.
-pub fn run(args: &LiveArgs, a: Input, b: Input, recorded: &[traffic::Recorded], json: bool) -> Result<Outcome, CliError> {
+pub fn run(
+    args: &LiveArgs,
+    a: Input,
+    b: Input,
+    recorded: &[traffic::Recorded],
+    json: bool,
+) -> Result<Outcome, CliError> {
     let until = match (args.requests, &args.duration) {
         (Some(n), _) => Until::Requests(n),
         (None, d) => Until::Duration(duration("--duration", d)?),

@@ -272,7 +272,9 @@ mod tests {
         let a = Answer::Skipped { reason: "same".into() };
         let v = serde_json::to_value(&a).unwrap();
         assert_eq!(v, serde_json::json!({"status": "skipped", "reason": "same"}));
-        let r: Answer = serde_json::from_value(serde_json::json!({"status": "rejected", "error": "x", "diagnostics": null})).unwrap();
+        let r: Answer =
+            serde_json::from_value(serde_json::json!({"status": "rejected", "error": "x", "diagnostics": null}))
+                .unwrap();
         assert_eq!(r.status(), "rejected");
     }
 }

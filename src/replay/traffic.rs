@@ -54,9 +54,6 @@ pub struct Line {
     pub body: Value,
 }
 
-/// Headers a recording must never contain: credentials are not traffic.
-pub const UNRECORDED_HEADERS: &[&str] = &["authorization", "proxy-authorization", "x-api-key", "api-key", "cookie"];
-
 /// Read traffic from text: HAR when it is one JSON object with `log.entries`, JSON Lines
 /// otherwise.
 pub fn parse(text: &str) -> (Vec<Recorded>, Vec<TrafficError>) {

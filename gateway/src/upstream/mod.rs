@@ -28,6 +28,7 @@ use hyper::{Request, Response, StatusCode, Version};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use policy::config::{ProviderKind, Target};
+use policy::contract::headers;
 use serde_json::Value;
 use std::time::Duration;
 
@@ -130,24 +131,20 @@ pub async fn send(client: &Client, mut out: Outbound<'_>) -> Result<Response<Bod
     }
 }
 
-/// Client headers never sent upstream: hop-by-hop headers, and credentials (the client's
-/// credentials are for the gateway; the upstream gets the target's key).
+/// Client headers never sent upstream besides the credentials
+/// (`policy::contract::CREDENTIAL_HEADERS`: the client's credentials are for the gateway; the
+/// upstream gets the target's key): hop-by-hop headers, which hyper sets itself.
 const NOT_FORWARDED: &[&str] = &[
     "host",
     "content-length",
     "connection",
     "keep-alive",
     "proxy-connection",
-    "proxy-authorization",
     "proxy-authenticate",
     "te",
     "trailer",
     "transfer-encoding",
     "upgrade",
-    "authorization",
-    "x-api-key",
-    "api-key",
-    "cookie",
 ];
 
 /// Upstream response headers not passed back: hop-by-hop (hyper frames the response itself).
@@ -177,7 +174,7 @@ fn secret(target: &Target) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-/// The upstream POST: the client's headers minus [`NOT_FORWARDED`] (and `accept-encoding`
+/// The upstream POST: the client's headers minus credentials and [`NOT_FORWARDED`] (and `accept-encoding`
 /// unless `keep_encoding`: a translated body must arrive uncompressed), then `content-type`,
 /// `x-request-id` and the provider's `extra` headers.
 fn build(
@@ -196,7 +193,7 @@ fn build(
     let h = req.headers_mut();
     for (name, value) in out.headers {
         let n = name.as_str();
-        if NOT_FORWARDED.contains(&n) || (!keep_encoding && n == "accept-encoding") {
+        if NOT_FORWARDED.contains(&n) || headers::is_credential(n) || (!keep_encoding && n == "accept-encoding") {
             continue;
         }
         h.append(name.clone(), value.clone());
@@ -206,7 +203,7 @@ fn build(
         HeaderValue::from_static("application/json"),
     );
     if let Ok(v) = HeaderValue::from_str(out.request_id) {
-        h.insert(HeaderName::from_static("x-request-id"), v);
+        h.insert(HeaderName::from_static(headers::REQUEST_ID), v);
     }
     for (name, value) in extra {
         if let Ok(v) = HeaderValue::from_str(value) {

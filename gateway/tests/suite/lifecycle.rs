@@ -4,6 +4,7 @@
 
 use crate::configs::{mock_config, FULL_CHAIN};
 use crate::support::{self, eventually, read_lines, Gateway, Opts};
+use policy::process::Signal;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -18,7 +19,7 @@ fn sigterm_drains_in_flight_requests_and_exits_0() {
             .body
             .contains("gateway_in_flight_requests 1")
     }));
-    gw.signal("TERM");
+    gw.signal(Signal::TERM);
     assert_eq!(held.join().unwrap().status, 200, "the in-flight request completes");
     let status = gw.wait_exit(Duration::from_secs(10)).expect("exits after draining");
     assert_eq!(status.code(), Some(0));
@@ -35,7 +36,7 @@ fn sigint_stops_fast() {
     });
     std::thread::sleep(Duration::from_millis(300));
     let start = Instant::now();
-    gw.signal("INT");
+    gw.signal(Signal::INT);
     let status = gw
         .wait_exit(Duration::from_secs(4))
         .expect("stops without waiting for the 5 s request");

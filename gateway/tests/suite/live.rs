@@ -122,9 +122,7 @@ fn a_gateway_that_dies_shows_up_as_dropped() {
     let pid = gw.pid();
     std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(1500));
-        let _ = std::process::Command::new("kill")
-            .args(["-KILL", &pid.to_string()])
-            .status();
+        let _ = policy::process::send_signal(pid as u32, policy::process::Signal::KILL);
     });
     let r = live::run(&plan, &ep, &options(Via::Admin, 4)).unwrap();
     assert!(!r.passed);

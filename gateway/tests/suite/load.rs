@@ -4,6 +4,7 @@
 
 use crate::configs::{mock_config, FULL_CHAIN};
 use crate::support::{self, eventually, Gateway};
+use policy::process::Signal;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -67,7 +68,7 @@ fn no_request_fails_during_20_reloads_under_load() {
         let (text, version) = if i % 2 == 0 { (&b, "2.0.0") } else { (&a, "1.0.0") };
         if i % 4 < 2 {
             gw.write_config(text);
-            gw.signal("HUP");
+            gw.signal(Signal::HUP);
             assert!(eventually(Duration::from_secs(5), || gw.health()["config_version"] == version));
         } else {
             let r = gw.admin("POST", "/admin/reload", None, text);

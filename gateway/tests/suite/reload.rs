@@ -5,6 +5,7 @@
 
 use crate::configs::{mock_config, FULL_CHAIN};
 use crate::support::{self, eventually, read_lines, Gateway, Opts};
+use policy::process::Signal;
 use serde_json::json;
 use std::time::Duration;
 
@@ -24,7 +25,7 @@ fn a_bad_config_is_rejected_with_diagnostics_and_the_old_one_keeps_serving() {
     assert_eq!(gw.chat("hi").header("x-policy-config-version"), Some("1.0.0"));
     // A file that is not even YAML, through SIGHUP.
     gw.write_config("pack: [unclosed");
-    gw.signal("HUP");
+    gw.signal(Signal::HUP);
     assert!(
         eventually(Duration::from_secs(10), || gw.log().matches("rejected").count() >= 2),
         "{}",
@@ -87,7 +88,7 @@ fn a_restart_change_is_pending_and_the_old_listener_keeps_serving() {
     let gw = Gateway::start(&mock_config("1.0.0", 0, FULL_CHAIN));
     let moved = mock_config("1.1.0", 0, FULL_CHAIN).replace("listen: 127.0.0.1:0\n", "listen: 127.0.0.1:1\n");
     gw.write_config(&moved);
-    gw.signal("HUP");
+    gw.signal(Signal::HUP);
     assert!(eventually(Duration::from_secs(10), || gw.health()["config_version"] == "1.1.0"));
     let status = gw.admin("GET", "/admin/status", None, "").json();
     assert_eq!(status["pending_restart"], json!(["/gateway/listen"]));

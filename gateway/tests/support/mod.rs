@@ -1,28 +1,31 @@
-//! Test harness: the real `policy-gateway` binary as a child process on free 127.0.0.1 ports,
-//! a real HTTP upstream on loopback, and a small HTTP/1.1 client over plain sockets.
+//! Test harness: the real `policy-gateway` binary as a child process on free 127.0.0.1 ports
+//! (started and stopped by `policy::process`, the library's one way of doing it), a real HTTP
+//! upstream on loopback, and a small HTTP/1.1 client over plain sockets.
 //!
-//! Everything binds 127.0.0.1 and is bounded in time; a gateway is killed (by its own pid)
-//! when its handle is dropped.
+//! Everything binds 127.0.0.1 and is bounded in time; a gateway is stopped (SIGTERM, then
+//! SIGKILL, by its own pid) when its handle is dropped.
 
 #![allow(dead_code)]
 
+use policy::process::{GatewayProcess, Launch, Signal};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// How long a gateway may take to start listening (a debug build on a busy 2-core machine).
-const START_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// A running gateway.
+/// A running gateway. The process is declared first, so it is stopped before its directory
+/// goes.
 pub struct Gateway {
-    pub child: Child,
+    /// The child process.
+    pub process: GatewayProcess,
+    /// Its bound data-plane address.
     pub data: SocketAddr,
+    /// Its bound admin-plane address.
     pub admin: SocketAddr,
-    pub log: Arc<Mutex<String>>,
+    /// Its working directory, holding its config (and relative audit logs).
     pub dir: tempfile::TempDir,
+    /// The config file it was started with.
     pub config: PathBuf,
 }
 
@@ -43,66 +46,34 @@ impl Gateway {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("policy-config.yaml");
         std::fs::write(&path, config.replace("{dir}", &dir.path().display().to_string())).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_policy-gateway"));
-        cmd.arg("--config")
-            .arg(&path)
-            .args(&opts.args)
+        let mut launch = Launch::new(env!("CARGO_BIN_EXE_policy-gateway"), &path)
+            .args(opts.args.iter().cloned())
             .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
             .env_remove("POLICY_ADMIN_TOKEN");
         for (k, v) in &opts.env {
-            cmd.env(k, v);
+            launch = launch.env(k, v);
         }
-        let mut child = cmd.spawn().expect("start policy-gateway");
-        let log = Arc::new(Mutex::new(String::new()));
-        let stderr = child.stderr.take().unwrap();
-        let sink = Arc::clone(&log);
-        // Drain stderr for the whole life of the child, so its log can never block it.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let mut l = sink.lock().unwrap();
-                l.push_str(&line);
-                l.push('\n');
-            }
-        });
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            let text = log.lock().unwrap().clone();
-            if let Some(addrs) = policy::cli::live::serving_addresses(&text) {
-                return Gateway {
-                    child,
-                    data: addrs.0,
-                    admin: addrs.1,
-                    log,
-                    dir,
-                    config: path,
-                };
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!("policy-gateway exited with {status} before serving:\n{text}");
-            }
-            assert!(Instant::now() < deadline, "policy-gateway did not start:\n{text}");
-            std::thread::sleep(Duration::from_millis(20));
+        let process = launch.spawn().unwrap_or_else(|e| panic!("{e}"));
+        let serving = process.serving().clone();
+        Gateway {
+            process,
+            data: serving.data,
+            admin: serving.admin,
+            dir,
+            config: path,
         }
     }
 
     pub fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
+        self.process.log()
     }
 
     pub fn pid(&self) -> i32 {
-        self.child.id() as i32
+        self.process.pid() as i32
     }
 
-    pub fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .arg(format!("-{sig}"))
-            .arg(self.pid().to_string())
-            .status()
-            .unwrap();
-        assert!(ok.success());
+    pub fn signal(&self, sig: Signal) {
+        self.process.signal(sig).expect("the gateway is running");
     }
 
     /// Replace the config file the way editors do: write a temp file, rename it over.
@@ -146,14 +117,7 @@ impl Gateway {
 
     /// Wait for the child to exit, at most `limit`.
     pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if let Ok(Some(s)) = self.child.try_wait() {
-                return Some(s);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
+        self.process.wait_exit(limit)
     }
 
     /// Resident set size of the child, KiB.
@@ -164,13 +128,6 @@ impl Gateway {
             .find_map(|l| l.strip_prefix("VmRSS:"))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
             .unwrap()
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

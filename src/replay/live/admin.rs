@@ -22,7 +22,12 @@ const CONFIRM_WITHIN: Duration = Duration::from_secs(10);
 
 /// One admin call on a fresh connection: the status code and the body as `T`. A 401 is an
 /// error that says how to pass the token.
-async fn call<T: DeserializeOwned>(ep: &Endpoint, method: &str, path: &str, body: Bytes) -> Result<(u16, T), LiveError> {
+async fn call<T: DeserializeOwned>(
+    ep: &Endpoint,
+    method: &str,
+    path: &str,
+    body: Bytes,
+) -> Result<(u16, T), LiveError> {
     let mut conn = connect(ep.admin)
         .await
         .map_err(|e| LiveError::Gateway(format!("admin plane: {e}")))?;

@@ -129,7 +129,6 @@ pub struct Report {
     pub timeline: Vec<Bucket>,
 }
 
-
 /// One of the run's two configs, as the report names it.
 #[derive(Debug, Clone, Serialize)]
 pub struct ConfigSummary {

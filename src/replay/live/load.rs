@@ -243,4 +243,3 @@ pub(super) async fn connect(addr: SocketAddr) -> Result<SendRequest<Full<Bytes>>
     });
     Ok(sender)
 }
-

@@ -26,8 +26,6 @@ pub struct Side {
     pub hash: String,
 }
 
-
-
 /// A recorded request ready to send: credentials and hop-by-hop headers left out.
 pub(super) struct Prepared {
     /// The recorded id, for examples in findings.
