@@ -28,7 +28,7 @@ pub enum ProcessError {
     #[error("cannot start {bin}: {source}")]
     #[diagnostic(code(policy::gateway_start))]
     Spawn {
-        /// The binary.
+        /// The binary that was run.
         bin: String,
         /// The OS error.
         source: std::io::Error,
@@ -55,7 +55,7 @@ pub enum ProcessError {
     #[error("cannot signal process {pid}: {source}")]
     #[diagnostic(code(policy::signal))]
     Signal {
-        /// The target.
+        /// The process the signal was meant for.
         pid: u32,
         /// The OS error.
         source: std::io::Error,

@@ -41,7 +41,7 @@ pub enum Format {
 pub enum Input {
     /// Standard input.
     Stdin,
-    /// A file.
+    /// A file path, as given or matched by a glob.
     File(PathBuf),
 }
 

@@ -20,12 +20,12 @@ use std::io::Write;
 #[derive(Debug, Parser)]
 #[command(name = "policy", version, about, propagate_version = true)]
 pub struct Cli {
-    /// The subcommand.
+    /// What to do; each subcommand has its own file under `cli/`.
     #[command(subcommand)]
     pub command: Command,
 }
 
-/// The subcommands.
+/// The subcommands of `policy`; their doc comments are their `--help`.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Validate configs against the schema and the semantic rules.

@@ -273,7 +273,7 @@ pub enum LoadError {
     #[error("cannot read {path}")]
     #[diagnostic(code(policy::io))]
     Io {
-        /// The path.
+        /// The file as given on the command line.
         path: String,
         /// The OS error.
         source: std::io::Error,
@@ -285,7 +285,7 @@ pub enum LoadError {
         help("YAML configs must be UTF-8; convert the file, e.g. with iconv")
     )]
     NotUtf8 {
-        /// The path.
+        /// The file as given on the command line.
         path: String,
         /// Offset of the first invalid byte.
         offset: usize,
@@ -294,7 +294,7 @@ pub enum LoadError {
     #[error("{path} has {errors} error(s)")]
     #[diagnostic(code(policy::invalid_config))]
     Invalid {
-        /// The path.
+        /// The file as given on the command line.
         path: String,
         /// Number of errors.
         errors: usize,

@@ -119,11 +119,11 @@ pub struct Report {
     pub final_hash: Option<String>,
     /// Wall time of the load, seconds.
     pub duration_s: f64,
-    /// Connections.
+    /// Keep-alive connections the load used.
     pub concurrency: usize,
     /// How reloads were triggered.
     pub reload_via: Via,
-    /// The four checks are zero.
+    /// Whether dropped, unattributed, mismatched and reload failures are all zero (exit 0).
     pub passed: bool,
     /// Latency over time, for the plot.
     pub timeline: Vec<Bucket>,
