@@ -88,18 +88,13 @@ pub fn prepare(label: &str, bytes: &[u8], running: Option<&Active>) -> Result<Ca
     let engine = match running {
         // Nothing the engine sees changed: keep it, and its rate-limit state.
         Some(run) if plan.is_empty() => Arc::clone(&run.engine),
-        _ => Arc::new(Engine::compile(&config).map_err(|e| {
-            let error = format!("{label}: {e}");
-            Rejection {
-                rendered: error.clone(),
-                error,
-                diagnostics: Value::Null,
-            }
-        })?),
+        // Compiled after the running engine: its rate-limit buckets carry over when the
+        // limits are unchanged.
+        _ => Arc::new(
+            Engine::compile_after(&config, running.map(|r| &*r.engine))
+                .map_err(|e| Rejection::from(format!("{label}: {e}")))?,
+        ),
     };
-    if let Some(run) = running {
-        engine.inherit_rate_limits(&run.engine);
-    }
     let active = Active {
         audit: Active::audit_target(&config),
         version: config.pack.version.clone(),
@@ -313,7 +308,7 @@ pub async fn revert(gw: &Arc<Gateway>) -> Answer {
     let _one = gw.reload_lock.lock().await;
     let started = Instant::now();
     let running = gw.active.load_full();
-    let Some(target) = gw.previous.lock().expect("previous lock").take() else {
+    let Some(target) = gw.previous.lock().expect("previous lock").clone() else {
         return Answer::Rejected(Box::new(Rejected {
             error: "nothing to revert to: no config was replaced since start".into(),
             diagnostics: None,
@@ -321,9 +316,25 @@ pub async fn revert(gw: &Arc<Gateway>) -> Answer {
             operation: None,
         }));
     };
+    // The stored engine's rate-limit buckets are those of the time it was replaced. The
+    // engine is chosen as `prepare` chooses it for a reload to the same config: the running
+    // one when nothing it sees changed, else compiled after the running one, so the buckets
+    // carry over exactly when the limits are unchanged.
+    let plan = classify(&running.config, &target.config);
+    let engine = if plan.is_empty() {
+        Arc::clone(&running.engine)
+    } else {
+        let (config, active) = (target.config.clone(), Arc::clone(&running.engine));
+        let compiled = tokio::task::spawn_blocking(move || Engine::compile_after(&config, Some(&active))).await;
+        match compiled {
+            Ok(Ok(engine)) => Arc::new(engine),
+            Ok(Err(e)) => return revert_failed(format!("the previous config no longer compiles: {e}")),
+            Err(e) => return revert_failed(format!("revert worker failed: {e}")),
+        }
+    };
     let next = Arc::new(Active {
         config: target.config.clone(),
-        engine: Arc::clone(&target.engine),
+        engine,
         version: target.version.clone(),
         hash: target.hash.clone(),
         source_sha: target.source_sha.clone(),
@@ -345,7 +356,7 @@ pub async fn revert(gw: &Arc<Gateway>) -> Answer {
             from: Some(running.identity()),
             to: Some(next.identity()),
             duration_ms: crate::state::millis(started.elapsed()),
-            changes: classify(&running.config, &next.config).changes.len(),
+            changes: plan.changes.len(),
             pending_restart: next.pending_restart.clone(),
             error: None,
         },
@@ -369,6 +380,17 @@ pub async fn revert(gw: &Arc<Gateway>) -> Answer {
         warnings: None,
         duration_ms: None,
         operation: op,
+    }))
+}
+
+/// A revert that could not be applied: nothing changed.
+fn revert_failed(error: String) -> Answer {
+    log("ERROR", &format!("revert rejected: {error}"));
+    Answer::Rejected(Box::new(Rejected {
+        error,
+        diagnostics: None,
+        active: None,
+        operation: None,
     }))
 }
 

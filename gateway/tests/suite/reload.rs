@@ -162,3 +162,48 @@ fn watch_reloads_on_rename_and_skips_identical_bytes() {
     assert_eq!(ops.len(), 2, "{ops:#?}");
     assert_eq!(ops[1]["trigger"], "watch");
 }
+
+fn limited(version: &str, chain: &str, burst: u32) -> String {
+    mock_config(version, 0, &format!("rate-limit, {chain}")).replace(
+        "policy:\n",
+        &format!("policy:\n  rate-limit: {{ requests_per_minute: 1, burst: {burst} }}\n"),
+    )
+}
+
+#[test]
+fn revert_carries_rate_limit_buckets_over_exactly_as_a_reload_does() {
+    let gw = Gateway::start(&limited("1.0.0", "audit-logger", 2));
+    let status = |expect: u16, why: &str| {
+        let r = gw.chat("hi");
+        assert_eq!(r.status, expect, "{why}: {r:?}");
+        r.header("x-policy-config-version").map(str::to_string)
+    };
+    status(200, "v1 spends 1 of its 2 tokens");
+    // v2 changes the chain and the version, not the limits: the bucket carries over.
+    let r = gw.admin("POST", "/admin/reload", None, &limited("2.0.0", FULL_CHAIN, 2));
+    assert_eq!(r.json()["status"], "applied", "{r:?}");
+    assert_eq!(status(200, "v2 spends the last token"), Some("2.0.0".into()));
+    status(429, "the reload kept the spent bucket");
+    // v1's stored engine still has the token it had when v2 replaced it; the revert
+    // must not hand it back.
+    assert_eq!(gw.admin("POST", "/admin/revert", None, "").json()["status"], "applied");
+    assert_eq!(gw.health()["config_version"], "1.0.0");
+    let r = gw.chat("hi");
+    assert_eq!(
+        (r.status, r.header("x-policy-config-version")),
+        (429, Some("1.0.0")),
+        "the revert kept the spent bucket: {r:?}"
+    );
+    // Changed limits start full, on reload and on revert alike (v1's engine is spent, yet
+    // reverting from v3's limits to v1's gives a full bucket, as reloading v1 would).
+    let r = gw.admin("POST", "/admin/reload", None, &limited("3.0.0", "audit-logger", 3));
+    assert_eq!(r.json()["status"], "applied", "{r:?}");
+    assert_eq!(status(200, "v3's burst differs: a full bucket"), Some("3.0.0".into()));
+    assert_eq!(gw.admin("POST", "/admin/revert", None, "").json()["status"], "applied");
+    assert_eq!(
+        status(200, "v1's burst differs from v3's: a full bucket"),
+        Some("1.0.0".into())
+    );
+    status(200, "the second of v1's 2 tokens");
+    status(429, "v1's fresh bucket is spent");
+}

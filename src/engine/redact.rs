@@ -1,0 +1,45 @@
+//! Applying redactions: from the matches a stage wants redacted to the rewritten text and the
+//! [`Redaction`]s recorded in the decision.
+//!
+//! Owns overlap resolution and the rewrite. What to redact and what marker replaces it are
+//! the stages' (`pii`, `content`); putting the texts back into the body is `text`'s.
+
+use super::decision::{Decision, Redaction};
+use crate::config::PolicyKind;
+
+/// A match to redact: byte range, kind (PII type or rule id), replacement.
+pub(super) type Span = (usize, usize, String, String);
+
+/// `spans` sorted by start, the longest first where two start together, and every span that
+/// overlaps an earlier kept one dropped: what [`apply`] needs.
+pub(super) fn non_overlapping(mut spans: Vec<Span>) -> Vec<Span> {
+    spans.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+    let mut kept: Vec<Span> = Vec::with_capacity(spans.len());
+    for s in spans {
+        if kept.last().is_none_or(|k| s.0 >= k.1) {
+            kept.push(s);
+        }
+    }
+    kept
+}
+
+/// Replace `spans` (sorted, non-overlapping) in `text`, recording each redaction.
+pub(super) fn apply(text: &mut String, spans: &[Span], policy: PolicyKind, field: &str, d: &mut Decision) {
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for (s, e, kind, replacement) in spans {
+        out.push_str(&text[at..*s]);
+        out.push_str(replacement);
+        d.redactions.push(Redaction {
+            policy,
+            kind: kind.clone(),
+            field: field.to_string(),
+            start: *s,
+            end: *e,
+            replacement: replacement.clone(),
+        });
+        at = *e;
+    }
+    out.push_str(&text[at..]);
+    *text = out;
+}
