@@ -5,7 +5,10 @@
 //! ```text
 //! config/        the one config model (serde + schemars types) and YAML loading with spans
 //!   model.rs     Rust types of SPEC §1; doc comments = user docs; `x-reload` on every field
-//!   yaml.rs      saphyr-parser events -> serde_json::Value + span tree (depth/alias guards)
+//!   pointer.rs   JSON pointer tokens: escape, unescape, join, split (shared by all stages)
+//!   yaml/        the YAML reader: builder.rs (saphyr-parser events -> serde_json::Value +
+//!                span tree, depth/alias guards), spans.rs (span tree, lookup by pointer),
+//!                scalars.rs (YAML 1.2 core-schema scalars and tags)
 //! schema.rs      schema generation, and per-pointer facts read back from it (reload class, keys)
 //! lint/          diagnostics: schema errors mapped to nodes, one semantic rule per file,
 //!                output formats (human via miette, json, github, sarif)

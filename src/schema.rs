@@ -6,7 +6,7 @@
 //! mapping allows (for did-you-mean), the values an enum allows, the human wording of a
 //! pattern (`x-expected`) — so no list of fields is written twice.
 
-use crate::config::Config;
+use crate::config::{pointer, Config};
 use serde_json::Value;
 use std::sync::OnceLock;
 
@@ -119,11 +119,7 @@ fn walk(pointer: &str, mut visit: impl FnMut(&'static Value)) -> Option<&'static
     let root = schema();
     let mut node = resolve(root);
     visit(root);
-    if pointer.is_empty() {
-        return Some(node);
-    }
-    for raw in pointer.split('/').skip(1) {
-        let token = crate::config::yaml::unescape(raw);
+    for token in pointer::tokens(pointer) {
         let next = if let Some(p) = node.get("properties").and_then(|p| p.get(token.as_ref())) {
             p
         } else if let Some(items) = node.get("items").filter(|_| token.parse::<usize>().is_ok()) {
@@ -168,11 +164,10 @@ pub enum ListKind {
 
 /// The [`ListKind`] declared for the list at `pointer`.
 pub fn list_kind(pointer: &str) -> ListKind {
-    let (parent, key) = match pointer.rfind('/') {
-        Some(i) => (&pointer[..i], &pointer[i + 1..]),
-        None => return ListKind::Positional,
+    let Some((parent, key)) = pointer::split_last(pointer) else {
+        return ListKind::Positional;
     };
-    match property(parent, key)
+    match property(parent, &key)
         .and_then(|p| p.get("x-diff"))
         .and_then(Value::as_str)
     {

@@ -9,11 +9,12 @@
 
 pub mod render;
 
-use crate::config::yaml::escape;
+use crate::config::pointer::{self, child};
 use crate::config::Config;
 use crate::schema::{self, ListKind, ReloadClass};
 use serde::Serialize;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 /// What happened at a pointer.
@@ -35,7 +36,7 @@ pub struct Change {
     /// gives its index in the old config (a key removed inside a kept item is still addressed
     /// through the item's new index).
     pub pointer: String,
-    /// What happened.
+    /// Whether the value was added, removed or changed there.
     pub op: Op,
     /// When the change can take effect.
     pub class: ReloadClass,
@@ -139,16 +140,8 @@ pub fn hold_restart_fields(running: &Config, proposed: &Config, plan: &Plan) -> 
     serde_json::from_value(new).unwrap_or_else(|_| running.clone())
 }
 
-fn tokens(pointer: &str) -> Vec<String> {
-    pointer
-        .split('/')
-        .skip(1)
-        .map(|t| crate::config::yaml::unescape(t).into_owned())
-        .collect()
-}
-
 fn set_pointer(root: &mut Value, pointer: &str, value: Value) {
-    let toks = tokens(pointer);
+    let toks: Vec<String> = pointer::tokens(pointer).map(Cow::into_owned).collect();
     let Some((last, parents)) = toks.split_last() else {
         *root = value;
         return;
@@ -185,7 +178,7 @@ fn set_pointer(root: &mut Value, pointer: &str, value: Value) {
 }
 
 fn remove_pointer(root: &mut Value, pointer: &str) {
-    let toks = tokens(pointer);
+    let toks: Vec<String> = pointer::tokens(pointer).map(Cow::into_owned).collect();
     let Some((last, parents)) = toks.split_last() else {
         return;
     };
@@ -218,10 +211,6 @@ fn change(pointer: String, op: Op, old: Option<&Value>, new: Option<&Value>) -> 
         weakens: None,
         note: None,
     }
-}
-
-fn child(pointer: &str, token: &str) -> String {
-    format!("{pointer}/{}", escape(token))
 }
 
 fn diff_value(pointer: &str, a: &Value, b: &Value, out: &mut Vec<Change>) {

@@ -160,10 +160,10 @@ fn yaml_diagnostic(e: yaml::YamlError) -> Diagnostic {
             "written again here",
             "remove one of the two entries; YAML parsers disagree on which one wins".into(),
         ),
-        YamlErrorKind::AliasBudget if e.message.contains("names no anchor") => (
+        YamlErrorKind::UnknownAnchor => (
             &alias_expansion_limit::RULE,
             "unknown alias",
-            "add the anchor (`key: &name value`) above this alias, or check the spelling of the name".into(),
+            "define the anchor (`key: &name value`) on a node that ends before this alias, or check the spelling of the name".into(),
         ),
         YamlErrorKind::AliasBudget => (
             &alias_expansion_limit::RULE,
@@ -273,9 +273,9 @@ pub enum LoadError {
     #[error("cannot read {path}")]
     #[diagnostic(code(policy::io))]
     Io {
-        /// The file as given on the command line.
+        /// The file as the caller named it: the context the OS error lacks.
         path: String,
-        /// The OS error.
+        /// Why the OS refused the read.
         source: std::io::Error,
     },
     /// The file is not UTF-8.
@@ -285,7 +285,7 @@ pub enum LoadError {
         help("YAML configs must be UTF-8; convert the file, e.g. with iconv")
     )]
     NotUtf8 {
-        /// The file as given on the command line.
+        /// The file as the caller named it.
         path: String,
         /// Offset of the first invalid byte.
         offset: usize,
@@ -294,9 +294,9 @@ pub enum LoadError {
     #[error("{path} has {errors} error(s)")]
     #[diagnostic(code(policy::invalid_config))]
     Invalid {
-        /// The file as given on the command line.
+        /// The file as the caller named it.
         path: String,
-        /// Number of errors.
+        /// How many error-severity diagnostics the report holds (warnings do not count).
         errors: usize,
         /// The full report, for rendering.
         report: Box<FileReport>,

@@ -7,7 +7,8 @@
 
 use super::rules::{self, did_you_mean, At, Finding, Rule};
 use super::{make, Diagnostic, LineIndex};
-use crate::config::yaml::{escape, unescape, Document, ScalarKind};
+use crate::config::pointer;
+use crate::config::yaml::{Document, ScalarKind};
 use crate::schema;
 use jsonschema::error::{TypeKind, ValidationErrorKind};
 use serde_json::Value;
@@ -46,7 +47,8 @@ fn explain(
     kind: &ValidationErrorKind,
     instance: &Value,
 ) -> Vec<(&'static Rule, Finding)> {
-    let (parent, key) = split(pointer);
+    let (parent, key) = pointer::split_last(pointer).unwrap_or_default();
+    let key = key.as_ref();
     let field = if key.is_empty() {
         "the document".to_string()
     } else {
@@ -73,7 +75,7 @@ fn explain(
             unexpected
                 .iter()
                 .map(|k| {
-                    let child = format!("{pointer}/{}", escape(k));
+                    let child = pointer::child(pointer, k);
                     let suggestion = did_you_mean(k, allowed.iter().copied());
                     let help = match suggestion {
                         Some(s) => format!("did you mean `{s}`?"),
@@ -315,27 +317,20 @@ fn other_message(kind: &ValidationErrorKind) -> String {
     format!("{kind:?}").chars().take(200).collect()
 }
 
-fn split(pointer: &str) -> (&str, &str) {
-    match pointer.rfind('/') {
-        Some(i) => (&pointer[..i], &pointer[i + 1..]),
-        None => ("", ""),
-    }
-}
-
 /// "`pack`", "`providers.targets[0]`" or "the top level": where a pointer is, for messages.
 fn where_(pointer: &str) -> String {
     if pointer.is_empty() {
         return "the top level".into();
     }
     let mut s = String::new();
-    for t in pointer.split('/').skip(1) {
+    for t in pointer::tokens(pointer) {
         if t.parse::<usize>().is_ok() {
             s.push_str(&format!("[{t}]"));
         } else {
             if !s.is_empty() {
                 s.push('.');
             }
-            s.push_str(&unescape(t));
+            s.push_str(&t);
         }
     }
     format!("`{s}`")

@@ -3,7 +3,7 @@
 declare_rule! {
     /// ## What it does
     /// Refuses a document whose aliases (`*name`) would expand to more than 100,000 nodes in all,
-    /// or that uses an alias with no matching anchor (`&name`).
+    /// or that uses an alias with no matching anchor (`&name`) on a node that ends before it.
     ///
     /// ## Why is this bad?
     /// Nested aliases grow exponentially: ten lines of "billion laughs" expand to 10^9 nodes and

@@ -1,7 +1,7 @@
 //! P310 `plaintext-secret`: a value that looks like an API key or token.
 
 use super::{Context, Finding};
-use crate::config::yaml::escape;
+use crate::config::pointer;
 use regex::Regex;
 use serde_json::Value;
 use std::borrow::Cow;
@@ -72,7 +72,7 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
         match v {
             Value::String(s) => {
                 if let Some(kind) = detect(s) {
-                    let pointer: String = path.iter().map(|t| format!("/{}", escape(t))).collect();
+                    let pointer = pointer::join(path.iter());
                     out.push(Finding::new(
                         pointer,
                         format!("this value looks like {kind} written in plain text"),

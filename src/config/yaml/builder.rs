@@ -1,0 +1,411 @@
+//! The builder: `saphyr-parser` events -> (`serde_json::Value`, span tree), with the guards.
+//!
+//! Owns the walk over the event stream (an explicit stack of open collections, no recursion,
+//! so hostile nesting cannot overflow the stack) and everything the reader refuses while
+//! building: a second document, duplicate keys, nesting past [`MAX_DEPTH`], aliases past
+//! [`ALIAS_NODE_BUDGET`] or to an anchor with no finished node, non-scalar keys, and `<<`
+//! merges of anything but mappings. What a scalar's text means is `scalars`' job; looking
+//! nodes up afterwards is `spans`'. Scanning (and the thread it may run on) is `parse`'s.
+
+use super::scalars;
+use super::spans::{Document, Entry, Node, NodeKind, Pos, ScalarKind, Span};
+use super::{YamlError, YamlErrorKind, ALIAS_NODE_BUDGET, MAX_DEPTH};
+use crate::config::pointer;
+use saphyr_parser::{Event, ScalarStyle, Tag};
+use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+/// One item of the parser's output, as `parse` hands it over (possibly from another thread).
+pub(super) type ParserItem<'a> = Result<(Event<'a>, saphyr_parser::Span), saphyr_parser::ScanError>;
+
+/// A collection whose end event has not come yet.
+enum Frame {
+    Seq {
+        /// The start token's span; the node's span runs from here.
+        start: Span,
+        /// The anchor id to register the finished node under (0: none).
+        anchor: usize,
+        values: Vec<Value>,
+        nodes: Vec<Node>,
+    },
+    Map {
+        /// The start token's span; the node's span runs from here.
+        start: Span,
+        /// The anchor id to register the finished node under (0: none).
+        anchor: usize,
+        map: Map<String, Value>,
+        entries: Vec<Entry>,
+        /// Key read, value not yet: the key, where it is written, and whether it is a `<<`.
+        pending: Option<(String, Span, bool)>,
+        /// Keys that came from a `<<` merge, so an explicit key may override them once.
+        merged: Vec<String>,
+    },
+}
+
+struct Builder {
+    /// The open collections, outermost first.
+    stack: Vec<Frame>,
+    /// Finished anchored nodes by the parser's anchor id, with their node count (what each
+    /// alias to them costs from the budget).
+    anchors: HashMap<usize, (Value, Node, usize)>,
+    /// Nodes created by alias expansion so far, against [`ALIAS_NODE_BUDGET`].
+    alias_nodes: usize,
+    /// Duplicate keys found so far: the only errors after which reading goes on.
+    errors: Vec<YamlError>,
+}
+
+/// Build one document from the parser's events. Duplicate keys are collected (all of them)
+/// and reading goes on; any other error stops reading and is returned alone.
+pub(super) fn build<'a>(events: impl Iterator<Item = ParserItem<'a>>) -> Result<Document, Vec<YamlError>> {
+    let mut b = Builder {
+        stack: Vec::new(),
+        anchors: HashMap::new(),
+        alias_nodes: 0,
+        errors: Vec::new(),
+    };
+    let mut root: Option<(Value, Node)> = None;
+    let mut documents = 0usize;
+    let mut last_span = Span::default();
+    for event in events {
+        let (event, span) = match event {
+            Ok(ok) => ok,
+            Err(e) => {
+                let m = Pos::from_saphyr(*e.marker());
+                let span = Span {
+                    start: m,
+                    end: Pos {
+                        line: m.line,
+                        col: m.col + 1,
+                    },
+                };
+                // The parser resolves alias names itself: an alias to a name no anchor has
+                // declared yet stops it here, not in `alias`.
+                if e.info().contains("unknown anchor") {
+                    let message = "this alias names no anchor; define `&name` on a node before `*name` refers to it";
+                    return Err(vec![b.error(YamlErrorKind::UnknownAnchor, message.into(), span)]);
+                }
+                // The scanner has its own flow-nesting guard; report it as what it is.
+                if e.info().contains("recursion limit") {
+                    return Err(vec![b.error(
+                        YamlErrorKind::TooDeep,
+                        format!("nesting deeper than the parser's limit ({})", e.info()),
+                        span,
+                    )]);
+                }
+                return Err(vec![b.error(YamlErrorKind::Syntax, e.info().to_string(), span)]);
+            }
+        };
+        let span = Span::from_saphyr(span);
+        last_span = span;
+        let done = match event {
+            Event::DocumentStart(_) => {
+                documents += 1;
+                if documents > 1 {
+                    return Err(vec![b.error(
+                        YamlErrorKind::MultipleDocuments,
+                        "a second YAML document starts here; a policy config is exactly one document".into(),
+                        span,
+                    )]);
+                }
+                None
+            }
+            Event::Scalar(text, style, anchor, tag) => Some(b.scalar(text, style, anchor, tag.as_deref(), span)?),
+            Event::Alias(id) => Some(b.alias(id, span)?),
+            Event::SequenceStart(anchor, tag) => {
+                b.check_tag(tag.as_deref(), span)?;
+                b.push(
+                    Frame::Seq {
+                        start: span,
+                        anchor,
+                        values: Vec::new(),
+                        nodes: Vec::new(),
+                    },
+                    span,
+                )?;
+                None
+            }
+            Event::MappingStart(anchor, tag) => {
+                b.check_tag(tag.as_deref(), span)?;
+                b.push(
+                    Frame::Map {
+                        start: span,
+                        anchor,
+                        map: Map::new(),
+                        entries: Vec::new(),
+                        pending: None,
+                        merged: Vec::new(),
+                    },
+                    span,
+                )?;
+                None
+            }
+            Event::SequenceEnd | Event::MappingEnd => Some(b.pop(span)),
+            _ => None,
+        };
+        if let Some(item) = done {
+            if let Some(finished) = b.attach(item)? {
+                root = Some(finished);
+            }
+        }
+    }
+    if !b.errors.is_empty() {
+        return Err(b.errors);
+    }
+    let (value, root) = root.unwrap_or_else(|| {
+        // An empty file is a document whose value is null.
+        (
+            Value::Null,
+            Node {
+                span: Span {
+                    start: Pos { line: 1, col: 0 },
+                    end: last_span.end,
+                },
+                kind: NodeKind::Scalar(ScalarKind::Plain),
+            },
+        )
+    });
+    Ok(Document { value, root })
+}
+
+impl Builder {
+    /// The pointer of the node being read: O(depth), so only built for an error.
+    fn pointer(&self) -> String {
+        let mut p = String::new();
+        for f in &self.stack {
+            match f {
+                Frame::Seq { values, .. } => pointer::push(&mut p, &values.len().to_string()),
+                Frame::Map {
+                    pending: Some((k, _, _)),
+                    ..
+                } => pointer::push(&mut p, k),
+                Frame::Map { .. } => {}
+            }
+        }
+        p
+    }
+
+    fn error(&self, kind: YamlErrorKind, message: String, span: Span) -> YamlError {
+        YamlError {
+            kind,
+            message,
+            span,
+            pointer: self.pointer(),
+            related: None,
+        }
+    }
+
+    fn push(&mut self, frame: Frame, span: Span) -> Result<(), Vec<YamlError>> {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(vec![self.error(
+                YamlErrorKind::TooDeep,
+                format!("nesting deeper than {MAX_DEPTH} levels"),
+                span,
+            )]);
+        }
+        if let Some(Frame::Map { pending: None, .. }) = self.stack.last() {
+            return Err(vec![self.error(
+                YamlErrorKind::Unsupported,
+                "a mapping key must be a scalar, not a mapping or a sequence".into(),
+                span,
+            )]);
+        }
+        self.stack.push(frame);
+        Ok(())
+    }
+
+    fn check_tag(&self, tag: Option<&Tag>, span: Span) -> Result<(), Vec<YamlError>> {
+        scalars::check_collection_tag(tag).map_err(|m| vec![self.error(YamlErrorKind::Unsupported, m, span)])
+    }
+
+    fn scalar(
+        &mut self,
+        text: Cow<'_, str>,
+        style: ScalarStyle,
+        anchor: usize,
+        tag: Option<&Tag>,
+        span: Span,
+    ) -> Result<(Value, Node), Vec<YamlError>> {
+        let (value, kind) =
+            scalars::resolve(text, style, tag).map_err(|m| vec![self.error(YamlErrorKind::Unsupported, m, span)])?;
+        let node = Node {
+            span,
+            kind: NodeKind::Scalar(kind),
+        };
+        if anchor != 0 {
+            self.anchors.insert(anchor, (value.clone(), node.clone(), 1));
+        }
+        Ok((value, node))
+    }
+
+    fn alias(&mut self, id: usize, span: Span) -> Result<(Value, Node), Vec<YamlError>> {
+        let Some((value, node, count)) = self.anchors.get(&id) else {
+            // The parser knows the name, so its anchor is on a node still open: the alias is
+            // inside the node it would repeat.
+            return Err(vec![self.error(
+                YamlErrorKind::UnknownAnchor,
+                "this alias is inside the node its anchor names; an alias can only repeat a node that ends before it"
+                    .into(),
+                span,
+            )]);
+        };
+        self.alias_nodes += count;
+        if self.alias_nodes > ALIAS_NODE_BUDGET {
+            return Err(vec![self.error(
+                YamlErrorKind::AliasBudget,
+                format!("aliases expand to more than {ALIAS_NODE_BUDGET} nodes"),
+                span,
+            )]);
+        }
+        // The alias stands where it is written; what it expands to keeps the anchor's spans,
+        // so an error inside points at the definition, as rustc does for macros.
+        let mut node = node.clone();
+        node.span = span;
+        Ok((value.clone(), node))
+    }
+
+    fn pop(&mut self, end: Span) -> (Value, Node) {
+        let frame = self.stack.pop().expect("parser emits balanced start/end events");
+        let (value, node, anchor) = match frame {
+            Frame::Seq {
+                start,
+                anchor,
+                values,
+                nodes,
+            } => {
+                let span = match nodes.last() {
+                    // Block sequences end where the next token starts; end at the last item instead.
+                    Some(last) if end.start.line > last.span.end.line => start.to(last.span),
+                    _ => start.to(end),
+                };
+                (
+                    Value::Array(values),
+                    Node {
+                        span,
+                        kind: NodeKind::Seq(nodes),
+                    },
+                    anchor,
+                )
+            }
+            Frame::Map {
+                start,
+                anchor,
+                map,
+                entries,
+                ..
+            } => {
+                let span = match entries.last() {
+                    // Block mappings end where the next token starts; end at the last value instead.
+                    Some(last) if end.start.line > last.value.span.end.line => start.to(last.value.span),
+                    _ => start.to(end),
+                };
+                let kind = NodeKind::map(entries, &map);
+                (Value::Object(map), Node { span, kind }, anchor)
+            }
+        };
+        if anchor != 0 {
+            let count = node.count();
+            self.anchors.insert(anchor, (value.clone(), node.clone(), count));
+        }
+        (value, node)
+    }
+
+    /// Hand a finished node to its parent; returns it when it is the root.
+    fn attach(&mut self, (value, node): (Value, Node)) -> Result<Option<(Value, Node)>, Vec<YamlError>> {
+        // Only computed when needed: building it for every node would cost O(depth) each.
+        let needs_pointer = match self.stack.last() {
+            Some(Frame::Map {
+                pending: Some((key, _, merge)),
+                map,
+                ..
+            }) => *merge || map.contains_key(key),
+            _ => false,
+        };
+        let pointer = if needs_pointer { self.pointer() } else { String::new() };
+        let Some(top) = self.stack.last_mut() else {
+            return Ok(Some((value, node)));
+        };
+        match top {
+            Frame::Seq { values, nodes, .. } => {
+                values.push(value);
+                nodes.push(node);
+            }
+            Frame::Map {
+                map,
+                entries,
+                pending,
+                merged,
+                ..
+            } => match pending.take() {
+                None => {
+                    let key = match &value {
+                        Value::String(s) => s.clone(),
+                        Value::Null => "null".into(),
+                        other => other.to_string(),
+                    };
+                    let is_merge = key == "<<" && matches!(node.kind, NodeKind::Scalar(ScalarKind::Plain));
+                    *pending = Some((key, node.span, is_merge));
+                }
+                Some((_, key_span, true)) => {
+                    // `<<: *base` or `<<: [*a, *b]`: keys not yet present are copied in; earlier
+                    // sources win, and explicit keys written later override merged ones.
+                    let sources: Vec<(&Value, &Node)> = match (&value, &node.kind) {
+                        (Value::Object(_), NodeKind::Map(..)) => vec![(&value, &node)],
+                        (Value::Array(vs), NodeKind::Seq(ns)) if vs.iter().all(Value::is_object) => {
+                            vs.iter().zip(ns).collect()
+                        }
+                        _ => {
+                            return Err(vec![YamlError {
+                                kind: YamlErrorKind::Unsupported,
+                                message: "a merge key `<<` takes a mapping or a list of mappings".into(),
+                                span: node.span,
+                                pointer,
+                                related: None,
+                            }]);
+                        }
+                    };
+                    for (v, n) in sources {
+                        let (Value::Object(src), NodeKind::Map(src_entries, _)) = (v, &n.kind) else {
+                            continue;
+                        };
+                        for (e, (k, v)) in src_entries.iter().zip(src) {
+                            if !map.contains_key(k) {
+                                map.insert(k.clone(), v.clone());
+                                entries.push(Entry {
+                                    key_span: key_span.to(node.span),
+                                    value: e.value.clone(),
+                                });
+                                merged.push(k.clone());
+                            }
+                        }
+                    }
+                }
+                Some((key, key_span, false)) => {
+                    // Entries stay index-aligned with the map: a key already present replaces
+                    // its entry in place, as the map replaces its value.
+                    // `contains_key` hashes; the scan for the index only runs on the rare repeat.
+                    if map.contains_key(&key) {
+                        let i = map.keys().position(|k| *k == key).expect("present");
+                        if let Some(m) = merged.iter().position(|m| *m == key) {
+                            merged.swap_remove(m);
+                        } else {
+                            self.errors.push(YamlError {
+                                kind: YamlErrorKind::DuplicateKey,
+                                message: format!("duplicate key `{key}`"),
+                                span: key_span,
+                                pointer,
+                                related: Some(entries[i].key_span),
+                            });
+                        }
+                        map.insert(key, value);
+                        entries[i] = Entry { key_span, value: node };
+                    } else {
+                        map.insert(key, value);
+                        entries.push(Entry { key_span, value: node });
+                    }
+                }
+            },
+        }
+        Ok(None)
+    }
+}
