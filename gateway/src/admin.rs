@@ -46,7 +46,13 @@ pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, _peer: SocketAddr)
         }
         (Method::GET, admin::METRICS) => {
             let active = gw.active.load();
-            let text = gw.metrics.render(&active, gw.started.elapsed().as_secs_f64());
+            let info = crate::metrics::ActiveInfo {
+                version: &active.version,
+                hash: &active.hash,
+                generation: active.generation,
+                pending_restart: active.pending_restart.len(),
+            };
+            let text = gw.metrics.render(&info, gw.started.elapsed().as_secs_f64());
             Response::builder()
                 .header(hyper::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")
                 .body(full(text))

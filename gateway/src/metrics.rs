@@ -5,7 +5,6 @@
 //! lock, so a scrape never stalls a request. It does not serve HTTP (`admin.rs` does) and does
 //! not decide when a reload counts as a success (`reload.rs` does).
 
-use crate::state::Active;
 use policy::contract::{headers, Verdict};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
@@ -16,6 +15,19 @@ pub const RELOAD_BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 
 /// Number of `verdict` labels of `gateway_requests_total`: every verdict, and `none` for
 /// responses made before the policy chain ran (400, 404, 408, 413).
 const VERDICT_LABELS: usize = Verdict::ALL.len() + 1;
+
+/// What `/metrics` says about the config in effect (its gauges are read at scrape time).
+#[derive(Debug, Clone, Copy)]
+pub struct ActiveInfo<'a> {
+    /// `pack.version`, the `version` label of `gateway_config_info`.
+    pub version: &'a str,
+    /// The config hash, the `hash` label.
+    pub hash: &'a str,
+    /// The `generation` label.
+    pub generation: u64,
+    /// `gateway_config_pending_restart`: changed restart-class fields not applied.
+    pub pending_restart: usize,
+}
 
 /// Counters behind `/metrics`, updated lock-free on the hot path.
 #[derive(Debug, Default)]
@@ -62,8 +74,8 @@ impl Metrics {
         self.reload_micros.fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
     }
 
-    /// The Prometheus text exposition.
-    pub fn render(&self, active: &Active, uptime_s: f64) -> String {
+    /// The Prometheus text exposition, with `active` describing the config in effect.
+    pub fn render(&self, active: &ActiveInfo<'_>, uptime_s: f64) -> String {
         use std::fmt::Write;
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let mut out = String::new();
@@ -125,7 +137,7 @@ impl Metrics {
         let _ = writeln!(
             o,
             "gateway_config_info{{version=\"{}\",hash=\"{}\",generation=\"{}\"}} 1",
-            label(&active.version),
+            label(active.version),
             active.hash,
             active.generation
         );
@@ -135,7 +147,7 @@ impl Metrics {
             "gauge",
             "Number of changed restart-class fields not applied (0: the process runs what its source says).",
         );
-        let _ = writeln!(o, "gateway_config_pending_restart {}", active.pending_restart.len());
+        let _ = writeln!(o, "gateway_config_pending_restart {}", active.pending_restart);
         header(
             o,
             "gateway_requests_total",

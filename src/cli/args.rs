@@ -1,7 +1,7 @@
 //! Parsers for argument values more than one subcommand takes: durations (`10s`, `500ms`,
 //! `2m`) and the `http://host:port` URLs of a running gateway.
 
-use super::CliError;
+use super::common::CliError;
 use std::net::SocketAddr;
 use std::time::Duration;
 

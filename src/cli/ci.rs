@@ -7,8 +7,8 @@
 //! It reuses `lint`, `diff` and their renderers; it only adds the file selection, the git
 //! plumbing and the outputs.
 
+use super::common::{print, CliError, Outcome};
 use super::lint::{expand, Input};
-use super::{print, CliError, Outcome};
 use policy::diff::{classify, render as diff_render};
 use policy::lint::{self, render, FileReport, Severity};
 use std::io::Write;
@@ -78,7 +78,7 @@ fn select(paths: &[String]) -> Result<Vec<PathBuf>, CliError> {
 }
 
 fn git(args: &[&str]) -> Result<String, CliError> {
-    super::git(std::path::Path::new("."), args)
+    super::common::git(std::path::Path::new("."), args)
 }
 
 fn append(var: &str, text: &str) -> Result<(), CliError> {

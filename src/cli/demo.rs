@@ -6,8 +6,8 @@
 //! sit next to `policy` (`cargo build --release --workspace`).
 
 use super::args::duration;
+use super::common::{print, CliError, Outcome};
 use super::live::write_report;
-use super::{print, CliError, Outcome};
 use policy::diff::classify;
 use policy::lint::{self, Severity};
 use policy::replay::live::{spawned, Options, Until, Via};

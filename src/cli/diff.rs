@@ -1,6 +1,6 @@
 //! `policy diff OLD NEW` (or `--base-ref REV NEW`): lint both, classify, render, decide.
 
-use super::{load_all, print, CliError, Loaded, Outcome};
+use super::common::{load_all, print, CliError, Loaded, Outcome};
 use policy::diff::{self, render};
 use policy::lint;
 use policy::lint::render::human as lint_human;
@@ -116,7 +116,7 @@ fn git_show(rev: &str, path: &Path) -> Result<String, CliError> {
     let name = path
         .file_name()
         .ok_or_else(|| CliError::Usage(format!("{} is not a file", path.display())))?;
-    super::git(dir, &["show", &format!("{rev}:./{}", name.to_string_lossy())]).map_err(|e| match e {
+    super::common::git(dir, &["show", &format!("{rev}:./{}", name.to_string_lossy())]).map_err(|e| match e {
         CliError::Git { stderr, .. } => CliError::Git {
             context: format!("cannot read {} at {rev}", path.display()),
             stderr,

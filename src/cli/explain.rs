@@ -1,6 +1,6 @@
 //! `policy explain CODE`: print a diagnostic code's documentation (its rule's doc comment).
 
-use super::{print, CliError, Outcome};
+use super::common::{print, CliError, Outcome};
 use policy::lint::rules::{self, RULES};
 
 /// Arguments of `policy explain`.

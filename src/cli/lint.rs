@@ -1,6 +1,6 @@
 //! `policy lint`: expand the inputs (files, globs, `-`), lint each, render, decide the outcome.
 
-use super::{print, CliError, Outcome};
+use super::common::{print, CliError, Outcome};
 use policy::lint::render::{self, human};
 use policy::lint::{self as lint_mod, FileReport, Severity};
 use std::io::Read;

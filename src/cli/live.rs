@@ -6,7 +6,7 @@
 //! here; nothing here calls back.
 
 use super::args::{duration, http_addr};
-use super::{print, CliError, Outcome};
+use super::common::{print, CliError, Outcome};
 use policy::config::Config;
 use policy::replay::live::{self, spawned, Endpoint, Options, Plan, Report, Until, Via};
 use policy::replay::{html, offline, traffic};

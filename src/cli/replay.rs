@@ -1,8 +1,8 @@
 //! `policy replay --traffic T --old A --new B`: offline verdict diff of two configs on
 //! recorded traffic.
 
+use super::common::{load_all, print, CliError, Loaded, Outcome};
 use super::live::{self, Input, LiveArgs};
-use super::{load_all, print, CliError, Loaded, Outcome};
 use policy::contract::Verdict;
 use policy::lint::{self, render::human as lint_human};
 use policy::replay::offline::{self, Report};

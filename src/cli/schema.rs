@@ -1,6 +1,6 @@
 //! `policy schema`: print (or write) the JSON Schema generated from the config model.
 
-use super::{print, CliError, Outcome};
+use super::common::{print, CliError, Outcome};
 
 /// Arguments of `policy schema`.
 #[derive(Debug, clap::Args)]

@@ -7,8 +7,8 @@
 
 use super::analysis::ReloadEvent;
 use super::load::{chain, connect};
+use super::options::{Endpoint, LiveError, Via};
 use super::plan::Side;
-use super::{Endpoint, LiveError, Via};
 use crate::contract::admin::{self, Answer, History, Status};
 use crate::process::{send_signal, Signal};
 use bytes::Bytes;

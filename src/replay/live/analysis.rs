@@ -5,8 +5,8 @@
 //! Pure computation over what `load` and `admin` recorded: no I/O.
 
 use super::load::{Outcome, Sample};
+use super::options::{Options, Via};
 use super::plan::Plan;
-use super::{Options, Via};
 use crate::contract::Verdict;
 use hdrhistogram::Histogram;
 use serde::Serialize;

@@ -4,8 +4,8 @@
 //! It only sends and observes: whether an answer is right is `analysis`'s business, and
 //! switching configs is `admin`'s.
 
+use super::options::{Options, Until};
 use super::plan::{Plan, Prepared};
-use super::{Options, Until};
 use crate::contract::headers;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};

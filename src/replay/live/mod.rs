@@ -3,6 +3,7 @@
 //! one of them.
 //!
 //! ```text
+//! options.rs   what a run is given: endpoint, load and reload settings, and its errors
 //! plan.rs      the two sides as the gateway will run them, the requests and their predictions
 //! load.rs      the load driver: keep-alive connections, closed loop or fixed rate, samples
 //! admin.rs     the admin-plane client and the reloader's switch (admin, SIGHUP, file)
@@ -18,91 +19,17 @@
 pub mod admin;
 mod analysis;
 mod load;
+mod options;
 mod plan;
 pub mod spawned;
 
 pub use analysis::{Bucket, ConfigSummary, Finding, Latency, ReloadEvent, Report};
+pub use options::{Endpoint, LiveError, Options, Until, Via};
 pub use plan::{Plan, Side};
 
-use serde::Serialize;
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// How the reloader switches configs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Via {
-    /// `POST /admin/reload` with the config as the body.
-    Admin,
-    /// Rewrite the gateway's config file, then SIGHUP its process.
-    Sighup,
-    /// Rewrite the gateway's config file and let `--watch` notice.
-    File,
-}
-
-impl Via {
-    /// `admin`, `sighup` or `file`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Via::Admin => "admin",
-            Via::Sighup => "sighup",
-            Via::File => "file",
-        }
-    }
-}
-
-/// When the load stops.
-#[derive(Debug, Clone, Copy)]
-pub enum Until {
-    /// After this many requests.
-    Requests(u64),
-    /// After this long.
-    Duration(Duration),
-}
-
-/// Where the gateway is.
-#[derive(Debug, Clone)]
-pub struct Endpoint {
-    /// Data plane.
-    pub data: SocketAddr,
-    /// Admin plane.
-    pub admin: SocketAddr,
-    /// Bearer token for the admin plane.
-    pub token: Option<String>,
-}
-
-/// Load and reload settings.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// Keep-alive connections.
-    pub concurrency: usize,
-    /// Requests per second over all connections; `None` = closed loop (as fast as answered).
-    pub rate: Option<f64>,
-    /// When to stop.
-    pub until: Until,
-    /// Switches, alternating B, A, B, …, spread evenly over the run.
-    pub reloads: usize,
-    /// How to switch.
-    pub via: Via,
-    /// A request not answered within this is a drop (`timeout`).
-    pub timeout: Duration,
-}
-
-/// Why the live replay could not run (as opposed to ran and found problems).
-#[derive(Debug, thiserror::Error)]
-pub enum LiveError {
-    /// The configs are not usable for a live proof.
-    #[error("{0}")]
-    Setup(String),
-    /// The gateway could not be reached or prepared.
-    #[error("{0}")]
-    Gateway(String),
-    /// The gateway process could not be started (spawn mode).
-    #[error(transparent)]
-    Process(#[from] crate::process::ProcessError),
-}
 
 /// Run the live replay. Blocking: builds its own runtime.
 pub fn run(plan: &Plan, ep: &Endpoint, opts: &Options) -> Result<Report, LiveError> {

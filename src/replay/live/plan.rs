@@ -2,7 +2,7 @@
 //! will run them (with the hash it will report for each), and every recorded request prepared
 //! for sending, with the verdict the offline engine predicts for it under A and under B.
 
-use super::LiveError;
+use super::options::LiveError;
 use crate::config::{Config, PolicyKind};
 use crate::contract::{headers, Verdict};
 use crate::diff;

@@ -4,7 +4,8 @@
 //! Used by `policy replay --live` without `--gateway`, and by `policy demo`. The process
 //! handling itself is `crate::process`'s; this module decides what the gateway runs.
 
-use super::{Endpoint, LiveError, Options, Plan, Report, Via};
+use super::options::{Endpoint, LiveError, Options, Via};
+use super::{Plan, Report};
 use crate::config::{Config, MockSettings, ProviderKind};
 use crate::process::{GatewayProcess, Launch};
 use crate::replay::traffic::Recorded;

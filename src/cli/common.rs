@@ -1,0 +1,139 @@
+//! What every subcommand shares: how a command ends ([`Outcome`], [`CliError`]), writing to
+//! stdout, loading the configs a command needs all valid, and running git.
+//!
+//! Subcommands import from here, never from `cli/mod.rs`, which only defines the command line
+//! and dispatches; only `main.rs` turns an outcome or an error into an exit code.
+
+use std::io::Write;
+
+/// How a command ended, when it ran to completion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Nothing to report: exit 0.
+    Clean,
+    /// Findings (lint errors, a `--fail-on` hit): exit 1.
+    Findings,
+}
+
+/// A command that could not do its job: exit 2 (a broken pipe excepted, see
+/// [`CliError::BrokenPipe`]).
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum CliError {
+    /// Bad arguments or an argument combination clap cannot express.
+    #[error("{0}")]
+    #[diagnostic(code(policy::usage))]
+    Usage(String),
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    #[diagnostic(code(policy::io))]
+    Io {
+        /// The file, as given on the command line.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A config could not be loaded at all.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Load(#[from] policy::lint::LoadError),
+    /// A config linted clean but the engine could not compile it.
+    #[error(transparent)]
+    #[diagnostic(code(policy::compile))]
+    Compile(#[from] policy::engine::CompileError),
+    /// The live replay could not run (as opposed to: ran and found problems).
+    #[error(transparent)]
+    #[diagnostic(code(policy::live))]
+    Live(#[from] policy::replay::live::LiveError),
+    /// A gateway process could not be found or started.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Process(#[from] policy::process::ProcessError),
+    /// Malformed traffic lines under `--strict`.
+    #[error("{path}: {count} malformed line(s) and --strict")]
+    #[diagnostic(code(policy::traffic))]
+    Traffic {
+        /// The traffic file.
+        path: String,
+        /// How many lines could not be read (each listed on stderr).
+        count: usize,
+    },
+    /// `git` ran and failed.
+    #[error("{context}: {stderr}")]
+    #[diagnostic(code(policy::git))]
+    Git {
+        /// What was being read (`git show main:./a.yaml`).
+        context: String,
+        /// What git said.
+        stderr: String,
+    },
+    /// Writing to stdout failed (not a broken pipe: that is [`CliError::BrokenPipe`]).
+    #[error("cannot write output: {0}")]
+    Output(std::io::Error),
+    /// stdout was closed by its reader (`policy lint | head`): not a failure; `main.rs` ends
+    /// quietly with exit 0.
+    #[error("stdout closed")]
+    BrokenPipe,
+}
+
+/// Configs loaded for a command that needs all of them valid (diff, replay).
+pub enum Loaded {
+    /// Every config linted without errors, in the order given.
+    Valid(Vec<(policy::config::Config, policy::lint::FileReport)>),
+    /// The reports of the configs with errors, for the command to print.
+    Invalid(Vec<policy::lint::FileReport>),
+}
+
+/// Sort the results of `policy::lint::load_config` into [`Loaded`]. A config that could not be
+/// read at all (I/O, encoding) ends the command with that error.
+pub fn load_all(
+    results: impl IntoIterator<Item = Result<(policy::config::Config, policy::lint::FileReport), policy::lint::LoadError>>,
+) -> Result<Loaded, CliError> {
+    let (mut valid, mut invalid) = (Vec::new(), Vec::new());
+    for r in results {
+        match r {
+            Ok(loaded) => valid.push(loaded),
+            Err(policy::lint::LoadError::Invalid { report, .. }) => invalid.push(*report),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(if invalid.is_empty() {
+        Loaded::Valid(valid)
+    } else {
+        Loaded::Invalid(invalid)
+    })
+}
+
+/// Write `text` to stdout. A closed pipe (`policy lint | head`) comes back as
+/// [`CliError::BrokenPipe`], which `main.rs` ends quietly.
+pub fn print(text: &str) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(CliError::BrokenPipe),
+        Err(e) => Err(CliError::Output(e)),
+    }
+}
+
+/// Run `git ARGS` in `dir`: its stdout, or [`CliError::Git`] with its stderr (an I/O error
+/// when git cannot run at all). Shared by `diff --base-ref` and `ci`.
+pub(crate) fn git(dir: &std::path::Path, args: &[&str]) -> Result<String, CliError> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .map_err(|source| CliError::Io {
+            path: "git".into(),
+            source,
+        })?;
+    if !out.status.success() {
+        return Err(CliError::Git {
+            context: format!("git {}", args.join(" ")),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    String::from_utf8(out.stdout).map_err(|_| CliError::Git {
+        context: format!("git {}", args.join(" ")),
+        stderr: "its output is not UTF-8".into(),
+    })
+}
