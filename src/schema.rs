@@ -4,7 +4,9 @@
 //! `schema/policy-config.schema.json` (a test fails when the copy is stale). Everything that
 //! needs per-field facts reads them from here — the reload class (`x-reload`), the keys a
 //! mapping allows (for did-you-mean), the values an enum allows, the human wording of a
-//! pattern (`x-expected`) — so no list of fields is written twice.
+//! pattern (`x-expected`), what a field means for enforcement (`x-enforce`, interpreted by
+//! `policy diff`'s weakening marks and offline replay's unexercised rules) — so no list of
+//! fields is written twice.
 
 use crate::config::{pointer, Config};
 use serde_json::Value;
@@ -191,6 +193,194 @@ pub fn allowed_keys(pointer: &str) -> Vec<&'static str> {
 /// carries the field's own `description`, `x-reload` and `x-expected`).
 pub fn property(parent: &str, key: &str) -> Option<&'static Value> {
     node_at(parent)?.get("properties")?.get(key)
+}
+
+/// How a change to a field weakens enforcement (`x-enforce.weakens`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Weakens {
+    /// Removing an item of this list.
+    RemoveItem,
+    /// Changing the value to one listed later in its enum (enums list the strongest first).
+    LowerAction,
+    /// Changing it to `false`.
+    SwitchOff,
+    /// Raising the number.
+    RaiseLimit,
+    /// Bears on enforcement, but no change to it is judged weakening.
+    Never,
+}
+
+/// What offline replay counts as the rule a change touches (`x-enforce.rule`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleUnit {
+    /// The settings block of the policy its key names; a change inside it that no item rule
+    /// claims is the whole policy.
+    Policy,
+    /// Like [`RuleUnit::Policy`], but adding the block adds each item of its rule lists.
+    PolicyOfItems,
+    /// The block of a policy that never decides a verdict: no request can exercise it.
+    InertPolicy,
+    /// Each item of this list names a policy; adding one adds that whole policy.
+    ItemNamesPolicy,
+    /// Each item of this list is a rule named by its `id`.
+    ItemById,
+    /// Each item of this list is a rule named `KEY/INDEX`.
+    ItemByIndex,
+    /// Each item of this list is a rule named by its value.
+    ItemByValue,
+}
+
+impl RuleUnit {
+    /// Whether the property is a policy's settings block.
+    pub fn is_policy_block(self) -> bool {
+        matches!(self, RuleUnit::Policy | RuleUnit::PolicyOfItems | RuleUnit::InertPolicy)
+    }
+
+    /// Whether each item of the list is a rule of its own.
+    pub fn is_item_rule(self) -> bool {
+        matches!(self, RuleUnit::ItemById | RuleUnit::ItemByIndex | RuleUnit::ItemByValue)
+    }
+}
+
+/// A field's `x-enforce`: what it means for enforcement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Enforcement {
+    /// How a change weakens enforcement, when the field says.
+    pub weakens: Option<Weakens>,
+    /// The wording of a weakening, with `{old}`, `{new}`, `{old.KEY}` placeholders.
+    pub says: Option<&'static str>,
+    /// What replay counts as exercised, when the field is (part of) a rule.
+    pub rule: Option<RuleUnit>,
+}
+
+impl Enforcement {
+    /// Read an `x-enforce` value; the error names what is wrong.
+    pub fn parse(v: &'static Value) -> Result<Enforcement, String> {
+        let obj = v.as_object().ok_or("x-enforce is not an object")?;
+        if let Some(k) = obj.keys().find(|k| !["weakens", "says", "rule"].contains(&k.as_str())) {
+            return Err(format!("unknown key `{k}`"));
+        }
+        let text = |k: &str| -> Result<Option<&'static str>, String> {
+            match obj.get(k) {
+                None => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.as_str())),
+                Some(_) => Err(format!("`{k}` is not a string")),
+            }
+        };
+        let weakens = match text("weakens")? {
+            None => None,
+            Some("remove-item") => Some(Weakens::RemoveItem),
+            Some("lower-action") => Some(Weakens::LowerAction),
+            Some("switch-off") => Some(Weakens::SwitchOff),
+            Some("raise-limit") => Some(Weakens::RaiseLimit),
+            Some("never") => Some(Weakens::Never),
+            Some(other) => return Err(format!("unknown `weakens: {other}`")),
+        };
+        let rule = match text("rule")? {
+            None => None,
+            Some("policy") => Some(RuleUnit::Policy),
+            Some("policy-of-items") => Some(RuleUnit::PolicyOfItems),
+            Some("inert-policy") => Some(RuleUnit::InertPolicy),
+            Some("item-names-policy") => Some(RuleUnit::ItemNamesPolicy),
+            Some("item-by-id") => Some(RuleUnit::ItemById),
+            Some("item-by-index") => Some(RuleUnit::ItemByIndex),
+            Some("item-by-value") => Some(RuleUnit::ItemByValue),
+            Some(other) => return Err(format!("unknown `rule: {other}`")),
+        };
+        let says = text("says")?;
+        match (weakens, says) {
+            (Some(Weakens::Never) | None, Some(_)) => return Err("`says` without a weakening".into()),
+            (Some(w), None) if w != Weakens::Never => return Err("a weakening without `says`".into()),
+            _ => {}
+        }
+        if weakens.is_none() && rule.is_none() {
+            return Err("neither `weakens` nor `rule`".into());
+        }
+        Ok(Enforcement { weakens, says, rule })
+    }
+
+    /// `says` with its placeholders filled from `old` and `new`: a string value unquoted, any
+    /// other value as JSON, `?` for a value (or key) that is absent.
+    pub fn wording(&self, old: Option<&Value>, new: Option<&Value>) -> Option<String> {
+        let mut rest = self.says?;
+        let mut out = String::new();
+        while let Some(open) = rest.find('{') {
+            let Some(close) = rest[open..].find('}').map(|i| open + i) else {
+                break;
+            };
+            out.push_str(&rest[..open]);
+            let mut path = rest[open + 1..close].split('.');
+            let mut value = match path.next() {
+                Some("old") => old,
+                Some("new") => new,
+                _ => None,
+            };
+            for key in path {
+                value = value.and_then(|v| v.get(key));
+            }
+            match value {
+                Some(Value::String(s)) => out.push_str(s),
+                Some(v) => out.push_str(&v.to_string()),
+                None => out.push('?'),
+            }
+            rest = &rest[close + 1..];
+        }
+        out.push_str(rest);
+        Some(out)
+    }
+}
+
+/// The `x-enforce` of the property at `pointer` (`None` for a list item, the root, a pointer
+/// the schema does not describe, or a field without one). A malformed annotation reads as
+/// none; `tests/` rejects it (`enforcement_is_declared`).
+pub fn enforcement(pointer: &str) -> Option<Enforcement> {
+    let i = pointer.rfind('/')?;
+    let key = crate::config::yaml::unescape(&pointer[i + 1..]);
+    Enforcement::parse(property(&pointer[..i], &key)?.get("x-enforce")?).ok()
+}
+
+/// The pointer and annotation of the settings block of the policy named `kind`: the property
+/// declared as a policy block (`x-enforce.rule`) whose key is `kind`.
+pub fn policy_block(kind: &str) -> Option<(String, Enforcement)> {
+    properties().into_iter().find_map(|(pointer, key, prop)| {
+        let e = Enforcement::parse(prop.get("x-enforce")?).ok()?;
+        (key == kind && e.rule.is_some_and(RuleUnit::is_policy_block)).then_some((pointer, e))
+    })
+}
+
+/// Every property of the schema, depth first from the root: its pointer (a list's items stand
+/// at index `0`), its key, and its schema before `$ref` resolution.
+pub fn properties() -> Vec<(String, &'static str, &'static Value)> {
+    fn visit(pointer: &str, node: &'static Value, depth: usize, out: &mut Vec<(String, &'static str, &'static Value)>) {
+        // The model nests a handful of levels; the bound only guards against a recursive type.
+        if depth > 32 {
+            return;
+        }
+        let node = resolve(node);
+        if let Some(props) = node.get("properties").and_then(Value::as_object) {
+            for (key, prop) in props {
+                let here = format!("{pointer}/{}", crate::config::yaml::escape(key));
+                out.push((here.clone(), key.as_str(), prop));
+                visit(&here, prop, depth + 1, out);
+            }
+        }
+        if let Some(items) = node.get("items").filter(|v| v.is_object()) {
+            visit(&format!("{pointer}/0"), items, depth + 1, out);
+        }
+    }
+    let mut out = Vec::new();
+    visit("", schema(), 0, &mut out);
+    out
+}
+
+/// Where `value` stands in the `enum` of the field at `pointer` (`None` when it is not one of
+/// its values): enums that rank, like actions, list the strongest first.
+pub fn enum_rank(pointer: &str, value: &Value) -> Option<usize> {
+    node_at(pointer)?
+        .get("enum")?
+        .as_array()?
+        .iter()
+        .position(|v| v == value)
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 //! - `util`          — run the `policy` binary, normalise temp paths in output.
 //! - `lint_fixtures` — every file under `fixtures/lint/`: the codes and lines its first comment
 //!   line expects, and insta snapshots of its human and JSON output.
-//! - `schema`        — the committed schema is current; every field has a reload class.
+//! - `schema`        — the committed schema is current; every field has a reload class; every
+//!   enforcement-bearing field (action, pattern, detector list, limit, policy block) has `x-enforce`.
 //! - `cli`           — exit codes, formats, stdin, globs, `explain`.
 //! - `properties`    — proptest: generated valid configs lint clean and round-trip; arbitrary
 //!   bytes never panic the linter.

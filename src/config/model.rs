@@ -10,6 +10,23 @@
 //! their `id`, reorders reported), `set` (order carries no meaning), `ordered-set` (unique
 //! items whose order matters: additions, removals and reorders). Other lists compare by position.
 //!
+//! Every enforcement-bearing field declares what it means for enforcement as `x-enforce`, an
+//! object read back by `crate::schema::enforcement`; `policy diff` (which changes weaken
+//! enforcement) and offline replay (which rules no request exercised) only interpret it, so a
+//! new field carries its meaning here or fails `tests/` (see `enforcement_is_declared`).
+//! - `weakens`: how a change weakens enforcement. `remove-item` (removing an item of this list),
+//!   `lower-action` (the action changes to a weaker one; the enum lists its values strongest
+//!   first), `switch-off` (changed to `false`), `raise-limit` (a number is raised), `never`
+//!   (bears on enforcement, but no change to it is judged weakening).
+//! - `says`: the reviewer's wording of the weakening, with `{old}`, `{new}` and `{old.KEY}`
+//!   standing for the values (strings unquoted, `?` when absent).
+//! - `rule`: what offline replay counts as exercised. `policy` (the settings block of the policy
+//!   its key names: a change inside it is the whole policy, `*`), `policy-of-items` (the same,
+//!   but adding the block adds each item of its rule lists), `inert-policy` (the block of a
+//!   policy that never decides a verdict: nothing to exercise), `item-names-policy` (each item
+//!   names a policy: adding one adds that whole policy), `item-by-id`, `item-by-index`
+//!   (`KEY/INDEX`), `item-by-value` (each item of this list is a rule, named so).
+//!
 //! Loading (YAML with spans), validation and semantic rules live elsewhere
 //! (`crate::config::yaml`, `crate::lint`); nothing here does I/O.
 
@@ -84,7 +101,10 @@ pub struct Pack {
     /// Master switch. `false` lets every request pass with verdict `allow`. Default: `true`.
     /// Reload: hot.
     #[serde(default = "default_true")]
-    #[schemars(extend("x-reload" = "hot"))]
+    #[schemars(extend(
+        "x-reload" = "hot",
+        "x-enforce" = {"weakens": "switch-off", "says": "the pack is disabled: every request is allowed"}
+    ))]
     pub enabled: bool,
 
     /// Free text for humans. Optional. Reload: hot.
@@ -146,13 +166,13 @@ pub struct Limits {
     /// Largest accepted request body, in bytes; larger bodies get HTTP 413.
     /// Default: 1048576 (1 MiB). Reload: hot.
     #[serde(default = "default_max_body_bytes")]
-    #[schemars(range(min = 1), extend("x-reload" = "hot"))]
+    #[schemars(range(min = 1), extend("x-reload" = "hot", "x-enforce" = {"weakens": "never"}))]
     pub max_body_bytes: u64,
 
     /// Time budget of one request, in milliseconds, from admission to the last byte.
     /// Default: 30000. Reload: hot.
     #[serde(default = "default_timeout_ms")]
-    #[schemars(range(min = 1), extend("x-reload" = "hot"))]
+    #[schemars(range(min = 1), extend("x-reload" = "hot", "x-enforce" = {"weakens": "never"}))]
     pub request_timeout_ms: u64,
 }
 
@@ -291,7 +311,11 @@ pub struct Policies {
     /// Policy kinds in order of evaluation; each kind at most once. Default: empty.
     /// Reload: hot.
     #[serde(default)]
-    #[schemars(extend("x-reload" = "hot", "x-diff" = "ordered-set"))]
+    #[schemars(extend(
+        "x-reload" = "hot",
+        "x-diff" = "ordered-set",
+        "x-enforce" = {"weakens": "remove-item", "says": "policy `{old}` no longer runs", "rule": "item-names-policy"}
+    ))]
     pub chain: Vec<PolicyKind>,
 }
 
@@ -342,27 +366,27 @@ impl std::fmt::Display for PolicyKind {
 pub struct PolicyBlocks {
     /// Settings of `prompt-injection`. Optional. Reload: hot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("x-reload" = "hot"))]
+    #[schemars(extend("x-reload" = "hot", "x-enforce" = {"rule": "policy"}))]
     pub prompt_injection: Option<PromptInjection>,
 
     /// Settings of `pii-detector`. Optional. Reload: hot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("x-reload" = "hot"))]
+    #[schemars(extend("x-reload" = "hot", "x-enforce" = {"rule": "policy"}))]
     pub pii_detector: Option<PiiDetector>,
 
     /// Settings of `content-filter`. Optional. Reload: hot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("x-reload" = "hot"))]
+    #[schemars(extend("x-reload" = "hot", "x-enforce" = {"rule": "policy-of-items"}))]
     pub content_filter: Option<ContentFilter>,
 
     /// Settings of `rate-limit`. Optional. Reload: hot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("x-reload" = "hot"))]
+    #[schemars(extend("x-reload" = "hot", "x-enforce" = {"rule": "policy"}))]
     pub rate_limit: Option<RateLimit>,
 
     /// Settings of `audit-logger`. Optional. Reload: hot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("x-reload" = "hot"))]
+    #[schemars(extend("x-reload" = "hot", "x-enforce" = {"rule": "inert-policy"}))]
     pub audit_logger: Option<AuditLogger>,
 }
 
@@ -381,7 +405,8 @@ impl PolicyBlocks {
 
 /// What a policy does on a match: `block` stops the chain (HTTP 403), `redact` replaces the
 /// matched text before later policies and the upstream see it, `log` records a finding and
-/// changes nothing.
+/// changes nothing. The values are listed strongest first: `policy diff` reads that order from
+/// the schema to tell a weakened action (`x-enforce: lower-action`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 #[allow(missing_docs)] // documented above: per-variant docs would turn the schema's `enum` into a `oneOf`
@@ -391,7 +416,8 @@ pub enum Action {
     Log,
 }
 
-/// What `prompt-injection` does on a match: `block` (HTTP 403) or `log` (record only).
+/// What `prompt-injection` does on a match: `block` (HTTP 403) or `log` (record only). Listed
+/// strongest first, like [`Action`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 #[allow(missing_docs)] // documented above: per-variant docs would turn the schema's `enum` into a `oneOf`
@@ -413,7 +439,11 @@ pub struct PromptInjection {
     /// Extra regular expressions (Rust `regex` syntax, e.g. `(?i)` for case-insensitive) that
     /// count as injections, on top of the built-in detectors. Default: none. Reload: hot.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(extend("x-reload" = "hot", "x-diff" = "set"))]
+    #[schemars(extend(
+        "x-reload" = "hot",
+        "x-diff" = "set",
+        "x-enforce" = {"weakens": "remove-item", "says": "an injection pattern is removed", "rule": "item-by-index"}
+    ))]
     pub extra_patterns: Vec<String>,
 }
 
@@ -423,7 +453,10 @@ pub struct PromptInjection {
 pub struct InjectionResponse {
     /// `block` (HTTP 403) or `log`. Default: `block`. Reload: hot.
     #[serde(default = "default_block")]
-    #[schemars(extend("x-reload" = "hot"))]
+    #[schemars(extend(
+        "x-reload" = "hot",
+        "x-enforce" = {"weakens": "lower-action", "says": "action goes from `{old}` to `{new}`"}
+    ))]
     pub action: BlockOrLog,
 
     /// Message of the 403 error body. Default: `Request blocked: potential prompt injection
@@ -449,12 +482,19 @@ pub struct PiiDetector {
     /// What happens when PII is found: `redact`, `block` or `log`. Default: `redact`.
     /// Reload: hot.
     #[serde(default = "default_redact")]
-    #[schemars(extend("x-reload" = "hot"))]
+    #[schemars(extend(
+        "x-reload" = "hot",
+        "x-enforce" = {"weakens": "lower-action", "says": "action goes from `{old}` to `{new}`"}
+    ))]
     pub action: Action,
 
     /// PII types to detect. Default: all of them. Reload: hot.
     #[serde(default = "PiiType::all")]
-    #[schemars(extend("x-reload" = "hot", "x-diff" = "set"))]
+    #[schemars(extend(
+        "x-reload" = "hot",
+        "x-diff" = "set",
+        "x-enforce" = {"weakens": "remove-item", "says": "PII type `{old}` is no longer detected", "rule": "item-by-value"}
+    ))]
     pub detect: Vec<PiiType>,
 
     /// How redacted text is marked. Reload: hot.
@@ -557,7 +597,11 @@ pub struct ContentFilter {
     /// Rules, each a regular expression with an action. Ids must be unique. Default: none.
     /// Reload: hot.
     #[serde(default)]
-    #[schemars(extend("x-reload" = "hot", "x-diff" = "by-id"))]
+    #[schemars(extend(
+        "x-reload" = "hot",
+        "x-diff" = "by-id",
+        "x-enforce" = {"weakens": "remove-item", "says": "content rule `{old.id}` is removed", "rule": "item-by-id"}
+    ))]
     pub rules: Vec<ContentRule>,
 }
 
@@ -571,11 +615,14 @@ pub struct ContentRule {
 
     /// Regular expression in Rust `regex` syntax (no look-around or back-references; `(?i)`
     /// for case-insensitive). Must compile. Required. Reload: hot.
-    #[schemars(extend("x-reload" = "hot"))]
+    #[schemars(extend("x-reload" = "hot", "x-enforce" = {"weakens": "never"}))]
     pub pattern: String,
 
     /// What happens on a match: `redact`, `block` or `log`. Required. Reload: hot.
-    #[schemars(extend("x-reload" = "hot"))]
+    #[schemars(extend(
+        "x-reload" = "hot",
+        "x-enforce" = {"weakens": "lower-action", "says": "action goes from `{old}` to `{new}`"}
+    ))]
     pub action: Action,
 
     /// Message of the 403 error body when the rule blocks. Optional. Reload: hot.
@@ -590,13 +637,25 @@ pub struct ContentRule {
 pub struct RateLimit {
     /// Sustained rate, in requests per minute per key. Default: 600. Reload: hot.
     #[serde(default = "default_rpm")]
-    #[schemars(range(min = 1), extend("x-reload" = "hot"))]
+    #[schemars(
+        range(min = 1),
+        extend(
+            "x-reload" = "hot",
+            "x-enforce" = {"weakens": "raise-limit", "says": "the rate limit is raised from {old} to {new}"}
+        )
+    )]
     pub requests_per_minute: u32,
 
     /// Bucket size: requests a key may send at once above the sustained rate. Default: 100.
     /// Reload: hot.
     #[serde(default = "default_burst")]
-    #[schemars(range(min = 1), extend("x-reload" = "hot"))]
+    #[schemars(
+        range(min = 1),
+        extend(
+            "x-reload" = "hot",
+            "x-enforce" = {"weakens": "raise-limit", "says": "the rate limit is raised from {old} to {new}"}
+        )
+    )]
     pub burst: u32,
 
     /// What a bucket is kept per: `client_ip`, `header:<name>` (e.g. `header:x-api-key`) or

@@ -3,15 +3,16 @@
 //! Owns the comparison of two *effective* configs (typed `Config`s serialised back to JSON, so
 //! defaults are filled in and formatting, key order, comments and anchors are gone) and the
 //! judgement of each change: its reload class, read from the schema's `x-reload`
-//! (`crate::schema::reload_class`), and whether it weakens enforcement. How lists compare comes
-//! from the schema's `x-diff`. `policy diff` renders a [`Plan`]; the gateway's reload uses the
-//! same function to decide what it may swap. Nothing here reads files or prints.
+//! (`crate::schema::reload_class`), and whether it weakens enforcement, read from its
+//! `x-enforce` (`crate::schema::enforcement`). How lists compare comes from the schema's
+//! `x-diff`. `policy diff` renders a [`Plan`]; the gateway's reload uses the same function to
+//! decide what it may swap. Nothing here reads files or prints.
 
 pub mod render;
 
 use crate::config::pointer::{self, child};
 use crate::config::Config;
-use crate::schema::{self, ListKind, ReloadClass};
+use crate::schema::{self, ListKind, ReloadClass, Weakens};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
@@ -330,53 +331,31 @@ fn diff_set(pointer: &str, a: &[Value], b: &[Value], ordered: bool, out: &mut Ve
     }
 }
 
-/// How strongly an action enforces: block > redact > log.
-fn strength(action: &Value) -> u8 {
-    match action.as_str() {
-        Some("block") => 3,
-        Some("redact") => 2,
-        Some("log") => 1,
-        _ => 0,
-    }
-}
-
-/// Why `c` weakens enforcement, if it does.
+/// Why `c` weakens enforcement, if it does: the schema's `x-enforce` of the field changed (of
+/// the list, for a removed item) says how a change weakens and in which words.
 fn weakens(c: &Change) -> Option<String> {
-    let p = c.pointer.as_str();
     let (old, new) = (c.old.as_ref(), c.new.as_ref());
-    let num = |v: Option<&Value>| v.and_then(Value::as_f64);
-    match c.op {
-        Op::Remove if p.starts_with("/policies/chain/") => Some(format!(
-            "policy `{}` no longer runs",
-            old.and_then(Value::as_str).unwrap_or("?")
-        )),
-        Op::Remove if p.starts_with("/policy/pii-detector/detect/") => Some(format!(
-            "PII type `{}` is no longer detected",
-            old.and_then(Value::as_str).unwrap_or("?")
-        )),
-        Op::Remove if p.starts_with("/policy/content-filter/rules/") && p.matches('/').count() == 4 => Some(format!(
-            "content rule `{}` is removed",
-            old.and_then(|v| v.get("id")).and_then(Value::as_str).unwrap_or("?")
-        )),
-        Op::Remove if p.starts_with("/policy/prompt-injection/extra_patterns/") => {
-            Some("an injection pattern is removed".into())
+    let weakened = match c.op {
+        Op::Add => None,
+        Op::Remove => {
+            let (list, index) = c.pointer.rsplit_once('/')?;
+            index.parse::<usize>().ok()?;
+            schema::enforcement(list).filter(|e| e.weakens == Some(Weakens::RemoveItem))
         }
-        Op::Change if p.ends_with("/action") && strength(new?) < strength(old?) => Some(format!(
-            "action goes from `{}` to `{}`",
-            old?.as_str().unwrap_or("?"),
-            new?.as_str().unwrap_or("?")
-        )),
-        Op::Change if p == "/pack/enabled" && new == Some(&Value::Bool(false)) => {
-            Some("the pack is disabled: every request is allowed".into())
-        }
-        Op::Change
-            if (p == "/policy/rate-limit/requests_per_minute" || p == "/policy/rate-limit/burst")
-                && num(new)? > num(old)? =>
-        {
-            Some(format!("the rate limit is raised from {} to {}", old?, new?))
-        }
-        _ => None,
-    }
+        Op::Change => schema::enforcement(&c.pointer).filter(|e| match e.weakens {
+            Some(Weakens::LowerAction) => {
+                // Enums that rank list the strongest first; a value outside it ranks weakest.
+                let rank = |v: &Value| schema::enum_rank(&c.pointer, v).unwrap_or(usize::MAX);
+                matches!((old, new), (Some(o), Some(n)) if rank(n) > rank(o))
+            }
+            Some(Weakens::SwitchOff) => new == Some(&Value::Bool(false)),
+            Some(Weakens::RaiseLimit) => {
+                matches!((old.and_then(Value::as_f64), new.and_then(Value::as_f64)), (Some(o), Some(n)) if n > o)
+            }
+            Some(Weakens::RemoveItem | Weakens::Never) | None => false,
+        }),
+    };
+    weakened?.wording(old, new)
 }
 
 #[cfg(test)]

@@ -4,14 +4,18 @@
 //! Each config gets its own engine (its own rate-limit buckets) and sees the requests in
 //! file order at their recorded `ts`, so the result is deterministic. The two evaluations run
 //! on two threads. Also reported: rules added or changed in the new config that no recorded
-//! request exercised — what this replay could not test.
+//! request exercised — what this replay could not test; what counts as a rule is declared on the
+//! config model (`x-enforce.rule`, read through `crate::schema::enforcement`).
 
 use super::traffic::Recorded;
+use crate::config::yaml::{escape, unescape};
 use crate::config::{Config, PolicyKind};
 use crate::diff::{self, Op};
 use crate::engine::{CompileError, Decision, Engine, Verdict};
+use crate::schema::{self, RuleUnit};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashSet};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 /// One side of a changed request.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -139,21 +143,21 @@ pub fn replay(old: &Config, new: &Config, traffic: &[Recorded]) -> Result<Report
     })
 }
 
-/// The rules a change of `old -> new` added or modified, minus those hit under `new`.
+/// The rules a change of `old -> new` added or modified, minus those hit under `new`. Which
+/// rule a change touches is read from the schema's `x-enforce.rule` along its pointer: the
+/// innermost list whose items are rules names the rule, else the enclosing policy block is the
+/// rule as a whole (`*`).
 fn unexercised(old: &Config, new: &Config, hits: &HashSet<(PolicyKind, String)>) -> Vec<Unexercised> {
     let plan = diff::classify(old, new);
-    let hit_policy = |k: PolicyKind| hits.iter().any(|(p, _)| *p == k);
-    let mut out = std::collections::BTreeSet::new();
-    let rules = new
-        .policy
-        .content_filter
-        .as_ref()
-        .map(|c| c.rules.as_slice())
-        .unwrap_or_default();
+    let doc = serde_json::to_value(new).expect("a Config always serialises");
+    let exercised = |policy: PolicyKind, rule: &str| match rule {
+        "*" => hits.iter().any(|(p, _)| *p == policy),
+        _ => hits.contains(&(policy, rule.to_string())),
+    };
+    let mut out = BTreeSet::new();
     for c in plan.changes.iter().filter(|c| c.op != Op::Remove) {
-        let tokens: Vec<&str> = c.pointer.split('/').skip(1).collect();
-        let mut add = |policy: PolicyKind, rule: String, exercised: bool| {
-            if !exercised {
+        let mut add = |policy: PolicyKind, rule: String| {
+            if !exercised(policy, &rule) {
                 out.insert(Unexercised {
                     pointer: c.pointer.clone(),
                     policy,
@@ -161,44 +165,103 @@ fn unexercised(old: &Config, new: &Config, hits: &HashSet<(PolicyKind, String)>)
                 });
             }
         };
-        match tokens.as_slice() {
-            ["policy", "content-filter", "rules", i, ..] => {
-                if let Some(r) = i.parse::<usize>().ok().and_then(|i| rules.get(i)) {
-                    let hit = hits.contains(&(PolicyKind::ContentFilter, r.id.clone()));
-                    add(PolicyKind::ContentFilter, r.id.clone(), hit);
-                }
-            }
-            ["policy", "content-filter"] => {
-                for r in rules {
-                    let hit = hits.contains(&(PolicyKind::ContentFilter, r.id.clone()));
-                    add(PolicyKind::ContentFilter, r.id.clone(), hit);
-                }
-            }
-            ["policy", "prompt-injection", "extra_patterns", i] => {
-                let rule = format!("extra_patterns/{i}");
-                let hit = hits.contains(&(PolicyKind::PromptInjection, rule.clone()));
-                add(PolicyKind::PromptInjection, rule, hit);
-            }
-            ["policy", "pii-detector", "detect", _] => {
-                if let Some(t) = c.new.as_ref().and_then(|v| v.as_str()) {
-                    let hit = hits.contains(&(PolicyKind::PiiDetector, t.to_string()));
-                    add(PolicyKind::PiiDetector, t.to_string(), hit);
-                }
-            }
-            ["policy", kind, ..] | ["policies", "chain", kind] => {
-                let kind = if tokens[0] == "policies" {
-                    c.new.as_ref().and_then(|v| v.as_str()).unwrap_or(kind)
-                } else {
-                    kind
-                };
-                if let Some(k) = PolicyKind::ALL.iter().copied().find(|k| k.as_str() == kind) {
-                    if k != PolicyKind::AuditLogger {
-                        add(k, "*".into(), hit_policy(k));
+        let (block, item) = rule_context(&c.pointer);
+        match (item, block) {
+            (Some(item), _) if item.unit == RuleUnit::ItemNamesPolicy => {
+                let named = doc.pointer(&item.pointer).and_then(Value::as_str).unwrap_or_default();
+                let unit = schema::policy_block(named).and_then(|(_, e)| e.rule);
+                if let (Some(kind), Some(unit)) = (policy_kind(named), unit) {
+                    if unit != RuleUnit::InertPolicy {
+                        add(kind, "*".into());
                     }
                 }
             }
-            _ => {}
+            (_, Some(block)) if block.unit == RuleUnit::InertPolicy => {}
+            (Some(item), Some(block)) => {
+                if let Some(rule) = doc
+                    .pointer(&item.pointer)
+                    .and_then(|v| item_rule(item.unit, v, &item.list_key, &item.index))
+                {
+                    add(block.kind, rule);
+                }
+            }
+            (None, Some(block)) if block.unit == RuleUnit::PolicyOfItems && block.pointer == c.pointer => {
+                for key in schema::allowed_keys(&block.pointer) {
+                    let list = format!("{}/{}", block.pointer, escape(key));
+                    let Some(unit) = schema::enforcement(&list).and_then(|e| e.rule) else {
+                        continue;
+                    };
+                    let items = doc.pointer(&list).and_then(Value::as_array).into_iter().flatten();
+                    for (i, v) in items.enumerate() {
+                        if let Some(rule) = item_rule(unit, v, key, &i.to_string()) {
+                            add(block.kind, rule);
+                        }
+                    }
+                }
+            }
+            (None, Some(block)) => add(block.kind, "*".into()),
+            (_, None) => {}
         }
     }
     out.into_iter().collect()
+}
+
+/// The innermost policy block a pointer passes through (`x-enforce.rule` of a policy block).
+struct Block {
+    kind: PolicyKind,
+    unit: RuleUnit,
+    pointer: String,
+}
+
+/// The innermost list item a pointer passes through whose list declares its items as rules.
+struct Item {
+    unit: RuleUnit,
+    pointer: String,
+    list_key: String,
+    index: String,
+}
+
+/// Walk `pointer` from the root, keeping the innermost policy block and rule item passed.
+fn rule_context(pointer: &str) -> (Option<Block>, Option<Item>) {
+    let tokens: Vec<&str> = pointer.split('/').skip(1).collect();
+    let (mut block, mut item) = (None, None);
+    let mut here = String::new();
+    for (d, token) in tokens.iter().enumerate() {
+        here.push('/');
+        here.push_str(token);
+        let Some(unit) = schema::enforcement(&here).and_then(|e| e.rule) else {
+            continue;
+        };
+        let key = unescape(token);
+        if unit.is_policy_block() {
+            block = policy_kind(&key).map(|kind| Block {
+                kind,
+                unit,
+                pointer: here.clone(),
+            });
+        } else if let Some(index) = tokens.get(d + 1) {
+            item = Some(Item {
+                unit,
+                pointer: format!("{here}/{index}"),
+                list_key: key.into_owned(),
+                index: index.to_string(),
+            });
+        }
+    }
+    (block, item)
+}
+
+/// The name of the rule an item `value` (at `index` of the list `key`) is, by its list's unit.
+fn item_rule(unit: RuleUnit, value: &Value, key: &str, index: &str) -> Option<String> {
+    match unit {
+        RuleUnit::ItemById => value.get("id").and_then(Value::as_str).map(str::to_string),
+        RuleUnit::ItemByIndex => Some(format!("{key}/{index}")),
+        RuleUnit::ItemByValue => value.as_str().map(str::to_string),
+        _ => None,
+    }
+}
+
+/// The policy kind a YAML name (a block's key, a chain item) stands for.
+fn policy_kind(name: &str) -> Option<PolicyKind> {
+    PolicyKind::ALL.into_iter().find(|k| k.as_str() == name)
 }

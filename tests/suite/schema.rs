@@ -1,7 +1,8 @@
-//! The generated schema: committed copy current, every field classified, SPEC's restart paths.
+//! The generated schema: committed copy current, every field classified (reload class, and
+//! `x-enforce` on every enforcement-bearing field), SPEC's restart paths.
 
 use crate::util::root;
-use policy::schema::{self, ReloadClass};
+use policy::schema::{self, Enforcement, ReloadClass, RuleUnit, Weakens};
 use serde_json::Value;
 
 #[test]
@@ -78,5 +79,161 @@ fn schema_documents_every_field() {
     assert!(
         undocumented.is_empty(),
         "fields whose description does not state the reload class: {undocumented:?}"
+    );
+}
+
+/// Every property of the schema, walked from the root through `$ref`s, properties and list
+/// items: its path (list items as `[]`), key, schema before and after `$ref` resolution.
+fn walk_properties() -> Vec<(String, String, &'static Value, &'static Value)> {
+    fn visit(
+        path: &str,
+        node: &'static Value,
+        depth: usize,
+        out: &mut Vec<(String, String, &'static Value, &'static Value)>,
+    ) {
+        assert!(depth < 32, "the schema nests too deep at {path}");
+        let node = schema::resolve(node);
+        for (key, prop) in node.get("properties").and_then(Value::as_object).into_iter().flatten() {
+            let here = format!("{path}/{key}");
+            out.push((here.clone(), key.clone(), prop, schema::resolve(prop)));
+            visit(&here, prop, depth + 1, out);
+        }
+        if let Some(items) = node.get("items").filter(|i| i.is_object()) {
+            visit(&format!("{path}/[]"), items, depth + 1, out);
+        }
+    }
+    let mut out = Vec::new();
+    visit("", schema::schema(), 0, &mut out);
+    out
+}
+
+fn enum_values(node: &Value) -> Vec<&Value> {
+    node.get("enum")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// A property that carries an action, a pattern, a list of detectors or policies, a traffic
+/// limit or a policy's settings fails here without a valid `x-enforce`, so `policy diff`'s
+/// weakening marks and offline replay's unexercised rules cannot miss it. The properties are
+/// found from the generated schema's structure, not from a list of field names.
+#[test]
+fn enforcement_is_declared() {
+    let s = schema::schema();
+    let actions = enum_values(&s["$defs"]["Action"]);
+    let kinds = enum_values(&s["$defs"]["PolicyKind"]);
+    assert!(
+        !actions.is_empty() && !kinds.is_empty(),
+        "the Action and PolicyKind enums moved"
+    );
+    let props = walk_properties();
+    // The walk reaches every object type of the schema.
+    for (name, def) in s["$defs"].as_object().unwrap() {
+        if def.get("properties").is_some() {
+            assert!(
+                props.iter().any(|(_, _, _, r)| {
+                    std::ptr::eq(*r, def) || r.get("items").is_some_and(|i| std::ptr::eq(schema::resolve(i), def))
+                }),
+                "walk missed $defs/{name}"
+            );
+        }
+    }
+    let mut missing = Vec::new();
+    let mut invalid = Vec::new();
+    for (path, key, prop, resolved) in &props {
+        let ty = resolved.get("type").and_then(Value::as_str);
+        let items = resolved.get("items").map(schema::resolve);
+        let regex = |n: &Value| n.get("format").and_then(Value::as_str) == Some("regex");
+        let mut bears = Vec::new();
+        let values = enum_values(resolved);
+        if (!values.is_empty() && values.iter().all(|v| actions.contains(v)))
+            || key == "action"
+            || key.ends_with("_action")
+        {
+            bears.push("an action");
+        }
+        if ty == Some("string") && (regex(resolved) || key == "pattern" || key.ends_with("_pattern")) {
+            bears.push("a pattern");
+        }
+        if ty == Some("array") && (items.is_some_and(regex) || key == "patterns" || key.ends_with("_patterns")) {
+            bears.push("a pattern list");
+        }
+        if items.is_some_and(|i| !enum_values(i).is_empty()) {
+            bears.push("a list of detectors or policies");
+        }
+        let numeric = matches!(ty, Some("integer" | "number"));
+        if numeric && path.split('/').any(|t| t == "rate-limit" || t == "limits") {
+            bears.push("a traffic limit");
+        }
+        if kinds.iter().any(|k| k.as_str() == Some(key.as_str())) {
+            bears.push("a policy's settings");
+        }
+        let declared = prop.get("x-enforce").map(Enforcement::parse);
+        match &declared {
+            None if !bears.is_empty() => missing.push(format!("{path} ({})", bears.join(", "))),
+            Some(Err(e)) => invalid.push(format!("{path}: {e}")),
+            _ => {}
+        }
+        // What the annotation says must fit the field it sits on.
+        let Some(Ok(e)) = declared else { continue };
+        let fits = match e.weakens {
+            Some(Weakens::RemoveItem) => ty == Some("array"),
+            Some(Weakens::LowerAction) => values.len() > 1,
+            Some(Weakens::SwitchOff) => ty == Some("boolean"),
+            Some(Weakens::RaiseLimit) => numeric,
+            Some(Weakens::Never) | None => true,
+        } && match e.rule {
+            Some(u) if u.is_policy_block() => kinds.iter().any(|k| k.as_str() == Some(key.as_str())),
+            Some(RuleUnit::ItemNamesPolicy) => items.is_some_and(|i| enum_values(i) == kinds),
+            Some(_) => ty == Some("array"),
+            None => true,
+        };
+        if !fits {
+            invalid.push(format!("{path}: {e:?} does not fit a {ty:?} field"));
+        }
+        if bears.contains(&"a policy's settings") && !e.rule.is_some_and(RuleUnit::is_policy_block) {
+            invalid.push(format!("{path}: a policy's settings without a policy-block `rule`"));
+        }
+    }
+    assert!(
+        missing.is_empty() && invalid.is_empty(),
+        "enforcement-bearing properties without x-enforce: {missing:#?}\ninvalid x-enforce: {invalid:#?}"
+    );
+}
+
+/// The interpreters find what the annotations declare: the seed weakenings, and the rule a
+/// replay would name for each kind of rule list.
+#[test]
+fn enforcement_lookups() {
+    let e = schema::enforcement("/policy/content-filter/rules").unwrap();
+    assert_eq!(
+        (e.weakens, e.rule),
+        (Some(Weakens::RemoveItem), Some(RuleUnit::ItemById))
+    );
+    let old = serde_json::json!({"id": "r9", "pattern": "x"});
+    assert_eq!(e.wording(Some(&old), None).unwrap(), "content rule `r9` is removed");
+    let e = schema::enforcement("/policy/rate-limit/burst").unwrap();
+    assert_eq!(
+        e.wording(Some(&Value::from(1)), Some(&Value::from(2))).unwrap(),
+        "the rate limit is raised from 1 to 2"
+    );
+    assert_eq!(
+        schema::enforcement("/policy/content-filter/rules/0"),
+        None,
+        "a list item is no property"
+    );
+    assert_eq!(
+        schema::policy_block("audit-logger").and_then(|(_, e)| e.rule),
+        Some(RuleUnit::InertPolicy)
+    );
+    assert_eq!(
+        schema::policy_block("pii-detector").map(|(p, _)| p).as_deref(),
+        Some("/policy/pii-detector")
+    );
+    assert_eq!(
+        schema::enum_rank("/policy/pii-detector/action", &Value::from("block")),
+        Some(0)
     );
 }
