@@ -1,33 +1,55 @@
-//! `policy`: lint, classify and replay the policy config of an API / LLM gateway.
+//! `policy`: lint, classify and replay the policy config of an API / LLM gateway, and drive
+//! the reference gateway (`policy-gateway`, in `../gateway`) that runs it.
 //!
 //! # Architecture
 //!
 //! ```text
-//! config/        the one config model (serde + schemars types) and YAML loading with spans
-//!   model.rs     Rust types of SPEC §1; doc comments = user docs; `x-reload` on every field
-//!   pointer.rs   JSON pointer tokens: escape, unescape, join, split (shared by all stages)
-//!   yaml/        the YAML reader: builder.rs (saphyr-parser events -> serde_json::Value +
-//!                span tree, depth/alias guards), spans.rs (span tree, lookup by pointer),
-//!                scalars.rs (YAML 1.2 core-schema scalars and tags)
-//! schema.rs      schema generation, and per-pointer facts read back from it (reload class, keys)
-//! lint/          diagnostics: schema errors mapped to nodes, one semantic rule per file,
-//!                output formats (human via miette, json, github, sarif)
-//! diff/          classify(old, new) -> Plan: every change with its reload class (shared with
-//!                the gateway's reload pipeline)
-//! engine/        compile(config) -> Engine; evaluate(request, now) -> Decision (shared with
-//!                offline replay and the gateway)
-//! replay/        traffic formats (SPEC §4 JSONL, HAR), the offline comparison, the live
-//!                harness (load + reloads against a real gateway, attribution checks) and
-//!                its HTML report
-//! cli/           one file per subcommand (lint, diff, replay + live, schema, explain, ci,
-//!                demo); `main.rs` only parses, runs and maps to an exit code
-//!
-//! ../gateway/    `policy-gateway`, a separate crate built on this library (never the reverse)
+//! config/          the one config model and its loading
+//!   model/         serde + schemars types of SPEC §1, one file per section; doc comments are
+//!                  the user docs; `x-reload`, `x-diff` and `x-enforce` annotations per field
+//!   yaml/          the YAML reader: builder (events -> serde_json::Value + span tree, depth
+//!                  and alias guards), spans (lookup by pointer), scalars (YAML 1.2 core schema)
+//!   pointer.rs     JSON pointer tokens: escape, unescape, join, split
+//! schema.rs        schema generation, and the per-pointer facts read back from it: reload
+//!                  class, allowed keys, how a change weakens enforcement, what a rule is
+//! lint/            load or diagnose: schema errors mapped to nodes (schema_check), one
+//!                  semantic rule per file (rules/), output formats (render/)
+//! diff/            classify(old, new) -> Plan: every change with its reload class and its
+//!                  weakening mark (shared with the gateway's reload pipeline), renderings
+//! engine/          compile(config) -> Engine; evaluate(request, now) -> Decision; one file per
+//!                  stage (injection, pii, content, rate_limit), decision types, text, redact
+//! contract/        what crosses the process boundary between `policy` and `policy-gateway`:
+//!                  header names, verdict values, credential headers, the serving line, the
+//!                  admin API's bodies and history operations
+//! process.rs       a policy-gateway child process: start, wait for its serving line, signal,
+//!                  stop on drop
+//! replay/          traffic formats (SPEC §4 JSONL, HAR), the offline comparison, the live
+//!                  harness (live/: plan, load, admin client, analysis, spawn mode) and its
+//!                  HTML report
 //! ```
 //!
-//! Data flows one way: text -> `config::yaml` -> `lint` (schema + rules) -> typed `Config`.
-//! Every later stage (diff, engine, replay, the gateway) starts from a `Config` that `lint`
-//! accepted, so they all read scalars identically.
+//! The command line is not part of this library: `src/main.rs` declares `cli/` (one file per
+//! subcommand, `common.rs` for what they share) and is the only place that turns an outcome or
+//! an error into an exit code.
+//!
+//! # What depends on what
+//!
+//! `config` depends on nothing else here, and every other module reads it. Text becomes a
+//! typed `Config` only through `lint::load_config` (YAML -> schema -> serde -> rules), so every
+//! later stage — diff, engine, replay, the gateway — starts from a config lint accepted and
+//! reads scalars identically. Beyond that, the edges are:
+//!
+//! - `schema` -> `config` (it generates from the types and answers questions about them);
+//! - `lint` -> `schema`, and `lint` -> `engine::detectors` (P310 flags a plaintext secret with
+//!   the same credential shapes the PII detector uses);
+//! - `diff` -> `schema` (classes and weakening from annotations), and `diff` -> `lint::render`
+//!   (its GitHub output reuses the workflow-command escaping);
+//! - `contract` -> `engine` (`Verdict` is the engine's, re-exported as part of the contract);
+//! - `process` -> `contract` (the serving line);
+//! - `replay` -> `engine`, `diff` (what the gateway will run), `contract`, `process`.
+//!
+//! No module imports one that imports it back; `../gateway` uses this library and is never
+//! used by it.
 
 #![deny(missing_docs)]
 
