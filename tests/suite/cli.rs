@@ -154,3 +154,55 @@ fn human_output_names_file_line_and_code() {
         "{text}"
     );
 }
+
+#[test]
+fn live_only_flags_without_live_are_a_usage_error() {
+    let base = [
+        "replay",
+        "--traffic",
+        "fixtures/traffic/chat.jsonl",
+        "--old",
+        "fixtures/gateway/demo.yaml",
+        "--new",
+        "fixtures/gateway/demo-next.yaml",
+    ];
+    assert_eq!(code(&policy(&base, None)), 0, "offline replay with the defaults");
+    for extra in [
+        &["--concurrency", "4"][..],
+        &["--reload-via", "sighup"],
+        &["--mock"],
+        &["--duration", "1s"],
+    ] {
+        let args: Vec<&str> = base.iter().chain(extra).copied().collect();
+        let out = policy(&args, None);
+        assert_eq!(code(&out), 2, "{extra:?} without --live");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("--live"), "{extra:?}");
+    }
+}
+
+#[test]
+fn an_expect_file_with_an_unknown_verdict_names_the_valid_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let expect = dir.path().join("expect.txt");
+    std::fs::write(&expect, "allow->redact\nallow->deny\n").unwrap();
+    let out = policy(
+        &[
+            "replay",
+            "--traffic",
+            "fixtures/traffic/chat.jsonl",
+            "--old",
+            "fixtures/gateway/demo.yaml",
+            "--new",
+            "fixtures/gateway/demo-next.yaml",
+            "--expect",
+            expect.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(code(&out), 2);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(":2:") && err.contains("allow, redact, block, rate_limited"),
+        "{err}"
+    );
+}
