@@ -4,10 +4,11 @@
 //! to `chat.completion.chunk` events one upstream event at a time ([`StreamTranslator`]).
 //!
 //! Owns the translation both ways and nothing else: headers, timeouts and connection failures
-//! are `upstream/mod.rs`'s. Only `/v1/chat/completions` is translated (400 otherwise); an
+//! are `upstream/wire.rs`'s. Only `/v1/chat/completions` is translated (400 otherwise); an
 //! upstream error status is passed back untranslated, so the client sees Anthropic's message.
 
-use super::{build, exchange, pass_through, secret, upstream_url, Client, Outbound, UpstreamError, NOT_RETURNED};
+use super::outbound::{Outbound, UpstreamError};
+use super::wire::{build, exchange, pass_through, secret, upstream_url, Client, NOT_RETURNED};
 use crate::http::{channel, full, read_limited, Body};
 use bytes::Bytes;
 use http_body_util::BodyExt;

@@ -5,7 +5,7 @@
 //!
 //! Owns the mock's reply shapes only; it never opens a connection and never fails.
 
-use super::Outbound;
+use super::outbound::Outbound;
 use crate::http::{channel, full, Body};
 use bytes::Bytes;
 use hyper::Response;

@@ -3,9 +3,10 @@
 //! not, comes back untouched.
 //!
 //! Owns only the OpenAI-specific part of the request (the bearer credential). Headers,
-//! timeouts and failures are `upstream/mod.rs`'s; no translation happens here.
+//! timeouts and failures are `upstream/wire.rs`'s; no translation happens here.
 
-use super::{build, exchange, pass_through, secret, upstream_url, Client, Outbound, UpstreamError};
+use super::outbound::{Outbound, UpstreamError};
+use super::wire::{build, exchange, pass_through, secret, upstream_url, Client};
 use crate::http::Body;
 use hyper::Response;
 

@@ -7,9 +7,9 @@
 //! merges of anything but mappings. What a scalar's text means is `scalars`' job; looking
 //! nodes up afterwards is `spans`'. Scanning (and the thread it may run on) is `parse`'s.
 
-use super::scalars;
+use super::error::{YamlError, YamlErrorKind, ALIAS_NODE_BUDGET, MAX_DEPTH};
+use super::scalars::{check_collection_tag, resolve};
 use super::spans::{Document, Entry, Node, NodeKind, Pos, ScalarKind, Span};
-use super::{YamlError, YamlErrorKind, ALIAS_NODE_BUDGET, MAX_DEPTH};
 use crate::config::pointer;
 use saphyr_parser::{Event, ScalarStyle, Tag};
 use serde_json::{Map, Value};
@@ -215,7 +215,7 @@ impl Builder {
     }
 
     fn check_tag(&self, tag: Option<&Tag>, span: Span) -> Result<(), Vec<YamlError>> {
-        scalars::check_collection_tag(tag).map_err(|m| vec![self.error(YamlErrorKind::Unsupported, m, span)])
+        check_collection_tag(tag).map_err(|m| vec![self.error(YamlErrorKind::Unsupported, m, span)])
     }
 
     fn scalar(
@@ -227,7 +227,7 @@ impl Builder {
         span: Span,
     ) -> Result<(Value, Node), Vec<YamlError>> {
         let (value, kind) =
-            scalars::resolve(text, style, tag).map_err(|m| vec![self.error(YamlErrorKind::Unsupported, m, span)])?;
+            resolve(text, style, tag).map_err(|m| vec![self.error(YamlErrorKind::Unsupported, m, span)])?;
         let node = Node {
             span,
             kind: NodeKind::Scalar(kind),

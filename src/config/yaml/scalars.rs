@@ -2,8 +2,8 @@
 //!
 //! Owns the resolution of one scalar (text, style, tag) into a JSON value: an unquoted `yes`
 //! is a string and `0777` is decimal, as YAML 1.2 says, not YAML 1.1. A refusal is returned as
-//! a one-line message; turning it into a located [`super::YamlError`] is the builder's job, and
-//! so is everything about collections except checking their tag.
+//! a one-line message; turning it into a located [`super::error::YamlError`] is the builder's
+//! job, and so is everything about collections except checking their tag.
 
 use super::spans::ScalarKind;
 use saphyr_parser::{ScalarStyle, Tag};

@@ -1,0 +1,193 @@
+//! The HTTP exchange every real provider (`openai`, `anthropic`) shares: the one pooled
+//! HTTP(S) [`Client`], the outbound request (URL joining, forwarded and dropped headers,
+//! credentials read from the environment at send time and never logged), the wait for the
+//! response head within the target's timeout (-> 504) or its connection failure (-> 502), and
+//! the response passed back with hop-by-hop headers removed.
+//!
+//! Its responsibility stops at bytes: it never looks inside a body, never buffers a stream
+//! (an upstream's server-sent events go through frame by frame) and does not know which
+//! provider it serves; what each provider adds (credential header, translation) is its own file.
+
+use super::outbound::{Outbound, UpstreamError};
+use crate::http::{Body, BoxError};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::header::{HeaderName, HeaderValue};
+use hyper::{Request, Response, Version};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use policy::config::Target;
+use policy::contract::headers;
+use std::time::Duration;
+
+/// The shared HTTP/1.1 client (plain and TLS), pooled per upstream.
+pub type Client = hyper_util::client::legacy::Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// Idle upstream connections are kept this long: below the 120 s most LLM APIs' load
+/// balancers use, so the pool never reuses a connection the far end is closing.
+const POOL_IDLE: Duration = Duration::from_secs(90);
+/// Connect timeout, separate from the target's whole-request `timeout_ms`: a black-holed
+/// address fails in seconds rather than holding a request for the full timeout.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The process's one upstream client, built at start: plain HTTP and TLS (webpki roots),
+/// `TCP_NODELAY`, idle connections pooled for [`POOL_IDLE`].
+pub fn client() -> Client {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_webpki_roots()
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(POOL_IDLE)
+        .build(https)
+}
+
+/// Client headers never sent upstream besides the credentials
+/// (`policy::contract::CREDENTIAL_HEADERS`: the client's credentials are for the gateway; the
+/// upstream gets the target's key): hop-by-hop headers, which hyper sets itself.
+const NOT_FORWARDED: &[&str] = &[
+    "host",
+    "content-length",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Upstream response headers not passed back: hop-by-hop (hyper frames the response itself).
+pub(super) const NOT_RETURNED: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// `base_url` + `path`, without doubling a `/v1` the base already ends with.
+pub(super) fn upstream_url(base: &str, path: &str) -> String {
+    let base = base.trim_end_matches('/');
+    match path.strip_prefix("/v1") {
+        Some(rest) if base.ends_with("/v1") => format!("{base}{rest}"),
+        _ => format!("{base}{path}"),
+    }
+}
+
+/// The target's API key, from the variable `secret_key_ref.env` names; `None` when unset or
+/// empty (the request then goes without one).
+pub(super) fn secret(target: &Target) -> Option<String> {
+    let name = &target.secret_key_ref.as_ref()?.env;
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// The upstream POST: the client's headers minus credentials and [`NOT_FORWARDED`] (and `accept-encoding`
+/// unless `keep_encoding`: a translated body must arrive uncompressed), then `content-type`,
+/// `x-request-id` and the provider's `extra` headers.
+pub(super) fn build(
+    out: &Outbound<'_>,
+    url: &str,
+    body: Vec<u8>,
+    extra: &[(&'static str, String)],
+    keep_encoding: bool,
+) -> Request<Full<Bytes>> {
+    let mut req = Request::builder()
+        .method(hyper::Method::POST)
+        .uri(url)
+        .version(Version::HTTP_11)
+        .body(Full::new(Bytes::from(body)))
+        .expect("method, URI (validated by lint) and body are valid");
+    let h = req.headers_mut();
+    for (name, value) in out.headers {
+        let n = name.as_str();
+        if NOT_FORWARDED.contains(&n) || headers::is_credential(n) || (!keep_encoding && n == "accept-encoding") {
+            continue;
+        }
+        h.append(name.clone(), value.clone());
+    }
+    h.insert(
+        hyper::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Ok(v) = HeaderValue::from_str(out.request_id) {
+        h.insert(HeaderName::from_static(headers::REQUEST_ID), v);
+    }
+    for (name, value) in extra {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            h.insert(HeaderName::from_static(name), v);
+        }
+    }
+    req
+}
+
+/// Send `req` and wait for the response head within the target's `timeout_ms`.
+pub(super) async fn exchange(
+    client: &Client,
+    target: &Target,
+    req: Request<Full<Bytes>>,
+) -> Result<Response<Incoming>, UpstreamError> {
+    let failed = |reason: String| UpstreamError::Failed {
+        target: target.id.clone(),
+        reason,
+    };
+    match tokio::time::timeout(Duration::from_millis(target.timeout_ms), client.request(req)).await {
+        Err(_) => Err(UpstreamError::Timeout {
+            target: target.id.clone(),
+            ms: target.timeout_ms,
+        }),
+        Ok(Err(e)) => {
+            // The legacy client's Display says only "client error (Connect)": the cause chain
+            // holds what an operator needs ("Connection refused").
+            let mut reason = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                reason = format!("{reason}: {s}");
+                source = s.source();
+            }
+            Err(failed(reason))
+        }
+        Ok(Ok(resp)) => Ok(resp),
+    }
+}
+
+/// The upstream response as the client's: status, headers minus [`NOT_RETURNED`], and the
+/// body streamed through untouched.
+pub(super) fn pass_through(resp: Response<Incoming>) -> Response<Body> {
+    let (mut parts, body) = resp.into_parts();
+    for name in NOT_RETURNED {
+        parts.headers.remove(*name);
+    }
+    parts.version = Version::HTTP_11;
+    Response::from_parts(parts, body.map_err(|e| Box::new(e) as BoxError).boxed())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_do_not_double_v1() {
+        assert_eq!(
+            upstream_url("https://api.openai.com", "/v1/chat/completions"),
+            "https://api.openai.com/v1/chat/completions"
+        );
+        assert_eq!(
+            upstream_url("https://api.openai.com/v1/", "/v1/chat/completions"),
+            "https://api.openai.com/v1/chat/completions"
+        );
+        assert_eq!(
+            upstream_url("http://127.0.0.1:9/proxy", "/v1/completions"),
+            "http://127.0.0.1:9/proxy/v1/completions"
+        );
+    }
+}
