@@ -1,5 +1,5 @@
 //! The admin plane, on its own listener: `POST /admin/reload`, `POST /admin/revert`,
-//! `GET /admin/status`, `GET /admin/history`, `GET /metrics`.
+//! `GET /admin/status`, `GET /admin/history`, `GET /admin/config`, `GET /metrics`.
 //!
 //! Owns authentication (a bearer token from the env var named by `gateway.admin.token_env`,
 //! compared in constant time; missing or wrong -> 401 on every endpoint) and the JSON shapes.
@@ -38,6 +38,7 @@ pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, _peer: SocketAddr)
             json_response(status, &answer)
         }
         (Method::GET, admin::STATUS) => json_response(StatusCode::OK, &status(&gw)),
+        (Method::GET, admin::CONFIG) => json_response(StatusCode::OK, &gw.active.load().config),
         (Method::GET, admin::HISTORY) => {
             let history = History {
                 operations: gw.history.lock().expect("history lock").entries.iter().cloned().collect(),
@@ -59,12 +60,12 @@ pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, _peer: SocketAddr)
                 .expect("static parts are valid")
         }
         (m, admin::RELOAD | admin::REVERT) => method_not_allowed(&m, &path, "POST"),
-        (m, admin::STATUS | admin::HISTORY | admin::METRICS) => method_not_allowed(&m, &path, "GET"),
+        (m, admin::STATUS | admin::HISTORY | admin::METRICS | admin::CONFIG) => method_not_allowed(&m, &path, "GET"),
         (m, _) => error(
             StatusCode::NOT_FOUND,
             "invalid_request_error",
             "unknown_url",
-            &format!("no admin route for {m} {path}: POST /admin/reload, POST /admin/revert, GET /admin/status, GET /admin/history, GET /metrics"),
+            &format!("no admin route for {m} {path}: POST /admin/reload, POST /admin/revert, GET /admin/status, GET /admin/history, GET /admin/config, GET /metrics"),
             Map::new(),
         ),
     }
@@ -171,6 +172,8 @@ fn status(gw: &Gateway) -> Status {
         in_flight: gw.metrics.in_flight.load(std::sync::atomic::Ordering::Relaxed),
         listen: gw.listen.to_string(),
         admin_listen: gw.admin_listen.to_string(),
+        instance: gw.instance.clone(),
+        state_dir: None,
     }
 }
 

@@ -45,7 +45,7 @@ pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, peer: SocketAddr) 
     let id = client_request_id(req.headers()).unwrap_or_else(|| gw.request_id());
     let (verdict, resp) = route(&gw, &active, req, peer, &id).await;
     gw.metrics.count(verdict);
-    stamp(resp, &active, headers::verdict_value(verdict), &id)
+    stamp(resp, &active, headers::verdict_value(verdict), &id, &gw.instance)
 }
 
 fn client_request_id(sent: &HeaderMap) -> Option<String> {
@@ -55,7 +55,7 @@ fn client_request_id(sent: &HeaderMap) -> Option<String> {
 }
 
 /// Add the SPEC §3 headers.
-fn stamp(mut resp: Response<Body>, active: &Active, verdict: &'static str, id: &str) -> Response<Body> {
+fn stamp(mut resp: Response<Body>, active: &Active, verdict: &'static str, id: &str, instance: &str) -> Response<Body> {
     let h = resp.headers_mut();
     h.insert(
         HeaderName::from_static(headers::VERDICT),
@@ -69,6 +69,9 @@ fn stamp(mut resp: Response<Body>, active: &Active, verdict: &'static str, id: &
     }
     if let Ok(v) = HeaderValue::from_str(id) {
         h.insert(HeaderName::from_static(headers::REQUEST_ID), v);
+    }
+    if let Ok(v) = HeaderValue::from_str(instance) {
+        h.insert(HeaderName::from_static(headers::INSTANCE), v);
     }
     resp
 }

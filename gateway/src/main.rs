@@ -150,7 +150,7 @@ async fn run(args: Args, first: reload::Candidate) -> ExitCode {
         admin_listen: local(&admin_listener),
         started,
         next_id: std::sync::atomic::AtomicU64::new(1),
-        id_prefix: format!("{:x}{:04x}", journal::now_ms(), std::process::id() & 0xffff),
+        instance: format!("{:x}{:04x}", journal::now_ms(), std::process::id() & 0xffff),
     });
     reload::record(
         &gw,

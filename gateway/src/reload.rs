@@ -282,6 +282,10 @@ pub async fn reload(gw: &Arc<Gateway>, source: Source, trigger: Trigger) -> Answ
                 warnings: Some(candidate.warnings),
                 duration_ms: Some(crate::state::millis(started.elapsed())),
                 operation: op,
+                pid: None,
+                instance: None,
+                listen: None,
+                admin_listen: None,
             });
             if unchanged {
                 Answer::Unchanged(body)
@@ -380,6 +384,10 @@ pub async fn revert(gw: &Arc<Gateway>) -> Answer {
         warnings: None,
         duration_ms: None,
         operation: op,
+        pid: None,
+        instance: None,
+        listen: None,
+        admin_listen: None,
     }))
 }
 

@@ -108,15 +108,16 @@ pub struct Gateway {
     pub started: Instant,
     /// Source of request ids (`x-request-id` when the client sends none).
     pub next_id: AtomicU64,
-    /// Prefix that keeps ids unique across restarts.
-    pub id_prefix: String,
+    /// This process's `x-policy-instance`: unique per process (start time and pid), so it
+    /// also prefixes request ids to keep them unique across restarts.
+    pub instance: String,
 }
 
 impl Gateway {
     /// A fresh request id.
     pub fn request_id(&self) -> String {
         let n = self.next_id.fetch_add(1, Ordering::Relaxed);
-        format!("{}-{n}", self.id_prefix)
+        format!("{}-{n}", self.instance)
     }
 }
 

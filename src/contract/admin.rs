@@ -12,6 +12,11 @@ use serde_json::Value;
 pub const RELOAD: &str = "/admin/reload";
 /// `POST`: back to the config before the active one.
 pub const REVERT: &str = "/admin/revert";
+/// `POST`: zero-drop restart (SPEC §5); empty body re-reads the config file, a YAML body
+/// starts the new process on that text.
+pub const RESTART: &str = "/admin/restart";
+/// `GET`: the config in effect, as canonical JSON (what `policy gateway reload` diffs against).
+pub const CONFIG: &str = "/admin/config";
 /// `GET`: [`Status`].
 pub const STATUS: &str = "/admin/status";
 /// `GET`: [`History`].
@@ -40,6 +45,20 @@ pub enum OpKind {
     Reload,
     /// The config before the active one was put back.
     Revert,
+    /// A new process took over the listeners and runs the config in full.
+    Restart,
+}
+
+impl OpKind {
+    /// `start`, `reload`, `revert` or `restart`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OpKind::Start => "start",
+            OpKind::Reload => "reload",
+            OpKind::Revert => "revert",
+            OpKind::Restart => "restart",
+        }
+    }
 }
 
 /// What started an operation.
@@ -54,6 +73,8 @@ pub enum Trigger {
     Admin,
     /// `--watch` saw the file change.
     Watch,
+    /// SIGUSR2: zero-drop restart.
+    Sigusr2,
 }
 
 impl Trigger {
@@ -64,6 +85,7 @@ impl Trigger {
             Trigger::Sighup => "sighup",
             Trigger::Admin => "admin",
             Trigger::Watch => "watch",
+            Trigger::Sigusr2 => "sigusr2",
         }
     }
 }
@@ -78,6 +100,9 @@ pub enum OpOutcome {
     Unchanged,
     /// The proposed config was refused; the active one serves on.
     Rejected,
+    /// The config was valid but the operation could not complete (a restart whose new process
+    /// did not start or did not become ready); the active one serves on.
+    Failed,
 }
 
 impl OpOutcome {
@@ -87,6 +112,7 @@ impl OpOutcome {
             OpOutcome::Applied => "applied",
             OpOutcome::Unchanged => "unchanged",
             OpOutcome::Rejected => "rejected",
+            OpOutcome::Failed => "failed",
         }
     }
 }
@@ -126,6 +152,51 @@ pub struct History {
     pub operations: Vec<Operation>,
 }
 
+/// One operation as `policy gateway status --history` prints it (SPEC §5 `operations_history`,
+/// the shape of the `kt` workflow operators know).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// `start`, `reload`, `revert` or `restart`.
+    pub action: OpKind,
+    /// `succeeded`, `failed` or `unchanged`.
+    pub outcome: String,
+    /// What started it.
+    pub trigger: Trigger,
+    /// Version before (`null` for a start).
+    pub from_version: Option<String>,
+    /// Version after (the proposed one is unknown when it was refused: `null`).
+    pub target_version: Option<String>,
+    /// Hash after (or the hash still serving when refused).
+    pub hash: Option<String>,
+    /// When it finished (RFC 3339, UTC).
+    pub at: String,
+    /// Wall time, milliseconds.
+    pub duration_ms: f64,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+impl From<&Operation> for HistoryEntry {
+    fn from(op: &Operation) -> HistoryEntry {
+        let outcome = match op.outcome {
+            OpOutcome::Applied => "succeeded",
+            OpOutcome::Unchanged => "unchanged",
+            OpOutcome::Rejected | OpOutcome::Failed => "failed",
+        };
+        HistoryEntry {
+            action: op.op,
+            outcome: outcome.into(),
+            trigger: op.trigger,
+            from_version: op.from.as_ref().map(|i| i.version.clone()),
+            target_version: op.to.as_ref().map(|i| i.version.clone()),
+            hash: op.to.as_ref().or(op.from.as_ref()).map(|i| i.hash.clone()),
+            at: op.at.clone(),
+            duration_ms: op.duration_ms,
+            error: op.error.clone(),
+        }
+    }
+}
+
 /// `GET /admin/status`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Status {
@@ -157,6 +228,11 @@ pub struct Status {
     pub requests_served: u64,
     /// Data-plane requests being handled now.
     pub in_flight: i64,
+    /// This process's `x-policy-instance`.
+    pub instance: String,
+    /// `--state-dir`, where history and the revert target survive restarts (absent: in memory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_dir: Option<String>,
     /// The bound data-plane address.
     pub listen: String,
     /// The bound admin-plane address.
@@ -187,6 +263,18 @@ pub struct Applied {
     pub duration_ms: Option<f64>,
     /// The history entry written for it.
     pub operation: Operation,
+    /// The process now serving (restart only: the new one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// Its `x-policy-instance` (restart only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    /// Its bound data-plane address (restart only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    /// Its bound admin-plane address (restart only: it changes when the config moves it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_listen: Option<String>,
 }
 
 /// The body of a refused reload or revert.

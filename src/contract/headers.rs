@@ -17,6 +17,10 @@ pub const CONFIG_HASH: &str = "x-policy-config-hash";
 /// The request's id: the client's own when it sent one, else one the gateway made.
 pub const REQUEST_ID: &str = "x-request-id";
 
+/// Which gateway process answered: stable for the life of a process, different after a
+/// restart (SPEC §5), so a harness can attribute every response to one process.
+pub const INSTANCE: &str = "x-policy-instance";
+
 /// [`VERDICT`]'s value when no policy decision was made (400, 404, 408, 413 before the chain).
 pub const NO_VERDICT: &str = "none";
 
