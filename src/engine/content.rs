@@ -6,9 +6,9 @@
 //! Owns compiling that block (lazily for long lists) and running it on the request's texts.
 //! The rewrite itself is `redact`'s.
 
+use super::compile::{compile_regex, compile_set, CompileError};
 use super::decision::{action_name, excerpt, Decision, Hit};
 use super::redact::{apply, non_overlapping, Span};
-use super::{compile_regex, compile_set, CompileError};
 use crate::config::{Action, ContentFilter, PolicyKind};
 use regex::{Regex, RegexSet};
 use std::collections::HashMap;

@@ -4,8 +4,9 @@
 //! Owns compiling that block and running it on the request's texts. The patterns themselves
 //! live in `detectors`; this stage never rewrites text.
 
+use super::compile::{compile_regex, compile_set, CompileError};
 use super::decision::{excerpt, Decision, Hit};
-use super::{compile_regex, compile_set, detectors, CompileError};
+use super::detectors::INJECTIONS;
 use crate::config::{BlockOrLog, PolicyKind, PromptInjection};
 use regex::{Regex, RegexSet};
 
@@ -26,8 +27,8 @@ impl Injection {
     /// Compile the `prompt-injection` block (its defaults when absent).
     pub(super) fn compile(block: Option<&PromptInjection>) -> Result<Injection, CompileError> {
         let pi = block.cloned().unwrap_or_default();
-        let mut ids: Vec<String> = detectors::INJECTIONS.iter().map(|(id, _)| id.to_string()).collect();
-        let mut patterns: Vec<&str> = detectors::INJECTIONS.iter().map(|(_, p)| *p).collect();
+        let mut ids: Vec<String> = INJECTIONS.iter().map(|(id, _)| id.to_string()).collect();
+        let mut patterns: Vec<&str> = INJECTIONS.iter().map(|(_, p)| *p).collect();
         for (i, p) in pi.extra_patterns.iter().enumerate() {
             compile_regex(format!("/policy/prompt-injection/extra_patterns/{i}"), p)?;
             ids.push(format!("extra_patterns/{i}"));

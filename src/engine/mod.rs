@@ -16,7 +16,10 @@
 //! ```text
 //! mod.rs        Engine: compile (stages in chain order, the gate), evaluate (runs the chain),
 //!               routing, config_hash
+//! request.rs    Request, Millis: what evaluate is asked, and when
 //! decision.rs   Verdict, Decision, Redaction, Hit: what evaluate reports
+//! compile.rs    compiling patterns into regexes, CompileError
+//! digest.rs     hex spelling of digests (config_hash, pii hash markers)
 //! text.rs       the texts of a request body: extract them, write them back
 //! redact.rs     applying redactions to a text
 //! injection.rs  prompt-injection stage
@@ -26,59 +29,33 @@
 //! detectors.rs  built-in patterns, shared with lint
 //! ```
 
+mod compile;
 mod content;
 mod decision;
 pub mod detectors;
+mod digest;
 mod injection;
 mod pii;
 mod rate_limit;
 mod redact;
+mod request;
 mod text;
 
+pub use compile::CompileError;
 pub use decision::{Decision, Hit, Redaction, UnknownVerdict, Verdict};
+pub use request::{Millis, Request};
 pub use text::extract_texts;
 
 use crate::config::{Config, PolicyKind};
+use compile::compile_set;
 use content::Content;
+use digest::hex;
 use injection::Injection;
 use pii::Pii;
 use rate_limit::RateLimiter;
-use regex::{Regex, RegexSet};
+use regex::RegexSet;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
-
-/// Milliseconds since the Unix epoch: the engine's clock.
-pub type Millis = i64;
-
-/// One request, as the engine sees it.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Request {
-    /// Request id (recorded, or assigned by the gateway).
-    pub id: String,
-    /// URL path, e.g. `/v1/chat/completions`.
-    pub path: String,
-    /// Client address, for `rate-limit` keyed by `client_ip`.
-    pub client_ip: Option<String>,
-    /// Headers, names lowercased, for `rate-limit` keyed by `header:<name>`.
-    pub headers: BTreeMap<String, String>,
-    /// The JSON body as the client sent it: its `model` picks the route, its texts are what
-    /// the policies read.
-    pub body: Value,
-}
-
-/// Why a config cannot be compiled.
-#[derive(Debug, thiserror::Error)]
-pub enum CompileError {
-    /// A pattern does not compile (syntax is checked by lint; size limits only here).
-    #[error("{pointer}: pattern does not compile: {message}")]
-    Regex {
-        /// JSON pointer of the failing pattern (or pattern list) in the config.
-        pointer: String,
-        /// The regex crate's message.
-        message: String,
-    },
-}
 
 /// A compiled config, ready to evaluate requests. Cheap to share (`Arc`); evaluation takes
 /// `&self` (rate-limit buckets are behind a mutex).
@@ -120,20 +97,6 @@ impl Stage {
             Stage::RateLimit(_) => None,
         }
     }
-}
-
-fn compile_regex(pointer: String, pattern: &str) -> Result<Regex, CompileError> {
-    Regex::new(pattern).map_err(|e| CompileError::Regex {
-        pointer,
-        message: e.to_string(),
-    })
-}
-
-fn compile_set(pointer: &str, patterns: &[&str]) -> Result<RegexSet, CompileError> {
-    RegexSet::new(patterns).map_err(|e| CompileError::Regex {
-        pointer: pointer.to_string(),
-        message: e.to_string(),
-    })
 }
 
 impl Engine {
@@ -268,10 +231,6 @@ pub fn config_hash(config: &Config) -> String {
     let canonical = serde_json::to_vec(config).expect("a Config always serialises");
     let digest = Sha256::digest(&canonical);
     format!("sha256:{}", hex(&digest))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Glob match: `*` any run of characters, `?` one character, everything else literal.

@@ -5,9 +5,11 @@
 //! Owns compiling that block, finding the PII in each text and choosing the marker. The
 //! patterns and validators live in `detectors`; the rewrite itself is `redact`'s.
 
+use super::compile::{compile_set, CompileError};
 use super::decision::{action_name, excerpt, Decision, Hit};
+use super::detectors::{constant, pii_label, pii_pattern, pii_valid};
+use super::digest::hex;
 use super::redact::{apply, non_overlapping, Span};
-use super::{compile_set, detectors, hex, CompileError};
 use crate::config::{Action, MarkerFormat, PiiDetector, PiiType, PolicyKind};
 use regex::{Regex, RegexSet};
 use sha2::{Digest, Sha256};
@@ -30,13 +32,10 @@ impl Pii {
         let mut detect = pii.detect.clone();
         detect.sort();
         detect.dedup();
-        let patterns: Vec<&str> = detect.iter().map(|t| detectors::pii_pattern(*t)).collect();
+        let patterns: Vec<&str> = detect.iter().map(|t| pii_pattern(*t)).collect();
         Ok(Pii {
             set: compile_set("/policy/pii-detector/detect", &patterns)?,
-            types: detect
-                .iter()
-                .map(|t| (*t, detectors::constant(detectors::pii_pattern(*t))))
-                .collect(),
+            types: detect.iter().map(|t| (*t, constant(pii_pattern(*t)))).collect(),
             action: pii.action,
             marker: pii.redaction.marker_format,
         })
@@ -59,8 +58,8 @@ impl Pii {
             for i in matched.iter() {
                 let (t, re) = &self.types[i];
                 for m in re.find_iter(text) {
-                    if detectors::pii_valid(*t, m.as_str()) {
-                        let label = detectors::pii_label(*t);
+                    if pii_valid(*t, m.as_str()) {
+                        let label = pii_label(*t);
                         spans.push((
                             m.start(),
                             m.end(),

@@ -7,7 +7,7 @@
 //! reads no clock.
 
 use super::decision::{Decision, Verdict};
-use super::{Millis, Request};
+use super::request::{Millis, Request};
 use crate::config::{PolicyKind, RateLimit};
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -5,16 +5,27 @@
 //! -> typed `Config` via serde -> semantic rules (`rules`, P3xx). A YAML error stops the file;
 //! schema errors are all reported; the semantic rules that need the typed config run when the
 //! schema passed, the others always. Rendering is `render`'s job; exit codes are `main.rs`'s.
+//!
+//! ```text
+//! mod.rs           lint_source / lint_path / load_config: the pipeline above
+//! diagnostic.rs    Diagnostic, Severity, LineIndex: what every check produces
+//! locate.rs        a rule's Finding -> located Diagnostic
+//! schema_check.rs  JSON Schema validation, errors mapped to P2xx diagnostics
+//! rules/           the rule registry, one file per code
+//! render/          output formats
+//! ```
 
 pub mod diagnostic;
+mod locate;
 pub mod render;
 pub mod rules;
 mod schema_check;
 
-use crate::config::yaml::{self, Document, Span, YamlErrorKind};
+use crate::config::yaml::{self, Document, YamlErrorKind};
 use crate::config::Config;
 pub use diagnostic::{Diagnostic, LineIndex, Severity};
-use rules::{At, Context, Finding, Rule};
+use locate::make;
+use rules::rule::{Context, Finding, Rule};
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -105,51 +116,10 @@ pub fn lint_source(path: &str, source: impl Into<String>) -> FileReport {
     }
 }
 
-/// Locate a rule's finding and give it the rule's code, name and severity.
-pub(crate) fn make(rule: &'static Rule, doc: &Document, f: Finding) -> Diagnostic {
-    let loc = doc.locate(&f.pointer);
-    let span = match f.at {
-        At::Key => loc.key.unwrap_or(loc.value),
-        At::Value => loc.value,
-        At::Head => loc.head,
-        At::Inner(a, b) => inner_span(loc.value, a, b),
-    };
-    let related = f
-        .related
-        .into_iter()
-        .map(|(p, label)| {
-            let l = doc.locate(&p);
-            (l.value, label)
-        })
-        .collect();
-    Diagnostic {
-        code: rule.code,
-        name: rule.name,
-        severity: rule.severity,
-        message: f.message,
-        pointer: f.pointer,
-        span,
-        label: f.label,
-        help: f.help,
-        related,
-    }
-}
-
-/// Characters `a..b` of a single-line scalar written at `value` (quotes skipped when the span
-/// covers them). Falls back to the whole value when the scalar spans several lines.
-fn inner_span(value: Span, a: usize, b: usize) -> Span {
-    if value.start.line != value.end.line {
-        return value;
-    }
-    let mut s = value;
-    s.start.col += a as u32;
-    s.end.col = s.start.col + (b.saturating_sub(a)).max(1) as u32;
-    s.end.col = s.end.col.min(value.end.col.max(s.start.col + 1));
-    s
-}
-
 fn yaml_diagnostic(e: yaml::YamlError) -> Diagnostic {
-    use rules::*;
+    use rules::{
+        alias_expansion_limit, duplicate_key, multiple_documents, nesting_too_deep, unsupported_yaml, yaml_syntax_error,
+    };
     let (rule, label, help): (&'static Rule, &str, String) = match e.kind {
         YamlErrorKind::Syntax => {
             let (label, help) = syntax_help(&e.message);

@@ -5,8 +5,13 @@
 //! translation of `jsonschema` errors into P2xx diagnostics (plus P301 for the chain, whose
 //! allowed values are the schema's enum). It does not decide what is valid; the schema does.
 
-use super::rules::{self, did_you_mean, At, Finding, Rule};
-use super::{make, Diagnostic, LineIndex};
+use super::diagnostic::{Diagnostic, LineIndex};
+use super::locate::make;
+use super::rules::rule::{did_you_mean, At, Finding, Rule};
+use super::rules::{
+    malformed_value, missing_key, schema_violation, unknown_key, unknown_policy_in_chain, unknown_value,
+    value_out_of_range, wrong_type,
+};
 use crate::config::pointer;
 use crate::config::yaml::{Document, ScalarKind};
 use crate::schema;
@@ -87,7 +92,7 @@ fn explain(
                         None => "unknown key".into(),
                     };
                     (
-                        &rules::unknown_key::RULE,
+                        &unknown_key::RULE,
                         Finding::new(child, format!("unknown key `{k}` in {}", where_(pointer)), label, help)
                             .at(At::Key),
                     )
@@ -112,7 +117,7 @@ fn explain(
             // Point at the first key of the mapping: its line is the mapping's, and the label
             // stays one line long even for a large mapping.
             f.at = At::Head;
-            vec![(&rules::missing_key::RULE, f)]
+            vec![(&missing_key::RULE, f)]
         }
         ValidationErrorKind::Type { kind } => {
             let want = match kind {
@@ -173,7 +178,7 @@ fn explain(
                 ),
             };
             vec![(
-                &rules::wrong_type::RULE,
+                &wrong_type::RULE,
                 Finding::new(pointer, message, format!("expected {want}"), help).at(at),
             )]
         }
@@ -189,9 +194,9 @@ fn explain(
             let suggestion = did_you_mean(&got, options.iter().copied());
             let in_chain = parent == "/policies/chain";
             let rule = if in_chain {
-                &rules::unknown_policy_in_chain::RULE
+                &unknown_policy_in_chain::RULE
             } else {
-                &rules::unknown_value::RULE
+                &unknown_value::RULE
             };
             let what = if in_chain {
                 "policy kind".to_string()
@@ -215,7 +220,7 @@ fn explain(
             let want = expected.unwrap_or("a value of the documented form");
             let got = instance.as_str().unwrap_or_default();
             vec![(
-                &rules::malformed_value::RULE,
+                &malformed_value::RULE,
                 Finding::new(
                     pointer,
                     format!("{field} must be {want}, found `{got}`"),
@@ -261,7 +266,7 @@ fn explain(
             describe(),
         ),
         other => vec![(
-            &rules::schema_violation::RULE,
+            &schema_violation::RULE,
             Finding::new(
                 pointer,
                 format!("{field} does not match the schema: {}", other_message(other)),
@@ -301,7 +306,7 @@ fn range(
         v => format!("`{v}`"),
     };
     vec![(
-        &rules::value_out_of_range::RULE,
+        &value_out_of_range::RULE,
         Finding::new(
             pointer,
             format!("{field} must be {bound}, found {shown}"),

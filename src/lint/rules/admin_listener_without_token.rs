@@ -1,6 +1,7 @@
 //! P309 `admin-listener-without-token`: an admin plane reachable from the network with no token.
 
-use super::{invalid_listen_address, At, Context, Finding};
+use super::invalid_listen_address::{is_loopback, parse as parse_listen};
+use super::rule::{declare_rule, At, Context, Finding};
 
 declare_rule! {
     /// ## What it does
@@ -31,10 +32,10 @@ declare_rule! {
 fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     let Some(config) = ctx.config else { return };
     let admin = &config.gateway.admin;
-    let Ok(host) = invalid_listen_address::parse(&admin.listen) else {
+    let Ok(host) = parse_listen(&admin.listen) else {
         return;
     };
-    if admin.token_env.is_none() && !invalid_listen_address::is_loopback(host) {
+    if admin.token_env.is_none() && !is_loopback(host) {
         out.push(
             Finding::new(
                 "/gateway/admin/listen",

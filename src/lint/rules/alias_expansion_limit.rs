@@ -1,5 +1,7 @@
 //! P103 `alias-expansion-limit`: aliases expand to too much, or name no anchor.
 
+use super::rule::declare_rule;
+
 declare_rule! {
     /// ## What it does
     /// Refuses a document whose aliases (`*name`) would expand to more than 100,000 nodes in all,

@@ -1,6 +1,6 @@
 //! P302 `duplicate-chain-entry`: a policy kind listed twice in the chain.
 
-use super::{Context, Finding};
+use super::rule::{declare_rule, Context, Finding};
 
 declare_rule! {
     /// ## What it does

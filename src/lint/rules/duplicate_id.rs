@@ -1,6 +1,6 @@
 //! P303 `duplicate-id`: two targets or two content-filter rules share an id.
 
-use super::{Context, Finding};
+use super::rule::{declare_rule, Context, Finding};
 
 declare_rule! {
     /// ## What it does

@@ -1,5 +1,7 @@
 //! P102 `duplicate-key`: a mapping has the same key twice.
 
+use super::rule::declare_rule;
+
 declare_rule! {
     /// ## What it does
     /// Reports a key written twice in the same mapping, at the second occurrence, and shows the

@@ -1,6 +1,6 @@
 //! P306 `invalid-base-url`: a target's `base_url` is not an http(s) URL.
 
-use super::{Context, Finding};
+use super::rule::{declare_rule, Context, Finding};
 
 declare_rule! {
     /// ## What it does

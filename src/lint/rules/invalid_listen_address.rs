@@ -1,6 +1,6 @@
 //! P308 `invalid-listen-address`: a listen address that cannot be bound.
 
-use super::{Context, Finding};
+use super::rule::{declare_rule, Context, Finding};
 
 declare_rule! {
     /// ## What it does

@@ -1,6 +1,6 @@
 //! P304 `invalid-regex`: a pattern that does not compile.
 
-use super::{At, Context, Finding};
+use super::rule::{declare_rule, At, Context, Finding};
 use crate::config::yaml::{Document, ScalarKind};
 
 declare_rule! {

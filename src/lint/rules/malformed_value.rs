@@ -1,5 +1,7 @@
 //! P206 `malformed-value`: a string not of the required form.
 
+use super::rule::declare_rule;
+
 declare_rule! {
     /// ## What it does
     /// Reports a string that does not have the form its field requires: a pack name of

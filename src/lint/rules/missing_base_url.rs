@@ -1,6 +1,6 @@
 //! P307 `missing-base-url`: a non-mock target without `base_url`.
 
-use super::{At, Context, Finding};
+use super::rule::{declare_rule, At, Context, Finding};
 use crate::config::ProviderKind;
 
 declare_rule! {

@@ -1,5 +1,7 @@
 //! P202 `missing-key`: a required key is absent.
 
+use super::rule::declare_rule;
+
 declare_rule! {
     /// ## What it does
     /// Reports a mapping that lacks a required key, pointing at the mapping (its first line),

@@ -1,6 +1,6 @@
 //! P312 `mock-settings-on-real-provider`: `mock` settings on a target that is not a mock.
 
-use super::{At, Context, Finding};
+use super::rule::{declare_rule, At, Context, Finding};
 use crate::config::ProviderKind;
 
 declare_rule! {

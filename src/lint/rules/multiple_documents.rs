@@ -1,5 +1,7 @@
 //! P105 `multiple-documents`: more than one YAML document in one config file.
 
+use super::rule::declare_rule;
+
 declare_rule! {
     /// ## What it does
     /// Reports a second document (after `---`) in a config file.

@@ -1,5 +1,7 @@
 //! P104 `nesting-too-deep`: mappings and sequences nested beyond the limit.
 
+use super::rule::declare_rule;
+
 declare_rule! {
     /// ## What it does
     /// Refuses a document nested more than 64 levels deep, as soon as the reader gets there.

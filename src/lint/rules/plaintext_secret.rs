@@ -1,6 +1,6 @@
 //! P310 `plaintext-secret`: a value that looks like an API key or token.
 
-use super::{Context, Finding};
+use super::rule::{declare_rule, Context, Finding};
 use crate::config::pointer;
 use regex::Regex;
 use serde_json::Value;

@@ -1,6 +1,6 @@
 //! P311 `policy-not-in-chain`: a policy is configured but never runs.
 
-use super::{At, Context, Finding};
+use super::rule::{declare_rule, At, Context, Finding};
 use crate::config::PolicyKind;
 
 declare_rule! {

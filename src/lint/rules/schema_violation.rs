@@ -1,5 +1,7 @@
 //! P200 `schema-violation`: a schema constraint without a more specific code.
 
+use super::rule::declare_rule;
+
 declare_rule! {
     /// ## What it does
     /// Reports a value that breaks a constraint of the JSON Schema (`policy schema`) for which

@@ -1,5 +1,7 @@
 //! P201 `unknown-key`: a key the schema does not define at that place.
 
+use super::rule::declare_rule;
+
 declare_rule! {
     /// ## What it does
     /// Reports a mapping key that the config format does not define at that place, pointing at

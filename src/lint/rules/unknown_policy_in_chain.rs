@@ -1,5 +1,7 @@
 //! P301 `unknown-policy-in-chain`: the chain names a policy kind that does not exist.
 
+use super::rule::declare_rule;
+
 declare_rule! {
     /// ## What it does
     /// Reports an entry of `policies.chain` that is not a policy kind (`prompt-injection`,

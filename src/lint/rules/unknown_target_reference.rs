@@ -1,6 +1,6 @@
 //! P305 `unknown-target-reference`: a reference to a target id that does not exist.
 
-use super::{did_you_mean, Context, Finding};
+use super::rule::{declare_rule, did_you_mean, Context, Finding};
 
 declare_rule! {
     /// ## What it does

@@ -1,5 +1,7 @@
 //! P204 `unknown-value`: a value outside the allowed set.
 
+use super::rule::declare_rule;
+
 declare_rule! {
     /// ## What it does
     /// Reports a value that is not one of the values a field allows (an action, a provider, a

@@ -1,5 +1,7 @@
 //! P106 `unsupported-yaml`: YAML features a config cannot use.
 
+use super::rule::declare_rule;
+
 declare_rule! {
     /// ## What it does
     /// Reports tags other than the core ones (`!!str`, `!!int`, `!!float`, `!!bool`, `!!null`),

@@ -1,5 +1,7 @@
 //! P205 `value-out-of-range`: a number, length or list size outside its bounds.
 
+use super::rule::declare_rule;
+
 declare_rule! {
     /// ## What it does
     /// Reports numbers below a minimum or above a maximum, strings that are empty or too long,

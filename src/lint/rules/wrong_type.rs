@@ -1,5 +1,7 @@
 //! P203 `wrong-type`: a value of the wrong type.
 
+use super::rule::declare_rule;
+
 declare_rule! {
     /// ## What it does
     /// Reports a value whose type is not the one the field takes, and explains how YAML read it:

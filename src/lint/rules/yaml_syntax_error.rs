@@ -1,5 +1,7 @@
 //! P101 `yaml-syntax-error`: the file is not valid YAML.
 
+use super::rule::declare_rule;
+
 declare_rule! {
     /// ## What it does
     /// Reports text the YAML parser cannot read, at the character where reading stopped, with
