@@ -90,6 +90,36 @@ pub fn send_signal(pid: u32, signal: Signal) -> Result<(), ProcessError> {
     rustix::process::kill_process(target, signal).map_err(|e| ProcessError::Signal { pid, source: e.into() })
 }
 
+/// Whether process `pid` is still running (a zombie waiting to be reaped counts as ended).
+pub fn is_running(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command name in parentheses: `1234 (policy-gateway) S …`.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
+}
+
+/// Stop a gateway this program did not start as a child (the successor of a zero-drop
+/// restart): SIGTERM, wait up to `grace` for it to drain and exit, then SIGKILL. Returns
+/// whether it had to be killed.
+pub fn stop_pid(pid: u32, grace: Duration) -> bool {
+    if send_signal(pid, Signal::TERM).is_err() {
+        return false;
+    }
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if !is_running(pid) {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = send_signal(pid, Signal::KILL);
+    true
+}
+
 /// How to start a gateway: [`Launch::new`], adjust, then [`Launch::spawn`].
 #[derive(Debug, Clone)]
 pub struct Launch {

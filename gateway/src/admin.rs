@@ -29,6 +29,7 @@ pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, _peer: SocketAddr)
     let path = req.uri().path().to_string();
     match (req.method().clone(), path.as_str()) {
         (Method::POST, admin::RELOAD) => reload_endpoint(&gw, req).await,
+        (Method::POST, admin::RESTART) => restart_endpoint(&gw, req).await,
         (Method::POST, admin::REVERT) => {
             let answer = reload::revert(&gw).await;
             let status = match answer {
@@ -59,13 +60,13 @@ pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, _peer: SocketAddr)
                 .body(full(text))
                 .expect("static parts are valid")
         }
-        (m, admin::RELOAD | admin::REVERT) => method_not_allowed(&m, &path, "POST"),
+        (m, admin::RELOAD | admin::REVERT | admin::RESTART) => method_not_allowed(&m, &path, "POST"),
         (m, admin::STATUS | admin::HISTORY | admin::METRICS | admin::CONFIG) => method_not_allowed(&m, &path, "GET"),
         (m, _) => error(
             StatusCode::NOT_FOUND,
             "invalid_request_error",
             "unknown_url",
-            &format!("no admin route for {m} {path}: POST /admin/reload, POST /admin/revert, GET /admin/status, GET /admin/history, GET /admin/config, GET /metrics"),
+            &format!("no admin route for {m} {path}: POST /admin/reload, POST /admin/revert, POST /admin/restart, GET /admin/status, GET /admin/history, GET /admin/config, GET /metrics"),
             Map::new(),
         ),
     }
@@ -117,23 +118,28 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     x.iter().zip(y.iter()).fold(0u8, |acc, (p, q)| acc | (p ^ q)) == 0
 }
 
-async fn reload_endpoint(gw: &Arc<Gateway>, req: Request<Incoming>) -> Response<Body> {
-    let body = match read_limited(req.into_body(), MAX_RELOAD_BODY).await {
-        Ok(b) => b,
-        Err(e) => {
-            return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "invalid_request_error",
-                "request_too_large",
-                &format!("cannot read the reload body (at most {MAX_RELOAD_BODY} bytes): {e}"),
-                Map::new(),
-            )
-        }
-    };
-    let source = if body.iter().all(u8::is_ascii_whitespace) {
+/// The body of a reload or restart request: empty (re-read the file) or a config's text.
+async fn config_source(req: Request<Incoming>) -> Result<Source, Response<Body>> {
+    let body = read_limited(req.into_body(), MAX_RELOAD_BODY).await.map_err(|e| {
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request_error",
+            "request_too_large",
+            &format!("cannot read the request body (at most {MAX_RELOAD_BODY} bytes): {e}"),
+            Map::new(),
+        )
+    })?;
+    Ok(if body.iter().all(u8::is_ascii_whitespace) {
         Source::File
     } else {
         Source::Text(body.to_vec())
+    })
+}
+
+async fn reload_endpoint(gw: &Arc<Gateway>, req: Request<Incoming>) -> Response<Body> {
+    let source = match config_source(req).await {
+        Ok(s) => s,
+        Err(resp) => return resp,
     };
     let answer = reload::reload(gw, source, Trigger::Admin).await;
     let status = match answer {
@@ -141,6 +147,20 @@ async fn reload_endpoint(gw: &Arc<Gateway>, req: Request<Incoming>) -> Response<
         _ => StatusCode::OK,
     };
     json_response(status, &answer)
+}
+
+/// `POST /admin/restart`: 200 once the new process serves, 422 for an invalid config, 409
+/// while another restart runs, 500 when the new process did not start (this one serves on).
+async fn restart_endpoint(gw: &Arc<Gateway>, req: Request<Incoming>) -> Response<Body> {
+    let source = match config_source(req).await {
+        Ok(s) => s,
+        Err(resp) => return resp,
+    };
+    let (code, answer) = crate::restart::restart(gw, source, Trigger::Admin).await;
+    json_response(
+        StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        &answer,
+    )
 }
 
 fn status(gw: &Gateway) -> Status {

@@ -9,15 +9,18 @@
 //! upstream/openai.rs    openai: pass-through with a bearer key
 //! upstream/anthropic.rs anthropic: Messages API translation, both ways, streams included
 //! upstream/mock.rs      mock: local OpenAI-format answers
-//! admin.rs              admin plane: reload, revert, status, history, metrics; bearer auth
+//! admin.rs              admin plane: reload, revert, restart, status, history, config, metrics;
+//!                       bearer auth
+//! serve.rs              the accept loop and the end of connections: drain, cut, hand over
+//! restart.rs            zero-drop restart: hand the listening sockets to a new process
 //! metrics.rs            the /metrics counters and their Prometheus rendering
 //! http.rs               shared HTTP pieces: body type, JSON and error responses, 405, bounded reads
 //! watch.rs              --watch: directory watch, debounced
 //! journal.rs            audit log and --record writer (one thread, whole lines), operator log
 //! ```
 //!
-//! Exit codes: 0 after SIGTERM (drained) or SIGINT; 1 when the config at start has errors;
-//! 2 for usage, I/O and bind errors.
+//! Exit codes: 0 after SIGTERM (drained), SIGINT, or a restart handed over to a new process;
+//! 1 when the config at start has errors; 2 for usage, I/O and bind errors.
 
 mod admin;
 mod data;
@@ -25,28 +28,25 @@ mod http;
 mod journal;
 mod metrics;
 mod reload;
+mod restart;
+mod serve;
 mod state;
 mod upstream;
 mod watch;
 
 use clap::Parser;
-use http::Body;
-use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::{Request, Response};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use journal::{log, Journal};
 use metrics::Metrics;
 use policy::contract::admin::{OpKind, OpOutcome, Operation};
 use policy::contract::ServingLine;
 use reload::Trigger;
-use state::{Gateway, History};
-use std::future::Future;
-use std::net::SocketAddr;
+use restart::{Listening, Plane};
+use serve::serve;
+use state::{Gateway, History, Stop};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::net::TcpListener;
 use tokio::sync::watch as signal_watch;
 
@@ -67,29 +67,35 @@ struct Args {
     /// Append every data-plane request to FILE as JSON Lines (SPEC §4; never credentials).
     #[arg(long, value_name = "FILE")]
     record: Option<PathBuf>,
-}
-
-/// How the process is asked to stop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stop {
-    /// Serving.
-    Running,
-    /// SIGTERM: stop accepting, finish in-flight requests, exit 0.
-    Drain,
-    /// SIGINT: stop now (in-flight requests are cut), exit 0.
-    Fast,
+    /// Internal: this process is the new side of a zero-drop restart; receive the listening
+    /// sockets and the config from the old process at SOCKET.
+    #[arg(long = "upgrade-from", value_name = "SOCKET", hide = true)]
+    upgrade_from: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let bytes = match std::fs::read(&args.config) {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("policy-gateway: cannot read {}: {e}", args.config.display());
-            return ExitCode::from(2);
-        }
+    // The new side of a restart runs the config the old process validated and hands over.
+    let upgrade = match &args.upgrade_from {
+        Some(path) => match restart::receive(path) {
+            Ok(u) => Some(u),
+            Err(e) => {
+                eprintln!("policy-gateway: restart handover failed: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
     };
-    let label = args.config.display().to_string();
+    let (bytes, label) = match &upgrade {
+        Some(u) => (u.handover.config.clone().into_bytes(), u.handover.label.clone()),
+        None => match std::fs::read(&args.config) {
+            Ok(b) => (b, args.config.display().to_string()),
+            Err(e) => {
+                eprintln!("policy-gateway: cannot read {}: {e}", args.config.display());
+                return ExitCode::from(2);
+            }
+        },
+    };
     let first = match reload::prepare(&label, &bytes, None) {
         Ok(c) => c,
         Err(r) => {
@@ -112,36 +118,67 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    runtime.block_on(run(args, first))
+    runtime.block_on(run(args, first, upgrade))
 }
 
-async fn bind(what: &str, addr: &str) -> Result<TcpListener, ExitCode> {
+/// The listener for `plane` at `addr`: the one a restart handed over when the address is
+/// unchanged, else bound fresh.
+async fn listen(upgrade: &mut Option<restart::Upgrade>, plane: Plane, addr: &str) -> Result<TcpListener, ExitCode> {
+    let what = match plane {
+        Plane::Data => "gateway.listen",
+        Plane::Admin => "gateway.admin.listen",
+    };
+    if let Some(inherited) = upgrade.as_mut().and_then(|u| u.take(plane, addr)) {
+        return inherited
+            .set_nonblocking(true)
+            .and_then(|()| TcpListener::from_std(inherited))
+            .map_err(|e| {
+                eprintln!("policy-gateway: cannot use the inherited socket for {addr} ({what}): {e}");
+                ExitCode::from(2)
+            });
+    }
     TcpListener::bind(addr).await.map_err(|e| {
         eprintln!("policy-gateway: cannot listen on {addr} ({what}): {e}");
         ExitCode::from(2)
     })
 }
 
-async fn run(args: Args, first: reload::Candidate) -> ExitCode {
+async fn run(args: Args, first: reload::Candidate, mut upgrade: Option<restart::Upgrade>) -> ExitCode {
     let started = Instant::now();
     let gwc = &first.active.config.gateway;
-    let data_listener = match bind("gateway.listen", &gwc.listen).await {
+    let data_listener = match listen(&mut upgrade, Plane::Data, &gwc.listen).await {
         Ok(l) => l,
         Err(code) => return code,
     };
-    let admin_listener = match bind("gateway.admin.listen", &gwc.admin.listen).await {
+    let admin_listener = match listen(&mut upgrade, Plane::Admin, &gwc.admin.listen).await {
         Ok(l) => l,
         Err(code) => return code,
+    };
+    let kept = [
+        Listening::of(Plane::Data, &gwc.listen, &data_listener),
+        Listening::of(Plane::Admin, &gwc.admin.listen, &admin_listener),
+    ];
+    let listeners = match kept.into_iter().collect::<Result<Vec<_>, _>>() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("policy-gateway: cannot keep the listening sockets for a restart: {e}");
+            return ExitCode::from(2);
+        }
     };
     let local = |l: &TcpListener| l.local_addr().expect("a bound socket has an address");
     let journal = Journal::start();
     let active = Arc::new(first.active);
+    let (lifecycle, _) = signal_watch::channel(Stop::Running);
+    let history = match &upgrade {
+        Some(u) => History::inherit(u.handover.history.clone()),
+        None => History::default(),
+    };
     let gw = Arc::new(Gateway {
         active: arc_swap::ArcSwap::new(Arc::clone(&active)),
         previous: Mutex::new(None),
         reload_lock: tokio::sync::Mutex::new(()),
         config_path: args.config.clone(),
-        history: Mutex::new(History::default()),
+        history: Mutex::new(history),
         metrics: Metrics::default(),
         journal,
         record: args.record.clone(),
@@ -151,25 +188,63 @@ async fn run(args: Args, first: reload::Candidate) -> ExitCode {
         started,
         next_id: std::sync::atomic::AtomicU64::new(1),
         instance: format!("{:x}{:04x}", journal::now_ms(), std::process::id() & 0xffff),
+        lifecycle,
+        listeners: Mutex::new(listeners),
+        restarting: std::sync::atomic::AtomicBool::new(false),
+        argv: std::env::args_os().skip(1).fold(Vec::new(), |mut kept, arg| {
+            // Leave out `--upgrade-from SOCKET` (and `--upgrade-from=SOCKET`): a restart adds its own.
+            let skip_value = kept
+                .last()
+                .is_some_and(|l: &std::ffi::OsString| l == restart::UPGRADE_FLAG);
+            if skip_value {
+                kept.pop();
+            } else if !arg
+                .to_string_lossy()
+                .starts_with(&format!("{}=", restart::UPGRADE_FLAG))
+            {
+                kept.push(arg);
+            }
+            kept
+        }),
     });
-    reload::record(
+    let (op, trigger, from, duration_ms) = match &upgrade {
+        Some(u) => (
+            OpKind::Restart,
+            u.handover.trigger,
+            Some(u.handover.from.clone()),
+            (journal::now_ms() - u.handover.started_ms).max(0) as f64,
+        ),
+        None => (OpKind::Start, Trigger::Startup, None, state::millis(started.elapsed())),
+    };
+    let first_op = reload::record(
         &gw,
         Operation {
             seq: 0,
-            op: OpKind::Start,
-            trigger: Trigger::Startup,
+            op,
+            trigger,
             outcome: OpOutcome::Applied,
             at: String::new(),
-            from: None,
+            from,
             to: Some(active.identity()),
-            duration_ms: state::millis(started.elapsed()),
+            duration_ms,
             changes: 0,
             pending_restart: Vec::new(),
             error: None,
         },
         &active,
-        "policy_reload",
+        if upgrade.is_some() {
+            "policy_restart"
+        } else {
+            "policy_reload"
+        },
     );
+    if let Some(u) = &upgrade {
+        // The old process's config is this one's revert target, as a reload would leave it.
+        match reload::prepare("the config before the restart", u.handover.revert_to.as_bytes(), None) {
+            Ok(c) => *gw.previous.lock().expect("previous lock") = Some(Arc::new(c.active)),
+            Err(r) => log("WARN", &format!("restart: no revert target: {}", r.error)),
+        }
+    }
     if let Some(name) = &active.config.gateway.admin.token_env {
         if std::env::var(name).map_or(true, |v| v.is_empty()) {
             log(
@@ -207,43 +282,80 @@ async fn run(args: Args, first: reload::Candidate) -> ExitCode {
         None
     };
 
-    let (stop_tx, stop_rx) = signal_watch::channel(Stop::Running);
-    let data = tokio::spawn(serve(data_listener, Arc::clone(&gw), data::handle, stop_rx.clone()));
-    let admin = tokio::spawn(serve(admin_listener, Arc::clone(&gw), admin::handle, stop_rx));
+    let data = tokio::spawn(serve(
+        data_listener,
+        Arc::clone(&gw),
+        data::handle,
+        gw.lifecycle.subscribe(),
+    ));
+    let admin = tokio::spawn(serve(
+        admin_listener,
+        Arc::clone(&gw),
+        admin::handle,
+        gw.lifecycle.subscribe(),
+    ));
+    if let Some(u) = upgrade {
+        // Both planes serve: the old process may stop accepting now.
+        u.ready(&restart::Ready {
+            pid: std::process::id(),
+            instance: gw.instance.clone(),
+            listen: gw.listen,
+            admin_listen: gw.admin_listen,
+            to: first_op.to.clone().expect("a restart names its config"),
+            generation: gw.active.load().generation,
+            operation: first_op,
+        });
+    }
 
-    // The lifecycle, in one place: SIGHUP reloads, SIGTERM drains, SIGINT stops fast.
+    // The lifecycle, in one place: SIGHUP reloads, SIGUSR2 restarts without dropping a
+    // connection, SIGTERM drains, SIGINT stops fast; a restart that handed over ends it too.
     use tokio::signal::unix::{signal, SignalKind};
-    let (mut hup, mut term, mut int) = match (
+    let (mut hup, mut usr2, mut term, mut int) = match (
         signal(SignalKind::hangup()),
+        signal(SignalKind::user_defined2()),
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
     ) {
-        (Ok(h), Ok(t), Ok(i)) => (h, t, i),
+        (Ok(h), Ok(u), Ok(t), Ok(i)) => (h, u, t, i),
         _ => {
             log("ERROR", "cannot install signal handlers");
             return ExitCode::from(2);
         }
     };
+    let mut life = gw.lifecycle.subscribe();
     let stop = loop {
         tokio::select! {
             _ = hup.recv() => {
                 let gw = Arc::clone(&gw);
                 tokio::spawn(async move { reload::reload(&gw, reload::Source::File, Trigger::Sighup).await });
             }
+            _ = usr2.recv() => {
+                let gw = Arc::clone(&gw);
+                tokio::spawn(async move { restart::restart(&gw, reload::Source::File, Trigger::Sigusr2).await });
+            }
             _ = term.recv() => break Stop::Drain,
             _ = int.recv() => break Stop::Fast,
+            Ok(()) = life.changed() => {
+                if *life.borrow() == Stop::Handover {
+                    break Stop::Handover;
+                }
+            }
         }
     };
     let in_flight = gw.metrics.in_flight.load(std::sync::atomic::Ordering::Relaxed);
     match stop {
         Stop::Drain => log("INFO", &format!("SIGTERM: draining {in_flight} in-flight request(s)")),
+        Stop::Handover => log(
+            "INFO",
+            &format!("handed over: draining {in_flight} in-flight request(s)"),
+        ),
         _ => log(
             "INFO",
             &format!("SIGINT: stopping now ({in_flight} in-flight request(s) cut)"),
         ),
     }
-    let _ = stop_tx.send(stop);
-    if stop == Stop::Drain {
+    let _ = gw.lifecycle.send(stop);
+    if matches!(stop, Stop::Drain | Stop::Handover) {
         let _ = data.await;
         let _ = admin.await;
     }
@@ -251,57 +363,4 @@ async fn run(args: Args, first: reload::Candidate) -> ExitCode {
     gw.journal.flush();
     log("INFO", "stopped");
     ExitCode::SUCCESS
-}
-
-/// Longest a SIGTERM drain waits for in-flight requests: long enough for a slow completion
-/// (the default upstream timeout is 30 s), bounded so a stuck stream cannot block shutdown.
-const DRAIN_LIMIT: Duration = Duration::from_secs(60);
-
-/// Accept connections on `listener` and serve them with `handler` until told to stop.
-async fn serve<H, F>(listener: TcpListener, gw: Arc<Gateway>, handler: H, mut stop: signal_watch::Receiver<Stop>)
-where
-    H: Fn(Arc<Gateway>, Request<Incoming>, SocketAddr) -> F + Copy + Send + Sync + 'static,
-    F: Future<Output = Response<Body>> + Send + 'static,
-{
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        // Out of file descriptors or similar: back off instead of spinning.
-                        log("WARN", &format!("accept failed: {e}"));
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let header_timeout = Duration::from_millis(gw.active.load().config.gateway.limits.request_timeout_ms);
-                let gw = Arc::clone(&gw);
-                let service = hyper::service::service_fn(move |req| {
-                    let gw = Arc::clone(&gw);
-                    async move { Ok::<_, std::convert::Infallible>(handler(gw, req, peer).await) }
-                });
-                let conn = http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(header_timeout)
-                    .keep_alive(true)
-                    .serve_connection(TokioIo::new(stream), service);
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                });
-            }
-            _ = stop.changed() => break,
-        }
-    }
-    drop(listener);
-    let drain = *stop.borrow() == Stop::Drain;
-    if drain && tokio::time::timeout(DRAIN_LIMIT, graceful.shutdown()).await.is_err() {
-        log(
-            "WARN",
-            &format!("drain: requests still running after {DRAIN_LIMIT:?}; stopping anyway"),
-        );
-    }
 }

@@ -35,6 +35,9 @@ pub struct Active {
     /// SHA-256 of the text it was loaded from: `--watch` skips a file whose bytes it already
     /// serves.
     pub source_sha: String,
+    /// The text it was loaded from: what a zero-drop restart hands to the next process as its
+    /// revert target.
+    pub source: Arc<str>,
     /// Restart-class pointers whose value in the source differs from the running process.
     pub pending_restart: Vec<String>,
     /// 1 for the startup config, +1 per applied reload or revert.
@@ -111,6 +114,33 @@ pub struct Gateway {
     /// This process's `x-policy-instance`: unique per process (start time and pid), so it
     /// also prefixes request ids to keep them unique across restarts.
     pub instance: String,
+    /// Where the process is in its life; the serve loops and `main` watch it, and a
+    /// zero-drop restart moves it to [`Stop::Handover`].
+    pub lifecycle: tokio::sync::watch::Sender<Stop>,
+    /// The listening sockets as a restart hands them over (duplicates of the serve loops'
+    /// descriptors); emptied once handed over, so an address the next process does not take
+    /// stops being served when this process stops accepting.
+    pub listeners: Mutex<Vec<crate::restart::Listening>>,
+    /// Set while a zero-drop restart runs: a second one is refused (409).
+    pub restarting: std::sync::atomic::AtomicBool,
+    /// This process's command line after the program name, `--upgrade-from` left out: what a
+    /// restart starts the next process with.
+    pub argv: Vec<std::ffi::OsString>,
+}
+
+/// How the process is asked to stop, as its serve loops see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// Serving.
+    Running,
+    /// SIGTERM: stop accepting, finish in-flight requests, exit 0.
+    Drain,
+    /// SIGINT: stop now (in-flight requests are cut), exit 0.
+    Fast,
+    /// A new process serves the listeners: stop accepting, answer each connection's next
+    /// request with `connection: close` so clients reconnect (to the new process) without a
+    /// refused or reset request, then drain and exit 0.
+    Handover,
 }
 
 impl Gateway {
@@ -134,6 +164,19 @@ pub struct History {
 }
 
 impl History {
+    /// Continue `entries` (a previous process's history, oldest first): the next operation
+    /// gets the sequence number after theirs.
+    pub fn inherit(entries: Vec<Operation>) -> History {
+        let mut h = History {
+            next: entries.iter().map(|o| o.seq).max().unwrap_or(0),
+            entries: entries.into(),
+        };
+        while h.entries.len() > HISTORY_LIMIT {
+            h.entries.pop_front();
+        }
+        h
+    }
+
     /// Record `op`, giving it the next sequence number.
     pub fn push(&mut self, mut op: Operation) -> Operation {
         self.next += 1;

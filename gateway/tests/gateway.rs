@@ -15,6 +15,8 @@
 //! - `load`          — 32 connections for 10 s with 20 reloads: no error; RSS after 1,000 reloads.
 //! - `live`          — `policy replay --live` (library and CLI) against the real binary, and proof
 //!   that its checks fail when the gateway misbehaves.
+//! - `restart`       — zero-drop restart: 10 under load (A/B differ in restart-class fields), a
+//!   new process that cannot start, refusals, memory and descriptors over 100 restarts.
 
 mod support;
 
@@ -44,3 +46,6 @@ mod load;
 
 #[path = "suite/live.rs"]
 mod live;
+
+#[path = "suite/restart.rs"]
+mod restart;

@@ -103,7 +103,12 @@ pub fn run(
                 admin: http_addr("--admin", adm)?,
                 token,
             };
-            let plan = Plan::new((a.name, a.text, a.config), (b.name, b.text, b.config), recorded)?;
+            let plan = Plan::for_via(
+                (a.name, a.text, a.config),
+                (b.name, b.text, b.config),
+                recorded,
+                opts.via,
+            )?;
             (live::run(&plan, &ep, &opts)?, plan)
         }
         (None, None) => {
@@ -172,14 +177,28 @@ fn human(r: &Report, html: Option<&Path>) -> String {
             r.responses_by_config.get(label).copied().unwrap_or(0)
         ));
     }
+    if r.processes.len() > 1 {
+        let one = r.processes.iter().filter(|p| p.configs.len() == 1).count();
+        out.push_str(&format!(
+            "  {} gateway processes answered ({one} with a single config)\n",
+            r.processes.len()
+        ));
+    }
     let l = &r.latency_ms;
     out.push_str(&format!(
         "  latency ms: p50 {} p90 {} p99 {} max {}; steady p99 {}, near reloads p99 {}\n",
         l.p50, l.p90, l.p99, l.max, r.latency_steady_ms.p99, r.latency_near_reload_ms.p99
     ));
     out.push_str(&format!(
-        "  reload duration ms: p50 {} p99 {} max {}\n",
-        r.reload_duration_ms.p50, r.reload_duration_ms.p99, r.reload_duration_ms.max
+        "  {} duration ms: p50 {} p99 {} max {}\n",
+        if r.reload_via == Via::Restart {
+            "restart"
+        } else {
+            "reload"
+        },
+        r.reload_duration_ms.p50,
+        r.reload_duration_ms.p99,
+        r.reload_duration_ms.max
     ));
     for f in r.errors.iter().chain(&r.findings) {
         out.push_str(&format!("  {} ×{}: {}\n", f.kind, f.count, f.example));

@@ -87,10 +87,21 @@ pub fn plot(r: &Report) -> String {
         line(&|b| b.p50)
     );
     for e in &r.reload_events {
-        let colour = if e.ok { "#2a2" } else { "#c00" };
+        // Restarts (a new process) are drawn apart from hot reloads: purple, long dashes.
+        let restart = e.kind == super::live::Via::Restart;
+        let colour = match (e.ok, restart) {
+            (false, _) => "#c00",
+            (true, true) => "#84c",
+            (true, false) => "#2a2",
+        };
+        let (class, dash, what) = if restart {
+            ("restart", "8,3", "restart")
+        } else {
+            ("reload", "3,2", "reload")
+        };
         let _ = write!(
             svg,
-            r#"<line class="reload" x1="{x0:.1}" x2="{x0:.1}" y1="{TOP}" y2="{}" stroke="{colour}" stroke-dasharray="3,2"><title>reload {} to {} at {:.3} s{}</title></line>"#,
+            r#"<line class="{class}" x1="{x0:.1}" x2="{x0:.1}" y1="{TOP}" y2="{}" stroke="{colour}" stroke-dasharray="{dash}"><title>{what} {} to {} at {:.3} s{}</title></line>"#,
             H - BOTTOM,
             e.n,
             e.to,
@@ -245,13 +256,32 @@ pub fn render(r: &Report, diff: Option<&offline::Report>) -> String {
             h.push_str("</table>");
         }
     }
-    h.push_str("<h2>Reloads</h2><table><tr><th>#</th><th>to</th><th>at (s)</th><th>confirmed (s)</th><th>gateway duration (ms)</th><th>result</th></tr>");
+    h.push_str("<h2>Processes</h2><table><tr><th>x-policy-instance</th><th>configs</th><th>responses</th><th>first (s)</th><th>last (s)</th></tr>");
+    for p in &r.processes {
+        let _ = write!(
+            h,
+            r#"<tr><td><code>{}</code></td><td>{}</td><td class="n">{}</td><td class="n">{:.3}</td><td class="n">{:.3}</td></tr>"#,
+            esc(&p.instance),
+            p.configs.join(", "),
+            p.responses,
+            p.first_s,
+            p.last_s
+        );
+    }
+    h.push_str("</table>");
+    h.push_str("<h2>Reloads and restarts</h2><table><tr><th>#</th><th>kind</th><th>to</th><th>pid after</th><th>at (s)</th><th>confirmed (s)</th><th>gateway duration (ms)</th><th>result</th></tr>");
     for e in &r.reload_events {
         let _ = write!(
             h,
-            r#"<tr><td class="n">{}</td><td>{}</td><td class="n">{:.3}</td><td class="n">{:.3}</td><td class="n">{}</td><td>{}</td></tr>"#,
+            r#"<tr><td class="n">{}</td><td>{}</td><td>{}</td><td class="n">{}</td><td class="n">{:.3}</td><td class="n">{:.3}</td><td class="n">{}</td><td>{}</td></tr>"#,
             e.n,
+            if e.kind == super::live::Via::Restart {
+                "restart"
+            } else {
+                "reload"
+            },
             e.to,
+            e.pid.map(|p| p.to_string()).unwrap_or_default(),
             e.at_s,
             e.done_s,
             e.duration_ms.map(|d| format!("{d:.2}")).unwrap_or_default(),

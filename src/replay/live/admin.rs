@@ -98,9 +98,53 @@ pub(super) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()>
     std::fs::rename(&tmp, path)
 }
 
+/// `POST /admin/restart` with `text` as the body: the status code and the gateway's answer.
+pub async fn restart(ep: &Endpoint, text: &str) -> Result<(u16, Answer), LiveError> {
+    call(ep, "POST", admin::RESTART, Bytes::from(text.to_string())).await
+}
+
+/// A zero-drop restart onto `side`, checked: the new process serves the side's hash in full
+/// (nothing pending) under a new pid. `ep` and `status` follow the new process (its admin
+/// address may have moved).
+async fn restart_onto(ep: &mut Endpoint, status: &mut Status, side: &Side) -> Result<Option<f64>, String> {
+    let (code, answer) = restart(ep, &side.text).await.map_err(|e| e.to_string())?;
+    let Some(a) = answer.applied().filter(|_| code == 200) else {
+        let why = match &answer {
+            Answer::Rejected(r) => r.error.clone(),
+            other => format!("status {:?}", other.status()),
+        };
+        return Err(format!("restart to {}: HTTP {code}: {why}", side.label));
+    };
+    if let Some(admin) = a.admin_listen.as_deref().and_then(|s| s.parse().ok()) {
+        ep.admin = admin;
+    }
+    let pid = a.pid.unwrap_or_default();
+    let problem = if a.hash != side.hash {
+        Some(format!("serves {} (expected {})", a.hash, side.hash))
+    } else if !a.pending_restart.is_empty() {
+        Some(format!("still has pending restart fields {:?}", a.pending_restart))
+    } else if pid == status.pid {
+        Some(format!("the pid did not change ({pid})"))
+    } else {
+        None
+    };
+    status.pid = pid;
+    match problem {
+        Some(p) => Err(format!("restart to {}: {p}", side.label)),
+        None => Ok(a.duration_ms),
+    }
+}
+
 /// Switch the gateway to `side` and wait for its confirmation. `status` is what the gateway
-/// said before the run (its pid and config path).
-pub(super) async fn switch(ep: &Endpoint, via: Via, status: &Status, side: &Side, start: Instant) -> ReloadEvent {
+/// said before the run (its pid and config path); a restart moves `ep` and `status` to the new
+/// process.
+pub(super) async fn switch(
+    ep: &mut Endpoint,
+    via: Via,
+    status: &mut Status,
+    side: &Side,
+    start: Instant,
+) -> ReloadEvent {
     let at = start.elapsed();
     let mut ev = ReloadEvent {
         n: 0,
@@ -110,7 +154,24 @@ pub(super) async fn switch(ep: &Endpoint, via: Via, status: &Status, side: &Side
         ok: false,
         duration_ms: None,
         error: None,
+        kind: if via == Via::Restart { Via::Restart } else { Via::Admin },
+        pid: None,
     };
+    if via == Via::Restart {
+        let result = restart_onto(ep, status, side).await;
+        ev.done_s = start.elapsed().as_secs_f64();
+        ev.pid = Some(status.pid);
+        match result {
+            Ok(d) => {
+                ev.ok = true;
+                ev.duration_ms = d;
+            }
+            Err(e) => ev.error = Some(e),
+        }
+        return ev;
+    }
+    let ep = &*ep;
+    let status = &*status;
     let result: Result<Option<f64>, String> = async {
         if via == Via::Admin {
             let (code, answer) = reload(ep, &side.text).await.map_err(|e| e.to_string())?;

@@ -31,6 +31,27 @@ pub struct ReloadEvent {
     /// Why it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// How it was made: `restart` (a new process) or a hot reload (`admin`, reported as such
+    /// whatever the trigger; the run's `reload_via` names the trigger).
+    pub kind: Via,
+    /// The process serving after it (restarts: the new one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+}
+
+/// One gateway process as the responses saw it (`x-policy-instance`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ProcessSummary {
+    /// Its `x-policy-instance`.
+    pub instance: String,
+    /// The configs it answered with (`A`, `B`), in order of first appearance.
+    pub configs: Vec<&'static str>,
+    /// Responses it gave.
+    pub responses: u64,
+    /// Seconds from the start of the run to its first and last response's send.
+    pub first_s: f64,
+    /// See `first_s`.
+    pub last_s: f64,
 }
 
 /// Percentiles, milliseconds.
@@ -111,12 +132,19 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// Responses per config.
     pub responses_by_config: BTreeMap<String, u64>,
+    /// The gateway processes that answered, in order of first response. With restarts, each
+    /// must have answered with one config only (else its responses count as unattributed).
+    pub processes: Vec<ProcessSummary>,
     /// The two configs.
     pub configs: Vec<ConfigSummary>,
     /// Every reload.
     pub reload_events: Vec<ReloadEvent>,
     /// The config the gateway serves at the end.
     pub final_hash: Option<String>,
+    /// The process serving at the end (after restarts, not the one the run started with).
+    pub final_pid: Option<u32>,
+    /// Its admin address at the end (a restart may move it).
+    pub final_admin: Option<String>,
     /// Wall time of the load, seconds.
     pub duration_s: f64,
     /// Keep-alive connections the load used.
@@ -213,6 +241,7 @@ pub(super) fn analyse(
     let mut other = BTreeMap::new();
     let mut versions_seen: Vec<String> = Vec::new();
     let mut by_config: BTreeMap<String, u64> = BTreeMap::new();
+    let mut processes: Vec<ProcessSummary> = Vec::new();
     let bucket_us = BUCKET.as_micros() as u64;
     let buckets = (elapsed.as_micros() as u64 / bucket_us + 1) as usize;
     let mut timeline: Vec<(Histogram<u64>, u64)> = (0..buckets).map(|_| (histogram(), 0)).collect();
@@ -227,7 +256,10 @@ pub(super) fn analyse(
                 continue;
             }
             Outcome::Response {
-                status, verdict, hash, ..
+                status,
+                verdict,
+                hash,
+                instance,
             } => {
                 let _ = all.record(s.latency_us.max(1));
                 let _ = slot.0.record(s.latency_us.max(1));
@@ -264,7 +296,43 @@ pub(super) fn analyse(
                     });
                     continue;
                 };
-                *by_config.entry(plan.sides[side].label.to_string()).or_default() += 1;
+                let label = plan.sides[side].label;
+                let at_s = s.at_us as f64 / 1e6;
+                let process = instance.as_deref().unwrap_or("");
+                let i = match processes.iter().position(|p| p.instance == process) {
+                    Some(i) => i,
+                    None => {
+                        processes.push(ProcessSummary {
+                            instance: process.to_string(),
+                            configs: Vec::new(),
+                            responses: 0,
+                            first_s: at_s,
+                            last_s: at_s,
+                        });
+                        processes.len() - 1
+                    }
+                };
+                let p = &mut processes[i];
+                p.responses += 1;
+                p.last_s = p.last_s.max(at_s);
+                p.first_s = p.first_s.min(at_s);
+                if !p.configs.contains(&label) {
+                    p.configs.push(label);
+                }
+                // A restarted process runs one config for its whole life: a second config from
+                // the same process (or a response naming no process) means it is not known
+                // which process answered.
+                if opts.via == Via::Restart && (process.is_empty() || p.configs.len() > 1) {
+                    unattributed += 1;
+                    bump(&mut other, "unattributed process".into(), || {
+                        format!(
+                            "{}: HTTP {status} from x-policy-instance {process:?}, which also answered with another config",
+                            req.id
+                        )
+                    });
+                    continue;
+                }
+                *by_config.entry(label.to_string()).or_default() += 1;
                 if verdict == Verdict::RateLimited.as_str() {
                     rate_limited += 1;
                     continue;
@@ -308,6 +376,7 @@ pub(super) fn analyse(
         errors: findings(errors),
         findings: findings(other),
         responses_by_config: by_config,
+        processes,
         configs: plan
             .sides
             .iter()
@@ -320,6 +389,8 @@ pub(super) fn analyse(
             .collect(),
         reload_events: events,
         final_hash,
+        final_pid: None,
+        final_admin: None,
         duration_s: elapsed.as_secs_f64(),
         concurrency: opts.concurrency,
         reload_via: opts.via,

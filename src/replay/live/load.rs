@@ -27,6 +27,8 @@ pub(super) enum Outcome {
         verdict: String,
         /// Its `x-policy-config-hash`, if any.
         hash: Option<String>,
+        /// Its `x-policy-instance`: the process that answered.
+        instance: Option<String>,
     },
     /// No whole response: a drop.
     Error {
@@ -191,6 +193,7 @@ async fn exchange(
     };
     let verdict = header(headers::VERDICT).unwrap_or_default();
     let hash = header(headers::CONFIG_HASH);
+    let instance = header(headers::INSTANCE);
     if let Err(e) = resp.into_body().collect().await {
         *conn = None;
         return Outcome::Error {
@@ -198,7 +201,12 @@ async fn exchange(
             message: format!("the response body broke off: {}", chain(&e)),
         };
     }
-    Outcome::Response { status, verdict, hash }
+    Outcome::Response {
+        status,
+        verdict,
+        hash,
+        instance,
+    }
 }
 
 fn classify_error(e: &hyper::Error) -> &'static str {

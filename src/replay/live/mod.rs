@@ -23,7 +23,7 @@ mod options;
 mod plan;
 pub mod spawned;
 
-pub use analysis::{Bucket, ConfigSummary, Finding, Latency, ReloadEvent, Report};
+pub use analysis::{Bucket, ConfigSummary, Finding, Latency, ProcessSummary, ReloadEvent, Report};
 pub use options::{Endpoint, LiveError, Options, Until, Via};
 pub use plan::{Plan, Side};
 
@@ -42,10 +42,11 @@ pub fn run(plan: &Plan, ep: &Endpoint, opts: &Options) -> Result<Report, LiveErr
 }
 
 async fn run_async(plan: &Plan, ep: &Endpoint, opts: &Options) -> Result<Report, LiveError> {
-    let status = admin::status(ep).await?;
+    let mut ep = ep.clone();
+    let mut status = admin::status(&ep).await?;
     let original = match opts.via {
-        Via::Admin => None,
-        _ => {
+        Via::Admin | Via::Restart => None,
+        Via::Sighup | Via::File => {
             let path = std::path::PathBuf::from(&status.config_path);
             let bytes = std::fs::read(&path)
                 .map_err(|e| LiveError::Gateway(format!("cannot read the gateway's config {}: {e}", path.display())))?;
@@ -54,11 +55,12 @@ async fn run_async(plan: &Plan, ep: &Endpoint, opts: &Options) -> Result<Report,
     };
     if status.hash != plan.sides[0].hash {
         // Put the gateway on A first (not counted as one of the run's reloads).
-        let first = admin::switch(ep, opts.via, &status, &plan.sides[0], Instant::now()).await;
+        let serving = status.hash.clone();
+        let first = admin::switch(&mut ep, opts.via, &mut status, &plan.sides[0], Instant::now()).await;
         if !first.ok {
             return Err(LiveError::Gateway(format!(
                 "the gateway serves {} and switching it to A ({}) failed: {}; if it was started with different listen/admin/worker_threads/telemetry settings than A, start it with A",
-                status.hash,
+                serving,
                 plan.sides[0].hash,
                 first.error.unwrap_or_default()
             )));
@@ -71,9 +73,9 @@ async fn run_async(plan: &Plan, ep: &Endpoint, opts: &Options) -> Result<Report,
     let events = Arc::new(Mutex::new(Vec::new()));
     let reloader = {
         let (events, progress) = (Arc::clone(&events), Arc::clone(&progress));
-        let (ep, via, n, until) = (ep.clone(), opts.via, opts.reloads, opts.until);
+        let (mut ep, via, n, until) = (ep.clone(), opts.via, opts.reloads, opts.until);
         let sides = plan.sides.clone();
-        let status = status.clone();
+        let mut status = status.clone();
         tokio::spawn(async move {
             for i in 1..=n {
                 let frac = i as f64 / (n + 1) as f64;
@@ -91,10 +93,12 @@ async fn run_async(plan: &Plan, ep: &Endpoint, opts: &Options) -> Result<Report,
                     break;
                 }
                 let side = &sides[i % 2];
-                let mut ev = admin::switch(&ep, via, &status, side, start).await;
+                let mut ev = admin::switch(&mut ep, via, &mut status, side, start).await;
                 ev.n = i;
                 events.lock().expect("events lock").push(ev);
             }
+            // Where the gateway is now: a restart may have moved its admin plane.
+            ep
         })
     };
     let mut samples = Vec::new();
@@ -102,12 +106,19 @@ async fn run_async(plan: &Plan, ep: &Endpoint, opts: &Options) -> Result<Report,
         samples.extend(w.await.unwrap_or_default());
     }
     progress.stop.store(true, Ordering::Relaxed);
-    let _ = reloader.await;
+    if let Ok(moved) = reloader.await {
+        ep = moved;
+    }
     let elapsed = start.elapsed();
-    let final_hash = admin::status(ep).await.ok().map(|s| s.hash);
+    let last = admin::status(&ep).await.ok();
+    let final_hash = last.as_ref().map(|s| s.hash.clone());
+    let final_pid = last.as_ref().map(|s| s.pid);
     if let Some((path, bytes)) = original {
         let _ = admin::write_atomically(&path, &bytes);
     }
     let events = events.lock().expect("events lock").clone();
-    Ok(analysis::analyse(plan, opts, samples, events, elapsed, final_hash))
+    let mut report = analysis::analyse(plan, opts, samples, events, elapsed, final_hash);
+    report.final_pid = final_pid;
+    report.final_admin = Some(ep.admin.to_string());
+    Ok(report)
 }

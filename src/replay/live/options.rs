@@ -15,6 +15,9 @@ pub enum Via {
     Sighup,
     /// Rewrite the gateway's config file and let `--watch` notice.
     File,
+    /// `POST /admin/restart` with the config as the body: a zero-drop restart, a new process
+    /// each time (the second config runs in full, restart-class fields included).
+    Restart,
 }
 
 impl Via {
@@ -24,6 +27,7 @@ impl Via {
             Via::Admin => "admin",
             Via::Sighup => "sighup",
             Via::File => "file",
+            Via::Restart => "restart",
         }
     }
 }

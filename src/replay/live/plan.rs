@@ -2,7 +2,7 @@
 //! will run them (with the hash it will report for each), and every recorded request prepared
 //! for sending, with the verdict the offline engine predicts for it under A and under B.
 
-use super::options::LiveError;
+use super::options::{LiveError, Via};
 use crate::config::{Config, PolicyKind};
 use crate::contract::{headers, Verdict};
 use crate::diff;
@@ -49,16 +49,40 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Build the plan: configs `a` and `b` (as loaded), and the traffic to cycle through.
+    /// Build the plan for hot reloads: configs `a` and `b` (as loaded), and the traffic to
+    /// cycle through. B runs with A's restart-class fields (a reload holds them).
     pub fn new(
         a: (String, String, Config),
         b: (String, String, Config),
         traffic: &[Recorded],
     ) -> Result<Plan, LiveError> {
+        Plan::build(a, b, traffic, false)
+    }
+
+    /// The plan for `via`: restarts run B in full, reloads hold its restart-class fields.
+    pub fn for_via(
+        a: (String, String, Config),
+        b: (String, String, Config),
+        traffic: &[Recorded],
+        via: Via,
+    ) -> Result<Plan, LiveError> {
+        Plan::build(a, b, traffic, via == Via::Restart)
+    }
+
+    fn build(
+        a: (String, String, Config),
+        b: (String, String, Config),
+        traffic: &[Recorded],
+        in_full: bool,
+    ) -> Result<Plan, LiveError> {
         if traffic.is_empty() {
             return Err(LiveError::Setup("the traffic file has no usable request".into()));
         }
-        let b_runs = diff::hold_restart_fields(&a.2, &b.2, &diff::classify(&a.2, &b.2));
+        let b_runs = if in_full {
+            b.2.clone()
+        } else {
+            diff::hold_restart_fields(&a.2, &b.2, &diff::classify(&a.2, &b.2))
+        };
         let sides = [
             Side {
                 label: "A",
@@ -77,7 +101,7 @@ impl Plan {
         ];
         if sides[0].hash == sides[1].hash {
             return Err(LiveError::Setup(format!(
-                "{} and {} run as the same config ({}): responses could not be attributed; pick two configs that differ in a hot-reloadable field",
+                "{} and {} run as the same config ({}): responses could not be attributed; pick two configs that differ in a hot-reloadable field (or, with restarts, in any field)",
                 sides[0].name, sides[1].name, sides[0].hash
             )));
         }

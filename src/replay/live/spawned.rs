@@ -98,8 +98,17 @@ pub fn run_spawned(
     let text = |c: &Config| serde_json::to_string_pretty(c).expect("a Config serialises");
     let (ta, tb) = (text(&ca), text(&cb));
     let spawned = spawn(bin, &ta, opts.via == Via::File)?;
-    let plan = Plan::new((a.0, ta, ca), (b.0, tb, cb), recorded)?;
-    let report = super::run(&plan, &spawned.endpoint(), opts)
-        .map_err(|e| LiveError::Gateway(format!("{e}\npolicy-gateway's log:\n{}", spawned.process.log())))?;
+    let plan = Plan::for_via((a.0, ta, ca), (b.0, tb, cb), recorded, opts.via)?;
+    let report = super::run(&plan, &spawned.endpoint(), opts);
+    // After restarts the gateway serving is a successor of the one started here: stop it too.
+    let successor = match &report {
+        Ok(r) => r.final_pid,
+        Err(_) => None,
+    };
+    if let Some(pid) = successor.filter(|p| *p != spawned.process.pid()) {
+        crate::process::stop_pid(pid, crate::process::STOP_GRACE);
+    }
+    let report =
+        report.map_err(|e| LiveError::Gateway(format!("{e}\npolicy-gateway's log:\n{}", spawned.process.log())))?;
     Ok((report, plan))
 }

@@ -1,0 +1,102 @@
+//! The accept loop of one listener and the life of its connections: serve until the
+//! lifecycle ([`Stop`]) changes, then stop accepting and end the connections as asked —
+//! drained (SIGTERM), cut (SIGINT), or handed over to the next process (zero-drop restart).
+//!
+//! It does not decide when to stop (`main.rs` maps signals, `restart.rs` decides a handover)
+//! and does not handle requests (`data.rs`, `admin.rs`).
+
+use crate::http::Body;
+use crate::journal::log;
+use crate::state::{Gateway, Stop};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONNECTION};
+use hyper::server::conn::http1;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Longest a drain waits for in-flight requests: long enough for a slow completion (the
+/// default upstream timeout is 30 s), bounded so a stuck stream cannot block shutdown.
+pub const DRAIN_LIMIT: Duration = Duration::from_secs(60);
+
+/// After a handover, how long connections get to come back with one more request (answered
+/// with `connection: close`) before the idle ones are closed: a busy keep-alive client sends
+/// within milliseconds; closing an idle connection is the one moment a client's new request
+/// can meet a closing socket, so it is put off as long as a client plausibly stays idle.
+const HANDOVER_IDLE_GRACE: Duration = Duration::from_secs(2);
+
+/// Accept connections on `listener` and serve them with `handler` until the lifecycle
+/// leaves [`Stop::Running`].
+pub async fn serve<H, F>(listener: TcpListener, gw: Arc<Gateway>, handler: H, mut stop: watch::Receiver<Stop>)
+where
+    H: Fn(Arc<Gateway>, Request<Incoming>, SocketAddr) -> F + Copy + Send + Sync + 'static,
+    F: Future<Output = Response<Body>> + Send + 'static,
+{
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let open = Arc::new(AtomicUsize::new(0));
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of file descriptors or similar: back off instead of spinning.
+                        log("WARN", &format!("accept failed: {e}"));
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let header_timeout = Duration::from_millis(gw.active.load().config.gateway.limits.request_timeout_ms);
+                let (gw, lifecycle) = (Arc::clone(&gw), stop.clone());
+                let service = hyper::service::service_fn(move |req| {
+                    let (gw, lifecycle) = (Arc::clone(&gw), lifecycle.clone());
+                    async move {
+                        let mut resp = handler(gw, req, peer).await;
+                        if *lifecycle.borrow() == Stop::Handover {
+                            // hyper closes the connection after a response that says so; the
+                            // client reconnects, and the next process accepts.
+                            resp.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+                        }
+                        Ok::<_, std::convert::Infallible>(resp)
+                    }
+                });
+                let conn = http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(header_timeout)
+                    .keep_alive(true)
+                    .serve_connection(TokioIo::new(stream), service);
+                let conn = graceful.watch(conn);
+                let open = Arc::clone(&open);
+                open.fetch_add(1, Ordering::Relaxed);
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                    open.fetch_sub(1, Ordering::Relaxed);
+                });
+            }
+            _ = stop.changed() => break,
+        }
+    }
+    drop(listener);
+    let how = *stop.borrow();
+    if how == Stop::Handover {
+        let deadline = Instant::now() + HANDOVER_IDLE_GRACE;
+        while open.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    if matches!(how, Stop::Drain | Stop::Handover)
+        && tokio::time::timeout(DRAIN_LIMIT, graceful.shutdown()).await.is_err()
+    {
+        log(
+            "WARN",
+            &format!("drain: requests still running after {DRAIN_LIMIT:?}; stopping anyway"),
+        );
+    }
+}

@@ -1,0 +1,249 @@
+//! Zero-drop restart: ten restarts under 32 keep-alive connections alternating A and B (B
+//! changes `worker_threads`, `telemetry` and the admin listener) lose no request and every
+//! response comes from one config and one process; a new process that cannot start is
+//! reported and the old one serves on; a broken config and a second concurrent restart are
+//! refused; resident memory and descriptors of the serving process stay flat over 100
+//! restarts.
+
+use crate::configs::mock_config;
+use crate::support::{self, Gateway};
+use policy::contract::admin::{History, OpKind, OpOutcome};
+use policy::process::{is_running, stop_pid, STOP_GRACE};
+use policy::replay::live::{self, Endpoint, Options, Plan, Until, Via};
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+const TRAFFIC: &str = include_str!("../../../fixtures/traffic/chat.jsonl");
+
+/// Stops the processes a restart left serving (they are not this test's children) when the
+/// test ends, however it ends.
+#[derive(Default)]
+struct Successors(Mutex<Vec<u32>>);
+
+impl Successors {
+    fn adopt(&self, pid: u32) {
+        self.0.lock().unwrap().push(pid);
+    }
+}
+
+impl Drop for Successors {
+    fn drop(&mut self) {
+        for pid in self.0.lock().unwrap().drain(..) {
+            if is_running(pid) {
+                stop_pid(pid, STOP_GRACE);
+            }
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A, and B that differs from it in restart-class fields only (and its version, so responses
+/// can be attributed): worker threads, telemetry and the admin listener.
+fn a_and_b(gw_dir: &std::path::Path, admin_port: u16) -> (String, String) {
+    let a = mock_config("1.0.0", 0, "prompt-injection, pii-detector").replace("{dir}", &gw_dir.display().to_string());
+    let b = a.replace("version: 1.0.0", "version: 2.0.0").replace(
+        "  admin: { listen: 127.0.0.1:0 }\n",
+        &format!("  admin: {{ listen: 127.0.0.1:{admin_port} }}\n  worker_threads: 3\n"),
+    ) + "telemetry: { service_name: restarted-gateway }\n";
+    (a, b)
+}
+
+fn side(text: &str, name: &str) -> (String, String, policy::config::Config) {
+    let config = policy::lint::load_config_str(name, text).expect("a valid config").0;
+    (name.to_string(), text.to_string(), config)
+}
+
+fn admin_json(admin: SocketAddr, method: &str, path: &str, body: &str) -> (u16, Value) {
+    let r = support::request(admin, method, path, &[], body.as_bytes());
+    (r.status, r.json())
+}
+
+#[test]
+fn ten_restarts_under_load_drop_nothing_and_each_response_has_one_config_and_one_process() {
+    let gw = Gateway::start(&mock_config("1.0.0", 0, "prompt-injection, pii-detector"));
+    let successors = Successors::default();
+    let (a, b) = a_and_b(gw.dir.path(), free_port());
+    let (traffic, _) = policy::replay::traffic::parse(TRAFFIC);
+    let plan = Plan::for_via(side(&a, "a.yaml"), side(&b, "b.yaml"), &traffic, Via::Restart).unwrap();
+    let options = Options {
+        concurrency: 32,
+        rate: None,
+        until: Until::Duration(Duration::from_secs(12)),
+        reloads: 10,
+        via: Via::Restart,
+        timeout: Duration::from_secs(10),
+    };
+    let ep = Endpoint {
+        data: gw.data,
+        admin: gw.admin,
+        token: None,
+    };
+    let report = live::run(&plan, &ep, &options);
+    if let Some(pid) = report.as_ref().ok().and_then(|r| r.final_pid) {
+        successors.adopt(pid);
+    }
+    let r = report.unwrap();
+    assert!(r.passed, "{r:#?}\n{}", gw.log());
+    assert_eq!(
+        (r.dropped, r.unattributed, r.mismatched, r.reload_failures),
+        (0, 0, 0, 0)
+    );
+    assert_eq!(r.reload_events.len(), 10);
+    let mut pids: Vec<u32> = r.reload_events.iter().filter_map(|e| e.pid).collect();
+    pids.push(gw.pid() as u32);
+    pids.sort_unstable();
+    pids.dedup();
+    assert_eq!(pids.len(), 11, "every restart changed the pid: {:?}", r.reload_events);
+    assert!(r.processes.len() >= 10, "{:?}", r.processes);
+    assert!(r.processes.iter().all(|p| p.configs.len() == 1), "{:?}", r.processes);
+    assert!(r.requests > 1000, "{} requests", r.requests);
+    // The last process inherited the history: all ten restarts, each applied.
+    let admin: SocketAddr = r.final_admin.as_deref().unwrap().parse().unwrap();
+    let (_, history) = admin_json(admin, "GET", "/admin/history", "");
+    let history: History = serde_json::from_value(history).unwrap();
+    let restarts: Vec<_> = history.operations.iter().filter(|o| o.op == OpKind::Restart).collect();
+    assert_eq!(restarts.len(), 10, "{history:#?}");
+    assert!(restarts
+        .iter()
+        .all(|o| o.outcome == OpOutcome::Applied && o.pending_restart.is_empty()));
+    let (_, status) = admin_json(admin, "GET", "/admin/status", "");
+    assert_eq!(status["pending_restart"], serde_json::json!([]));
+    assert_eq!(status["version"], "1.0.0", "ten restarts from A end on A");
+}
+
+#[test]
+fn a_new_process_that_cannot_start_is_reported_and_the_old_one_serves_on() {
+    let gw = Gateway::start(&mock_config("1.0.0", 0, "prompt-injection"));
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let b = mock_config("2.0.0", 0, "prompt-injection")
+        .replace("listen: 127.0.0.1:0\n", &format!("listen: 127.0.0.1:{port}\n"));
+    let (code, answer) = admin_json(gw.admin, "POST", "/admin/restart", &b);
+    assert_eq!(code, 500, "{answer}");
+    assert_eq!(answer["status"], "rejected");
+    assert_eq!(answer["operation"]["outcome"], "failed");
+    assert!(
+        answer["error"].as_str().unwrap().contains("this one serves on"),
+        "{answer}"
+    );
+    let h = gw.health();
+    assert_eq!(h["config_version"], "1.0.0");
+    let (_, status) = admin_json(gw.admin, "GET", "/admin/status", "");
+    assert_eq!(status["pid"], gw.pid());
+    assert!(gw.log().contains("Address already in use"), "{}", gw.log());
+    // The failed attempt released the restart: a good one goes through.
+    let successors = Successors::default();
+    let (code, answer) = admin_json(
+        gw.admin,
+        "POST",
+        "/admin/restart",
+        &mock_config("3.0.0", 0, "prompt-injection"),
+    );
+    if let Some(pid) = answer["pid"].as_u64() {
+        successors.adopt(pid as u32);
+    }
+    assert_eq!(code, 200, "{answer}");
+    assert_eq!(answer["version"], "3.0.0");
+    drop(taken);
+}
+
+#[test]
+fn a_broken_config_or_a_second_restart_is_refused() {
+    let gw = Gateway::start(&mock_config("1.0.0", 0, "prompt-injection"));
+    let (code, answer) = admin_json(gw.admin, "POST", "/admin/restart", "pack: {}\n");
+    assert_eq!(code, 422, "{answer}");
+    assert!(
+        answer["diagnostics"].as_array().is_some_and(|d| !d.is_empty()),
+        "{answer}"
+    );
+    let successors = Successors::default();
+    let admin = gw.admin;
+    let first = std::thread::spawn(move || {
+        admin_json(
+            admin,
+            "POST",
+            "/admin/restart",
+            &mock_config("2.0.0", 0, "prompt-injection"),
+        )
+    });
+    // The first restart lints, compiles and starts a process: hundreds of milliseconds.
+    std::thread::sleep(Duration::from_millis(60));
+    let (second, body) = admin_json(
+        gw.admin,
+        "POST",
+        "/admin/restart",
+        &mock_config("3.0.0", 0, "prompt-injection"),
+    );
+    let (code, answer) = first.join().unwrap();
+    if let Some(pid) = answer["pid"].as_u64() {
+        successors.adopt(pid as u32);
+    }
+    assert_eq!(code, 200, "{answer}");
+    assert_eq!(second, 409, "{body}");
+    assert_eq!(body["error"], "a restart is already running");
+}
+
+/// Resident size (KiB) and open descriptors of `pid`, the fewest descriptors seen over a
+/// quarter of a second (a connection the test just closed may still be open on its side).
+fn footprint(pid: u32) -> (u64, usize) {
+    let mut fds = usize::MAX;
+    for _ in 0..5 {
+        fds = fds.min(std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let rss = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    (rss, fds)
+}
+
+#[test]
+fn memory_and_descriptors_stay_flat_over_100_restarts() {
+    let gw = Gateway::start(&mock_config("1.0.0", 0, "prompt-injection"));
+    let successors = Successors::default();
+    let mut admin = gw.admin;
+    let mut pid = gw.pid() as u32;
+    let mut samples = Vec::new();
+    for i in 1..=100 {
+        let version = if i % 2 == 1 { "2.0.0" } else { "1.0.0" };
+        let (code, answer) = admin_json(
+            admin,
+            "POST",
+            "/admin/restart",
+            &mock_config(version, 0, "prompt-injection"),
+        );
+        assert_eq!(code, 200, "restart {i}: {answer}");
+        let next = answer["pid"].as_u64().unwrap() as u32;
+        successors.adopt(next);
+        assert_ne!(next, pid);
+        // Wait for the old process to finish its drain, so it holds no shared socket.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while is_running(pid) && pid != gw.pid() as u32 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        pid = next;
+        admin = answer["admin_listen"].as_str().unwrap().parse().unwrap();
+        assert_eq!(support::request(gw.data, "GET", "/health", &[], b"").status, 200);
+        if i == 10 || i == 100 {
+            samples.push(footprint(pid));
+        }
+    }
+    let ((rss10, fds10), (rss100, fds100)) = (samples[0], samples[1]);
+    eprintln!(
+        "serving process after restart 10: {rss10} KiB, {fds10} fds; after restart 100: {rss100} KiB, {fds100} fds"
+    );
+    assert_eq!(fds100, fds10, "no descriptor is inherited and kept");
+    assert!(rss100 * 10 <= rss10 * 13, "RSS {rss10} -> {rss100} KiB");
+}
