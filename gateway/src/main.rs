@@ -1,4 +1,5 @@
-//! `policy-gateway --config FILE [--watch] [--record FILE]`: the reference gateway.
+//! `policy-gateway --config FILE [--watch] [--record FILE] [--state-dir DIR]`: the reference
+//! gateway. `policy-gateway --check --config FILE` validates FILE and exits.
 //!
 //! ```text
 //! main.rs               arguments, startup, the lifecycle (signals -> actions, in one place: `run`)
@@ -14,18 +15,25 @@
 //! http.rs               shared HTTP pieces: body type, JSON and error responses, 405, bounded reads
 //! watch.rs              --watch: directory watch, debounced
 //! journal.rs            audit log and --record writer (one thread, whole lines), operator log
+//! state_dir.rs          --state-dir: history and the revert target on disk, written atomically
+//! notify.rs             sd_notify: READY/RELOADING/STOPPING to systemd when $NOTIFY_SOCKET is set
+//! check.rs              --check: validate and compile as a reload would, exit 0/1/2
 //! ```
 //!
 //! Exit codes: 0 after SIGTERM (drained) or SIGINT; 1 when the config at start has errors;
-//! 2 for usage, I/O and bind errors.
+//! 2 for usage, I/O and bind errors and an unusable `--state-dir`. `--check`: 0 valid, 1 errors,
+//! 2 unreadable.
 
 mod admin;
+mod check;
 mod data;
 mod http;
 mod journal;
 mod metrics;
+mod notify;
 mod reload;
 mod state;
+mod state_dir;
 mod upstream;
 mod watch;
 
@@ -40,7 +48,7 @@ use metrics::Metrics;
 use policy::contract::admin::{OpKind, OpOutcome, Operation};
 use policy::contract::ServingLine;
 use reload::Trigger;
-use state::{Gateway, History};
+use state::Gateway;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -67,6 +75,14 @@ struct Args {
     /// Append every data-plane request to FILE as JSON Lines (SPEC §4; never credentials).
     #[arg(long, value_name = "FILE")]
     record: Option<PathBuf>,
+    /// Keep the operation history and the revert target in DIR (created if missing), written
+    /// atomically, so both survive a restart, a crash or `kill -9`.
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// Validate and compile --config as a reload would, print the verdict and exit: 0 valid,
+    /// 1 errors, 2 unreadable. Binds nothing.
+    #[arg(long)]
+    check: bool,
 }
 
 /// How the process is asked to stop.
@@ -82,6 +98,9 @@ enum Stop {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if args.check {
+        return check::run(&args.config);
+    }
     let bytes = match std::fs::read(&args.config) {
         Ok(b) => b,
         Err(e) => {
@@ -97,6 +116,14 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let state = match args.state_dir.as_deref().map(state_dir::StateDir::open).transpose() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("policy-gateway: not starting: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let restored = state.as_ref().map(|s| s.restore(&first.active)).unwrap_or_default();
     let threads = first.active.config.gateway.worker_threads.max(1) as usize;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
@@ -112,7 +139,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    runtime.block_on(run(args, first))
+    runtime.block_on(run(args, first, state, restored))
 }
 
 async fn bind(what: &str, addr: &str) -> Result<TcpListener, ExitCode> {
@@ -122,7 +149,12 @@ async fn bind(what: &str, addr: &str) -> Result<TcpListener, ExitCode> {
     })
 }
 
-async fn run(args: Args, first: reload::Candidate) -> ExitCode {
+async fn run(
+    args: Args,
+    first: reload::Candidate,
+    state: Option<state_dir::StateDir>,
+    restored: state_dir::Restored,
+) -> ExitCode {
     let started = Instant::now();
     let gwc = &first.active.config.gateway;
     let data_listener = match bind("gateway.listen", &gwc.listen).await {
@@ -138,10 +170,10 @@ async fn run(args: Args, first: reload::Candidate) -> ExitCode {
     let active = Arc::new(first.active);
     let gw = Arc::new(Gateway {
         active: arc_swap::ArcSwap::new(Arc::clone(&active)),
-        previous: Mutex::new(None),
+        previous: Mutex::new(restored.previous.map(Arc::new)),
         reload_lock: tokio::sync::Mutex::new(()),
         config_path: args.config.clone(),
-        history: Mutex::new(History::default()),
+        history: Mutex::new(restored.history),
         metrics: Metrics::default(),
         journal,
         record: args.record.clone(),
@@ -151,7 +183,9 @@ async fn run(args: Args, first: reload::Candidate) -> ExitCode {
         started,
         next_id: std::sync::atomic::AtomicU64::new(1),
         instance: format!("{:x}{:04x}", journal::now_ms(), std::process::id() & 0xffff),
+        state,
     });
+    state_dir::configs_changed(&gw);
     reload::record(
         &gw,
         Operation {
@@ -193,6 +227,7 @@ async fn run(args: Args, first: reload::Candidate) -> ExitCode {
         admin: gw.admin_listen,
     };
     log("INFO", &serving.to_string());
+    notify::ready();
     drop(active);
 
     let _watcher = if args.watch {
@@ -234,6 +269,7 @@ async fn run(args: Args, first: reload::Candidate) -> ExitCode {
             _ = int.recv() => break Stop::Fast,
         }
     };
+    notify::stopping();
     let in_flight = gw.metrics.in_flight.load(std::sync::atomic::Ordering::Relaxed);
     match stop {
         Stop::Drain => log("INFO", &format!("SIGTERM: draining {in_flight} in-flight request(s)")),

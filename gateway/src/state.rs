@@ -35,6 +35,8 @@ pub struct Active {
     /// SHA-256 of the text it was loaded from: `--watch` skips a file whose bytes it already
     /// serves.
     pub source_sha: String,
+    /// The text it was loaded from: what `--state-dir` keeps of it (`state_dir.rs`).
+    pub source: Arc<[u8]>,
     /// Restart-class pointers whose value in the source differs from the running process.
     pub pending_restart: Vec<String>,
     /// 1 for the startup config, +1 per applied reload or revert.
@@ -111,6 +113,9 @@ pub struct Gateway {
     /// This process's `x-policy-instance`: unique per process (start time and pid), so it
     /// also prefixes request ids to keep them unique across restarts.
     pub instance: String,
+    /// `--state-dir`: where history and the revert target are kept across restarts (`None`:
+    /// in memory only).
+    pub state: Option<crate::state_dir::StateDir>,
 }
 
 impl Gateway {
@@ -134,6 +139,17 @@ pub struct History {
 }
 
 impl History {
+    /// History that goes on from `operations` (oldest first, as a state dir keeps them):
+    /// the next operation gets the sequence number after the highest one there.
+    pub fn resume(operations: Vec<Operation>) -> History {
+        let next = operations.iter().map(|o| o.seq).max().unwrap_or(0);
+        let skip = operations.len().saturating_sub(HISTORY_LIMIT);
+        History {
+            entries: operations.into_iter().skip(skip).collect(),
+            next,
+        }
+    }
+
     /// Record `op`, giving it the next sequence number.
     pub fn push(&mut self, mut op: Operation) -> Operation {
         self.next += 1;

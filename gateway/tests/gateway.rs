@@ -15,6 +15,9 @@
 //! - `load`          — 32 connections for 10 s with 20 reloads: no error; RSS after 1,000 reloads.
 //! - `live`          — `policy replay --live` (library and CLI) against the real binary, and proof
 //!   that its checks fail when the gateway misbehaves.
+//! - `state`         — `--state-dir`: history and revert survive `kill -9`, corrupt and unusable
+//!   state; `--check` exit codes.
+//! - `systemd`       — sd_notify on `$NOTIFY_SOCKET`; the unit passes `systemd-analyze verify`.
 
 mod support;
 
@@ -44,3 +47,9 @@ mod load;
 
 #[path = "suite/live.rs"]
 mod live;
+
+#[path = "suite/state.rs"]
+mod state;
+
+#[path = "suite/systemd.rs"]
+mod systemd;
