@@ -193,7 +193,7 @@ fn status(gw: &Gateway) -> Status {
         listen: gw.listen.to_string(),
         admin_listen: gw.admin_listen.to_string(),
         instance: gw.instance.clone(),
-        state_dir: None,
+        state_dir: crate::state_dir::path().map(|p| p.display().to_string()),
     }
 }
 

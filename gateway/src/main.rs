@@ -1,4 +1,5 @@
-//! `policy-gateway --config FILE [--watch] [--record FILE]`: the reference gateway.
+//! `policy-gateway --config FILE [--watch] [--record FILE] [--state-dir DIR]`: the reference
+//! gateway. `policy-gateway --check --config FILE` validates FILE and exits.
 //!
 //! ```text
 //! main.rs               arguments, startup, the lifecycle (signals -> actions, in one place: `run`)
@@ -17,20 +18,27 @@
 //! http.rs               shared HTTP pieces: body type, JSON and error responses, 405, bounded reads
 //! watch.rs              --watch: directory watch, debounced
 //! journal.rs            audit log and --record writer (one thread, whole lines), operator log
+//! state_dir.rs          --state-dir: history and the revert target on disk, written atomically
+//! notify.rs             sd_notify: READY/RELOADING/STOPPING to systemd when $NOTIFY_SOCKET is set
+//! check.rs              --check: validate and compile as a reload would, exit 0/1/2
 //! ```
 //!
 //! Exit codes: 0 after SIGTERM (drained), SIGINT, or a restart handed over to a new process;
-//! 1 when the config at start has errors; 2 for usage, I/O and bind errors.
+//! 1 when the config at start has errors; 2 for usage, I/O and bind errors and an unusable
+//! `--state-dir`. `--check`: 0 valid, 1 errors, 2 unreadable.
 
 mod admin;
+mod check;
 mod data;
 mod http;
 mod journal;
 mod metrics;
+mod notify;
 mod reload;
 mod restart;
 mod serve;
 mod state;
+mod state_dir;
 mod upstream;
 mod watch;
 
@@ -71,10 +79,21 @@ struct Args {
     /// sockets and the config from the old process at SOCKET.
     #[arg(long = "upgrade-from", value_name = "SOCKET", hide = true)]
     upgrade_from: Option<PathBuf>,
+    /// Keep the operation history and the revert target in DIR (created if missing), written
+    /// atomically, so both survive a restart, a crash or `kill -9`.
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// Validate and compile --config as a reload would, print the verdict and exit: 0 valid,
+    /// 1 errors, 2 unreadable. Binds nothing.
+    #[arg(long)]
+    check: bool,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if args.check {
+        return check::run(&args.config);
+    }
     // The new side of a restart runs the config the old process validated and hands over.
     let upgrade = match &args.upgrade_from {
         Some(path) => match restart::receive(path) {
@@ -103,6 +122,14 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let state = match args.state_dir.as_deref().map(state_dir::StateDir::open).transpose() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("policy-gateway: not starting: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let restored = state.as_ref().map(|s| s.restore(&first.active)).unwrap_or_default();
     let threads = first.active.config.gateway.worker_threads.max(1) as usize;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
@@ -118,7 +145,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    runtime.block_on(run(args, first, upgrade))
+    runtime.block_on(run(args, first, upgrade, state, restored))
 }
 
 /// The listener for `plane` at `addr`: the one a restart handed over when the address is
@@ -143,7 +170,13 @@ async fn listen(upgrade: &mut Option<restart::Upgrade>, plane: Plane, addr: &str
     })
 }
 
-async fn run(args: Args, first: reload::Candidate, mut upgrade: Option<restart::Upgrade>) -> ExitCode {
+async fn run(
+    args: Args,
+    first: reload::Candidate,
+    mut upgrade: Option<restart::Upgrade>,
+    state: Option<state_dir::StateDir>,
+    restored: state_dir::Restored,
+) -> ExitCode {
     let started = Instant::now();
     let gwc = &first.active.config.gateway;
     let data_listener = match listen(&mut upgrade, Plane::Data, &gwc.listen).await {
@@ -169,13 +202,14 @@ async fn run(args: Args, first: reload::Candidate, mut upgrade: Option<restart::
     let journal = Journal::start();
     let active = Arc::new(first.active);
     let (lifecycle, _) = signal_watch::channel(Stop::Running);
+    // After a restart the old process's history is the freshest; else the state dir's.
     let history = match &upgrade {
-        Some(u) => History::inherit(u.handover.history.clone()),
-        None => History::default(),
+        Some(u) => History::resume(u.handover.history.clone()),
+        None => restored.history,
     };
     let gw = Arc::new(Gateway {
         active: arc_swap::ArcSwap::new(Arc::clone(&active)),
-        previous: Mutex::new(None),
+        previous: Mutex::new(restored.previous.map(Arc::new)),
         reload_lock: tokio::sync::Mutex::new(()),
         config_path: args.config.clone(),
         history: Mutex::new(history),
@@ -206,6 +240,7 @@ async fn run(args: Args, first: reload::Candidate, mut upgrade: Option<restart::
             }
             kept
         }),
+        state,
     });
     let (op, trigger, from, duration_ms) = match &upgrade {
         Some(u) => (
@@ -245,6 +280,7 @@ async fn run(args: Args, first: reload::Candidate, mut upgrade: Option<restart::
             Err(r) => log("WARN", &format!("restart: no revert target: {}", r.error)),
         }
     }
+    state_dir::configs_changed(&gw);
     if let Some(name) = &active.config.gateway.admin.token_env {
         if std::env::var(name).map_or(true, |v| v.is_empty()) {
             log(
@@ -268,6 +304,7 @@ async fn run(args: Args, first: reload::Candidate, mut upgrade: Option<restart::
         admin: gw.admin_listen,
     };
     log("INFO", &serving.to_string());
+    notify::ready();
     drop(active);
 
     let _watcher = if args.watch {
@@ -342,6 +379,7 @@ async fn run(args: Args, first: reload::Candidate, mut upgrade: Option<restart::
             }
         }
     };
+    notify::stopping();
     let in_flight = gw.metrics.in_flight.load(std::sync::atomic::Ordering::Relaxed);
     match stop {
         Stop::Drain => log("INFO", &format!("SIGTERM: draining {in_flight} in-flight request(s)")),

@@ -100,7 +100,7 @@ pub fn prepare(label: &str, bytes: &[u8], running: Option<&Active>) -> Result<Ca
         version: config.pack.version.clone(),
         hash: engine.hash().to_string(),
         source_sha: sha,
-        source: Arc::from(text),
+        source: Arc::from(bytes),
         pending_restart: pending,
         generation: running.map_or(1, |r| r.generation + 1),
         engine,
@@ -145,6 +145,8 @@ fn read_file(gw: &Gateway) -> Result<Vec<u8>, String> {
 /// Run the pipeline once. Never panics on any input; never leaves `active` half-changed.
 pub async fn reload(gw: &Arc<Gateway>, source: Source, trigger: Trigger) -> Answer {
     let _one = gw.reload_lock.lock().await;
+    // RELOADING=1 to systemd now, READY=1 when this returns, whatever the outcome.
+    let _notified = crate::notify::Reloading::begin();
     let started = Instant::now();
     let running = gw.active.load_full();
     let label = match &source {
@@ -223,6 +225,7 @@ pub async fn reload(gw: &Arc<Gateway>, source: Source, trigger: Trigger) -> Answ
             if !unchanged {
                 gw.active.store(Arc::clone(&next));
                 *gw.previous.lock().expect("previous lock") = Some(Arc::clone(&running));
+                crate::state_dir::configs_changed(gw);
             }
             let seconds = elapsed();
             gw.metrics
@@ -350,6 +353,7 @@ pub async fn revert(gw: &Arc<Gateway>) -> Answer {
     });
     gw.active.store(Arc::clone(&next));
     *gw.previous.lock().expect("previous lock") = Some(Arc::clone(&running));
+    crate::state_dir::configs_changed(gw);
     gw.metrics.reverts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let op = record(
         gw,
@@ -408,6 +412,7 @@ fn revert_failed(error: String) -> Answer {
 pub fn record(gw: &Gateway, mut op: Operation, config: &Active, event: &str) -> Operation {
     op.at = policy::replay::traffic::format_rfc3339(now_ms());
     let op = gw.history.lock().expect("history lock").push(op);
+    crate::state_dir::history_changed(gw);
     if let Some(path) = config.audit_path() {
         let mut ev = json!({"event": event, "ts": op.at});
         if let (Value::Object(m), Ok(Value::Object(fields))) = (&mut ev, serde_json::to_value(&op)) {

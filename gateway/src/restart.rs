@@ -244,7 +244,7 @@ async fn run(gw: &Arc<Gateway>, source: Source, trigger: Trigger) -> (u16, Answe
             .iter()
             .cloned()
             .collect(),
-        revert_to: running.source.to_string(),
+        revert_to: String::from_utf8_lossy(&running.source).into_owned(),
         from: running.identity(),
         trigger,
         started_ms,

@@ -35,9 +35,8 @@ pub struct Active {
     /// SHA-256 of the text it was loaded from: `--watch` skips a file whose bytes it already
     /// serves.
     pub source_sha: String,
-    /// The text it was loaded from: what a zero-drop restart hands to the next process as its
-    /// revert target.
-    pub source: Arc<str>,
+    /// The text it was loaded from: what `--state-dir` keeps of it (`state_dir.rs`).
+    pub source: Arc<[u8]>,
     /// Restart-class pointers whose value in the source differs from the running process.
     pub pending_restart: Vec<String>,
     /// 1 for the startup config, +1 per applied reload or revert.
@@ -126,6 +125,9 @@ pub struct Gateway {
     /// This process's command line after the program name, `--upgrade-from` left out: what a
     /// restart starts the next process with.
     pub argv: Vec<std::ffi::OsString>,
+    /// `--state-dir`: where history and the revert target are kept across restarts (`None`:
+    /// in memory only).
+    pub state: Option<crate::state_dir::StateDir>,
 }
 
 /// How the process is asked to stop, as its serve loops see it.
@@ -164,17 +166,15 @@ pub struct History {
 }
 
 impl History {
-    /// Continue `entries` (a previous process's history, oldest first): the next operation
-    /// gets the sequence number after theirs.
-    pub fn inherit(entries: Vec<Operation>) -> History {
-        let mut h = History {
-            next: entries.iter().map(|o| o.seq).max().unwrap_or(0),
-            entries: entries.into(),
-        };
-        while h.entries.len() > HISTORY_LIMIT {
-            h.entries.pop_front();
+    /// History that goes on from `operations` (oldest first, as a state dir keeps them):
+    /// the next operation gets the sequence number after the highest one there.
+    pub fn resume(operations: Vec<Operation>) -> History {
+        let next = operations.iter().map(|o| o.seq).max().unwrap_or(0);
+        let skip = operations.len().saturating_sub(HISTORY_LIMIT);
+        History {
+            entries: operations.into_iter().skip(skip).collect(),
+            next,
         }
-        h
     }
 
     /// Record `op`, giving it the next sequence number.

@@ -17,6 +17,9 @@
 //!   that its checks fail when the gateway misbehaves.
 //! - `restart`       — zero-drop restart: 10 under load (A/B differ in restart-class fields), a
 //!   new process that cannot start, refusals, memory and descriptors over 100 restarts.
+//! - `state`         — `--state-dir`: history and revert survive `kill -9`, corrupt and unusable
+//!   state; `--check` exit codes.
+//! - `systemd`       — sd_notify on `$NOTIFY_SOCKET`; the unit passes `systemd-analyze verify`.
 
 mod support;
 
@@ -49,3 +52,9 @@ mod live;
 
 #[path = "suite/restart.rs"]
 mod restart;
+
+#[path = "suite/state.rs"]
+mod state;
+
+#[path = "suite/systemd.rs"]
+mod systemd;

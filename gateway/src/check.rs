@@ -1,0 +1,43 @@
+//! `policy-gateway --check --config FILE`: would this file start (or reload) the gateway? Like
+//! `nginx -t`: the same validation and compilation as a reload (`reload::prepare`), then a
+//! verdict and an exit code, with nothing bound and nothing started.
+//!
+//! Exit codes: 0 valid (one line `FILE: ok (pack NAME VERSION, hash sha256:…)` on stdout,
+//! lint warnings on stderr), 1 errors (the diagnostics on stderr, as a failed start prints
+//! them), 2 unreadable. It does not compare against a running gateway: restart-class changes
+//! are `policy diff`'s question.
+
+use crate::reload;
+use std::path::Path;
+use std::process::ExitCode;
+
+/// Check `config` and say so; the exit code is the verdict.
+pub fn run(config: &Path) -> ExitCode {
+    let bytes = match std::fs::read(config) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("policy-gateway: cannot read {}: {e}", config.display());
+            return ExitCode::from(2);
+        }
+    };
+    let label = config.display().to_string();
+    match reload::prepare(&label, &bytes, None) {
+        Ok(candidate) => {
+            for w in &candidate.warnings {
+                if let Some(m) = w.get("message").and_then(|m| m.as_str()) {
+                    eprintln!("warning: {m}");
+                }
+            }
+            let active = &candidate.active;
+            println!(
+                "{label}: ok (pack {} {}, hash {})",
+                active.config.pack.name, active.version, active.hash
+            );
+            ExitCode::SUCCESS
+        }
+        Err(r) => {
+            eprintln!("{}\npolicy-gateway: check failed: {}", r.rendered.trim_end(), r.error);
+            ExitCode::from(1)
+        }
+    }
+}
