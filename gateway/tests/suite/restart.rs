@@ -247,3 +247,69 @@ fn memory_and_descriptors_stay_flat_over_100_restarts() {
     assert_eq!(fds100, fds10, "no descriptor is inherited and kept");
     assert!(rss100 * 10 <= rss10 * 13, "RSS {rss10} -> {rss100} KiB");
 }
+
+#[test]
+fn the_cli_proves_restarts_and_its_report_marks_them() {
+    let gateway_bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_policy-gateway"));
+    let policy_bin = gateway_bin.with_file_name("policy");
+    assert!(
+        policy_bin.exists(),
+        "build the workspace first (cargo test --workspace builds both binaries)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let html = dir.path().join("report.html");
+    let out = std::process::Command::new(&policy_bin)
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .args([
+            "replay",
+            "--live",
+            "--mock",
+            "--format",
+            "json",
+            "--reload-via",
+            "restart",
+        ])
+        .args(["--duration", "4s", "--reloads", "4", "--concurrency", "8"])
+        .args(["--traffic", "fixtures/traffic/chat.jsonl"])
+        .args([
+            "--old",
+            "fixtures/gateway/demo.yaml",
+            "--new",
+            "fixtures/gateway/demo-next.yaml",
+        ])
+        .arg("--gateway-bin")
+        .arg(&gateway_bin)
+        .arg("--report")
+        .arg(&html)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(r["reload_via"], "restart");
+    assert_eq!(r["reload_failures"], 0);
+    assert_eq!(r["processes"].as_array().unwrap().len(), 5, "{r}");
+    let events = r["reload_events"].as_array().unwrap();
+    assert!(
+        events.iter().all(|e| e["kind"] == "restart" && e["pid"].is_u64()),
+        "{r}"
+    );
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert_eq!(
+        page.matches(r#"<line class="restart""#).count(),
+        4,
+        "restarts are drawn apart"
+    );
+    assert!(page.contains("<h2>Processes</h2>"));
+    // The run stopped the process its restarts left serving.
+    let last = r["final_pid"].as_u64().unwrap() as u32;
+    assert!(
+        support::eventually(Duration::from_secs(10), || !is_running(last)),
+        "pid {last} still runs"
+    );
+}
