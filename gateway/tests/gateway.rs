@@ -15,6 +15,8 @@
 //! - `load`          — 32 connections for 10 s with 20 reloads: no error; RSS after 1,000 reloads.
 //! - `live`          — `policy replay --live` (library and CLI) against the real binary, and proof
 //!   that its checks fail when the gateway misbehaves.
+//! - `operator`      — `policy gateway status|reload|revert` (the real `policy` binary): lint
+//!   before sending, plan, revert, SPEC §5 history, refused token, closed port.
 
 mod support;
 
@@ -44,3 +46,6 @@ mod load;
 
 #[path = "suite/live.rs"]
 mod live;
+
+#[path = "suite/operator.rs"]
+mod operator;
