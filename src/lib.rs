@@ -21,11 +21,13 @@
 //! contract/        what crosses the process boundary between `policy` and `policy-gateway`:
 //!                  header names, verdict values, credential headers, the serving line, the
 //!                  admin API's bodies and history operations
+//! client.rs        the admin-plane client of a running gateway (status, history, config,
+//!                  reload, revert, restart) and why a call got no usable answer
 //! process.rs       a policy-gateway child process: start, wait for its serving line, signal,
 //!                  stop on drop
 //! replay/          traffic formats (SPEC §4 JSONL, HAR), the offline comparison, the live
-//!                  harness (live/: plan, load, admin client, analysis, spawn mode) and its
-//!                  HTML report
+//!                  harness (live/: plan, load, the reloader's switch, analysis, spawn mode)
+//!                  and its HTML report
 //! ```
 //!
 //! The command line is not part of this library: `src/main.rs` declares `cli/` (one file per
@@ -46,13 +48,15 @@
 //!   (its GitHub output reuses the workflow-command escaping);
 //! - `contract` -> `engine` (`Verdict` is the engine's, re-exported as part of the contract);
 //! - `process` -> `contract` (the serving line);
-//! - `replay` -> `engine`, `diff` (what the gateway will run), `contract`, `process`.
+//! - `client` -> `contract` (the admin API's paths and bodies), `config` (`GET /admin/config`);
+//! - `replay` -> `engine`, `diff` (what the gateway will run), `contract`, `process`, `client`.
 //!
 //! No module imports one that imports it back; `../gateway` uses this library and is never
 //! used by it.
 
 #![deny(missing_docs)]
 
+pub mod client;
 pub mod config;
 pub mod contract;
 pub mod diff;

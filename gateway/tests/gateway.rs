@@ -20,6 +20,8 @@
 //! - `state`         — `--state-dir`: history and revert survive `kill -9`, corrupt and unusable
 //!   state; `--check` exit codes.
 //! - `systemd`       — sd_notify on `$NOTIFY_SOCKET`; the unit passes `systemd-analyze verify`.
+//! - `operator`      — `policy gateway status|reload|revert` (the real `policy` binary): lint
+//!   before sending, plan, revert, SPEC §5 history, refused token, closed port.
 
 mod support;
 
@@ -58,3 +60,6 @@ mod state;
 
 #[path = "suite/systemd.rs"]
 mod systemd;
+
+#[path = "suite/operator.rs"]
+mod operator;

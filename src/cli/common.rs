@@ -11,7 +11,8 @@ use std::io::Write;
 pub enum Outcome {
     /// Nothing to report: exit 0.
     Clean,
-    /// Findings (lint errors, a `--fail-on` hit): exit 1.
+    /// Findings (lint errors, a `--fail-on` hit) or a refusal (a gateway rejected a reload,
+    /// nothing to revert): exit 1.
     Findings,
 }
 
@@ -44,6 +45,11 @@ pub enum CliError {
     #[error(transparent)]
     #[diagnostic(code(policy::live))]
     Live(#[from] policy::replay::live::LiveError),
+    /// A running gateway's admin plane gave no usable answer: unreachable, the token refused
+    /// (401), or not a policy-gateway.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Admin(#[from] policy::client::ClientError),
     /// A gateway process could not be found or started.
     #[error(transparent)]
     #[diagnostic(transparent)]

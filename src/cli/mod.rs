@@ -10,6 +10,7 @@ pub mod common;
 pub mod demo;
 pub mod diff;
 pub mod explain;
+pub mod gateway;
 pub mod lint;
 pub mod live;
 pub mod replay;
@@ -43,6 +44,8 @@ pub enum Command {
     /// What the GitHub Action runs: lint with annotations, classify changed configs, write
     /// `$GITHUB_OUTPUT` and `$GITHUB_STEP_SUMMARY`.
     Ci(ci::CiArgs),
+    /// Operate one running gateway over its admin plane: status, reload, revert, restart.
+    Gateway(gateway::GatewayArgs),
     /// The whole story on the bundled fixtures: lint, diff, offline replay, live replay.
     Demo(demo::DemoArgs),
 }
@@ -57,5 +60,6 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Explain(args) => explain::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Ci(args) => ci::run(args),
+        Command::Gateway(args) => gateway::run(args),
     }
 }

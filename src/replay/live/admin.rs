@@ -1,90 +1,44 @@
-//! The harness's admin-plane client, and the reloader's one move: switch the gateway to a
-//! side (admin API, SIGHUP after rewriting the file, or the rewrite alone for `--watch`) and
-//! wait for the gateway to confirm it.
+//! The reloader's one move: switch the gateway to a side (admin API, SIGHUP after rewriting
+//! the file, the rewrite alone for `--watch`, or a zero-drop restart) and wait for the gateway
+//! to confirm it.
 //!
-//! Bodies are read as the contract's types (`crate::contract::admin`); a server that answers
-//! in another shape is reported as not being policy-gateway.
+//! The admin calls themselves are [`crate::client`]'s (shared with `policy gateway`); this
+//! module only turns their errors into the harness's [`LiveError`] and decides what confirms
+//! a switch.
 
 use super::analysis::ReloadEvent;
-use super::load::{chain, connect};
 use super::options::{Endpoint, LiveError, Via};
 use super::plan::Side;
-use crate::contract::admin::{self, Answer, History, Status};
+use crate::client::{AdminClient, ClientError};
+use crate::contract::admin::{Answer, History, Status};
 use crate::process::{send_signal, Signal};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use serde::de::DeserializeOwned;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// How long a SIGHUP or file reload may take to show up in `/admin/status`.
 const CONFIRM_WITHIN: Duration = Duration::from_secs(10);
 
-/// One admin call on a fresh connection: the status code and the body as `T`. A 401 is an
-/// error that says how to pass the token.
-async fn call<T: DeserializeOwned>(
-    ep: &Endpoint,
-    method: &str,
-    path: &str,
-    body: Bytes,
-) -> Result<(u16, T), LiveError> {
-    let mut conn = connect(ep.admin)
-        .await
-        .map_err(|e| LiveError::Gateway(format!("admin plane: {e}")))?;
-    let mut req = hyper::Request::builder()
-        .method(method)
-        .uri(path)
-        .header(hyper::header::HOST, ep.admin.to_string());
-    if let Some(t) = &ep.token {
-        req = req.header(hyper::header::AUTHORIZATION, format!("Bearer {t}"));
-    }
-    let req = req.body(Full::new(body)).expect("static request parts");
-    let resp = conn
-        .send_request(req)
-        .await
-        .map_err(|e| LiveError::Gateway(format!("admin {path}: {}", chain(&e))))?;
-    let status = resp.status().as_u16();
-    let bytes = resp
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| LiveError::Gateway(format!("admin {path}: {e}")))?
-        .to_bytes();
-    if status == 401 {
-        return Err(LiveError::Gateway(format!(
-            "admin {path}: 401 unauthorized: pass the admin token's variable with --token-env"
-        )));
-    }
-    let value = serde_json::from_slice(&bytes).map_err(|e| {
-        LiveError::Gateway(format!(
-            "{} did not answer {path} as policy-gateway does (HTTP {status}, {e}): {}",
-            ep.admin,
-            String::from_utf8_lossy(&bytes)
-        ))
-    })?;
-    Ok((status, value))
+fn client(ep: &Endpoint) -> AdminClient {
+    AdminClient::new(ep.admin, ep.token.clone())
+}
+
+fn gateway_error(e: ClientError) -> LiveError {
+    LiveError::Gateway(e.to_string())
 }
 
 /// `GET /admin/status`.
 pub async fn status(ep: &Endpoint) -> Result<Status, LiveError> {
-    match call::<Status>(ep, "GET", admin::STATUS, Bytes::new()).await? {
-        (200, s) => Ok(s),
-        (code, _) => Err(LiveError::Gateway(format!(
-            "{} answered {} with HTTP {code}",
-            ep.admin,
-            admin::STATUS
-        ))),
-    }
+    client(ep).status().await.map_err(gateway_error)
 }
 
 /// `GET /admin/history`.
 pub async fn history(ep: &Endpoint) -> Result<History, LiveError> {
-    Ok(call::<History>(ep, "GET", admin::HISTORY, Bytes::new()).await?.1)
+    client(ep).history().await.map_err(gateway_error)
 }
 
 /// `POST /admin/reload` with `text` as the body: the status code and the gateway's answer.
 pub async fn reload(ep: &Endpoint, text: &str) -> Result<(u16, Answer), LiveError> {
-    call(ep, "POST", admin::RELOAD, Bytes::from(text.to_string())).await
+    client(ep).reload(text).await.map_err(gateway_error)
 }
 
 /// Replace `path` the way editors do (temp file, then rename), so a watcher never reads half.
@@ -100,7 +54,7 @@ pub(super) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()>
 
 /// `POST /admin/restart` with `text` as the body: the status code and the gateway's answer.
 pub async fn restart(ep: &Endpoint, text: &str) -> Result<(u16, Answer), LiveError> {
-    call(ep, "POST", admin::RESTART, Bytes::from(text.to_string())).await
+    client(ep).restart(text).await.map_err(gateway_error)
 }
 
 /// A zero-drop restart onto `side`, checked: the new process serves the side's hash in full

@@ -228,7 +228,7 @@ fn classify_error(e: &hyper::Error) -> &'static str {
     }
 }
 
-pub(super) fn chain(e: &dyn std::error::Error) -> String {
+fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut source = e.source();
     while let Some(x) = source {
@@ -238,7 +238,7 @@ pub(super) fn chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-pub(super) async fn connect(addr: SocketAddr) -> Result<SendRequest<Full<Bytes>>, String> {
+async fn connect(addr: SocketAddr) -> Result<SendRequest<Full<Bytes>>, String> {
     let stream = tokio::net::TcpStream::connect(addr)
         .await
         .map_err(|e| format!("connect {addr}: {e}"))?;
