@@ -74,7 +74,7 @@ restart() {
   local answer
   answer=$(curl -s -XPOST --data-binary @"$WORK/$src.yaml" "http://$ADMIN/admin/restart")
   ADMIN=$(echo "$answer" | python3 -c 'import json,sys; print(json.load(sys.stdin)["admin_listen"])')
-  echo "$answer" | python3 -c 'import json,sys; a=json.load(sys.stdin); print(f"  restart {a[\"operation\"][\"seq\"]}: pid {a[\"pid\"]} serves {a[\"version\"]}, {a[\"duration_ms\"]:.0f} ms", file=sys.stderr)'
+  echo "$answer" | python3 -c 'import json,sys; a=json.load(sys.stdin); print("  restart: pid %s serves %s, %.0f ms" % (a["pid"], a["version"], a["duration_ms"]), file=sys.stderr)'
 }
 reload() {
   local src=hot-a; [ $(($1 % 2)) -eq 1 ] && src=hot-b
