@@ -277,7 +277,11 @@ async fn run(
         // The old process's config is this one's revert target, as a reload would leave it.
         // Prepared against the running config, as a reload to it would be: its restart-class
         // fields are held at this process's values and reported as pending after a revert.
-        match reload::prepare("the config before the restart", u.handover.revert_to.as_bytes(), Some(&active)) {
+        match reload::prepare(
+            "the config before the restart",
+            u.handover.revert_to.as_bytes(),
+            Some(&active),
+        ) {
             Ok(c) => *gw.previous.lock().expect("previous lock") = Some(Arc::new(c.active)),
             Err(r) => log("WARN", &format!("restart: no revert target: {}", r.error)),
         }
