@@ -131,6 +131,31 @@ impl AdminClient {
         self.call("POST", admin::RESTART, Bytes::from(body.to_string())).await
     }
 
+    /// `GET /metrics`: the Prometheus text.
+    pub async fn metrics(&self) -> Result<String, ClientError> {
+        let (status, bytes) = self.exchange("GET", admin::METRICS, Bytes::new()).await?;
+        if status != 200 {
+            return Err(self.foreign(admin::METRICS, status, String::new(), &bytes));
+        }
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// `GET path` on the gateway's data plane at `data` (no token: the data plane has none):
+    /// the status code and the body as a `T` (`/health` answers JSON whatever its status).
+    pub async fn data_get<T: DeserializeOwned>(
+        &self,
+        data: SocketAddr,
+        path: &'static str,
+    ) -> Result<(u16, T), ClientError> {
+        let plane = AdminClient {
+            admin: data,
+            token: None,
+            timeout: self.timeout,
+        };
+        let (status, bytes) = plane.exchange("GET", path, Bytes::new()).await?;
+        Ok((status, plane.parse(path, status, &bytes)?))
+    }
+
     /// A `GET` whose only good answer is 200 with a `T`.
     async fn get<T: DeserializeOwned>(&self, path: &'static str) -> Result<T, ClientError> {
         let (status, bytes) = self.exchange("GET", path, Bytes::new()).await?;

@@ -61,6 +61,7 @@ pub mod config;
 pub mod contract;
 pub mod diff;
 pub mod engine;
+pub mod fleet;
 pub mod lint;
 pub mod process;
 pub mod replay;

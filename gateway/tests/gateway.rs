@@ -22,6 +22,8 @@
 //! - `systemd`       — sd_notify on `$NOTIFY_SOCKET`; the unit passes `systemd-analyze verify`.
 //! - `operator`      — `policy gateway status|reload|revert` (the real `policy` binary): lint
 //!   before sending, plan, revert, SPEC §5 history, refused token, closed port.
+//! - `fleet`         — five gateways under load: `policy rollout` converges in waves, a blocking
+//!   config is rolled back after the canary; preflight refusals; `policy fleet status` drift.
 
 mod support;
 
@@ -63,3 +65,6 @@ mod systemd;
 
 #[path = "suite/operator.rs"]
 mod operator;
+
+#[path = "suite/fleet.rs"]
+mod fleet;

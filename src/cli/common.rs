@@ -72,6 +72,11 @@ pub enum CliError {
         /// What git said.
         stderr: String,
     },
+    /// A rollout could not start: a gateway is unreachable or refuses the token (nothing was
+    /// touched).
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Rollout(#[from] policy::fleet::rollout::RolloutError),
     /// Writing to stdout failed (not a broken pipe: that is [`CliError::BrokenPipe`]).
     #[error("cannot write output: {0}")]
     Output(std::io::Error),

@@ -10,6 +10,7 @@ pub mod common;
 pub mod demo;
 pub mod diff;
 pub mod explain;
+pub mod fleet;
 pub mod gateway;
 pub mod lint;
 pub mod live;
@@ -46,6 +47,11 @@ pub enum Command {
     Ci(ci::CiArgs),
     /// Operate one running gateway over its admin plane: status, reload, revert, restart.
     Gateway(gateway::GatewayArgs),
+    /// Operate a fleet: the state of a group of gateways (SPEC §6).
+    Fleet(fleet::FleetArgs),
+    /// Roll a config out over a group, batch by batch, gated on health, errors and the verdict
+    /// mix, rolled back on a failed gate (SPEC §6).
+    Rollout(Box<fleet::RolloutArgs>),
     /// The whole story on the bundled fixtures: lint, diff, offline replay, live replay.
     Demo(demo::DemoArgs),
 }
@@ -61,5 +67,7 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Demo(args) => demo::run(args),
         Command::Ci(args) => ci::run(args),
         Command::Gateway(args) => gateway::run(args),
+        Command::Fleet(args) => fleet::run(args),
+        Command::Rollout(args) => fleet::rollout(*args),
     }
 }

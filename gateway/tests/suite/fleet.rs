@@ -1,0 +1,333 @@
+//! A fleet on loopback: five real gateways in one inventory group under steady load.
+//! `policy rollout` of a good config converges in three waves; a config that lints clean but
+//! blocks almost everything is caught by the verdict-mix gate on the first batch and rolled
+//! back, with no response from the bad config outside that batch; an unreachable gateway or a
+//! wrong token stops the rollout before anything is touched; `policy fleet status` shows drift.
+
+use crate::support::{self, Gateway, Opts};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const TRAFFIC: &str = include_str!("../../../fixtures/traffic/chat.jsonl");
+
+/// One config for the whole group (no per-instance path in it, so every gateway's hash is the
+/// same); `extra` is appended to the `policy:` section.
+fn fleet_config(version: &str, extra: &str) -> String {
+    format!(
+        "pack: {{ name: fleet, version: {version} }}\ngateway:\n  listen: 127.0.0.1:0\n  admin: {{ listen: 127.0.0.1:0, token_env: FLEET_ADMIN_TOKEN }}\nproviders:\n  targets:\n    - {{ id: mock, provider: mock }}\npolicies:\n  chain: [prompt-injection, pii-detector, content-filter]\npolicy:\n  content-filter:\n    rules:\n      - {{ id: no-export, pattern: 'bulk export', action: block }}\n{extra}"
+    )
+}
+
+const TOKEN: &str = "fleet-test-token";
+
+struct Fleet {
+    gateways: Vec<Gateway>,
+    dir: tempfile::TempDir,
+    inventory: PathBuf,
+}
+
+fn start_fleet(n: usize) -> Fleet {
+    let config = fleet_config("1.0.0", "");
+    let gateways: Vec<Gateway> = (0..n)
+        .map(|_| {
+            Gateway::start_with(
+                &config,
+                Opts {
+                    env: vec![("FLEET_ADMIN_TOKEN", TOKEN)],
+                    args: vec![],
+                },
+            )
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = dir.path().join("inventory.yaml");
+    write_inventory(&inventory, &gateways, "FLEET_ADMIN_TOKEN");
+    Fleet {
+        gateways,
+        dir,
+        inventory,
+    }
+}
+
+fn write_inventory(path: &Path, gateways: &[Gateway], token_env: &str) {
+    let mut text = String::from("groups:\n  production:\n    gateways:\n");
+    for (i, g) in gateways.iter().enumerate() {
+        text.push_str(&format!(
+            "      - {{ name: gw-{:02}, admin: \"http://{}\", token_env: {token_env} }}\n",
+            i + 1,
+            g.admin
+        ));
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+fn policy(args: &[&str], envs: &[(&str, &str)]) -> (i32, String, String) {
+    let bin = Path::new(env!("CARGO_BIN_EXE_policy-gateway")).with_file_name("policy");
+    assert!(
+        bin.exists(),
+        "build the workspace first (cargo test --workspace builds both binaries)"
+    );
+    let mut cmd = std::process::Command::new(bin);
+    cmd.args(args).env("NO_COLOR", "1");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Steady load on every gateway: recorded requests, round robin, on four threads; each
+/// response's (gateway index, config hash) is kept.
+struct Load {
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    seen: Arc<Mutex<Vec<(usize, String)>>>,
+}
+
+fn load(fleet: &Fleet) -> Load {
+    let (traffic, _) = policy::replay::traffic::parse(TRAFFIC);
+    let bodies: Arc<Vec<String>> = Arc::new(traffic.iter().map(|r| r.request.body.to_string()).collect());
+    let addrs: Vec<_> = fleet.gateways.iter().map(|g| g.data).collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let threads = (0..4)
+        .map(|t| {
+            let (stop, seen, bodies, addrs) =
+                (Arc::clone(&stop), Arc::clone(&seen), Arc::clone(&bodies), addrs.clone());
+            std::thread::spawn(move || {
+                let mut i = t;
+                let deadline = Instant::now() + Duration::from_secs(120);
+                while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                    let g = i % addrs.len();
+                    let r = support::request(
+                        addrs[g],
+                        "POST",
+                        "/v1/chat/completions",
+                        &[("content-type", "application/json")],
+                        bodies[i % bodies.len()].as_bytes(),
+                    );
+                    if let Some(h) = r.header("x-policy-config-hash") {
+                        seen.lock().unwrap().push((g, h.to_string()));
+                    }
+                    i += 4;
+                }
+            })
+        })
+        .collect();
+    Load { stop, threads, seen }
+}
+
+impl Load {
+    fn finish(self) -> Vec<(usize, String)> {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            let _ = t.join();
+        }
+        Arc::try_unwrap(self.seen)
+            .map(|m| m.into_inner().unwrap())
+            .unwrap_or_default()
+    }
+}
+
+fn hashes(fleet: &Fleet) -> Vec<String> {
+    fleet
+        .gateways
+        .iter()
+        .map(|g| g.health()["config_hash"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn a_good_config_converges_in_three_waves_and_a_blocking_one_is_rolled_back() {
+    let fleet = start_fleet(5);
+    let before = hashes(&fleet);
+    assert_eq!(before.iter().collect::<BTreeSet<_>>().len(), 1, "one file, one hash");
+    let inv = fleet.inventory.display().to_string();
+    let env = [("FLEET_ADMIN_TOKEN", TOKEN)];
+    let load = load(&fleet);
+    std::thread::sleep(Duration::from_millis(500));
+
+    // A good config: three waves of 2, 2, 1.
+    let good = fleet.dir.path().join("good.yaml");
+    std::fs::write(&good, fleet_config("2.0.0", "")).unwrap();
+    let good_s = good.display().to_string();
+    let args = [
+        "rollout",
+        "--inventory",
+        &inv,
+        "--group",
+        "production",
+        "--file",
+        &good_s,
+    ];
+    let (code, out, err) = policy(
+        &[&args[..], &["--batch-size", "2", "--bake", "2s", "--format", "json"]].concat(),
+        &env,
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    let r: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["outcome"], "completed");
+    assert_eq!(r["waves"].as_array().unwrap().len(), 3, "{r:#}");
+    for w in r["waves"].as_array().unwrap() {
+        let names: Vec<&str> = w["gates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["health", "error_rate", "verdict_mix"], "{w}");
+        assert_eq!(w["passed"], true, "{w}");
+    }
+    let good_hash = r["hash"].as_str().unwrap().to_string();
+    assert!(hashes(&fleet).iter().all(|h| *h == good_hash));
+
+    // A config that lints clean but blocks nearly everything: caught on the canary.
+    let bad = fleet.dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        fleet_config("3.0.0", "      - { id: everything, pattern: '.', action: block }\n"),
+    )
+    .unwrap();
+    let (code, _, _) = policy(&["lint", bad.to_str().unwrap()], &[]);
+    assert_eq!(code, 0, "the bad config lints clean");
+    let bad_s = bad.display().to_string();
+    let args = [
+        "rollout",
+        "--inventory",
+        &inv,
+        "--group",
+        "production",
+        "--file",
+        &bad_s,
+    ];
+    let (code, out, err) = policy(
+        &[
+            &args[..],
+            &[
+                "--batch-size",
+                "1",
+                "--bake",
+                "2s",
+                "--rollback-on-error",
+                "--max-verdict-shift",
+                "0.2",
+                "--format",
+                "json",
+            ],
+        ]
+        .concat(),
+        &env,
+    );
+    let seen = load.finish();
+    assert_eq!(code, 1, "{out}\n{err}");
+    let r: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["outcome"], "rolled_back", "{r:#}");
+    assert_eq!(r["waves"].as_array().unwrap().len(), 1);
+    let mix = &r["waves"][0]["gates"][2];
+    assert_eq!(
+        (mix["name"].as_str(), mix["passed"].as_bool()),
+        (Some("verdict_mix"), Some(false)),
+        "{mix}"
+    );
+    assert_eq!(r["rollback"]["complete"], true);
+    eprintln!("breach to whole fleet: {} ms", r["rollback"]["breach_to_whole_ms"]);
+    assert!(
+        hashes(&fleet).iter().all(|h| *h == good_hash),
+        "every gateway back on its previous hash"
+    );
+    let bad_hash = r["hash"].as_str().unwrap();
+    let outside: Vec<_> = seen.iter().filter(|(g, h)| *g != 0 && h == bad_hash).collect();
+    assert!(
+        outside.is_empty(),
+        "responses with the bad config outside the first batch: {}",
+        outside.len()
+    );
+    assert!(
+        seen.iter().any(|(g, h)| *g == 0 && h == bad_hash),
+        "the canary did serve it"
+    );
+    drop(fleet);
+}
+
+#[test]
+fn an_unreachable_gateway_or_a_wrong_token_stops_before_anything_is_touched() {
+    let fleet = start_fleet(2);
+    let before = hashes(&fleet);
+    let good = fleet.dir.path().join("good.yaml");
+    std::fs::write(&good, fleet_config("2.0.0", "")).unwrap();
+    let (inv, good_s) = (fleet.inventory.display().to_string(), good.display().to_string());
+    let args = [
+        "rollout",
+        "--inventory",
+        &inv,
+        "--group",
+        "production",
+        "--file",
+        &good_s,
+        "--bake",
+        "1s",
+    ];
+    let (code, _, err) = policy(&args, &[("FLEET_ADMIN_TOKEN", "wrong")]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("gw-01") && err.contains("401"), "{err}");
+    // The second gateway's admin plane is closed.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let text = std::fs::read_to_string(&fleet.inventory)
+        .unwrap()
+        .replace(&fleet.gateways[1].admin.to_string(), &closed.to_string());
+    std::fs::write(&fleet.inventory, text).unwrap();
+    let (code, _, err) = policy(&args, &[("FLEET_ADMIN_TOKEN", TOKEN)]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("gw-02") && err.contains("unreachable"), "{err}");
+    let flat = err
+        .split_whitespace()
+        .filter(|w| *w != "|" && *w != "│")
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(flat.contains("nothing was changed"), "{err}");
+    assert_eq!(hashes(&fleet), before, "nothing was touched");
+}
+
+#[test]
+fn fleet_status_shows_drift_when_one_gateway_was_reloaded_by_hand() {
+    let fleet = start_fleet(3);
+    let inv = fleet.inventory.display().to_string();
+    let env = [("FLEET_ADMIN_TOKEN", TOKEN)];
+    let (code, out, err) = policy(&["fleet", "status", "--inventory", &inv, "--format", "json"], &env);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let s: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(s["drift"], false);
+    let r = fleet.gateways[1].admin("POST", "/admin/reload", Some(TOKEN), &fleet_config("9.9.9", ""));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let (code, out, _) = policy(
+        &[
+            "fleet",
+            "status",
+            "--inventory",
+            &inv,
+            "--group",
+            "production",
+            "--format",
+            "json",
+        ],
+        &env,
+    );
+    assert_eq!(code, 1);
+    let s: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(s["drift"], true);
+    assert_eq!(s["hashes"].as_array().unwrap().len(), 2);
+    assert_eq!(s["gateways"][1]["version"], "9.9.9");
+    let (_, human, _) = policy(&["fleet", "status", "--inventory", &inv], &env);
+    assert!(human.contains("DRIFT"), "{human}");
+}

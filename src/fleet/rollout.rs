@@ -1,0 +1,504 @@
+//! `policy rollout` (SPEC §6): move a group onto a new config batch by batch.
+//!
+//! 1. Preflight: every gateway reachable with its token, its running config read — any failure
+//!    stops here, before anything is touched.
+//! 2. Plan: each gateway's change classified (`hot` reload, or `restart` when restart-class
+//!    fields change: the zero-drop restart), and with recorded traffic the verdict shift the
+//!    offline engine predicts. `--dry-run` stops here.
+//! 3. Waves of `batch_size` gateways, in inventory order: update, confirm the new hash, bake,
+//!    then gate (`gates.rs`). A failed gate rolls every updated gateway back to the exact
+//!    config it ran before (its canonical JSON, confirmed by hash) with `rollback_on_error`,
+//!    or halts.
+//!
+//! Interruption (the CLI's Ctrl-C) is honoured between steps: the current gateway's update
+//! finishes, the batch is not gated, and the report says where the fleet stands.
+
+use super::gates::{self, Gate};
+use super::inventory::{GatewayEntry, Group};
+use super::metrics::Counters;
+use super::status::{self, data_address};
+use crate::client::AdminClient;
+use crate::config::Config;
+use crate::contract::admin::Health;
+use crate::diff;
+use crate::engine::config_hash;
+use crate::replay::{offline, traffic::Recorded};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// How the rollout is run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Gateways per wave (the first wave is the canary).
+    pub batch_size: usize,
+    /// How long a wave's traffic is watched before its gates are read.
+    pub bake: Duration,
+    /// On a failed gate, put every updated gateway back (else halt where it stands).
+    pub rollback_on_error: bool,
+    /// Largest unpredicted change of a verdict's share, batch vs control (0.2 = 20 points).
+    pub max_verdict_shift: f64,
+    /// Largest share of upstream errors on the batch.
+    pub max_error_rate: f64,
+    /// Recorded traffic: the verdict shift it predicts is allowed.
+    pub traffic: Option<Vec<Recorded>>,
+    /// Plan only.
+    pub dry_run: bool,
+}
+
+/// Why a rollout could not run at all (nothing was touched).
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum RolloutError {
+    /// A gateway cannot be reached, or refuses the token.
+    #[error("gateway {gateway}: {reason}; nothing was changed")]
+    #[diagnostic(code(policy::rollout::preflight))]
+    Preflight {
+        /// The gateway's inventory name.
+        gateway: String,
+        /// Why.
+        reason: String,
+    },
+    /// The new config cannot be compiled for the prediction.
+    #[error("{0}")]
+    #[diagnostic(code(policy::rollout::setup))]
+    Setup(String),
+}
+
+/// A change to one gateway, as planned.
+#[derive(Debug, Clone, Serialize)]
+pub struct Planned {
+    /// Its inventory name.
+    pub name: String,
+    /// `hot`, `restart` or `none` (already on the new config).
+    pub class: &'static str,
+    /// The changes, as `policy diff --format json` lists them.
+    pub changes: serde_json::Value,
+    /// The hash it serves now.
+    pub before: String,
+}
+
+/// One wave.
+#[derive(Debug, Clone, Serialize)]
+pub struct Wave {
+    /// Its gateways.
+    pub gateways: Vec<String>,
+    /// The gate readings (empty when the update itself failed or the run was interrupted).
+    pub gates: Vec<Gate>,
+    /// Whether the wave may be followed by the next.
+    pub passed: bool,
+    /// From the first update to the last gate, milliseconds.
+    pub duration_ms: u64,
+    /// Why it did not pass, when no gate says (an update failed, an interruption).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Where one gateway started and ended.
+#[derive(Debug, Clone, Serialize)]
+pub struct GatewayOutcome {
+    /// Its inventory name.
+    pub name: String,
+    /// The hash it served before.
+    pub before: String,
+    /// The hash it serves at the end.
+    pub after: Option<String>,
+}
+
+/// The rollback, when there was one.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rollback {
+    /// Gateways put back.
+    pub gateways: Vec<String>,
+    /// Whether each is confirmed (by hash) on its previous config.
+    pub complete: bool,
+    /// From the failed gate's reading to the last gateway confirmed, milliseconds.
+    pub breach_to_whole_ms: u64,
+    /// What failed while rolling back.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+}
+
+/// The report (SPEC §6 JSON, plus the plan and the rollback).
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The group.
+    pub group: String,
+    /// The new config file.
+    pub file: String,
+    /// Its hash: what every gateway should serve at the end.
+    pub hash: String,
+    /// `completed`, `rolled_back`, `halted` or `dry_run`.
+    pub outcome: &'static str,
+    /// The plan per gateway.
+    pub plan: Vec<Planned>,
+    /// The predicted share shift per verdict (new minus old), from `traffic`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub predicted_shift: Option<BTreeMap<&'static str, f64>>,
+    /// The waves run.
+    pub waves: Vec<Wave>,
+    /// Each gateway's hash before and after.
+    pub gateways: Vec<GatewayOutcome>,
+    /// The rollback, if one ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<Rollback>,
+    /// Set when Ctrl-C stopped the rollout: where the fleet stands.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<String>,
+}
+
+/// A gateway as the rollout tracks it.
+struct Target {
+    entry: GatewayEntry,
+    client: AdminClient,
+    before_hash: String,
+    /// The running config as canonical JSON: what a rollback reloads (or restarts onto).
+    before_text: String,
+    class: &'static str,
+    updated: bool,
+}
+
+/// Run the rollout of `new` (its text `new_text`, named `file`) over `group`. `progress`
+/// receives one line per step; `interrupt` is polled between steps; `audit` receives one JSON
+/// event per update, gate reading and rollback.
+#[allow(clippy::too_many_arguments)]
+pub async fn run(
+    group_name: &str,
+    group: &Group,
+    file: &str,
+    new_text: &str,
+    new: &Config,
+    opts: &Options,
+    progress: &(dyn Fn(&str) + Sync),
+    audit: &(dyn Fn(serde_json::Value) + Sync),
+    interrupt: &AtomicBool,
+) -> Result<Report, RolloutError> {
+    let expected = config_hash(new);
+    // 1. Preflight: nothing is touched unless every gateway answers.
+    let mut targets = Vec::new();
+    for entry in &group.gateways {
+        let fail = |reason: String| RolloutError::Preflight {
+            gateway: entry.name.clone(),
+            reason,
+        };
+        let (admin, token) = entry.endpoint().map_err(|e| fail(e.to_string()))?;
+        let client = AdminClient::new(admin, token);
+        let status = client.status().await.map_err(|e| fail(e.to_string()))?;
+        let running = client.config().await.map_err(|e| fail(e.to_string()))?;
+        let plan = diff::classify(&running, new);
+        let class = if status.hash == expected {
+            "none"
+        } else if plan.restart_required().is_empty() {
+            "hot"
+        } else {
+            "restart"
+        };
+        targets.push((
+            Target {
+                entry: entry.clone(),
+                client,
+                before_hash: status.hash.clone(),
+                before_text: serde_json::to_string_pretty(&running).expect("a config serialises"),
+                class,
+                updated: false,
+            },
+            plan,
+            running,
+        ));
+    }
+    let predicted_shift = match (&opts.traffic, targets.first()) {
+        (Some(traffic), Some((_, _, running))) => {
+            let r = offline::replay(running, new, traffic).map_err(|e| RolloutError::Setup(e.to_string()))?;
+            let shares = |side: &str| -> BTreeMap<&'static str, f64> {
+                let counts = r.verdicts.get(side).cloned().unwrap_or_default();
+                let total = counts.values().sum::<usize>().max(1) as f64;
+                crate::contract::Verdict::ALL
+                    .iter()
+                    .map(|v| (v.as_str(), counts.get(v.as_str()).copied().unwrap_or(0) as f64 / total))
+                    .collect()
+            };
+            let (old, new_s) = (shares("old"), shares("new"));
+            Some(
+                new_s
+                    .iter()
+                    .map(|(k, v)| (*k, v - old.get(k).copied().unwrap_or(0.0)))
+                    .collect(),
+            )
+        }
+        _ => None,
+    };
+    let plan: Vec<Planned> = targets
+        .iter()
+        .map(|(t, p, _)| Planned {
+            name: t.entry.name.clone(),
+            class: t.class,
+            changes: diff::render::to_json(p)["changes"].clone(),
+            before: t.before_hash.clone(),
+        })
+        .collect();
+    let mut targets: Vec<Target> = targets.into_iter().map(|(t, _, _)| t).collect();
+    let mut report = Report {
+        group: group_name.to_string(),
+        file: file.to_string(),
+        hash: expected.clone(),
+        outcome: "dry_run",
+        plan,
+        predicted_shift,
+        waves: Vec::new(),
+        gateways: Vec::new(),
+        rollback: None,
+        interrupted: None,
+    };
+    if opts.dry_run {
+        report.gateways = outcomes(&targets).await;
+        return Ok(report);
+    }
+    let predicted = report.predicted_shift.clone().unwrap_or_default();
+    let batch = opts.batch_size.max(1);
+    let mut last_control: Option<Counters> = None;
+    let mut failed = false;
+    let waves = targets.len().div_ceil(batch);
+    for w in 0..waves {
+        if interrupt.load(Ordering::SeqCst) {
+            break;
+        }
+        let range = w * batch..((w + 1) * batch).min(targets.len());
+        let started = Instant::now();
+        let names: Vec<String> = targets[range.clone()].iter().map(|t| t.entry.name.clone()).collect();
+        progress(&format!("wave {}/{waves}: {}", w + 1, names.join(", ")));
+        let mut wave = Wave {
+            gateways: names,
+            gates: Vec::new(),
+            passed: false,
+            duration_ms: 0,
+            error: None,
+        };
+        // Update the batch.
+        for t in &mut targets[range.clone()] {
+            let result = update(t, new_text, &expected).await;
+            audit(
+                serde_json::json!({"event": "rollout_update", "gateway": t.entry.name, "class": t.class, "ok": result.is_ok(), "error": result.as_ref().err()}),
+            );
+            match result {
+                Ok(()) => progress(&format!("  {} on {} ({})", t.entry.name, short(&expected), t.class)),
+                Err(e) => {
+                    wave.error = Some(format!("{}: {e}", t.entry.name));
+                    break;
+                }
+            }
+        }
+        if wave.error.is_none() && interrupt.load(Ordering::SeqCst) {
+            wave.error = Some("interrupted before the bake: the batch is updated but was not gated".into());
+        }
+        if wave.error.is_none() {
+            // Bake: read every gateway, wait, read again.
+            let before = read_counters(&targets).await;
+            let mut left = opts.bake;
+            while !left.is_zero() && !interrupt.load(Ordering::SeqCst) {
+                let step = left.min(Duration::from_secs(1));
+                progress(&format!("  baking: {:.0} s left", left.as_secs_f64()));
+                tokio::time::sleep(step).await;
+                left = left.saturating_sub(step);
+            }
+            let after = read_counters(&targets).await;
+            let (mut batch_delta, mut control_delta) = (Counters::default(), Counters::default());
+            let mut control_seen = false;
+            let mut health_readings = Vec::new();
+            for (i, t) in targets.iter().enumerate() {
+                let (Some((inst_a, a, _, _)), Some((inst_b, b, ready, hash))) = (&before[i], &after[i]) else {
+                    if range.contains(&i) {
+                        health_readings.push((t.entry.name.clone(), false, None));
+                    }
+                    continue;
+                };
+                let delta = if inst_a == inst_b {
+                    b.since(a)
+                } else {
+                    Counters::default()
+                };
+                if range.contains(&i) {
+                    batch_delta.add(&delta);
+                    health_readings.push((t.entry.name.clone(), *ready, hash.clone()));
+                } else if !t.updated {
+                    control_delta.add(&delta);
+                    control_seen = true;
+                }
+            }
+            let control = if control_seen {
+                last_control = Some(control_delta.clone());
+                control_delta
+            } else {
+                last_control.clone().unwrap_or_default()
+            };
+            wave.gates = vec![
+                gates::health(&health_readings, &expected),
+                gates::error_rate(&batch_delta, opts.max_error_rate),
+                gates::verdict_mix(&batch_delta, &control, &predicted, opts.max_verdict_shift),
+            ];
+            for g in &wave.gates {
+                progress(&format!(
+                    "  gate {}: {} — {}",
+                    g.name,
+                    if g.passed { "pass" } else { "FAIL" },
+                    g.detail
+                ));
+                audit(serde_json::json!({"event": "rollout_gate", "wave": w + 1, "gate": g}));
+            }
+            wave.passed = wave.gates.iter().all(|g| g.passed);
+        }
+        wave.duration_ms = started.elapsed().as_millis() as u64;
+        let passed = wave.passed;
+        let interrupted_here = wave.error.as_deref().is_some_and(|e| e.starts_with("interrupted"));
+        report.waves.push(wave);
+        if interrupted_here {
+            break;
+        }
+        if !passed {
+            failed = true;
+            break;
+        }
+    }
+    let breach = Instant::now();
+    if interrupt.load(Ordering::SeqCst) {
+        let on_new = targets.iter().filter(|t| t.updated).count();
+        report.interrupted = Some(format!(
+            "interrupted: {on_new} of {} gateways serve the new config, the others their previous one; rerun to continue or roll back",
+            targets.len()
+        ));
+        report.outcome = "halted";
+    } else if failed && opts.rollback_on_error {
+        progress("rolling back every updated gateway");
+        let mut rb = Rollback {
+            gateways: Vec::new(),
+            complete: true,
+            breach_to_whole_ms: 0,
+            errors: Vec::new(),
+        };
+        for t in targets.iter_mut().filter(|t| t.updated).rev() {
+            rb.gateways.push(t.entry.name.clone());
+            let text = t.before_text.clone();
+            let hash = t.before_hash.clone();
+            let result = update(t, &text, &hash).await;
+            audit(
+                serde_json::json!({"event": "rollout_rollback", "gateway": t.entry.name, "ok": result.is_ok(), "error": result.as_ref().err()}),
+            );
+            match result {
+                Ok(()) => {
+                    t.updated = false;
+                    progress(&format!("  {} back on {}", t.entry.name, short(&hash)));
+                }
+                Err(e) => {
+                    rb.complete = false;
+                    rb.errors.push(format!("{}: {e}", t.entry.name));
+                }
+            }
+        }
+        rb.gateways.reverse();
+        rb.breach_to_whole_ms = breach.elapsed().as_millis() as u64;
+        report.rollback = Some(rb);
+        report.outcome = "rolled_back";
+    } else if failed {
+        report.outcome = "halted";
+    } else {
+        report.outcome = "completed";
+    }
+    report.gateways = outcomes(&targets).await;
+    Ok(report)
+}
+
+/// Put `t` on `text` (expected to hash to `hash`): a hot reload, or a zero-drop restart when
+/// restart-class fields change (then the admin plane may move: follow it). Confirmed by hash.
+async fn update(t: &mut Target, text: &str, hash: &str) -> Result<(), String> {
+    let status = t.client.status().await.map_err(|e| e.to_string())?;
+    if status.hash == hash {
+        // Already there (a gateway on the new config before the rollout, or one put back).
+        t.updated = hash != t.before_hash;
+        return Ok(());
+    }
+    let (code, answer) = if t.class == "restart" {
+        t.client.restart(text).await
+    } else {
+        t.client.reload(text).await
+    }
+    .map_err(|e| e.to_string())?;
+    let Some(applied) = answer.applied().filter(|_| code == 200) else {
+        return Err(match answer {
+            crate::contract::admin::Answer::Rejected(r) => format!("HTTP {code}: {}", r.error),
+            other => format!("HTTP {code}: {}", other.status()),
+        });
+    };
+    if let Some(admin) = applied
+        .admin_listen
+        .as_deref()
+        .and_then(|a| a.parse::<SocketAddr>().ok())
+    {
+        // A restart may move the admin plane; keep the host the inventory reached it at.
+        let mut moved = admin;
+        if moved.ip().is_unspecified() {
+            moved.set_ip(t.client.admin.ip());
+        }
+        t.client.admin = moved;
+    }
+    if applied.hash != hash {
+        return Err(format!(
+            "serves {} after the update, expected {hash} (restart-class fields held back?)",
+            applied.hash
+        ));
+    }
+    t.updated = hash != t.before_hash;
+    Ok(())
+}
+
+/// Per gateway: (instance, counters, ready, hash), or `None` when it did not answer.
+type Reading = Option<(String, Counters, bool, Option<String>)>;
+
+async fn read_counters(targets: &[Target]) -> Vec<Reading> {
+    let mut out = Vec::new();
+    for t in targets {
+        let reading = async {
+            let status = t.client.status().await.ok()?;
+            let metrics = t.client.metrics().await.ok()?;
+            let ready = match data_address(&status, t.client.admin) {
+                Some(data) => match t.client.data_get::<Health>(data, "/health/ready").await {
+                    Ok((code, _)) if code != 404 => code == 200,
+                    _ => matches!(
+                        t.client.data_get::<Health>(data, crate::contract::admin::HEALTH).await,
+                        Ok((200, _))
+                    ),
+                },
+                None => false,
+            };
+            Some((
+                status.instance.clone(),
+                Counters::parse(&metrics),
+                ready,
+                Some(status.hash),
+            ))
+        };
+        out.push(
+            tokio::time::timeout(status::GATEWAY_TIMEOUT * 2, reading)
+                .await
+                .ok()
+                .flatten(),
+        );
+    }
+    out
+}
+
+async fn outcomes(targets: &[Target]) -> Vec<GatewayOutcome> {
+    let mut out = Vec::new();
+    for t in targets {
+        out.push(GatewayOutcome {
+            name: t.entry.name.clone(),
+            before: t.before_hash.clone(),
+            after: t.client.status().await.ok().map(|s| s.hash),
+        });
+    }
+    out
+}
+
+/// `sha256:0123456789ab`: enough of a hash for progress lines.
+fn short(hash: &str) -> &str {
+    &hash[..hash.len().min(19)]
+}
