@@ -28,6 +28,8 @@
 //! replay/          traffic formats (SPEC §4 JSONL, HAR), the offline comparison, the live
 //!                  harness (live/: plan, load, the reloader's switch, analysis, spawn mode)
 //!                  and its HTML report
+//! fleet/           SPEC §6: the inventory, a group's status and drift, and the rollout (waves,
+//!                  bake, gates on health, errors and verdict mix, rollback)
 //! ```
 //!
 //! The command line is not part of this library: `src/main.rs` declares `cli/` (one file per
@@ -49,7 +51,9 @@
 //! - `contract` -> `engine` (`Verdict` is the engine's, re-exported as part of the contract);
 //! - `process` -> `contract` (the serving line);
 //! - `client` -> `contract` (the admin API's paths and bodies), `config` (`GET /admin/config`);
-//! - `replay` -> `engine`, `diff` (what the gateway will run), `contract`, `process`, `client`.
+//! - `replay` -> `engine`, `diff` (what the gateway will run), `contract`, `process`, `client`;
+//! - `fleet` -> `client` (every gateway of a group), `diff` (hot or restart), `replay::offline`
+//!   (the predicted verdict shift), `engine` (the expected hash), `contract`.
 //!
 //! No module imports one that imports it back; `../gateway` uses this library and is never
 //! used by it.
