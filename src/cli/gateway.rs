@@ -9,9 +9,10 @@
 
 use super::args::http_addr;
 use super::common::{load_all, print, CliError, Loaded, Outcome};
+use super::status_view;
 use policy::client::AdminClient;
 use policy::config::Config;
-use policy::contract::admin::{Answer, Applied, HistoryEntry, OpKind, Rejected, Status};
+use policy::contract::admin::{Answer, Applied, HistoryEntry, OpKind, Rejected};
 use policy::diff::{self, render};
 use policy::lint::{self, render::human as lint_human, FileReport};
 use serde_json::{json, Map, Value};
@@ -242,8 +243,8 @@ async fn status(a: StatusArgs) -> Result<Outcome, CliError> {
         None
     };
     let out = match a.target.format {
-        Format::Json => format!("{}\n", status_json(&s, history.as_deref())),
-        Format::Human => status_human(&s, history.as_deref()),
+        Format::Json => format!("{}\n", status_view::json(&s, history.as_deref())),
+        Format::Human => status_view::human(&s, history.as_deref()),
     };
     print(&out)?;
     Ok(Outcome::Clean)
@@ -251,89 +252,6 @@ async fn status(a: StatusArgs) -> Result<Outcome, CliError> {
 
 /// SPEC §5's object: `version`, `hash`, `pid`, `pending_restart` first, then what else the
 /// status says, then `operations_history` when asked for.
-fn status_json(s: &Status, history: Option<&[HistoryEntry]>) -> Value {
-    let mut m = Map::new();
-    m.insert("version".into(), json!(s.version));
-    m.insert("hash".into(), json!(s.hash));
-    m.insert("pid".into(), json!(s.pid));
-    m.insert("pending_restart".into(), json!(s.pending_restart));
-    m.insert("pack".into(), json!(s.pack));
-    m.insert("generation".into(), json!(s.generation));
-    m.insert("instance".into(), json!(s.instance));
-    m.insert("uptime_seconds".into(), json!(s.uptime_seconds));
-    m.insert("config_path".into(), json!(s.config_path));
-    m.insert("listen".into(), json!(s.listen));
-    m.insert("admin_listen".into(), json!(s.admin_listen));
-    m.insert("revert_to".into(), json!(s.revert_to));
-    m.insert("state_dir".into(), json!(s.state_dir));
-    m.insert("requests_served".into(), json!(s.requests_served));
-    m.insert("in_flight".into(), json!(s.in_flight));
-    if let Some(h) = history {
-        m.insert("operations_history".into(), json!(h));
-    }
-    Value::Object(m)
-}
-
-fn status_human(s: &Status, history: Option<&[HistoryEntry]>) -> String {
-    let pending = if s.pending_restart.is_empty() {
-        "none".to_string()
-    } else {
-        format!("{} (apply with `policy gateway restart`)", s.pending_restart.join(", "))
-    };
-    let revert = s
-        .revert_to
-        .as_ref()
-        .map_or("none".to_string(), |i| format!("{} ({})", i.version, i.hash));
-    let mut out = String::new();
-    for (k, v) in [
-        ("pack", s.pack.clone()),
-        ("version", s.version.clone()),
-        ("hash", s.hash.clone()),
-        ("pid", s.pid.to_string()),
-        ("uptime", uptime(s.uptime_seconds)),
-        ("pending restart", pending),
-        ("instance", s.instance.clone()),
-        ("revert to", revert),
-        ("config", s.config_path.clone()),
-        ("listen", format!("{} (admin {})", s.listen, s.admin_listen)),
-    ] {
-        out.push_str(&format!("{k:<16} {v}\n"));
-    }
-    if let Some(h) = history {
-        out.push_str(&format!("operations       {}\n", h.len()));
-        for e in h {
-            let versions = match (&e.from_version, &e.target_version) {
-                (Some(f), Some(t)) => format!("{f} -> {t}"),
-                (None, Some(t)) => t.clone(),
-                (Some(f), None) => format!("{f} -> (refused)"),
-                (None, None) => "-".into(),
-            };
-            out.push_str(&format!(
-                "  {}  {:<7} {:<9} {:<7} {versions}  {}  {:.1} ms{}\n",
-                e.at,
-                e.action.as_str(),
-                e.outcome,
-                e.trigger.as_str(),
-                e.hash.as_deref().unwrap_or("-"),
-                e.duration_ms,
-                e.error.as_deref().map(|m| format!("  {m}")).unwrap_or_default()
-            ));
-        }
-    }
-    out
-}
-
-/// `3d 4h`, `2h 5m`, `4m 12s`, `12.3s`.
-fn uptime(secs: f64) -> String {
-    let s = secs as u64;
-    match s {
-        0..60 => format!("{secs:.1}s"),
-        60..3600 => format!("{}m {}s", s / 60, s % 60),
-        3600..86400 => format!("{}h {}m", s / 3600, s % 3600 / 60),
-        _ => format!("{}d {}h", s / 86400, s % 86400 / 3600),
-    }
-}
-
 /// `policy gateway reload`.
 async fn reload(t: TargetArgs) -> Result<Outcome, CliError> {
     let local = match lint_local(&t)? {

@@ -16,6 +16,7 @@ pub mod lint;
 pub mod live;
 pub mod replay;
 pub mod schema;
+pub mod status_view;
 
 use clap::{Parser, Subcommand};
 pub use common::{CliError, Outcome};

@@ -7,7 +7,8 @@
 //! metrics.rs    reading the counters a gate needs from a gateway's Prometheus text
 //! status.rs     one gateway's state (status, health, metrics), read concurrently for a group
 //! gates.rs      the gates: health and hash, error rate, verdict mix against a control
-//! rollout.rs    preflight, plan, waves, bake, gates, rollback; the JSON report
+//! rollout.rs    preflight, plan, waves, bake, gates, rollback
+//! report.rs     the JSON report: plan, waves with gate readings, before/after, rollback
 //! ```
 //!
 //! Talks to gateways only through `crate::client` (the admin plane) and their `/health`; what to
@@ -16,6 +17,7 @@
 pub mod gates;
 pub mod inventory;
 pub mod metrics;
+pub mod report;
 pub mod rollout;
 pub mod status;
 

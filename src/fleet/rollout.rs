@@ -13,9 +13,10 @@
 //! Interruption (the CLI's Ctrl-C) is honoured between steps: the current gateway's update
 //! finishes, the batch is not gated, and the report says where the fleet stands.
 
-use super::gates::{self, Gate};
+use super::gates;
 use super::inventory::{GatewayEntry, Group};
 use super::metrics::Counters;
+pub use super::report::{GatewayOutcome, Planned, Report, Rollback, Wave};
 use super::status::{self, data_address};
 use crate::client::AdminClient;
 use crate::config::Config;
@@ -23,7 +24,6 @@ use crate::contract::admin::Health;
 use crate::diff;
 use crate::engine::config_hash;
 use crate::replay::{offline, traffic::Recorded};
-use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -64,88 +64,6 @@ pub enum RolloutError {
     #[error("{0}")]
     #[diagnostic(code(policy::rollout::setup))]
     Setup(String),
-}
-
-/// A change to one gateway, as planned.
-#[derive(Debug, Clone, Serialize)]
-pub struct Planned {
-    /// Its inventory name.
-    pub name: String,
-    /// `hot`, `restart` or `none` (already on the new config).
-    pub class: &'static str,
-    /// The changes, as `policy diff --format json` lists them.
-    pub changes: serde_json::Value,
-    /// The hash it serves now.
-    pub before: String,
-}
-
-/// One wave.
-#[derive(Debug, Clone, Serialize)]
-pub struct Wave {
-    /// Its gateways.
-    pub gateways: Vec<String>,
-    /// The gate readings (empty when the update itself failed or the run was interrupted).
-    pub gates: Vec<Gate>,
-    /// Whether the wave may be followed by the next.
-    pub passed: bool,
-    /// From the first update to the last gate, milliseconds.
-    pub duration_ms: u64,
-    /// Why it did not pass, when no gate says (an update failed, an interruption).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-/// Where one gateway started and ended.
-#[derive(Debug, Clone, Serialize)]
-pub struct GatewayOutcome {
-    /// Its inventory name.
-    pub name: String,
-    /// The hash it served before.
-    pub before: String,
-    /// The hash it serves at the end.
-    pub after: Option<String>,
-}
-
-/// The rollback, when there was one.
-#[derive(Debug, Clone, Serialize)]
-pub struct Rollback {
-    /// Gateways put back.
-    pub gateways: Vec<String>,
-    /// Whether each is confirmed (by hash) on its previous config.
-    pub complete: bool,
-    /// From the failed gate's reading to the last gateway confirmed, milliseconds.
-    pub breach_to_whole_ms: u64,
-    /// What failed while rolling back.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub errors: Vec<String>,
-}
-
-/// The report (SPEC §6 JSON, plus the plan and the rollback).
-#[derive(Debug, Clone, Serialize)]
-pub struct Report {
-    /// The group.
-    pub group: String,
-    /// The new config file.
-    pub file: String,
-    /// Its hash: what every gateway should serve at the end.
-    pub hash: String,
-    /// `completed`, `rolled_back`, `halted` or `dry_run`.
-    pub outcome: &'static str,
-    /// The plan per gateway.
-    pub plan: Vec<Planned>,
-    /// The predicted share shift per verdict (new minus old), from `traffic`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub predicted_shift: Option<BTreeMap<&'static str, f64>>,
-    /// The waves run.
-    pub waves: Vec<Wave>,
-    /// Each gateway's hash before and after.
-    pub gateways: Vec<GatewayOutcome>,
-    /// The rollback, if one ran.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rollback: Option<Rollback>,
-    /// Set when Ctrl-C stopped the rollout: where the fleet stands.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub interrupted: Option<String>,
 }
 
 /// A gateway as the rollout tracks it.
