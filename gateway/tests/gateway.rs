@@ -22,6 +22,10 @@
 //! - `systemd`       — sd_notify on `$NOTIFY_SOCKET`; the unit passes `systemd-analyze verify`.
 //! - `operator`      — `policy gateway status|reload|revert` (the real `policy` binary): lint
 //!   before sending, plan, revert, SPEC §5 history, refused token, closed port.
+//! - `instance`      — `--listen`/`--admin-listen`: one file on two instances, one hash; a moved
+//!   overridden address is not pending; a restart keeps the overrides; an open admin override.
+//! - `health`        — `/health` liveness and `/health/ready` readiness from the target probe:
+//!   closed port, mock, loopback listener, a reload probed at once.
 
 mod support;
 
@@ -63,3 +67,9 @@ mod systemd;
 
 #[path = "suite/operator.rs"]
 mod operator;
+
+#[path = "suite/instance.rs"]
+mod instance;
+
+#[path = "suite/health.rs"]
+mod health;
