@@ -20,7 +20,7 @@
 //!                  stage (injection, pii, content, rate_limit), decision types, text, redact
 //! contract/        what crosses the process boundary between `policy` and `policy-gateway`:
 //!                  header names, verdict values, credential headers, the serving line, the
-//!                  admin API's bodies and history operations
+//!                  admin API's bodies and history operations, health and readiness
 //! client.rs        the admin-plane client of a running gateway (status, history, config,
 //!                  reload, revert, restart) and why a call got no usable answer
 //! process.rs       a policy-gateway child process: start, wait for its serving line, signal,

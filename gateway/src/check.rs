@@ -1,6 +1,7 @@
 //! `policy-gateway --check --config FILE`: would this file start (or reload) the gateway? Like
 //! `nginx -t`: the same validation and compilation as a reload (`reload::prepare`), then a
-//! verdict and an exit code, with nothing bound and nothing started.
+//! verdict and an exit code, with nothing bound and nothing started. With `--admin-listen`,
+//! the address this instance would bind is checked too (an open admin plane needs a token).
 //!
 //! Exit codes: 0 valid (one line `FILE: ok (pack NAME VERSION, hash sha256:…)` on stdout,
 //! lint warnings on stderr), 1 errors (the diagnostics on stderr, as a failed start prints
@@ -8,11 +9,12 @@
 //! are `policy diff`'s question.
 
 use crate::reload;
+use crate::state::Overrides;
 use std::path::Path;
 use std::process::ExitCode;
 
 /// Check `config` and say so; the exit code is the verdict.
-pub fn run(config: &Path) -> ExitCode {
+pub fn run(config: &Path, overrides: &Overrides) -> ExitCode {
     let bytes = match std::fs::read(config) {
         Ok(b) => b,
         Err(e) => {
@@ -21,7 +23,7 @@ pub fn run(config: &Path) -> ExitCode {
         }
     };
     let label = config.display().to_string();
-    match reload::prepare(&label, &bytes, None) {
+    match reload::prepare(&label, &bytes, None, overrides) {
         Ok(candidate) => {
             for w in &candidate.warnings {
                 if let Some(m) = w.get("message").and_then(|m| m.as_str()) {

@@ -1,4 +1,6 @@
-//! The data plane: `POST /v1/chat/completions`, `POST /v1/completions`, `GET /health`.
+//! The data plane: `POST /v1/chat/completions`, `POST /v1/completions`, `GET /health`
+//! (liveness: 200 while the process serves) and `GET /health/ready` (readiness: 200 when a
+//! target is reachable, else 503; reachability is `probe.rs`'s, read here, never probed here).
 //!
 //! Phases of one request, in order (each named after what it does, as pingora's hooks are):
 //! `admit` (pin the active config: one `ArcSwap` load, held to the end), `read_body` (size and
@@ -85,10 +87,11 @@ async fn route(
 ) -> (Option<Verdict>, Response<Body>) {
     let path = req.uri().path().to_string();
     match (req.method(), path.as_str()) {
-        (&Method::GET, admin::HEALTH) => (None, health(gw, active)),
+        (&Method::GET, admin::HEALTH) => (None, health(gw, active, false)),
+        (&Method::GET, admin::HEALTH_READY) => (None, health(gw, active, true)),
         (&Method::POST, "/v1/chat/completions" | "/v1/completions") => completion(gw, active, req, peer, id).await,
-        (_, "/health" | "/v1/chat/completions" | "/v1/completions") => {
-            let allow = if path == "/health" { "GET" } else { "POST" };
+        (_, admin::HEALTH | admin::HEALTH_READY | "/v1/chat/completions" | "/v1/completions") => {
+            let allow = if path.starts_with(admin::HEALTH) { "GET" } else { "POST" };
             (None, method_not_allowed(req.method(), &path, allow))
         }
         _ => (
@@ -97,16 +100,26 @@ async fn route(
                 StatusCode::NOT_FOUND,
                 "invalid_request_error",
                 "unknown_url",
-                &format!("no route for {} {path}: this gateway serves POST /v1/chat/completions, POST /v1/completions and GET /health", req.method()),
+                &format!("no route for {} {path}: this gateway serves POST /v1/chat/completions, POST /v1/completions, GET /health and GET /health/ready", req.method()),
                 Map::new(),
             ),
         ),
     }
 }
 
-fn health(gw: &Gateway, active: &Active) -> Response<Body> {
+/// `/health` (`readiness: false`): always 200 while serving. `/health/ready`: 200 when a
+/// config is loaded (always, once this process serves) and at least one target is reachable,
+/// else 503; the same body either way.
+fn health(gw: &Gateway, active: &Active, readiness: bool) -> Response<Body> {
+    let targets = gw.probes.health(&active.config.providers.targets);
+    let ready = targets.iter().any(|t| t.reachable);
+    let status = if readiness && !ready {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
     json_response(
-        StatusCode::OK,
+        status,
         &admin::Health {
             status: "ok".into(),
             config_version: active.version.clone(),
@@ -115,6 +128,8 @@ fn health(gw: &Gateway, active: &Active) -> Response<Body> {
             pending_restart: active.pending_restart.clone(),
             uptime_seconds: gw.started.elapsed().as_secs_f64(),
             requests_served: gw.metrics.served(),
+            ready,
+            targets,
         },
     )
 }

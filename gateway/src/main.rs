@@ -1,11 +1,14 @@
-//! `policy-gateway --config FILE [--watch] [--record FILE] [--state-dir DIR]`: the reference
-//! gateway. `policy-gateway --check --config FILE` validates FILE and exits.
+//! `policy-gateway --config FILE [--listen ADDR] [--admin-listen ADDR] [--watch] [--record FILE]
+//! [--state-dir DIR]`: the reference gateway. `policy-gateway --check --config FILE` validates
+//! FILE and exits.
 //!
 //! ```text
 //! main.rs               arguments, startup, the lifecycle (signals -> actions, in one place: `run`)
-//! state.rs              `Gateway`: the shared state, with the active config in an `ArcSwap`
+//! state.rs              `Gateway`: the shared state, with the active config in an `ArcSwap`;
+//!                       `Overrides`: the instance's --listen/--admin-listen, applied where it binds
 //! reload.rs             the pipeline every trigger shares: read -> lint -> classify -> compile -> swap
-//! data.rs               data plane: /v1/chat/completions, /v1/completions, /health
+//! data.rs               data plane: /v1/chat/completions, /v1/completions, /health, /health/ready
+//! probe.rs              each target's reachability: a background TCP connect every few seconds
 //! upstream/mod.rs       provider dispatch, the pooled HTTP(S) client, headers, timeouts, failures
 //! upstream/openai.rs    openai: pass-through with a bearer key
 //! upstream/anthropic.rs anthropic: Messages API translation, both ways, streams included
@@ -34,6 +37,7 @@ mod http;
 mod journal;
 mod metrics;
 mod notify;
+mod probe;
 mod reload;
 mod restart;
 mod serve;
@@ -50,7 +54,7 @@ use policy::contract::ServingLine;
 use reload::Trigger;
 use restart::{Listening, Plane};
 use serve::serve;
-use state::{Gateway, History, Stop};
+use state::{Gateway, History, Overrides, Stop};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
@@ -87,12 +91,35 @@ struct Args {
     /// 1 errors, 2 unreadable. Binds nothing.
     #[arg(long)]
     check: bool,
+    /// Serve the data plane on ADDR (`host:port`) instead of the config's `gateway.listen`.
+    /// An instance setting, not part of the config: the config hash stays the file's, and a
+    /// file that names another address is not a restart-class change for this instance.
+    #[arg(long, value_name = "ADDR", value_parser = listen_address)]
+    listen: Option<String>,
+    /// Serve the admin plane on ADDR (`host:port`) instead of the config's
+    /// `gateway.admin.listen`; not loopback: the config must set `gateway.admin.token_env`.
+    #[arg(long = "admin-listen", value_name = "ADDR", value_parser = listen_address)]
+    admin_listen: Option<String>,
+}
+
+impl Args {
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            listen: self.listen.clone(),
+            admin_listen: self.admin_listen.clone(),
+        }
+    }
+}
+
+/// `--listen` and `--admin-listen` accept what `gateway.listen` does (lint rule P308).
+fn listen_address(addr: &str) -> Result<String, String> {
+    policy::lint::rules::invalid_listen_address::parse(addr).map(|_| addr.to_string())
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
     if args.check {
-        return check::run(&args.config);
+        return check::run(&args.config, &args.overrides());
     }
     // The new side of a restart runs the config the old process validated and hands over.
     let upgrade = match &args.upgrade_from {
@@ -115,7 +142,8 @@ fn main() -> ExitCode {
             }
         },
     };
-    let first = match reload::prepare(&label, &bytes, None) {
+    let overrides = args.overrides();
+    let first = match reload::prepare(&label, &bytes, None, &overrides) {
         Ok(c) => c,
         Err(r) => {
             eprintln!("{}\npolicy-gateway: not starting: {}", r.rendered.trim_end(), r.error);
@@ -129,7 +157,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let restored = state.as_ref().map(|s| s.restore(&first.active)).unwrap_or_default();
+    let restored = state
+        .as_ref()
+        .map(|s| s.restore(&first.active, &overrides))
+        .unwrap_or_default();
     let threads = first.active.config.gateway.worker_threads.max(1) as usize;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
@@ -149,11 +180,18 @@ fn main() -> ExitCode {
 }
 
 /// The listener for `plane` at `addr`: the one a restart handed over when the address is
-/// unchanged, else bound fresh.
-async fn listen(upgrade: &mut Option<restart::Upgrade>, plane: Plane, addr: &str) -> Result<TcpListener, ExitCode> {
-    let what = match plane {
-        Plane::Data => "gateway.listen",
-        Plane::Admin => "gateway.admin.listen",
+/// unchanged, else bound fresh. `overridden`: `addr` came from `--listen`/`--admin-listen`.
+async fn listen(
+    upgrade: &mut Option<restart::Upgrade>,
+    plane: Plane,
+    addr: &str,
+    overridden: bool,
+) -> Result<TcpListener, ExitCode> {
+    let what = match (plane, overridden) {
+        (Plane::Data, false) => "gateway.listen",
+        (Plane::Data, true) => "--listen",
+        (Plane::Admin, false) => "gateway.admin.listen",
+        (Plane::Admin, true) => "--admin-listen",
     };
     if let Some(inherited) = upgrade.as_mut().and_then(|u| u.take(plane, addr)) {
         return inherited
@@ -178,18 +216,30 @@ async fn run(
     restored: state_dir::Restored,
 ) -> ExitCode {
     let started = Instant::now();
-    let gwc = &first.active.config.gateway;
-    let data_listener = match listen(&mut upgrade, Plane::Data, &gwc.listen).await {
+    // The one place the addresses are read: an instance's override wins over the config.
+    let overrides = args.overrides();
+    let (data_addr, admin_addr) = (
+        overrides.data(&first.active.config).to_string(),
+        overrides.admin(&first.active.config).to_string(),
+    );
+    let data_listener = match listen(&mut upgrade, Plane::Data, &data_addr, overrides.listen.is_some()).await {
         Ok(l) => l,
         Err(code) => return code,
     };
-    let admin_listener = match listen(&mut upgrade, Plane::Admin, &gwc.admin.listen).await {
+    let admin_listener = match listen(
+        &mut upgrade,
+        Plane::Admin,
+        &admin_addr,
+        overrides.admin_listen.is_some(),
+    )
+    .await
+    {
         Ok(l) => l,
         Err(code) => return code,
     };
     let kept = [
-        Listening::of(Plane::Data, &gwc.listen, &data_listener),
-        Listening::of(Plane::Admin, &gwc.admin.listen, &admin_listener),
+        Listening::of(Plane::Data, &data_addr, &data_listener),
+        Listening::of(Plane::Admin, &admin_addr, &admin_listener),
     ];
     let listeners = match kept.into_iter().collect::<Result<Vec<_>, _>>() {
         Ok(l) => l,
@@ -219,6 +269,8 @@ async fn run(
         client: upstream::client(),
         listen: local(&data_listener),
         admin_listen: local(&admin_listener),
+        overrides,
+        probes: probe::Probes::default(),
         started,
         next_id: std::sync::atomic::AtomicU64::new(1),
         instance: format!("{:x}{:04x}", journal::now_ms(), std::process::id() & 0xffff),
@@ -281,6 +333,7 @@ async fn run(
             "the config before the restart",
             u.handover.revert_to.as_bytes(),
             Some(&active),
+            &gw.overrides,
         ) {
             Ok(c) => *gw.previous.lock().expect("previous lock") = Some(Arc::new(c.active)),
             Err(r) => log("WARN", &format!("restart: no revert target: {}", r.error)),
@@ -325,6 +378,8 @@ async fn run(
         None
     };
 
+    // Never on the request path: `/health` reads what this task last found.
+    tokio::spawn(probe::run(Arc::clone(&gw)));
     let data = tokio::spawn(serve(
         data_listener,
         Arc::clone(&gw),

@@ -6,15 +6,20 @@
 //! rejected reload changes nothing but history, metrics and logs. Restart-class changes are
 //! never applied: the new `Active` keeps the running values of those fields and lists their
 //! pointers as pending restart, whatever the fields are (the plan's classes come from the
-//! schema's `x-reload`, so a new restart-class field needs no code here).
+//! schema's `x-reload`, so a new restart-class field needs no code here). An address this
+//! instance overrides (`--listen`, `--admin-listen`: [`Overrides`]) is not restart-class here:
+//! the file's value is taken as it is (the config, and its hash, stay the file's) and nothing
+//! is pending, because this instance binds the override whatever the file says.
 
 use crate::journal::{log, now_ms};
-use crate::state::{Active, Gateway};
+use crate::state::{Active, Gateway, Overrides};
 pub use policy::contract::admin::Trigger;
 use policy::contract::admin::{Answer, Applied, OpKind, OpOutcome, Operation, Rejected};
 use policy::diff::{classify, Plan};
 use policy::engine::Engine;
+use policy::lint::rules::invalid_listen_address::{is_loopback, parse as parse_listen};
 use policy::lint::{self, FileReport};
+use policy::schema::ReloadClass;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -54,9 +59,14 @@ pub fn source_sha(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Lint and compile `bytes` into a candidate against `running` (`None` at startup).
-/// CPU-bound: call from a blocking thread.
-pub fn prepare(label: &str, bytes: &[u8], running: Option<&Active>) -> Result<Candidate, Rejection> {
+/// Lint and compile `bytes` into a candidate against `running` (`None` at startup), for an
+/// instance with `overrides`. CPU-bound: call from a blocking thread.
+pub fn prepare(
+    label: &str,
+    bytes: &[u8],
+    running: Option<&Active>,
+    overrides: &Overrides,
+) -> Result<Candidate, Rejection> {
     let sha = source_sha(bytes);
     let text = match std::str::from_utf8(bytes) {
         Ok(t) => t,
@@ -75,13 +85,16 @@ pub fn prepare(label: &str, bytes: &[u8], running: Option<&Active>) -> Result<Ca
         return Err(rejected_by_lint(&report, errors));
     };
     let warnings = lint_json(&report);
+    if let Some(error) = open_admin_without_token(&config, overrides) {
+        return Err(Rejection::from(format!("{label}: {error}")));
+    }
     let (config, pending, plan) = match running {
         None => (config, Vec::new(), Plan::default()),
         Some(run) => {
-            let proposed = classify(&run.config, &config);
+            let proposed = for_instance(classify(&run.config, &config), overrides);
             let pending: Vec<String> = proposed.restart_required().into_iter().map(String::from).collect();
             let effective = policy::diff::hold_restart_fields(&run.config, &config, &proposed);
-            let plan = classify(&run.config, &effective);
+            let plan = for_instance(classify(&run.config, &effective), overrides);
             (effective, pending, plan)
         }
     };
@@ -114,6 +127,30 @@ pub fn prepare(label: &str, bytes: &[u8], running: Option<&Active>) -> Result<Ca
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default(),
+    })
+}
+
+/// `plan` as this instance sees it: a change at an address it overrides takes effect without
+/// a restart (there is nothing to rebind), so it is hot here.
+fn for_instance(mut plan: Plan, overrides: &Overrides) -> Plan {
+    for c in &mut plan.changes {
+        if overrides.covers(&c.pointer) {
+            c.class = ReloadClass::Hot;
+        }
+    }
+    plan
+}
+
+/// P309 (`admin-listener-without-token`) for the address this instance really binds: lint
+/// sees only the file's `gateway.admin.listen`, so an `--admin-listen` open to the network is
+/// checked here, at start and on every reload (a reload may drop `token_env`).
+fn open_admin_without_token(config: &policy::config::Config, overrides: &Overrides) -> Option<String> {
+    let addr = overrides.admin_listen.as_deref()?;
+    let host = parse_listen(addr).ok()?;
+    (config.gateway.admin.token_env.is_none() && !is_loopback(host)).then(|| {
+        format!(
+            "the admin plane listens on non-loopback `{addr}` (--admin-listen) without a token: set `gateway.admin.token_env`, or listen on 127.0.0.1"
+        )
     })
 }
 
@@ -165,7 +202,7 @@ pub async fn reload(gw: &Arc<Gateway>, source: Source, trigger: Trigger) -> Answ
             if trigger == Trigger::Watch && source_sha(&bytes) == running.source_sha {
                 return Ok(None);
             }
-            prepare(&label, &bytes, Some(&running)).map(Some)
+            prepare(&label, &bytes, Some(&running), &gw.overrides).map(Some)
         })
     };
     let prepared: Result<Option<Candidate>, Rejection> = match worker.await {
@@ -226,6 +263,7 @@ pub async fn reload(gw: &Arc<Gateway>, source: Source, trigger: Trigger) -> Answ
                 gw.active.store(Arc::clone(&next));
                 *gw.previous.lock().expect("previous lock") = Some(Arc::clone(&running));
                 crate::state_dir::configs_changed(gw);
+                gw.probes.targets_changed(&running, &next);
             }
             let seconds = elapsed();
             gw.metrics
@@ -354,6 +392,7 @@ pub async fn revert(gw: &Arc<Gateway>) -> Answer {
     gw.active.store(Arc::clone(&next));
     *gw.previous.lock().expect("previous lock") = Some(Arc::clone(&running));
     crate::state_dir::configs_changed(gw);
+    gw.probes.targets_changed(&running, &next);
     gw.metrics.reverts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let op = record(
         gw,
@@ -458,9 +497,10 @@ mod tests {
 
     #[test]
     fn prepare_reports_pending_restart_and_rejects_errors() {
-        let running = prepare("a.yaml", BASE.as_bytes(), None).ok().unwrap().active;
+        let none = Overrides::default();
+        let running = prepare("a.yaml", BASE.as_bytes(), None, &none).ok().unwrap().active;
         let next = format!("{BASE}gateway: {{ admin: {{ listen: 127.0.0.1:9 }} }}\n");
-        let c = prepare("b.yaml", next.as_bytes(), Some(&running)).ok().unwrap();
+        let c = prepare("b.yaml", next.as_bytes(), Some(&running), &none).ok().unwrap();
         assert_eq!(c.active.pending_restart, ["/gateway/admin/listen"]);
         assert!(c.plan.is_empty());
         assert!(
@@ -468,10 +508,63 @@ mod tests {
             "nothing the engine sees changed"
         );
         assert_eq!(c.active.hash, running.hash);
-        let bad = prepare("c.yaml", b"pack: {}\n", Some(&running)).err().unwrap();
+        let bad = prepare("c.yaml", b"pack: {}\n", Some(&running), &none).err().unwrap();
         assert!(bad.error.contains("c.yaml has"), "{}", bad.error);
         assert!(bad.diagnostics.as_array().is_some_and(|d| !d.is_empty()));
-        let not_utf8 = prepare("d.yaml", b"pack: \xff\n", Some(&running)).err().unwrap();
+        let not_utf8 = prepare("d.yaml", b"pack: \xff\n", Some(&running), &none).err().unwrap();
         assert!(not_utf8.error.contains("not UTF-8"));
+    }
+
+    #[test]
+    fn an_overridden_address_is_the_files_and_never_pending() {
+        let instance = Overrides {
+            listen: Some("127.0.0.1:7".into()),
+            admin_listen: None,
+        };
+        let first = prepare("a.yaml", BASE.as_bytes(), None, &instance).ok().unwrap().active;
+        let plain = prepare("a.yaml", BASE.as_bytes(), None, &Overrides::default())
+            .ok()
+            .unwrap()
+            .active;
+        assert_eq!(
+            first.hash, plain.hash,
+            "the hash is the file's, whatever the instance binds"
+        );
+        let moved = format!("{BASE}gateway: {{ listen: 127.0.0.1:9, admin: {{ listen: 127.0.0.1:8 }} }}\n");
+        let c = prepare("b.yaml", moved.as_bytes(), Some(&first), &instance)
+            .ok()
+            .unwrap();
+        assert_eq!(
+            c.active.pending_restart,
+            ["/gateway/admin/listen"],
+            "only the address not overridden"
+        );
+        assert_eq!(
+            c.active.config.gateway.listen, "127.0.0.1:9",
+            "the file's value, as the file says"
+        );
+        let file = prepare("b.yaml", moved.as_bytes(), None, &Overrides::default())
+            .ok()
+            .unwrap()
+            .active;
+        let held = format!("{BASE}gateway: {{ listen: 127.0.0.1:9 }}\n");
+        let expected = prepare("c.yaml", held.as_bytes(), None, &Overrides::default())
+            .ok()
+            .unwrap()
+            .active;
+        assert_ne!(c.active.hash, file.hash, "the admin address is held");
+        assert_eq!(c.active.hash, expected.hash);
+    }
+
+    #[test]
+    fn an_open_admin_override_needs_a_token() {
+        let open = Overrides {
+            listen: None,
+            admin_listen: Some("0.0.0.0:41003".into()),
+        };
+        let refused = prepare("a.yaml", BASE.as_bytes(), None, &open).err().unwrap();
+        assert!(refused.error.contains("--admin-listen"), "{}", refused.error);
+        let with_token = format!("{BASE}gateway: {{ admin: {{ token_env: POLICY_ADMIN_TOKEN }} }}\n");
+        assert!(prepare("b.yaml", with_token.as_bytes(), None, &open).is_ok());
     }
 }

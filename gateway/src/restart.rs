@@ -62,7 +62,9 @@ pub enum Plane {
 pub struct Described {
     /// The plane it serves.
     pub plane: Plane,
-    /// The address as the config wrote it (`127.0.0.1:0` stays `127.0.0.1:0`).
+    /// The address as configured (`127.0.0.1:0` stays `127.0.0.1:0`): `--listen` /
+    /// `--admin-listen` when the instance overrides it (the next process has the same
+    /// arguments, so it matches), else the config's.
     pub configured: String,
     /// The address it is bound to.
     pub bound: SocketAddr,
@@ -162,7 +164,7 @@ async fn run(gw: &Arc<Gateway>, source: Source, trigger: Trigger) -> (u16, Answe
     };
     // 1. Validate and compile exactly as a start would, before anything else happens.
     let checked = {
-        let (path, label) = (gw.config_path.clone(), label.clone());
+        let (path, label, overrides) = (gw.config_path.clone(), label.clone(), gw.overrides.clone());
         tokio::task::spawn_blocking(move || -> Result<String, (String, Option<serde_json::Value>)> {
             let bytes = match source {
                 Source::File => {
@@ -170,7 +172,7 @@ async fn run(gw: &Arc<Gateway>, source: Source, trigger: Trigger) -> (u16, Answe
                 }
                 Source::Text(b) => b,
             };
-            reload::prepare(&label, &bytes, None)
+            reload::prepare(&label, &bytes, None, &overrides)
                 .map_err(|r| (r.error, Some(r.diagnostics).filter(|d| !d.is_null())))?;
             // prepare accepted it, so it is UTF-8.
             Ok(String::from_utf8_lossy(&bytes).into_owned())

@@ -106,6 +106,12 @@ pub struct Gateway {
     pub listen: std::net::SocketAddr,
     /// Where the admin plane listens (bound at start; restart-class).
     pub admin_listen: std::net::SocketAddr,
+    /// `--listen` / `--admin-listen`: this instance's addresses in place of the config's. Read
+    /// by every `reload::prepare`, so a file that moves an overridden address is not a
+    /// restart-class change here.
+    pub overrides: Overrides,
+    /// Each target's reachability, kept by the background probe (`probe.rs`); `/health` reads it.
+    pub probes: crate::probe::Probes,
     /// Process start: the origin of `uptime_seconds` and the uptime gauge.
     pub started: Instant,
     /// Source of request ids (`x-request-id` when the client sends none).
@@ -128,6 +134,41 @@ pub struct Gateway {
     /// `--state-dir`: where history and the revert target are kept across restarts (`None`:
     /// in memory only).
     pub state: Option<crate::state_dir::StateDir>,
+}
+
+/// Addresses this instance listens on in place of the config's (`--listen`,
+/// `--admin-listen`, SPEC §6). They are instance settings, not part of the config: the config
+/// keeps the file's values (so its hash is the same on every instance running the file), and
+/// only binding — at start and when a zero-drop restart matches inherited sockets — reads
+/// them. The next process of a restart gets the same arguments, hence the same overrides.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--listen`: the data plane's address instead of `gateway.listen`.
+    pub listen: Option<String>,
+    /// `--admin-listen`: the admin plane's address instead of `gateway.admin.listen`.
+    pub admin_listen: Option<String>,
+}
+
+impl Overrides {
+    /// Where this instance binds the data plane of `config`.
+    pub fn data<'a>(&'a self, config: &'a Config) -> &'a str {
+        self.listen.as_deref().unwrap_or(&config.gateway.listen)
+    }
+
+    /// Where this instance binds the admin plane of `config`.
+    pub fn admin<'a>(&'a self, config: &'a Config) -> &'a str {
+        self.admin_listen.as_deref().unwrap_or(&config.gateway.admin.listen)
+    }
+
+    /// Whether the config's value at `pointer` is replaced by an override here, so that
+    /// changing it in the file changes nothing this instance runs.
+    pub fn covers(&self, pointer: &str) -> bool {
+        match pointer {
+            "/gateway/listen" => self.listen.is_some(),
+            "/gateway/admin/listen" => self.admin_listen.is_some(),
+            _ => false,
+        }
+    }
 }
 
 /// How the process is asked to stop, as its serve loops see it.

@@ -119,10 +119,10 @@ impl StateDir {
     /// Read what a previous process left: its history, and the revert target for `first`
     /// (the config this process starts with). Problems are logged, never fatal. CPU-bound
     /// (compiles the revert target): call before serving.
-    pub fn restore(&self, first: &Active) -> Restored {
+    pub fn restore(&self, first: &Active, overrides: &crate::state::Overrides) -> Restored {
         Restored {
             history: self.read_history(),
-            previous: self.read_revert_target(first),
+            previous: self.read_revert_target(first, overrides),
         }
     }
 
@@ -163,7 +163,7 @@ impl StateDir {
         }
     }
 
-    fn read_revert_target(&self, first: &Active) -> Option<Active> {
+    fn read_revert_target(&self, first: &Active, overrides: &crate::state::Overrides) -> Option<Active> {
         let stored_active = self.read_config(ACTIVE_FILE);
         let (name, text) = match stored_active {
             // The start config is not what was serving: what was serving is the one before it.
@@ -175,7 +175,7 @@ impl StateDir {
         }
         let path = self.dir.join(name);
         let label = path.display().to_string();
-        match reload::prepare(&label, &text, Some(first)) {
+        match reload::prepare(&label, &text, Some(first), overrides) {
             Ok(candidate) => {
                 log(
                     "INFO",

@@ -24,6 +24,10 @@
 //!   before sending, plan, revert, SPEC §5 history, refused token, closed port.
 //! - `fleet`         — five gateways under load: `policy rollout` converges in waves, a blocking
 //!   config is rolled back after the canary; preflight refusals; `policy fleet status` drift.
+//! - `instance`      — `--listen`/`--admin-listen`: one file on two instances, one hash; a moved
+//!   overridden address is not pending; a restart keeps the overrides; an open admin override.
+//! - `health`        — `/health` liveness and `/health/ready` readiness from the target probe:
+//!   closed port, mock, loopback listener, a reload probed at once.
 
 mod support;
 
@@ -68,3 +72,9 @@ mod operator;
 
 #[path = "suite/fleet.rs"]
 mod fleet;
+
+#[path = "suite/instance.rs"]
+mod instance;
+
+#[path = "suite/health.rs"]
+mod health;

@@ -1,5 +1,5 @@
 //! The admin API (SPEC §3): its paths, the bodies it answers with, the history of operations,
-//! and the data plane's `/health`.
+//! and the data plane's `/health` (liveness) and `/health/ready` (readiness).
 //!
 //! The gateway builds these values and serialises them; the live harness (and every other
 //! client in this crate) deserialises them. Fields are read by name on both sides through these
@@ -23,8 +23,12 @@ pub const STATUS: &str = "/admin/status";
 pub const HISTORY: &str = "/admin/history";
 /// `GET`: Prometheus text exposition.
 pub const METRICS: &str = "/metrics";
-/// `GET` on the data plane: [`Health`].
+/// `GET` on the data plane: liveness. 200 with [`Health`] while the process serves, whatever
+/// its targets' state.
 pub const HEALTH: &str = "/health";
+/// `GET` on the data plane: readiness. The same [`Health`] body, 200 when [`Health::ready`]
+/// (a config is loaded and at least one target is reachable), else 503.
+pub const HEALTH_READY: &str = "/health/ready";
 
 /// A config as operators name it: its version and its hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -233,9 +237,10 @@ pub struct Status {
     /// `--state-dir`, where history and the revert target survive restarts (absent: in memory).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_dir: Option<String>,
-    /// The bound data-plane address.
+    /// The bound data-plane address (`--listen` when the instance overrides it, else the
+    /// config's `gateway.listen`; the real port when that says 0).
     pub listen: String,
-    /// The bound admin-plane address.
+    /// The bound admin-plane address (`--admin-listen`, else `gateway.admin.listen`).
     pub admin_listen: String,
 }
 
@@ -332,7 +337,7 @@ impl Answer {
     }
 }
 
-/// `GET /health` on the data plane.
+/// `GET /health` and `GET /health/ready` on the data plane.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Health {
     /// `ok` while the process serves.
@@ -349,6 +354,35 @@ pub struct Health {
     pub uptime_seconds: f64,
     /// Data-plane responses so far.
     pub requests_served: u64,
+    /// Whether this gateway can serve traffic: a config is loaded and at least one of its
+    /// targets is reachable (what `/health/ready` answers 200 for). Absent from gateways that
+    /// predate it: read as `false`.
+    #[serde(default)]
+    pub ready: bool,
+    /// Every target of the active config, in config order, with its last probed reachability.
+    #[serde(default)]
+    pub targets: Vec<TargetHealth>,
+}
+
+/// One target's reachability as `/health` reports it. A background probe TCP-connects to each
+/// non-mock target's `base_url` host and port every few seconds (1 s timeout, no bytes sent);
+/// a `mock` target answers locally and is always reachable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetHealth {
+    /// `providers.targets[].id`.
+    pub id: String,
+    /// Its `provider`: `openai`, `anthropic` or `mock`.
+    pub provider: String,
+    /// Whether the last probe connected (`false` until the first probe of this target and
+    /// address has finished).
+    pub reachable: bool,
+    /// When the last probe finished (RFC 3339, UTC); absent for a mock and before the first
+    /// probe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked_at: Option<String>,
+    /// Why it is not reachable (refused, timed out, unresolvable, not probed yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 #[cfg(test)]
@@ -364,5 +398,13 @@ mod tests {
             serde_json::from_value(serde_json::json!({"status": "rejected", "error": "x", "diagnostics": null}))
                 .unwrap();
         assert_eq!(r.status(), "rejected");
+    }
+
+    #[test]
+    fn health_from_a_gateway_without_targets_still_reads() {
+        let old = serde_json::json!({"status": "ok", "config_version": "1", "config_hash": "sha256:x",
+            "generation": 1, "pending_restart": [], "uptime_seconds": 1.0, "requests_served": 0});
+        let h: Health = serde_json::from_value(old).unwrap();
+        assert!(!h.ready && h.targets.is_empty());
     }
 }

@@ -5,6 +5,7 @@
 //! headers.rs  response header names, the verdict header's values, the credential headers
 //! serving.rs  the "serving …" log line a gateway prints when it is ready (format and parser)
 //! admin.rs    the admin API: paths, request/response bodies, history operations, /health
+//!             (liveness) and /health/ready (readiness, with each target's reachability)
 //! ```
 //!
 //! A field renamed here is renamed for the gateway (which serialises these types) and for the

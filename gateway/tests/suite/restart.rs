@@ -20,10 +20,10 @@ const TRAFFIC: &str = include_str!("../../../fixtures/traffic/chat.jsonl");
 /// Stops the processes a restart left serving (they are not this test's children) when the
 /// test ends, however it ends.
 #[derive(Default)]
-struct Successors(Mutex<Vec<u32>>);
+pub struct Successors(Mutex<Vec<u32>>);
 
 impl Successors {
-    fn adopt(&self, pid: u32) {
+    pub fn adopt(&self, pid: u32) {
         self.0.lock().unwrap().push(pid);
     }
 }
