@@ -9,7 +9,7 @@
 
 use super::args::http_addr;
 use super::common::{load_all, print, CliError, Loaded, Outcome};
-use super::status_view;
+use super::status_view::{human as status_human, json as status_json};
 use policy::client::AdminClient;
 use policy::config::Config;
 use policy::contract::admin::{Answer, Applied, HistoryEntry, OpKind, Rejected};
@@ -243,8 +243,8 @@ async fn status(a: StatusArgs) -> Result<Outcome, CliError> {
         None
     };
     let out = match a.target.format {
-        Format::Json => format!("{}\n", status_view::json(&s, history.as_deref())),
-        Format::Human => status_view::human(&s, history.as_deref()),
+        Format::Json => format!("{}\n", status_json(&s, history.as_deref())),
+        Format::Human => status_human(&s, history.as_deref()),
     };
     print(&out)?;
     Ok(Outcome::Clean)
