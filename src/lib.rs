@@ -21,7 +21,7 @@
 //! contract/        what crosses the process boundary between `policy` and `policy-gateway`:
 //!                  header names, verdict values, credential headers, the serving line, the
 //!                  admin API's bodies and history operations, health and readiness
-//! client.rs        the admin-plane client of a running gateway (status, history, config,
+//! admin_client.rs  the admin-plane client of a running gateway (status, history, config,
 //!                  reload, revert, restart) and why a call got no usable answer
 //! process.rs       a policy-gateway child process: start, wait for its serving line, signal,
 //!                  stop on drop
@@ -50,9 +50,9 @@
 //!   (its GitHub output reuses the workflow-command escaping);
 //! - `contract` -> `engine` (`Verdict` is the engine's, re-exported as part of the contract);
 //! - `process` -> `contract` (the serving line);
-//! - `client` -> `contract` (the admin API's paths and bodies), `config` (`GET /admin/config`);
-//! - `replay` -> `engine`, `diff` (what the gateway will run), `contract`, `process`, `client`;
-//! - `fleet` -> `client` (every gateway of a group), `diff` (hot or restart), `replay::offline`
+//! - `admin_client` -> `contract` (the admin API's paths and bodies), `config` (`GET /admin/config`);
+//! - `replay` -> `engine`, `diff` (what the gateway will run), `contract`, `process`, `admin_client`;
+//! - `fleet` -> `admin_client` (every gateway of a group), `diff` (hot or restart), `replay::offline`
 //!   (the predicted verdict shift), `engine` (the expected hash), `contract`.
 //!
 //! No module imports one that imports it back; `../gateway` uses this library and is never
@@ -60,7 +60,7 @@
 
 #![deny(missing_docs)]
 
-pub mod client;
+pub mod admin_client;
 pub mod config;
 pub mod contract;
 pub mod diff;

@@ -49,7 +49,7 @@ pub enum CliError {
     /// (401), or not a policy-gateway.
     #[error(transparent)]
     #[diagnostic(transparent)]
-    Admin(#[from] policy::client::ClientError),
+    Admin(#[from] policy::admin_client::ClientError),
     /// A gateway process could not be found or started.
     #[error(transparent)]
     #[diagnostic(transparent)]

@@ -3,14 +3,14 @@
 //!
 //! This file owns the command line (where the admin plane is, which token, which format), the
 //! local lint before anything is sent, the plan shown before a reload, and how answers are
-//! printed and end the command (0 done, 1 refused). The HTTP calls are `policy::client`'s;
+//! printed and end the command (0 done, 1 refused). The HTTP calls are `policy::admin_client`'s;
 //! reloads, reverts and restarts themselves are the gateway's — nothing here decides whether
 //! a config may be applied beyond refusing to send one lint rejects.
 
 use super::args::http_addr;
 use super::common::{load_all, print, CliError, Loaded, Outcome};
 use super::status_view::{human as status_human, json as status_json};
-use policy::client::AdminClient;
+use policy::admin_client::AdminClient;
 use policy::config::Config;
 use policy::contract::admin::{Answer, Applied, HistoryEntry, OpKind, Rejected};
 use policy::diff::{self, render};

@@ -18,7 +18,7 @@ use super::inventory::{GatewayEntry, Group};
 use super::metrics::Counters;
 pub use super::report::{GatewayOutcome, Planned, Report, Rollback, Wave};
 use super::status::{self, data_address};
-use crate::client::AdminClient;
+use crate::admin_client::AdminClient;
 use crate::config::Config;
 use crate::contract::admin::Health;
 use crate::diff;

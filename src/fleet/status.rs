@@ -4,7 +4,7 @@
 
 use super::inventory::{GatewayEntry, Group};
 use super::metrics::Counters;
-use crate::client::AdminClient;
+use crate::admin_client::AdminClient;
 use crate::contract::admin::{Health, Status};
 use serde::Serialize;
 use std::net::SocketAddr;

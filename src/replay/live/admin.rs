@@ -2,14 +2,14 @@
 //! the file, the rewrite alone for `--watch`, or a zero-drop restart) and wait for the gateway
 //! to confirm it.
 //!
-//! The admin calls themselves are [`crate::client`]'s (shared with `policy gateway`); this
+//! The admin calls themselves are [`crate::admin_client`]'s (shared with `policy gateway`); this
 //! module only turns their errors into the harness's [`LiveError`] and decides what confirms
 //! a switch.
 
 use super::analysis::ReloadEvent;
 use super::options::{Endpoint, LiveError, Via};
 use super::plan::Side;
-use crate::client::{AdminClient, ClientError};
+use crate::admin_client::{AdminClient, ClientError};
 use crate::contract::admin::{Answer, History, Status};
 use crate::process::{send_signal, Signal};
 use std::path::Path;

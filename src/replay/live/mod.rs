@@ -6,7 +6,7 @@
 //! options.rs   what a run is given: endpoint, load and reload settings, and its errors
 //! plan.rs      the two sides as the gateway will run them, the requests and their predictions
 //! load.rs      the load driver: keep-alive connections, closed loop or fixed rate, samples
-//! admin.rs     the reloader's switch (admin, SIGHUP, file) over `crate::client`
+//! admin.rs     the reloader's switch (admin, SIGHUP, file) over `crate::admin_client`
 //! analysis.rs  the report: attribution, verdict checks, drops, latency, timeline
 //! spawned.rs   spawn mode: a policy-gateway started for the run on free loopback ports
 //! ```
