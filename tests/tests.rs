@@ -15,6 +15,8 @@
 //! - `replay`        — engine verdicts on the traffic fixtures, offline replay, engine proptests.
 //! - `action`        — the GitHub Action's script in a simulated environment; `action.yml` and
 //!   `.pre-commit-hooks.yaml` against their schemas.
+//! - `kubernetes`    — `deploy/kubernetes/` renders (kubectl kustomize), validates
+//!   (kubernetes-validate --strict) and ships a config that lints clean.
 
 #[path = "suite/util.rs"]
 mod util;
@@ -42,3 +44,6 @@ mod replay;
 
 #[path = "suite/action.rs"]
 mod action;
+
+#[path = "suite/kubernetes.rs"]
+mod kubernetes;
