@@ -28,6 +28,7 @@
 //!   overridden address is not pending; a restart keeps the overrides; an open admin override.
 //! - `health`        — `/health` liveness and `/health/ready` readiness from the target probe:
 //!   closed port, mock, loopback listener, a reload probed at once.
+//! - `kubernetes`    — `--watch` under the kubelet's atomic-writer layout (`..data` symlink swaps).
 
 mod support;
 
@@ -78,3 +79,6 @@ mod instance;
 
 #[path = "suite/health.rs"]
 mod health;
+
+#[path = "suite/kubernetes.rs"]
+mod kubernetes;
