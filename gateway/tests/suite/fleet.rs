@@ -1,16 +1,16 @@
-//! A fleet on loopback: five real gateways in one inventory group under steady load.
+//! A fleet on loopback: five real gateways in one inventory group under steady load from the
+//! project's own driver (`replay::live::steady`).
 //! `policy rollout` of a good config converges in three waves; a config that lints clean but
 //! blocks almost everything is caught by the verdict-mix gate on the first batch and rolled
 //! back, with no response from the bad config outside that batch; an unreachable gateway or a
 //! wrong token stops the rollout before anything is touched; `policy fleet status` shows drift.
 
-use crate::support::{self, Gateway, Opts};
+use crate::support::{Gateway, Opts};
+use policy::replay::live::steady::Steady;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const TRAFFIC: &str = include_str!("../../../fixtures/traffic/chat.jsonl");
 
@@ -84,57 +84,12 @@ fn policy(args: &[&str], envs: &[(&str, &str)]) -> (i32, String, String) {
     )
 }
 
-/// Steady load on every gateway: recorded requests, round robin, on four threads; each
-/// response's (gateway index, config hash) is kept.
-struct Load {
-    stop: Arc<AtomicBool>,
-    threads: Vec<std::thread::JoinHandle<()>>,
-    seen: Arc<Mutex<Vec<(usize, String)>>>,
-}
-
-fn load(fleet: &Fleet) -> Load {
+/// Steady load on every gateway from the project's own load driver (`replay::live::steady`):
+/// two keep-alive connections each, recorded requests round robin.
+fn load(fleet: &Fleet) -> Steady {
     let (traffic, _) = policy::replay::traffic::parse(TRAFFIC);
-    let bodies: Arc<Vec<String>> = Arc::new(traffic.iter().map(|r| r.request.body.to_string()).collect());
-    let addrs: Vec<_> = fleet.gateways.iter().map(|g| g.data).collect();
-    let stop = Arc::new(AtomicBool::new(false));
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let threads = (0..4)
-        .map(|t| {
-            let (stop, seen, bodies, addrs) =
-                (Arc::clone(&stop), Arc::clone(&seen), Arc::clone(&bodies), addrs.clone());
-            std::thread::spawn(move || {
-                let mut i = t;
-                let deadline = Instant::now() + Duration::from_secs(120);
-                while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-                    let g = i % addrs.len();
-                    let r = support::request(
-                        addrs[g],
-                        "POST",
-                        "/v1/chat/completions",
-                        &[("content-type", "application/json")],
-                        bodies[i % bodies.len()].as_bytes(),
-                    );
-                    if let Some(h) = r.header("x-policy-config-hash") {
-                        seen.lock().unwrap().push((g, h.to_string()));
-                    }
-                    i += 4;
-                }
-            })
-        })
-        .collect();
-    Load { stop, threads, seen }
-}
-
-impl Load {
-    fn finish(self) -> Vec<(usize, String)> {
-        self.stop.store(true, Ordering::Relaxed);
-        for t in self.threads {
-            let _ = t.join();
-        }
-        Arc::try_unwrap(self.seen)
-            .map(|m| m.into_inner().unwrap())
-            .unwrap_or_default()
-    }
+    let addrs = fleet.gateways.iter().map(|g| g.data).collect();
+    Steady::start(addrs, &traffic, 2, Duration::from_secs(120)).unwrap()
 }
 
 fn hashes(fleet: &Fleet) -> Vec<String> {
@@ -154,6 +109,38 @@ fn a_good_config_converges_in_three_waves_and_a_blocking_one_is_rolled_back() {
     let env = [("FLEET_ADMIN_TOKEN", TOKEN)];
     let load = load(&fleet);
     std::thread::sleep(Duration::from_millis(500));
+
+    // The dry run plans and touches nothing.
+    let good = fleet.dir.path().join("good.yaml");
+    std::fs::write(&good, fleet_config("2.0.0", "")).unwrap();
+    let good_s = good.display().to_string();
+    let traffic = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/traffic/chat.jsonl");
+    let (code, out, err) = policy(
+        &[
+            "rollout",
+            "--inventory",
+            &inv,
+            "--group",
+            "production",
+            "--file",
+            &good_s,
+            "--dry-run",
+            "--traffic",
+            traffic,
+            "--format",
+            "json",
+        ],
+        &env,
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    let r: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["outcome"], "dry_run");
+    assert!(
+        r["plan"].as_array().unwrap().iter().all(|p| p["class"] == "hot"),
+        "{r:#}"
+    );
+    assert!(r["predicted_shift"].is_object(), "{r:#}");
+    assert_eq!(hashes(&fleet), before, "a dry run touches nothing");
 
     // A good config: three waves of 2, 2, 1.
     let good = fleet.dir.path().join("good.yaml");
@@ -226,7 +213,11 @@ fn a_good_config_converges_in_three_waves_and_a_blocking_one_is_rolled_back() {
         .concat(),
         &env,
     );
-    let seen = load.finish();
+    let seen: Vec<(usize, String)> = load
+        .finish()
+        .into_iter()
+        .filter_map(|a| Some((a.target, a.hash?)))
+        .collect();
     assert_eq!(code, 1, "{out}\n{err}");
     let r: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(r["outcome"], "rolled_back", "{r:#}");

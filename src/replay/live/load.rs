@@ -132,7 +132,7 @@ pub(super) fn start(
     workers
 }
 
-async fn exchange(
+pub(super) async fn exchange(
     conn: &mut Option<SendRequest<Full<Bytes>>>,
     data: SocketAddr,
     path: &str,

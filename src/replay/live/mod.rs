@@ -9,6 +9,7 @@
 //! admin.rs     the reloader's switch (admin, SIGHUP, file) over `crate::admin_client`
 //! analysis.rs  the report: attribution, verdict checks, drops, latency, timeline
 //! spawned.rs   spawn mode: a policy-gateway started for the run on free loopback ports
+//! steady.rs    steady background load on several gateways (what a fleet rollout runs under)
 //! ```
 //!
 //! Expectations come from the library, not from the gateway: each config's hash is
@@ -22,6 +23,7 @@ mod load;
 mod options;
 mod plan;
 pub mod spawned;
+pub mod steady;
 
 pub use analysis::{Bucket, ConfigSummary, Finding, Latency, ProcessSummary, ReloadEvent, Report};
 pub use options::{Endpoint, LiveError, Options, Until, Via};

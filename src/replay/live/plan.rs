@@ -117,23 +117,12 @@ impl Plan {
             .iter()
             .map(|r| {
                 let predict = |e: &Engine| e.evaluate(&r.request, r.ts).verdict;
+                let (path, headers, body) = wire(r);
                 Prepared {
                     id: r.request.id.clone(),
-                    path: r.request.path.clone(),
-                    headers: r
-                        .request
-                        .headers
-                        .iter()
-                        .filter(|(k, _)| {
-                            !headers::is_credential(k)
-                                && !matches!(
-                                    k.as_str(),
-                                    "host" | "content-length" | "connection" | "transfer-encoding" | "keep-alive"
-                                )
-                        })
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect(),
-                    body: Bytes::from(serde_json::to_vec(&r.request.body).expect("JSON serialises")),
+                    path,
+                    headers,
+                    body,
                     expect: [predict(&engines[0]), predict(&engines[1])],
                 }
             })
@@ -148,4 +137,24 @@ impl Plan {
     pub fn sides(&self) -> &[Side; 2] {
         &self.sides
     }
+}
+
+/// A recorded request as it is sent: its path, the headers replayed (credentials and
+/// hop-by-hop headers left out) and the body serialised once.
+pub(super) fn wire(r: &Recorded) -> (String, Vec<(String, String)>, Bytes) {
+    let replayed = r
+        .request
+        .headers
+        .iter()
+        .filter(|(k, _)| {
+            !headers::is_credential(k)
+                && !matches!(
+                    k.as_str(),
+                    "host" | "content-length" | "connection" | "transfer-encoding" | "keep-alive"
+                )
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let body = Bytes::from(serde_json::to_vec(&r.request.body).expect("JSON serialises"));
+    (r.request.path.clone(), replayed, body)
 }
