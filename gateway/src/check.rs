@@ -1,5 +1,5 @@
 //! `policy-gateway --check --config FILE`: would this file start (or reload) the gateway? Like
-//! `nginx -t`: the same validation and compilation as a reload (`reload::prepare`), then a
+//! `nginx -t`: the same validation and compilation as a reload (`candidate::prepare`), then a
 //! verdict and an exit code, with nothing bound and nothing started. With `--admin-listen`,
 //! the address this instance would bind is checked too (an open admin plane needs a token).
 //!
@@ -8,7 +8,7 @@
 //! them), 2 unreadable. It does not compare against a running gateway: restart-class changes
 //! are `policy diff`'s question.
 
-use crate::reload;
+use crate::candidate;
 use crate::state::Overrides;
 use std::path::Path;
 use std::process::ExitCode;
@@ -23,7 +23,7 @@ pub fn run(config: &Path, overrides: &Overrides) -> ExitCode {
         }
     };
     let label = config.display().to_string();
-    match reload::prepare(&label, &bytes, None, overrides) {
+    match candidate::prepare(&label, &bytes, None, overrides) {
         Ok(candidate) => {
             for w in &candidate.warnings {
                 if let Some(m) = w.get("message").and_then(|m| m.as_str()) {

@@ -6,9 +6,11 @@
 //! main.rs               arguments, startup, the lifecycle (signals -> actions, in one place: `run`)
 //! state.rs              `Gateway`: the shared state, with the active config in an `ArcSwap`;
 //!                       `Overrides`: the instance's --listen/--admin-listen, applied where it binds
-//! reload.rs             the pipeline every trigger shares: read -> lint -> classify -> compile -> swap
+//! reload.rs             the pipeline every trigger shares: read -> prepare -> swap -> record; revert
+//! candidate.rs          `prepare`: lint -> classify -> compile a text into the `Active` it would run as
 //! data.rs               data plane: /v1/chat/completions, /v1/completions, /health, /health/ready
 //! probe.rs              each target's reachability: a background TCP connect every few seconds
+//!                       (its results live in `Gateway::probes`; it does not read the state itself)
 //! upstream/mod.rs       provider dispatch, the pooled HTTP(S) client, headers, timeouts, failures
 //! upstream/openai.rs    openai: pass-through with a bearer key
 //! upstream/anthropic.rs anthropic: Messages API translation, both ways, streams included
@@ -16,12 +18,14 @@
 //! admin.rs              admin plane: reload, revert, restart, status, history, config, metrics;
 //!                       bearer auth
 //! serve.rs              the accept loop and the end of connections: drain, cut, hand over
-//! restart.rs            zero-drop restart: hand the listening sockets to a new process
+//! restart.rs            zero-drop restart, the old process's side: validate, hand over, record
+//! handover.rs           the handover protocol: sockets over SCM_RIGHTS, start the successor, ready
 //! metrics.rs            the /metrics counters and their Prometheus rendering
 //! http.rs               shared HTTP pieces: body type, JSON and error responses, 405, bounded reads
 //! watch.rs              --watch: directory watch, debounced
 //! journal.rs            audit log and --record writer (one thread, whole lines), operator log
-//! state_dir.rs          --state-dir: history and the revert target on disk, written atomically
+//! persist.rs            what the gateway keeps in --state-dir: restore at start, write after changes
+//! state_dir.rs          --state-dir's files: operations and config texts, written atomically
 //! notify.rs             sd_notify: READY/RELOADING/STOPPING to systemd when $NOTIFY_SOCKET is set
 //! check.rs              --check: validate and compile as a reload would, exit 0/1/2
 //! ```
@@ -31,12 +35,15 @@
 //! `--state-dir`. `--check`: 0 valid, 1 errors, 2 unreadable.
 
 mod admin;
+mod candidate;
 mod check;
 mod data;
+mod handover;
 mod http;
 mod journal;
 mod metrics;
 mod notify;
+mod persist;
 mod probe;
 mod reload;
 mod restart;
@@ -47,12 +54,12 @@ mod upstream;
 mod watch;
 
 use clap::Parser;
+use handover::{Listening, Plane};
 use journal::{log, Journal};
 use metrics::Metrics;
 use policy::contract::admin::{OpKind, OpOutcome, Operation};
 use policy::contract::ServingLine;
 use reload::Trigger;
-use restart::{Listening, Plane};
 use serve::serve;
 use state::{Gateway, History, Overrides, Stop};
 use std::path::PathBuf;
@@ -123,7 +130,7 @@ fn main() -> ExitCode {
     }
     // The new side of a restart runs the config the old process validated and hands over.
     let upgrade = match &args.upgrade_from {
-        Some(path) => match restart::receive(path) {
+        Some(path) => match handover::receive(path) {
             Ok(u) => Some(u),
             Err(e) => {
                 eprintln!("policy-gateway: restart handover failed: {e}");
@@ -143,7 +150,7 @@ fn main() -> ExitCode {
         },
     };
     let overrides = args.overrides();
-    let first = match reload::prepare(&label, &bytes, None, &overrides) {
+    let first = match candidate::prepare(&label, &bytes, None, &overrides) {
         Ok(c) => c,
         Err(r) => {
             eprintln!("{}\npolicy-gateway: not starting: {}", r.rendered.trim_end(), r.error);
@@ -159,7 +166,7 @@ fn main() -> ExitCode {
     };
     let restored = state
         .as_ref()
-        .map(|s| s.restore(&first.active, &overrides))
+        .map(|s| persist::restore(s, &first.active, &overrides))
         .unwrap_or_default();
     let threads = first.active.config.gateway.worker_threads.max(1) as usize;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -182,7 +189,7 @@ fn main() -> ExitCode {
 /// The listener for `plane` at `addr`: the one a restart handed over when the address is
 /// unchanged, else bound fresh. `overridden`: `addr` came from `--listen`/`--admin-listen`.
 async fn listen(
-    upgrade: &mut Option<restart::Upgrade>,
+    upgrade: &mut Option<handover::Upgrade>,
     plane: Plane,
     addr: &str,
     overridden: bool,
@@ -210,10 +217,10 @@ async fn listen(
 
 async fn run(
     args: Args,
-    first: reload::Candidate,
-    mut upgrade: Option<restart::Upgrade>,
+    first: candidate::Candidate,
+    mut upgrade: Option<handover::Upgrade>,
     state: Option<state_dir::StateDir>,
-    restored: state_dir::Restored,
+    restored: persist::Restored,
 ) -> ExitCode {
     let started = Instant::now();
     // The one place the addresses are read: an instance's override wins over the config.
@@ -281,12 +288,12 @@ async fn run(
             // Leave out `--upgrade-from SOCKET` (and `--upgrade-from=SOCKET`): a restart adds its own.
             let skip_value = kept
                 .last()
-                .is_some_and(|l: &std::ffi::OsString| l == restart::UPGRADE_FLAG);
+                .is_some_and(|l: &std::ffi::OsString| l == handover::UPGRADE_FLAG);
             if skip_value {
                 kept.pop();
             } else if !arg
                 .to_string_lossy()
-                .starts_with(&format!("{}=", restart::UPGRADE_FLAG))
+                .starts_with(&format!("{}=", handover::UPGRADE_FLAG))
             {
                 kept.push(arg);
             }
@@ -329,7 +336,7 @@ async fn run(
         // The old process's config is this one's revert target, as a reload would leave it.
         // Prepared against the running config, as a reload to it would be: its restart-class
         // fields are held at this process's values and reported as pending after a revert.
-        match reload::prepare(
+        match candidate::prepare(
             "the config before the restart",
             u.handover.revert_to.as_bytes(),
             Some(&active),
@@ -339,7 +346,7 @@ async fn run(
             Err(r) => log("WARN", &format!("restart: no revert target: {}", r.error)),
         }
     }
-    state_dir::configs_changed(&gw);
+    persist::configs_changed(&gw);
     if let Some(name) = &active.config.gateway.admin.token_env {
         if std::env::var(name).map_or(true, |v| v.is_empty()) {
             log(
@@ -379,7 +386,13 @@ async fn run(
     };
 
     // Never on the request path: `/health` reads what this task last found.
-    tokio::spawn(probe::run(Arc::clone(&gw)));
+    let probing = Arc::clone(&gw);
+    tokio::spawn(async move {
+        probe::run(&probing.probes, || {
+            probing.active.load().config.providers.targets.clone()
+        })
+        .await;
+    });
     let data = tokio::spawn(serve(
         data_listener,
         Arc::clone(&gw),
@@ -394,7 +407,7 @@ async fn run(
     ));
     if let Some(u) = upgrade {
         // Both planes serve: the old process may stop accepting now.
-        u.ready(&restart::Ready {
+        u.ready(&handover::Ready {
             pid: std::process::id(),
             instance: gw.instance.clone(),
             listen: gw.listen,

@@ -7,14 +7,16 @@
 //! no credentials), and does not decide what "ready" means (`data.rs` does). A reload or revert
 //! that changes the targets wakes it at once ([`Probes::targets_changed`]), so a new target is
 //! not reported for longer than a probe takes as "not probed yet".
+//!
+//! It knows nothing of the gateway's shared state: `state.rs` holds the [`Probes`], and `main`
+//! starts [`run`] with a function that reads the active config's targets.
 
 use crate::journal::now_ms;
-use crate::state::{Active, Gateway};
 use policy::config::{ProviderKind, Target};
 use policy::contract::admin::TargetHealth;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::Notify;
 
@@ -49,9 +51,10 @@ pub struct Probes {
 }
 
 impl Probes {
-    /// After `from` was replaced by `to`: probe at once when their targets differ.
-    pub fn targets_changed(&self, from: &Active, to: &Active) {
-        if from.config.providers.targets != to.config.providers.targets {
+    /// After a config with targets `from` was replaced by one with targets `to`: probe at once
+    /// when they differ.
+    pub fn targets_changed(&self, from: &[Target], to: &[Target]) {
+        if from != to {
             self.wake.notify_one();
         }
     }
@@ -94,16 +97,12 @@ fn provider_name(p: ProviderKind) -> &'static str {
     }
 }
 
-/// Probe the active config's targets now and every [`INTERVAL`] (or at once when woken), for
-/// the life of the process.
-pub async fn run(gw: Arc<Gateway>) {
+/// Probe the targets `active_targets` returns (the active config's) now and every
+/// [`INTERVAL`] (or at once when woken), keeping the results in `probes`, for the life of the
+/// process.
+pub async fn run(probes: &Probes, active_targets: impl Fn() -> Vec<Target>) {
     loop {
-        let targets: Vec<(String, String)> = gw
-            .active
-            .load()
-            .config
-            .providers
-            .targets
+        let targets: Vec<(String, String)> = active_targets()
             .iter()
             .filter(|t| t.provider != ProviderKind::Mock)
             .map(|t| (t.id.clone(), t.base_url.clone().unwrap_or_default()))
@@ -129,10 +128,10 @@ pub async fn run(gw: Arc<Gateway>) {
                 results.insert(id, probe);
             }
         }
-        *gw.probes.results.lock().expect("probe results lock") = results;
+        *probes.results.lock().expect("probe results lock") = results;
         tokio::select! {
             () = tokio::time::sleep(INTERVAL) => {}
-            () = gw.probes.wake.notified() => {}
+            () = probes.wake.notified() => {}
         }
     }
 }

@@ -107,7 +107,7 @@ pub struct Gateway {
     /// Where the admin plane listens (bound at start; restart-class).
     pub admin_listen: std::net::SocketAddr,
     /// `--listen` / `--admin-listen`: this instance's addresses in place of the config's. Read
-    /// by every `reload::prepare`, so a file that moves an overridden address is not a
+    /// by every `candidate::prepare`, so a file that moves an overridden address is not a
     /// restart-class change here.
     pub overrides: Overrides,
     /// Each target's reachability, kept by the background probe (`probe.rs`); `/health` reads it.
@@ -125,7 +125,7 @@ pub struct Gateway {
     /// The listening sockets as a restart hands them over (duplicates of the serve loops'
     /// descriptors); emptied once handed over, so an address the next process does not take
     /// stops being served when this process stops accepting.
-    pub listeners: Mutex<Vec<crate::restart::Listening>>,
+    pub listeners: Mutex<Vec<crate::handover::Listening>>,
     /// Set while a zero-drop restart runs: a second one is refused (409).
     pub restarting: std::sync::atomic::AtomicBool,
     /// This process's command line after the program name, `--upgrade-from` left out: what a
@@ -238,4 +238,33 @@ impl History {
 /// A duration in milliseconds, rounded to microseconds (what JSON readers want to see).
 pub fn millis(d: std::time::Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_goes_on_from_the_stored_operations() {
+        use policy::contract::admin::{OpOutcome, Trigger};
+        let op = |seq| Operation {
+            seq,
+            op: OpKind::Reload,
+            trigger: Trigger::Admin,
+            outcome: OpOutcome::Applied,
+            at: String::new(),
+            from: None,
+            to: None,
+            duration_ms: 0.0,
+            changes: 0,
+            pending_restart: Vec::new(),
+            error: None,
+        };
+        let mut h = History::resume(vec![op(7), op(8)]);
+        assert_eq!(h.push(op(0)).seq, 9);
+        let many: Vec<Operation> = (1..=300).map(op).collect();
+        let h = History::resume(many);
+        assert_eq!(h.entries.len(), HISTORY_LIMIT);
+        assert_eq!(h.entries.back().map(|o| o.seq), Some(300));
+    }
 }

@@ -10,26 +10,19 @@
 //!
 //! Every file is replaced whole by [`write_atomic`] (temp file in DIR, fsync, rename over,
 //! fsync DIR), so a reader — this process after a crash included — finds either the old or
-//! the new content, never a mix. History is written after every recorded operation, the two
-//! configs whenever the active config or the revert target changes.
+//! the new content, never a mix.
 //!
-//! At start ([`StateDir::restore`]) history goes on from the stored operations, and the revert
-//! target is the config that was serving before this process's config: the stored active
-//! config when the start config differs from it (the file changed while the gateway was down,
-//! or a restart applies a new config), else the stored revert target. It is linted and
-//! compiled against the start config; if it no longer passes, a warning says so and there is
-//! nothing to revert to. A file that cannot be read or parsed is a warning naming it, never a
-//! failed start.
-//!
-//! What this module does not do: decide anything about reloads (`reload.rs` calls
-//! [`history_changed`] and [`configs_changed`] after it has decided), or coordinate two
-//! processes writing the same DIR. During a zero-drop restart the new process reads history
-//! once, at start; an operation the old process records after that is not in the new one's.
+//! This module owns the files and nothing else: it reads and writes operations and config
+//! texts as plain data. A file that cannot be read or parsed is a warning naming it, never a
+//! failed start. What the texts mean — which stored config is the revert target at start, and
+//! when to write (after every recorded operation, and whenever the active config or the revert
+//! target changes) — is `persist.rs`'s, which alone knows the gateway's state. It does not
+//! coordinate two processes writing the same DIR either. During a zero-drop restart the new
+//! process reads history once, at start; an operation the old process records after that is
+//! not in the new one's.
 
 use crate::journal::log;
-use crate::reload;
-use crate::state::{Active, Gateway, History};
-use policy::contract::admin;
+use policy::contract::admin::{self, Operation};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -78,15 +71,6 @@ pub struct StateDir {
     writing: Mutex<()>,
 }
 
-/// What a start finds in the state dir.
-#[derive(Default)]
-pub struct Restored {
-    /// History to go on from (empty without a readable history file).
-    pub history: History,
-    /// The revert target, linted and compiled against the start config.
-    pub previous: Option<Active>,
-}
-
 impl StateDir {
     /// Create `dir` if missing, check that files can be written in it, and remove temp files a
     /// crash left behind.
@@ -116,21 +100,18 @@ impl StateDir {
         })
     }
 
-    /// Read what a previous process left: its history, and the revert target for `first`
-    /// (the config this process starts with). Problems are logged, never fatal. CPU-bound
-    /// (compiles the revert target): call before serving.
-    pub fn restore(&self, first: &Active, overrides: &crate::state::Overrides) -> Restored {
-        Restored {
-            history: self.read_history(),
-            previous: self.read_revert_target(first, overrides),
-        }
+    /// Absolute path of DIR, for messages.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
-    fn read_history(&self) -> History {
+    /// The stored operations, oldest first: none when there is no history file, or (logged)
+    /// when it cannot be read or parsed.
+    pub fn read_history(&self) -> Vec<Operation> {
         let path = self.dir.join(HISTORY_FILE);
         let text = match std::fs::read(&path) {
             Ok(t) => t,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return History::default(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Vec::new(),
             Err(e) => {
                 log(
                     "WARN",
@@ -139,11 +120,11 @@ impl StateDir {
                         path.display()
                     ),
                 );
-                return History::default();
+                return Vec::new();
             }
         };
         match serde_json::from_slice::<admin::History>(&text) {
-            Ok(h) => History::resume(h.operations),
+            Ok(h) => h.operations,
             Err(e) => {
                 // Kept aside for a post-mortem: the next write would replace it.
                 let aside = self.dir.join(format!("{HISTORY_FILE}.corrupt"));
@@ -158,49 +139,13 @@ impl StateDir {
                         path.display()
                     ),
                 );
-                History::default()
-            }
-        }
-    }
-
-    fn read_revert_target(&self, first: &Active, overrides: &crate::state::Overrides) -> Option<Active> {
-        let stored_active = self.read_config(ACTIVE_FILE);
-        let (name, text) = match stored_active {
-            // The start config is not what was serving: what was serving is the one before it.
-            Some(text) if reload::source_sha(&text) != first.source_sha => (ACTIVE_FILE, text),
-            _ => (PREVIOUS_FILE, self.read_config(PREVIOUS_FILE)?),
-        };
-        if reload::source_sha(&text) == first.source_sha {
-            return None;
-        }
-        let path = self.dir.join(name);
-        let label = path.display().to_string();
-        match reload::prepare(&label, &text, Some(first), overrides) {
-            Ok(candidate) => {
-                log(
-                    "INFO",
-                    &format!(
-                        "state dir: revert target {} {} (from {label})",
-                        candidate.active.version, candidate.active.hash
-                    ),
-                );
-                Some(candidate.active)
-            }
-            Err(r) => {
-                log(
-                    "WARN",
-                    &format!(
-                        "state dir: the stored revert target {label} no longer passes ({}); nothing to revert to",
-                        r.error
-                    ),
-                );
-                None
+                Vec::new()
             }
         }
     }
 
     /// The bytes of config file `name`, if it exists and can be read.
-    fn read_config(&self, name: &str) -> Option<Vec<u8>> {
+    pub fn read_config(&self, name: &str) -> Option<Vec<u8>> {
         let path = self.dir.join(name);
         match std::fs::read(&path) {
             Ok(t) => Some(t),
@@ -212,12 +157,11 @@ impl StateDir {
         }
     }
 
-    /// Write the history file (`operations` is a snapshot taken under `writing`).
-    fn write_history(&self, history: &Mutex<History>) -> io::Result<()> {
+    /// Write the history file with the operations `snapshot` returns, oldest first. It is
+    /// called under `writing`, so that of two writes the later snapshot lands last.
+    pub fn write_history(&self, snapshot: impl FnOnce() -> Vec<Operation>) -> io::Result<()> {
         let _one = self.writing.lock().expect("state dir lock");
-        let snapshot = admin::History {
-            operations: history.lock().expect("history lock").entries.iter().cloned().collect(),
-        };
+        let snapshot = admin::History { operations: snapshot() };
         let mut text = serde_json::to_vec_pretty(&snapshot).map_err(io::Error::other)?;
         text.push(b'\n');
         write_atomic(&self.dir, HISTORY_FILE, &text)
@@ -226,49 +170,17 @@ impl StateDir {
     /// Write the active config's text and the revert target's (or remove it when there is
     /// none). The revert target goes first: after a crash in between, the stored active config
     /// is still the one that was serving.
-    fn write_configs(&self, active: &Active, previous: Option<&Active>) -> io::Result<()> {
+    pub fn write_configs(&self, active: &[u8], previous: Option<&[u8]>) -> io::Result<()> {
         let _one = self.writing.lock().expect("state dir lock");
         match previous {
-            Some(p) => write_atomic(&self.dir, PREVIOUS_FILE, &p.source)?,
+            Some(p) => write_atomic(&self.dir, PREVIOUS_FILE, p)?,
             None => match std::fs::remove_file(self.dir.join(PREVIOUS_FILE)) {
                 Ok(()) => sync_dir(&self.dir)?,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
             },
         }
-        write_atomic(&self.dir, ACTIVE_FILE, &active.source)
-    }
-}
-
-/// After an operation was recorded: persist history, when `gw` has a state dir. A failed
-/// write is logged; the operation itself stands. Blocks for an fsync (a few milliseconds),
-/// once per operation.
-pub fn history_changed(gw: &Gateway) {
-    if let Some(state) = &gw.state {
-        if let Err(e) = state.write_history(&gw.history) {
-            log(
-                "ERROR",
-                &format!(
-                    "state dir: cannot write {}: {e}",
-                    state.dir.join(HISTORY_FILE).display()
-                ),
-            );
-        }
-    }
-}
-
-/// After the active config or the revert target changed (start, applied reload, revert):
-/// persist both texts, when `gw` has a state dir. A failed write is logged.
-pub fn configs_changed(gw: &Gateway) {
-    if let Some(state) = &gw.state {
-        let active = gw.active.load_full();
-        let previous = gw.previous.lock().expect("previous lock").clone();
-        if let Err(e) = state.write_configs(&active, previous.as_deref()) {
-            log(
-                "ERROR",
-                &format!("state dir: cannot write the configs in {}: {e}", state.dir.display()),
-            );
-        }
+        write_atomic(&self.dir, ACTIVE_FILE, active)
     }
 }
 
@@ -376,29 +288,5 @@ mod tests {
         let err = StateDir::open(&root.path().join("file/sub")).unwrap_err();
         assert!(err.to_string().starts_with("--state-dir "), "{err}");
         assert!(err.to_string().contains("cannot create it"), "{err}");
-    }
-
-    #[test]
-    fn history_goes_on_from_the_stored_operations() {
-        use policy::contract::admin::{OpKind, OpOutcome, Operation, Trigger};
-        let op = |seq| Operation {
-            seq,
-            op: OpKind::Reload,
-            trigger: Trigger::Admin,
-            outcome: OpOutcome::Applied,
-            at: String::new(),
-            from: None,
-            to: None,
-            duration_ms: 0.0,
-            changes: 0,
-            pending_restart: Vec::new(),
-            error: None,
-        };
-        let mut h = History::resume(vec![op(7), op(8)]);
-        assert_eq!(h.push(op(0)).seq, 9);
-        let many: Vec<Operation> = (1..=300).map(op).collect();
-        let h = History::resume(many);
-        assert_eq!(h.entries.len(), crate::state::HISTORY_LIMIT);
-        assert_eq!(h.entries.back().map(|o| o.seq), Some(300));
     }
 }

@@ -1,0 +1,278 @@
+//! A candidate config: lint and compile a config's text into the `Active` it would run as,
+//! against the running one ([`prepare`]), as every reload, revert target, start and
+//! `--check` does.
+//!
+//! Owns the decisions about one text: lint errors refuse it, restart-class changes are held at
+//! their running values and listed as pending restart (the plan's classes come from the
+//! schema's `x-reload`, so a new restart-class field needs no code here), and an address this
+//! instance overrides (`--listen`, `--admin-listen`: [`Overrides`]) is not restart-class here:
+//! the file's value is taken as it is (the config, and its hash, stay the file's) and nothing
+//! is pending, because this instance binds the override whatever the file says. It changes
+//! nothing: swapping a candidate in and recording it is `reload.rs`'s job.
+
+use crate::state::{Active, Overrides};
+use policy::diff::{classify, Plan};
+use policy::engine::Engine;
+use policy::lint::rules::invalid_listen_address::{is_loopback, parse as parse_listen};
+use policy::lint::{self, FileReport};
+use policy::schema::ReloadClass;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+/// A config that passed lint and compiled, not yet active.
+pub struct Candidate {
+    /// The config as it will run (restart-class fields held at their running values).
+    pub active: Active,
+    /// Hot changes against the active config.
+    pub plan: Plan,
+    /// Warnings from lint, rendered.
+    pub warnings: Vec<Value>,
+}
+
+/// Why a candidate was refused.
+pub struct Rejection {
+    /// One line for logs and history.
+    pub error: String,
+    /// Lint diagnostics (SPEC §2 JSON shape), when lint refused it.
+    pub diagnostics: Value,
+    /// The diagnostics rendered for a terminal (the log).
+    pub rendered: String,
+}
+
+/// SHA-256 hex of a config's bytes.
+pub fn source_sha(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Lint and compile `bytes` into a candidate against `running` (`None` at startup), for an
+/// instance with `overrides`. CPU-bound: call from a blocking thread.
+pub fn prepare(
+    label: &str,
+    bytes: &[u8],
+    running: Option<&Active>,
+    overrides: &Overrides,
+) -> Result<Candidate, Rejection> {
+    let sha = source_sha(bytes);
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let error = format!("{label} is not UTF-8 text (invalid byte at offset {})", e.valid_up_to());
+            return Err(Rejection {
+                rendered: error.clone(),
+                error,
+                diagnostics: Value::Null,
+            });
+        }
+    };
+    let report = lint::lint_source(label, text);
+    let errors = report.count(lint::Severity::Error);
+    let Some(config) = report.config.clone().filter(|_| errors == 0) else {
+        return Err(rejected_by_lint(&report, errors));
+    };
+    let warnings = lint_json(&report);
+    if let Some(error) = open_admin_without_token(&config, overrides) {
+        return Err(Rejection::from(format!("{label}: {error}")));
+    }
+    let (config, pending, plan) = match running {
+        None => (config, Vec::new(), Plan::default()),
+        Some(run) => {
+            let proposed = for_instance(classify(&run.config, &config), overrides);
+            let pending: Vec<String> = proposed.restart_required().into_iter().map(String::from).collect();
+            let effective = policy::diff::hold_restart_fields(&run.config, &config, &proposed);
+            let plan = for_instance(classify(&run.config, &effective), overrides);
+            (effective, pending, plan)
+        }
+    };
+    let engine = match running {
+        // Nothing the engine sees changed: keep it, and its rate-limit state.
+        Some(run) if plan.is_empty() => Arc::clone(&run.engine),
+        // Compiled after the running engine: its rate-limit buckets carry over when the
+        // limits are unchanged.
+        _ => Arc::new(
+            Engine::compile_after(&config, running.map(|r| &*r.engine))
+                .map_err(|e| Rejection::from(format!("{label}: {e}")))?,
+        ),
+    };
+    let active = Active {
+        audit: Active::audit_target(&config),
+        version: config.pack.version.clone(),
+        hash: engine.hash().to_string(),
+        source_sha: sha,
+        source: Arc::from(bytes),
+        pending_restart: pending,
+        generation: running.map_or(1, |r| r.generation + 1),
+        engine,
+        config,
+    };
+    Ok(Candidate {
+        active,
+        plan,
+        warnings: warnings
+            .get("diagnostics")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default(),
+    })
+}
+
+/// `plan` as this instance sees it: a change at an address it overrides takes effect without
+/// a restart (there is nothing to rebind), so it is hot here.
+fn for_instance(mut plan: Plan, overrides: &Overrides) -> Plan {
+    for c in &mut plan.changes {
+        if overrides.covers(&c.pointer) {
+            c.class = ReloadClass::Hot;
+        }
+    }
+    plan
+}
+
+/// P309 (`admin-listener-without-token`) for the address this instance really binds: lint
+/// sees only the file's `gateway.admin.listen`, so an `--admin-listen` open to the network is
+/// checked here, at start and on every reload (a reload may drop `token_env`).
+fn open_admin_without_token(config: &policy::config::Config, overrides: &Overrides) -> Option<String> {
+    let addr = overrides.admin_listen.as_deref()?;
+    let host = parse_listen(addr).ok()?;
+    (config.gateway.admin.token_env.is_none() && !is_loopback(host)).then(|| {
+        format!(
+            "the admin plane listens on non-loopback `{addr}` (--admin-listen) without a token: set `gateway.admin.token_env`, or listen on 127.0.0.1"
+        )
+    })
+}
+
+fn rejected_by_lint(report: &FileReport, errors: usize) -> Rejection {
+    let first = report
+        .diagnostics
+        .iter()
+        .find(|d| d.severity == lint::Severity::Error)
+        .map(|d| format!(": {} {} at line {}", d.code, d.message, d.line()))
+        .unwrap_or_default();
+    Rejection {
+        error: format!("{} has {errors} error(s){first}", report.path),
+        diagnostics: lint_json(report).get("diagnostics").cloned().unwrap_or(Value::Null),
+        rendered: lint::render::human::render(std::slice::from_ref(report), lint::render::human::Style::Narratable),
+    }
+}
+
+/// The SPEC §2 JSON of one file's diagnostics.
+fn lint_json(report: &FileReport) -> Value {
+    let all = lint::render::json::to_value(std::slice::from_ref(report));
+    all.pointer("/files/0").cloned().unwrap_or(Value::Null)
+}
+
+impl From<String> for Rejection {
+    fn from(error: String) -> Rejection {
+        Rejection {
+            rendered: error.clone(),
+            error,
+            diagnostics: Value::Null,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use policy::config::Config;
+
+    fn config(text: &str) -> Config {
+        lint::load_config_str("t.yaml", text).expect("valid").0
+    }
+
+    const BASE: &str = "pack: { name: p, version: 1.0.0 }\nproviders: { targets: [ { id: m, provider: mock } ] }\n";
+
+    #[test]
+    fn restart_fields_keep_their_running_values_and_hot_ones_apply() {
+        let running = config(&format!(
+            "{BASE}gateway: {{ listen: 127.0.0.1:1 }}\ntelemetry: {{ service_name: a }}\n"
+        ));
+        let proposed = config(&format!(
+            "{BASE}gateway: {{ listen: 127.0.0.1:2, worker_threads: 8, limits: {{ max_body_bytes: 10 }} }}\n"
+        ));
+        let plan = classify(&running, &proposed);
+        let held = policy::diff::hold_restart_fields(&running, &proposed, &plan);
+        assert_eq!(held.gateway.listen, "127.0.0.1:1");
+        assert_eq!(held.gateway.worker_threads, running.gateway.worker_threads);
+        assert_eq!(
+            held.telemetry, running.telemetry,
+            "a removed restart section is put back"
+        );
+        assert_eq!(held.gateway.limits.max_body_bytes, 10, "hot changes apply");
+        let left = classify(&running, &held);
+        assert!(left.restart_required().is_empty(), "{left:?}");
+        assert_eq!(left.changes.len(), 1);
+    }
+
+    #[test]
+    fn prepare_reports_pending_restart_and_rejects_errors() {
+        let none = Overrides::default();
+        let running = prepare("a.yaml", BASE.as_bytes(), None, &none).ok().unwrap().active;
+        let next = format!("{BASE}gateway: {{ admin: {{ listen: 127.0.0.1:9 }} }}\n");
+        let c = prepare("b.yaml", next.as_bytes(), Some(&running), &none).ok().unwrap();
+        assert_eq!(c.active.pending_restart, ["/gateway/admin/listen"]);
+        assert!(c.plan.is_empty());
+        assert!(
+            Arc::ptr_eq(&c.active.engine, &running.engine),
+            "nothing the engine sees changed"
+        );
+        assert_eq!(c.active.hash, running.hash);
+        let bad = prepare("c.yaml", b"pack: {}\n", Some(&running), &none).err().unwrap();
+        assert!(bad.error.contains("c.yaml has"), "{}", bad.error);
+        assert!(bad.diagnostics.as_array().is_some_and(|d| !d.is_empty()));
+        let not_utf8 = prepare("d.yaml", b"pack: \xff\n", Some(&running), &none).err().unwrap();
+        assert!(not_utf8.error.contains("not UTF-8"));
+    }
+
+    #[test]
+    fn an_overridden_address_is_the_files_and_never_pending() {
+        let instance = Overrides {
+            listen: Some("127.0.0.1:7".into()),
+            admin_listen: None,
+        };
+        let first = prepare("a.yaml", BASE.as_bytes(), None, &instance).ok().unwrap().active;
+        let plain = prepare("a.yaml", BASE.as_bytes(), None, &Overrides::default())
+            .ok()
+            .unwrap()
+            .active;
+        assert_eq!(
+            first.hash, plain.hash,
+            "the hash is the file's, whatever the instance binds"
+        );
+        let moved = format!("{BASE}gateway: {{ listen: 127.0.0.1:9, admin: {{ listen: 127.0.0.1:8 }} }}\n");
+        let c = prepare("b.yaml", moved.as_bytes(), Some(&first), &instance)
+            .ok()
+            .unwrap();
+        assert_eq!(
+            c.active.pending_restart,
+            ["/gateway/admin/listen"],
+            "only the address not overridden"
+        );
+        assert_eq!(
+            c.active.config.gateway.listen, "127.0.0.1:9",
+            "the file's value, as the file says"
+        );
+        let file = prepare("b.yaml", moved.as_bytes(), None, &Overrides::default())
+            .ok()
+            .unwrap()
+            .active;
+        let held = format!("{BASE}gateway: {{ listen: 127.0.0.1:9 }}\n");
+        let expected = prepare("c.yaml", held.as_bytes(), None, &Overrides::default())
+            .ok()
+            .unwrap()
+            .active;
+        assert_ne!(c.active.hash, file.hash, "the admin address is held");
+        assert_eq!(c.active.hash, expected.hash);
+    }
+
+    #[test]
+    fn an_open_admin_override_needs_a_token() {
+        let open = Overrides {
+            listen: None,
+            admin_listen: Some("0.0.0.0:41003".into()),
+        };
+        let refused = prepare("a.yaml", BASE.as_bytes(), None, &open).err().unwrap();
+        assert!(refused.error.contains("--admin-listen"), "{}", refused.error);
+        let with_token = format!("{BASE}gateway: {{ admin: {{ token_env: POLICY_ADMIN_TOKEN }} }}\n");
+        assert!(prepare("b.yaml", with_token.as_bytes(), None, &open).is_ok());
+    }
+}
