@@ -16,6 +16,9 @@ use std::time::Duration;
 /// Longest one request may take before it counts as failed (status 0).
 const TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A request as sent: path, replayed headers, body.
+type Wire = (String, Vec<(String, String)>, Bytes);
+
 /// One answer (or failure) seen by the background load.
 #[derive(Debug, Clone)]
 pub struct Answered {
@@ -45,7 +48,7 @@ impl Steady {
         if traffic.is_empty() {
             return Err(LiveError::Setup("the traffic has no usable request".into()));
         }
-        let requests: Arc<Vec<(String, Vec<(String, String)>, Bytes)>> = Arc::new(traffic.iter().map(wire).collect());
+        let requests: Arc<Vec<Wire>> = Arc::new(traffic.iter().map(wire).collect());
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let rt = tokio::runtime::Builder::new_multi_thread()
