@@ -3,7 +3,8 @@
 //! `policy rollout` of a good config converges in three waves; a config that lints clean but
 //! blocks almost everything is caught by the verdict-mix gate on the first batch and rolled
 //! back, with no response from the bad config outside that batch; an unreachable gateway or a
-//! wrong token stops the rollout before anything is touched; `policy fleet status` shows drift.
+//! wrong token stops the rollout before anything is touched; Ctrl-C finishes the current batch and
+//! reports where the fleet stands; `policy fleet status` shows drift.
 
 use crate::support::{Gateway, Opts};
 use policy::replay::live::steady::Steady;
@@ -321,4 +322,60 @@ fn fleet_status_shows_drift_when_one_gateway_was_reloaded_by_hand() {
     assert_eq!(s["gateways"][1]["version"], "9.9.9");
     let (_, human, _) = policy(&["fleet", "status", "--inventory", &inv], &env);
     assert!(human.contains("DRIFT"), "{human}");
+}
+
+#[test]
+fn ctrl_c_finishes_the_current_batch_and_says_where_the_fleet_stands() {
+    let fleet = start_fleet(2);
+    let before = hashes(&fleet);
+    let good = fleet.dir.path().join("good.yaml");
+    std::fs::write(&good, fleet_config("2.0.0", "")).unwrap();
+    let bin = Path::new(env!("CARGO_BIN_EXE_policy-gateway")).with_file_name("policy");
+    let child = std::process::Command::new(bin)
+        .args([
+            "rollout",
+            "--inventory",
+            fleet.inventory.to_str().unwrap(),
+            "--group",
+            "production",
+        ])
+        .args([
+            "--file",
+            good.to_str().unwrap(),
+            "--batch-size",
+            "1",
+            "--bake",
+            "20s",
+            "--format",
+            "json",
+        ])
+        .env("FLEET_ADMIN_TOKEN", TOKEN)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the canary serves the new config (the rollout is baking), then interrupt.
+    assert!(crate::support::eventually(Duration::from_secs(20), || hashes(&fleet)
+        [0]
+        != before[0]));
+    policy::process::send_signal(child.id(), policy::process::Signal::INT).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(r["outcome"], "halted");
+    assert!(
+        r["interrupted"]
+            .as_str()
+            .unwrap()
+            .contains("1 of 2 gateways serve the new config"),
+        "{r:#}"
+    );
+    let now = hashes(&fleet);
+    assert_eq!((now[0] == r["hash"], now[1] == before[1]), (true, true), "{now:?}");
 }
