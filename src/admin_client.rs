@@ -216,7 +216,7 @@ impl AdminClient {
             let _ = stream.set_nodelay(true);
             let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
                 .await
-                .map_err(|e| format!("handshake: {}", chain(&e)))?;
+                .map_err(|e| format!("handshake: {}", error_chain(&e)))?;
             tokio::spawn(async move {
                 let _ = conn.await;
             });
@@ -230,13 +230,13 @@ impl AdminClient {
             let req = req
                 .body(Full::new(body))
                 .map_err(|e| format!("the request cannot be built (is the token printable?): {e}"))?;
-            let resp = sender.send_request(req).await.map_err(|e| chain(&e))?;
+            let resp = sender.send_request(req).await.map_err(|e| error_chain(&e))?;
             let status = resp.status().as_u16();
             let bytes = resp
                 .into_body()
                 .collect()
                 .await
-                .map_err(|e| format!("the answer broke off: {}", chain(&e)))?
+                .map_err(|e| format!("the answer broke off: {}", error_chain(&e)))?
                 .to_bytes();
             Ok::<_, String>((status, bytes))
         };
@@ -259,8 +259,9 @@ impl AdminClient {
     }
 }
 
-/// An error and its sources on one line (hyper's own message is only the outermost).
-fn chain(e: &dyn std::error::Error) -> String {
+/// An error and its sources on one line (hyper's own message is only the outermost): how the
+/// admin client and the live harness's load driver describe a failed exchange.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut source = e.source();
     while let Some(x) = source {

@@ -6,6 +6,7 @@
 
 use super::options::{Options, Until};
 use super::plan::{Plan, Prepared};
+use crate::admin_client::error_chain;
 use crate::contract::headers;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -180,7 +181,7 @@ pub(super) async fn exchange(
             *conn = None;
             return Outcome::Error {
                 kind: classify_error(&e),
-                message: chain(&e),
+                message: error_chain(&e),
             };
         }
     };
@@ -198,7 +199,7 @@ pub(super) async fn exchange(
         *conn = None;
         return Outcome::Error {
             kind: "truncated",
-            message: format!("the response body broke off: {}", chain(&e)),
+            message: format!("the response body broke off: {}", error_chain(&e)),
         };
     }
     Outcome::Response {
@@ -226,16 +227,6 @@ fn classify_error(e: &hyper::Error) -> &'static str {
     } else {
         "http"
     }
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(x) = source {
-        s = format!("{s}: {x}");
-        source = x.source();
-    }
-    s
 }
 
 async fn connect(addr: SocketAddr) -> Result<SendRequest<Full<Bytes>>, String> {
