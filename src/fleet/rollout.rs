@@ -17,10 +17,9 @@ use super::gates;
 use super::inventory::{GatewayEntry, Group};
 use super::metrics::Counters;
 pub use super::report::{GatewayOutcome, Planned, Report, Rollback, Wave};
-use super::status::{self, data_address};
+use super::status::{self, Observed};
 use crate::admin_client::AdminClient;
 use crate::config::Config;
-use crate::contract::admin::Health;
 use crate::diff;
 use crate::engine::config_hash;
 use crate::replay::{offline, traffic::Recorded};
@@ -224,20 +223,21 @@ pub async fn run(
             let mut control_seen = false;
             let mut health_readings = Vec::new();
             for (i, t) in targets.iter().enumerate() {
-                let (Some((inst_a, a, _, _)), Some((inst_b, b, ready, hash))) = (&before[i], &after[i]) else {
+                let (Some(a), Some(b)) = (&before[i], &after[i]) else {
                     if range.contains(&i) {
                         health_readings.push((t.entry.name.clone(), false, None));
                     }
                     continue;
                 };
-                let delta = if inst_a == inst_b {
-                    b.since(a)
+                // Counters belong to a process: no delta across a restart.
+                let delta = if a.status.instance == b.status.instance {
+                    b.counters.since(&a.counters)
                 } else {
                     Counters::default()
                 };
                 if range.contains(&i) {
                     batch_delta.add(&delta);
-                    health_readings.push((t.entry.name.clone(), *ready, hash.clone()));
+                    health_readings.push((t.entry.name.clone(), b.ready, Some(b.status.hash.clone())));
                 } else if !t.updated {
                     control_delta.add(&delta);
                     control_seen = true;
@@ -368,38 +368,12 @@ async fn update(t: &mut Target, text: &str, hash: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Per gateway: (instance, counters, ready, hash), or `None` when it did not answer.
-type Reading = Option<(String, Counters, bool, Option<String>)>;
-
-async fn read_counters(targets: &[Target]) -> Vec<Reading> {
+/// Every gateway's reading, `None` for one that did not answer in time.
+async fn read_counters(targets: &[Target]) -> Vec<Option<Observed>> {
     let mut out = Vec::new();
     for t in targets {
-        let reading = async {
-            let status = t.client.status().await.ok()?;
-            let metrics = t.client.metrics().await.ok()?;
-            let ready = match data_address(&status, t.client.admin) {
-                Some(data) => match t.client.data_get::<Health>(data, "/health/ready").await {
-                    Ok((code, _)) if code != 404 => code == 200,
-                    _ => matches!(
-                        t.client.data_get::<Health>(data, crate::contract::admin::HEALTH).await,
-                        Ok((200, _))
-                    ),
-                },
-                None => false,
-            };
-            Some((
-                status.instance.clone(),
-                Counters::parse(&metrics),
-                ready,
-                Some(status.hash),
-            ))
-        };
-        out.push(
-            tokio::time::timeout(status::GATEWAY_TIMEOUT * 2, reading)
-                .await
-                .ok()
-                .flatten(),
-        );
+        let reading = tokio::time::timeout(status::GATEWAY_TIMEOUT * 2, status::observe(&t.client)).await;
+        out.push(reading.ok().and_then(Result::ok));
     }
     out
 }

@@ -5,7 +5,7 @@
 use super::inventory::{GatewayEntry, Group};
 use super::metrics::Counters;
 use crate::admin_client::AdminClient;
-use crate::contract::admin::{Health, Status};
+use crate::contract::admin::{self, Health, Status};
 use serde::Serialize;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -14,9 +14,6 @@ use std::time::Duration;
 /// milliseconds; one that takes longer is reported as not reachable rather than holding up the
 /// whole group.
 pub const GATEWAY_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The readiness path, with `/health` as the fallback for gateways that predate it.
-const READY: &str = "/health/ready";
 
 /// One gateway as read now.
 #[derive(Debug, Clone, Serialize)]
@@ -64,6 +61,37 @@ pub fn data_address(status: &Status, admin: SocketAddr) -> Option<SocketAddr> {
     Some(data)
 }
 
+/// What one gateway says about itself now.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    /// Its `/admin/status`.
+    pub status: Status,
+    /// Its counters from `/metrics`.
+    pub counters: Counters,
+    /// Whether its data plane says it is ready.
+    pub ready: bool,
+}
+
+/// Ask `client`'s gateway for its status, its counters and its readiness (`/health/ready`, or
+/// `/health` on a gateway that predates readiness). Shared by `fleet status` and the rollout's
+/// bake readings.
+pub async fn observe(client: &AdminClient) -> Result<Observed, String> {
+    let status = client.status().await.map_err(|e| e.to_string())?;
+    let metrics = client.metrics().await.map_err(|e| e.to_string())?;
+    let ready = match data_address(&status, client.admin) {
+        Some(data) => match client.data_get::<Health>(data, admin::HEALTH_READY).await {
+            Ok((code, _)) if code != 404 => code == 200,
+            _ => matches!(client.data_get::<Health>(data, admin::HEALTH).await, Ok((200, _))),
+        },
+        None => false,
+    };
+    Ok(Observed {
+        status,
+        counters: Counters::parse(&metrics),
+        ready,
+    })
+}
+
 /// Read one gateway: status, health (readiness), counters.
 pub async fn read(entry: &GatewayEntry) -> GatewayState {
     let mut state = GatewayState {
@@ -89,25 +117,14 @@ pub async fn read(entry: &GatewayEntry) -> GatewayState {
     };
     let mut client = AdminClient::new(admin, token);
     client.timeout = GATEWAY_TIMEOUT;
-    let work = async {
-        let status = client.status().await.map_err(|e| e.to_string())?;
-        let metrics = client.metrics().await.map_err(|e| e.to_string())?;
-        let healthy = match data_address(&status, admin) {
-            Some(data) => match client.data_get::<Health>(data, READY).await {
-                Ok((code, _)) if code != 404 => code == 200,
-                _ => matches!(
-                    client.data_get::<Health>(data, crate::contract::admin::HEALTH).await,
-                    Ok((200, _))
-                ),
-            },
-            None => false,
-        };
-        Ok::<_, String>((status, Counters::parse(&metrics), healthy))
-    };
-    match tokio::time::timeout(GATEWAY_TIMEOUT * 3, work).await {
-        Ok(Ok((status, counters, healthy))) => {
+    match tokio::time::timeout(GATEWAY_TIMEOUT * 3, observe(&client)).await {
+        Ok(Ok(Observed {
+            status,
+            counters,
+            ready,
+        })) => {
             state.reachable = true;
-            state.healthy = healthy;
+            state.healthy = ready;
             state.version = Some(status.version.clone());
             state.hash = Some(status.hash.clone());
             state.pending_restart = status.pending_restart.clone();
