@@ -73,24 +73,8 @@ pub async fn reload(gw: &Arc<Gateway>, source: Source, trigger: Trigger) -> Answ
                 .reload_failure
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             gw.metrics.observe_reload(seconds);
-            let op = record(
-                gw,
-                Operation {
-                    seq: 0,
-                    op: OpKind::Reload,
-                    trigger,
-                    outcome: OpOutcome::Rejected,
-                    at: String::new(),
-                    from: Some(running.identity()),
-                    to: None,
-                    duration_ms: crate::state::millis(started.elapsed()),
-                    changes: 0,
-                    pending_restart: running.pending_restart.clone(),
-                    error: Some(rejection.error.clone()),
-                },
-                &running,
-                "policy_reload_failed",
-            );
+            let refused = running.refused(OpKind::Reload, trigger, OpOutcome::Rejected, started, &rejection.error);
+            let op = record(gw, refused, &running, "policy_reload_failed");
             log(
                 "ERROR",
                 &format!(

@@ -78,6 +78,17 @@ async fn run(gw: &Arc<Gateway>, source: Source, trigger: Trigger) -> (u16, Answe
         })
         .await
     };
+    // A blocking worker that panicked or was cancelled: the restart did not happen.
+    let worker_failed = |e: tokio::task::JoinError| {
+        fail(
+            gw,
+            &running,
+            trigger,
+            started,
+            format!("restart worker failed: {e}"),
+            None,
+        )
+    };
     let text = match checked {
         Ok(Ok(text)) => text,
         Ok(Err((error, diagnostics))) => {
@@ -101,42 +112,25 @@ async fn run(gw: &Arc<Gateway>, source: Source, trigger: Trigger) -> (u16, Answe
                 })),
             );
         }
-        Err(e) => {
-            return fail(
-                gw,
-                &running,
-                trigger,
-                started,
-                format!("restart worker failed: {e}"),
-                None,
-            )
-        }
+        Err(e) => return worker_failed(e),
     };
     // 2.-4. Start the new process and hand the sockets over.
-    let sockets: Vec<(Described, OwnedFd)> = {
+    let (described, fds): (Vec<Described>, Vec<OwnedFd>) = {
         let kept = gw.listeners.lock().expect("listeners lock");
-        let mut out = Vec::new();
-        for l in kept.iter() {
-            match l.fd.try_clone() {
-                Ok(fd) => out.push((l.described.clone(), fd)),
-                Err(e) => {
-                    return fail(
-                        gw,
-                        &running,
-                        trigger,
-                        started,
-                        format!("cannot duplicate a listening socket: {e}"),
-                        None,
-                    )
-                }
+        let duplicated: std::io::Result<Vec<OwnedFd>> = kept.iter().map(|l| l.fd.try_clone()).collect();
+        match duplicated {
+            Ok(fds) => (kept.iter().map(|l| l.described.clone()).collect(), fds),
+            Err(e) => {
+                drop(kept);
+                let error = format!("cannot duplicate a listening socket: {e}");
+                return fail(gw, &running, trigger, started, error, None);
             }
         }
-        out
     };
     let handover = Handover {
         config: text,
         label,
-        sockets: sockets.iter().map(|(d, _)| d.clone()).collect(),
+        sockets: described,
         history: gw
             .history
             .lock()
@@ -151,24 +145,11 @@ async fn run(gw: &Arc<Gateway>, source: Source, trigger: Trigger) -> (u16, Answe
         started_ms,
     };
     let argv = gw.argv.clone();
-    let outcome = tokio::task::spawn_blocking(move || {
-        let fds: Vec<OwnedFd> = sockets.into_iter().map(|(_, fd)| fd).collect();
-        start_successor(&argv, &handover, &fds)
-    })
-    .await;
+    let outcome = tokio::task::spawn_blocking(move || start_successor(&argv, &handover, &fds)).await;
     let ready = match outcome {
         Ok(Ok(r)) => r,
         Ok(Err((error, pid))) => return fail(gw, &running, trigger, started, error, pid),
-        Err(e) => {
-            return fail(
-                gw,
-                &running,
-                trigger,
-                started,
-                format!("restart worker failed: {e}"),
-                None,
-            )
-        }
+        Err(e) => return worker_failed(e),
     };
     // 5. The new process serves: stop accepting, drain, exit (main.rs watches the lifecycle).
     gw.listeners.lock().expect("listeners lock").clear();
@@ -216,24 +197,8 @@ fn failed_op(
     outcome: OpOutcome,
     error: &str,
 ) -> Operation {
-    reload::record(
-        gw,
-        Operation {
-            seq: 0,
-            op: OpKind::Restart,
-            trigger,
-            outcome,
-            at: String::new(),
-            from: Some(running.identity()),
-            to: None,
-            duration_ms: crate::state::millis(started.elapsed()),
-            changes: 0,
-            pending_restart: running.pending_restart.clone(),
-            error: Some(error.to_string()),
-        },
-        running,
-        "policy_restart_failed",
-    )
+    let refused = running.refused(OpKind::Restart, trigger, outcome, started, error);
+    reload::record(gw, refused, running, "policy_restart_failed")
 }
 
 fn fail(

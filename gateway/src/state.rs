@@ -10,7 +10,7 @@ use crate::journal::Journal;
 use crate::metrics::Metrics;
 use arc_swap::ArcSwap;
 use policy::config::{Config, PolicyKind};
-use policy::contract::admin::{Identity, OpKind, Operation};
+use policy::contract::admin::{Identity, OpKind, OpOutcome, Operation, Trigger};
 use policy::engine::Engine;
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -64,6 +64,31 @@ impl Active {
         Identity {
             version: self.version.clone(),
             hash: self.hash.clone(),
+        }
+    }
+
+    /// The history entry of an operation that left this (running) config in place: a rejected
+    /// reload, a rejected or failed restart. Its sequence number and time are set when recorded.
+    pub fn refused(
+        &self,
+        op: OpKind,
+        trigger: Trigger,
+        outcome: OpOutcome,
+        started: Instant,
+        error: &str,
+    ) -> Operation {
+        Operation {
+            seq: 0,
+            op,
+            trigger,
+            outcome,
+            at: String::new(),
+            from: Some(self.identity()),
+            to: None,
+            duration_ms: millis(started.elapsed()),
+            changes: 0,
+            pending_restart: self.pending_restart.clone(),
+            error: Some(error.to_string()),
         }
     }
 
