@@ -67,12 +67,7 @@ fn write_inventory(path: &Path, gateways: &[Gateway], token_env: &str) {
 }
 
 fn policy(args: &[&str], envs: &[(&str, &str)]) -> (i32, String, String) {
-    let bin = Path::new(env!("CARGO_BIN_EXE_policy-gateway")).with_file_name("policy");
-    assert!(
-        bin.exists(),
-        "build the workspace first (cargo test --workspace builds both binaries)"
-    );
-    let mut cmd = std::process::Command::new(bin);
+    let mut cmd = std::process::Command::new(crate::support::policy_bin());
     cmd.args(args).env("NO_COLOR", "1");
     for (k, v) in envs {
         cmd.env(k, v);
@@ -330,8 +325,7 @@ fn ctrl_c_finishes_the_current_batch_and_says_where_the_fleet_stands() {
     let before = hashes(&fleet);
     let good = fleet.dir.path().join("good.yaml");
     std::fs::write(&good, fleet_config("2.0.0", "")).unwrap();
-    let bin = Path::new(env!("CARGO_BIN_EXE_policy-gateway")).with_file_name("policy");
-    let child = std::process::Command::new(bin)
+    let child = std::process::Command::new(crate::support::policy_bin())
         .args([
             "rollout",
             "--inventory",

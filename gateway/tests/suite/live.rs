@@ -135,11 +135,7 @@ fn a_gateway_that_dies_shows_up_as_dropped() {
 #[test]
 fn the_cli_spawns_the_gateway_and_writes_json_and_html() {
     let gateway_bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_policy-gateway"));
-    let policy_bin = gateway_bin.with_file_name("policy");
-    assert!(
-        policy_bin.exists(),
-        "build the workspace first (cargo test --workspace builds both binaries)"
-    );
+    let policy_bin = crate::support::policy_bin();
     let dir = tempfile::tempdir().unwrap();
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
     let html = dir.path().join("report.html");
@@ -203,7 +199,7 @@ fn the_cli_spawns_the_gateway_and_writes_json_and_html() {
 #[test]
 fn policy_demo_tells_the_whole_story() {
     let gateway_bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_policy-gateway"));
-    let out = std::process::Command::new(gateway_bin.with_file_name("policy"))
+    let out = std::process::Command::new(crate::support::policy_bin())
         .args(["demo", "--duration", "1s", "--gateway-bin"])
         .arg(&gateway_bin)
         .current_dir(std::env::temp_dir())

@@ -6,17 +6,12 @@
 use crate::configs::{mock_config, FULL_CHAIN};
 use crate::support::{Gateway, Opts};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Output;
 
 /// The `policy` binary beside `policy-gateway`, checked once to know `policy gateway`.
 fn policy_bin() -> PathBuf {
-    let bin = Path::new(env!("CARGO_BIN_EXE_policy-gateway")).with_file_name("policy");
-    assert!(
-        bin.exists(),
-        "{} is missing: build it first (`cargo build -p policy`, or `cargo test --workspace`, which builds both binaries)",
-        bin.display()
-    );
+    let bin = crate::support::policy_bin();
     let help = std::process::Command::new(&bin)
         .args(["gateway", "--help"])
         .output()

@@ -251,11 +251,7 @@ fn memory_and_descriptors_stay_flat_over_100_restarts() {
 #[test]
 fn the_cli_proves_restarts_and_its_report_marks_them() {
     let gateway_bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_policy-gateway"));
-    let policy_bin = gateway_bin.with_file_name("policy");
-    assert!(
-        policy_bin.exists(),
-        "build the workspace first (cargo test --workspace builds both binaries)"
-    );
+    let policy_bin = crate::support::policy_bin();
     let dir = tempfile::tempdir().unwrap();
     let html = dir.path().join("report.html");
     let out = std::process::Command::new(&policy_bin)

@@ -47,11 +47,7 @@ fn the_systemd_unit_verifies_without_warnings() {
         .find(|p| p.is_file())
         .unwrap_or_else(|| panic!("systemd-analyze is not on PATH: apt-get install systemd (.ci/run does)"));
     let gateway_bin = PathBuf::from(env!("CARGO_BIN_EXE_policy-gateway"));
-    let policy_bin = gateway_bin.with_file_name("policy");
-    assert!(
-        policy_bin.exists(),
-        "build the workspace first (cargo test --workspace builds both binaries)"
-    );
+    let policy_bin = crate::support::policy_bin();
     let unit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/systemd/policy-gateway.service");
     let text = std::fs::read_to_string(&unit).unwrap();
     assert!(text.contains("/usr/local/bin/policy-gateway ") && text.contains("/usr/local/bin/policy "));

@@ -131,6 +131,17 @@ impl Gateway {
     }
 }
 
+/// The `policy` binary beside `policy-gateway`, where `cargo test --workspace` builds both.
+pub fn policy_bin() -> PathBuf {
+    let bin = Path::new(env!("CARGO_BIN_EXE_policy-gateway")).with_file_name("policy");
+    assert!(
+        bin.exists(),
+        "{} is missing: build the workspace first (cargo test --workspace builds both binaries)",
+        bin.display()
+    );
+    bin
+}
+
 /// Poll `f` until it returns true, at most `limit`.
 pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;
