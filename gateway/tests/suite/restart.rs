@@ -265,7 +265,7 @@ fn the_cli_proves_restarts_and_its_report_marks_them() {
             "--reload-via",
             "restart",
         ])
-        .args(["--duration", "4s", "--reloads", "4", "--concurrency", "8"])
+        .args(["--duration", "6s", "--reloads", "4", "--concurrency", "8"])
         .args(["--traffic", "fixtures/traffic/chat.jsonl"])
         .args([
             "--old",
@@ -289,10 +289,20 @@ fn the_cli_proves_restarts_and_its_report_marks_them() {
     let r: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(r["reload_via"], "restart");
     assert_eq!(r["reload_failures"], 0);
-    assert_eq!(r["processes"].as_array().unwrap().len(), 5, "{r}");
     let events = r["reload_events"].as_array().unwrap();
     assert!(
         events.iter().all(|e| e["kind"] == "restart" && e["pid"].is_u64()),
+        "{r}"
+    );
+    let pids: std::collections::BTreeSet<u64> = events.iter().filter_map(|e| e["pid"].as_u64()).collect();
+    assert_eq!(pids.len(), 4, "every restart started a new process: {r}");
+    // The first process and one per restart; the last one answers only if it became ready
+    // before the load ended (the last restart is triggered at 4/5 of the run, and a restart
+    // under a loaded CI machine can take most of a second).
+    let processes = r["processes"].as_array().unwrap();
+    assert!((4..=5).contains(&processes.len()), "{r}");
+    assert!(
+        processes.iter().all(|p| p["configs"].as_array().unwrap().len() == 1),
         "{r}"
     );
     let page = std::fs::read_to_string(&html).unwrap();
