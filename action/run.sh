@@ -9,6 +9,9 @@ args=(ci --fail-on "${FAIL_ON:-error}" --format "${FORMAT:-github}")
 if [ -n "${BASE_REF:-}" ]; then
   args+=(--base-ref "$BASE_REF")
 fi
+if [ -n "${BASELINE:-}" ]; then
+  args+=(--baseline "$BASELINE")
+fi
 if [ -n "${SARIF_FILE:-}" ]; then
   args+=(--sarif-file "$SARIF_FILE")
 fi

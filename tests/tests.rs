@@ -4,6 +4,8 @@
 //! - `util`          — run the `policy` binary, normalise temp paths in output.
 //! - `lint_fixtures` — every file under `fixtures/lint/`: the codes and lines its first comment
 //!   line expects, and insta snapshots of its human and JSON output.
+//! - `lint_workflow` — suppressions, baselines, `--fix`/`--diff`, output through a pipe, the
+//!   concise format, several files at once (SPEC §7).
 //! - `schema`        — the committed schema is current; every field has a reload class; every
 //!   enforcement-bearing field (action, pattern, detector list, limit, policy block) has `x-enforce`.
 //! - `cli`           — exit codes, formats, stdin, globs, `explain`.
@@ -23,6 +25,9 @@ mod util;
 
 #[path = "suite/lint_fixtures.rs"]
 mod lint_fixtures;
+
+#[path = "suite/lint_workflow.rs"]
+mod lint_workflow;
 
 #[path = "suite/schema.rs"]
 mod schema;

@@ -10,6 +10,7 @@
 use super::common::{print, CliError, Outcome};
 use super::lint::{expand, Input};
 use policy::diff::{classify, render as diff_render};
+use policy::lint::baseline::Baseline;
 use policy::lint::{self, render, FileReport, Severity};
 use std::io::Write;
 use std::path::PathBuf;
@@ -40,6 +41,9 @@ pub struct CiArgs {
     /// Also write SARIF 2.1.0 here (for github/codeql-action/upload-sarif).
     #[arg(long, value_name = "FILE")]
     pub sarif_file: Option<PathBuf>,
+    /// Report only lint findings not in this baseline (`policy lint --write-baseline`).
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
 }
 
 /// `--fail-on` of `policy ci`.
@@ -105,15 +109,18 @@ fn cell(s: &str) -> String {
 pub fn run(args: CiArgs) -> Result<Outcome, CliError> {
     let files = select(&args.paths)?;
     let mut reports: Vec<FileReport> = Vec::new();
-    for f in &files {
-        reports.push(lint::lint_path(f)?);
-    }
-    let text = match args.format {
-        super::lint::Format::Github => render::github::render(&reports),
-        super::lint::Format::Json => render::json::render(&reports),
-        super::lint::Format::Sarif => render::sarif::render(&reports),
-        super::lint::Format::Human => render::human::render(&reports, render::human::Style::detect()),
+    let baseline = match &args.baseline {
+        Some(path) => Some(Baseline::load(path).map_err(|e| CliError::Usage(e.to_string()))?),
+        None => None,
     };
+    for f in &files {
+        let mut report = lint::lint_path(f)?;
+        if let Some(b) = &baseline {
+            b.apply(&mut report);
+        }
+        reports.push(report);
+    }
+    let text = super::lint::render(args.format, &reports);
     print(&text)?;
     if let Some(path) = &args.sarif_file {
         std::fs::write(path, render::sarif::render(&reports)).map_err(|source| CliError::Io {

@@ -1,8 +1,9 @@
 //! `policy lint`: expand the inputs (files, globs, `-`), lint each, render, decide the outcome.
 
 use super::common::{print, CliError, Outcome};
+use policy::lint::baseline::{self, Baseline};
 use policy::lint::render::{self, human};
-use policy::lint::{self as lint_mod, FileReport, Severity};
+use policy::lint::{self as lint_mod, fix, FileReport, LoadError, Options, Severity};
 use std::io::Read;
 use std::path::PathBuf;
 
@@ -21,13 +22,35 @@ pub struct LintArgs {
     /// Exit 1 on warnings too.
     #[arg(long)]
     pub deny_warnings: bool,
+    /// Ignore `# policy: ignore[...]` comments: show every finding.
+    #[arg(long)]
+    pub no_suppress: bool,
+    /// Report only findings not recorded in this baseline file (stale entries are listed).
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Record today's findings in this baseline file, then exit 0.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["baseline", "fix", "diff"])]
+    pub write_baseline: Option<PathBuf>,
+    /// Apply the safe fixes in place (only the offending spans change), then lint again.
+    #[arg(long)]
+    pub fix: bool,
+    /// Print the fixes as a unified diff instead of writing them; exit 1 if there are any.
+    #[arg(long, conflicts_with = "fix")]
+    pub diff: bool,
+    /// With `--fix` or `--diff`, apply unsafe fixes too (they change what the gateway does).
+    #[arg(long)]
+    pub unsafe_fixes: bool,
 }
 
 /// Output formats of `policy lint`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
-    /// rustc-style reports with source snippets.
+    /// rustc-style reports with source snippets (colour only on a terminal).
     Human,
+    /// `path:line:col: CODE message`, one finding a line.
+    Concise,
+    /// Plain text with every position in words, for screen readers.
+    Narrated,
     /// One JSON object (SPEC §2).
     Json,
     /// GitHub Actions annotations.
@@ -87,6 +110,68 @@ pub fn expand(args: &[String]) -> Result<Vec<Input>, CliError> {
     Ok(inputs)
 }
 
+/// `reports` in `format`.
+pub fn render(format: Format, reports: &[FileReport]) -> String {
+    match format {
+        Format::Human => human::render(reports, human::Style::detect()),
+        Format::Narrated => human::render(reports, human::Style::Narratable),
+        Format::Concise => render::concise::render(reports),
+        Format::Json => render::json::render(reports),
+        Format::Github => render::github::render(reports),
+        Format::Sarif => render::sarif::render(reports),
+    }
+}
+
+/// Lint every input: standard input first, files in parallel when there are several, reports
+/// in the order given. Unreadable files are returned apart (reported after the rest).
+fn lint_all(inputs: Vec<Input>, options: &Options) -> Result<(Vec<FileReport>, Vec<LoadError>), CliError> {
+    let mut stdin_text = None;
+    if inputs.contains(&Input::Stdin) {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|source| CliError::Io {
+                path: "<stdin>".into(),
+                source,
+            })?;
+        stdin_text = Some(text);
+    }
+    let one = |input: &Input| -> Result<FileReport, LoadError> {
+        match input {
+            Input::Stdin => Ok(lint_mod::lint_source_with(
+                "<stdin>",
+                stdin_text.clone().unwrap_or_default(),
+                options,
+            )),
+            Input::File(path) => lint_mod::lint_path_with(path, options),
+        }
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(inputs.len());
+    let results: Vec<Result<FileReport, LoadError>> = if threads <= 1 {
+        inputs.iter().map(one).collect()
+    } else {
+        let chunk = inputs.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = inputs
+                .chunks(chunk)
+                .map(|part| scope.spawn(move || part.iter().map(one).collect::<Vec<_>>()))
+                .collect();
+            handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+        })
+    };
+    let mut reports = Vec::with_capacity(results.len());
+    let mut errors = Vec::new();
+    for r in results {
+        match r {
+            Ok(report) => reports.push(report),
+            Err(e) => errors.push(e),
+        }
+    }
+    Ok((reports, errors))
+}
+
 /// Run `policy lint`.
 pub fn run(args: LintArgs) -> Result<Outcome, CliError> {
     let mut all: Vec<String> = args.files.clone();
@@ -100,33 +185,94 @@ pub fn run(args: LintArgs) -> Result<Outcome, CliError> {
             ));
         }
     }
+    if args.unsafe_fixes && !(args.fix || args.diff) {
+        return Err(CliError::Usage("`--unsafe-fixes` goes with `--fix` or `--diff`".into()));
+    }
     let inputs = expand(&all)?;
-    let mut reports: Vec<FileReport> = Vec::with_capacity(inputs.len());
-    let mut io_errors = Vec::new();
-    for input in inputs {
-        match input {
-            Input::Stdin => {
-                let mut text = String::new();
-                std::io::stdin()
-                    .read_to_string(&mut text)
-                    .map_err(|source| CliError::Io {
-                        path: "<stdin>".into(),
-                        source,
-                    })?;
-                reports.push(lint_mod::lint_source("<stdin>", text));
+    if args.fix && inputs.contains(&Input::Stdin) {
+        return Err(CliError::Usage(
+            "`--fix` writes files and standard input is not one; use `--diff` to see the fixes".into(),
+        ));
+    }
+    let baseline = match &args.baseline {
+        Some(path) => Some(Baseline::load(path).map_err(|e| CliError::Usage(e.to_string()))?),
+        None => None,
+    };
+    let options = Options {
+        suppress: !args.no_suppress,
+    };
+    let (mut reports, io_errors) = lint_all(inputs, &options)?;
+    let mut diffs = String::new();
+    if args.fix || args.diff {
+        for report in &mut reports {
+            let fixed = fix::fix_source(&report.path, &report.source, &options, args.unsafe_fixes);
+            if fixed.applied == 0 {
+                continue;
             }
-            Input::File(path) => match lint_mod::lint_path(&path) {
-                Ok(r) => reports.push(r),
-                Err(e) => io_errors.push(e),
-            },
+            if args.diff {
+                diffs.push_str(&fix::unified_diff(&report.path, &report.source, &fixed.source));
+            } else {
+                std::fs::write(&report.path, &fixed.source).map_err(|source| CliError::Io {
+                    path: report.path.clone(),
+                    source,
+                })?;
+            }
+            let mut after = fixed.report;
+            after.fixed = fixed.applied;
+            if args.fix {
+                *report = after;
+            } else {
+                report.fixed = fixed.applied;
+            }
         }
     }
-    let text = match args.format {
-        Format::Human => human::render(&reports, human::Style::detect()),
-        Format::Json => render::json::render(&reports),
-        Format::Github => render::github::render(&reports),
-        Format::Sarif => render::sarif::render(&reports),
-    };
+    if let Some(path) = &args.write_baseline {
+        let old = if path.is_file() {
+            Baseline::load(path).map_err(|e| CliError::Usage(e.to_string()))?
+        } else {
+            Baseline::default()
+        };
+        let written = old.record(&reports);
+        std::fs::write(path, written.to_text()).map_err(|source| CliError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let entries: usize = reports
+            .iter()
+            .filter_map(|r| written.files.get(&baseline::key(&r.path)))
+            .map(Vec::len)
+            .sum();
+        eprintln!(
+            "wrote {}: {} for {} (every later `--baseline` run reports only what is new)",
+            path.display(),
+            render::plural(entries, "finding"),
+            render::plural(reports.len(), "file"),
+        );
+        return io_errors
+            .into_iter()
+            .next_back()
+            .map_or(Ok(Outcome::Clean), |e| Err(CliError::Load(e)));
+    }
+    if let Some(b) = &baseline {
+        for r in &mut reports {
+            b.apply(r);
+        }
+    }
+    if args.diff {
+        print(&diffs)?;
+        let would: usize = reports.iter().map(|r| r.fixed).sum();
+        let files = reports.iter().filter(|r| r.fixed > 0).count();
+        eprintln!(
+            "{} would be applied to {}; nothing was written",
+            render::plural(would, "fix"),
+            render::plural(files, "file")
+        );
+        if let Some(e) = io_errors.into_iter().next_back() {
+            return Err(CliError::Load(e));
+        }
+        return Ok(if would > 0 { Outcome::Findings } else { Outcome::Clean });
+    }
+    let text = render(args.format, &reports);
     if !reports.is_empty() {
         print(&text)?;
     }

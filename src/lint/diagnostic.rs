@@ -3,6 +3,7 @@
 //! A diagnostic is resolved: it has its source position already (1-based line and column in
 //! characters) besides the JSON pointer, so renderers never re-locate anything.
 
+use super::fix::Fix;
 use crate::config::yaml::{Pos, Span};
 use serde::Serialize;
 
@@ -47,6 +48,8 @@ pub struct Diagnostic {
     pub help: String,
     /// Other places worth showing (a duplicate's first occurrence), with their labels.
     pub related: Vec<(Span, String)>,
+    /// How to resolve it automatically, when there is a way.
+    pub fix: Option<Fix>,
 }
 
 impl Diagnostic {
@@ -86,8 +89,12 @@ impl LineIndex {
         LineIndex { starts }
     }
 
-    /// Byte offset of `pos` in `src` (clamped to the text).
+    /// Byte offset of `pos` in `src` (clamped to the text; the line after the last one is the
+    /// end of the text).
     pub fn offset(&self, src: &str, pos: Pos) -> usize {
+        if pos.line as usize > self.starts.len() {
+            return src.len();
+        }
         let line = (pos.line.max(1) as usize - 1).min(self.starts.len() - 1);
         let start = self.starts[line];
         let end = self.starts.get(line + 1).copied().unwrap_or(src.len());

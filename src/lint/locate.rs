@@ -36,6 +36,7 @@ pub(super) fn make(rule: &'static Rule, doc: &Document, f: Finding) -> Diagnosti
         label: f.label,
         help: f.help,
         related,
+        fix: f.fix,
     }
 }
 

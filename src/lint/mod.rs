@@ -3,8 +3,9 @@
 //!
 //! Pipeline for one file: YAML (`config::yaml`, P1xx) -> JSON Schema (`schema_check`, P2xx)
 //! -> typed `Config` via serde -> semantic rules (`rules`, P3xx). A YAML error stops the file;
-//! schema errors are all reported; the semantic rules that need the typed config run when the
-//! schema passed, the others always. Rendering is `render`'s job; exit codes are `main.rs`'s.
+//! schema errors are all reported; every semantic rule then runs on every part of the file
+//! the schema did not flag (`rules::Context`), so one run reports every finding. Rendering is
+//! `render`'s job; exit codes are the binary's.
 //!
 //! ```text
 //! mod.rs           lint_source / lint_path / load_config: the pipeline above
@@ -12,14 +13,20 @@
 //! locate.rs        a rule's Finding -> located Diagnostic
 //! schema_check.rs  JSON Schema validation, errors mapped to P2xx diagnostics
 //! rules/           the rule registry, one file per code
+//! suppress.rs      `# policy: ignore[...]` comments, applied to a file's diagnostics
+//! baseline.rs      accepted findings keyed by code, pointer and value; matching, stale entries
+//! fix.rs           fixes and their edits, applying them, the fix-and-lint-again loop
 //! render/          output formats
 //! ```
 
+pub mod baseline;
 pub mod diagnostic;
+pub mod fix;
 mod locate;
 pub mod render;
 pub mod rules;
 mod schema_check;
+pub mod suppress;
 
 use crate::config::yaml::{self, Document, YamlErrorKind};
 use crate::config::Config;
@@ -37,8 +44,16 @@ pub struct FileReport {
     /// The source text (shared with renderers, never copied: a hostile 50 MB file must not
     /// cost 100 MB).
     pub source: Arc<String>,
-    /// Findings, sorted by position.
+    /// Findings, sorted by position (without those suppressed or in the baseline).
     pub diagnostics: Vec<Diagnostic>,
+    /// Findings a `# policy: ignore` comment hid.
+    pub suppressed: Vec<Diagnostic>,
+    /// Findings the baseline accepted (`lint --baseline`).
+    pub baselined: Vec<Diagnostic>,
+    /// Baseline entries for this file that matched no finding.
+    pub stale: Vec<baseline::Entry>,
+    /// Fixes applied to the file before this report (`lint --fix`).
+    pub fixed: usize,
     /// The typed config, when the file has no errors.
     pub config: Option<Config>,
     /// The document as read, when it was YAML: later stages locate their findings with it.
@@ -52,8 +67,26 @@ impl FileReport {
     }
 }
 
-/// Lint one config given as text. Never panics on any input.
+/// How to lint.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Honour `# policy: ignore` comments (`--no-suppress` turns this off).
+    pub suppress: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options { suppress: true }
+    }
+}
+
+/// Lint one config given as text, with the default options. Never panics on any input.
 pub fn lint_source(path: &str, source: impl Into<String>) -> FileReport {
+    lint_source_with(path, source, &Options::default())
+}
+
+/// Lint one config given as text. Never panics on any input.
+pub fn lint_source_with(path: &str, source: impl Into<String>, options: &Options) -> FileReport {
     let source = Arc::new(source.into());
     let mut diagnostics = Vec::new();
     let mut config = None;
@@ -85,11 +118,11 @@ pub fn lint_source(path: &str, source: impl Into<String>) -> FileReport {
             } else {
                 None
             };
+            let mut broken: Vec<String> = schema_errors.iter().map(|d| d.pointer.clone()).collect();
+            broken.extend(diagnostics.iter().map(|d| d.pointer.clone()));
+            broken.sort_unstable();
             diagnostics.extend(schema_errors);
-            let ctx = Context {
-                doc: &doc,
-                config: typed.as_ref(),
-            };
+            let ctx = Context::new(&source, &doc, typed.as_ref(), &broken);
             for rule in rules::RULES {
                 if let Some(check) = rule.check {
                     let mut findings = Vec::new();
@@ -97,23 +130,40 @@ pub fn lint_source(path: &str, source: impl Into<String>) -> FileReport {
                     diagnostics.extend(findings.into_iter().map(|f| make(rule, &doc, f)));
                 }
             }
-            if !diagnostics.iter().any(|d| d.severity == Severity::Error) {
-                config = typed;
-            }
+            config = typed;
             document = Some(doc);
         }
     }
-    diagnostics.sort_by(|a, b| {
-        (a.span.start.line, a.span.start.col, a.code).cmp(&(b.span.start.line, b.span.start.col, b.code))
-    });
-    diagnostics.dedup();
+    let mut suppressed = Vec::new();
+    if options.suppress {
+        let s = suppress::apply(&source, document.as_ref(), diagnostics);
+        diagnostics = s.kept;
+        suppressed = s.hidden;
+    }
+    if diagnostics.iter().any(|d| d.severity == Severity::Error) {
+        config = None;
+    }
+    sort(&mut diagnostics);
+    sort(&mut suppressed);
     FileReport {
         path: path.to_string(),
         source,
         diagnostics,
+        suppressed,
+        baselined: Vec::new(),
+        stale: Vec::new(),
+        fixed: 0,
         config,
         document,
     }
+}
+
+/// Sort by position, then code; drop exact repeats.
+fn sort(diagnostics: &mut Vec<Diagnostic>) {
+    diagnostics.sort_by(|a, b| {
+        (a.span.start.line, a.span.start.col, a.code).cmp(&(b.span.start.line, b.span.start.col, b.code))
+    });
+    diagnostics.dedup();
 }
 
 fn yaml_diagnostic(e: yaml::YamlError) -> Diagnostic {
@@ -176,6 +226,7 @@ fn yaml_diagnostic(e: yaml::YamlError) -> Diagnostic {
             .map(|s| (s, "first written here".to_string()))
             .into_iter()
             .collect(),
+        fix: None,
     }
 }
 
@@ -225,6 +276,11 @@ fn syntax_help(message: &str) -> (&'static str, String) {
 /// Read a file and lint it. An unreadable file is an I/O error for the caller (exit 2), not a
 /// diagnostic.
 pub fn lint_path(path: &std::path::Path) -> Result<FileReport, LoadError> {
+    lint_path_with(path, &Options::default())
+}
+
+/// [`lint_path`] with `options`.
+pub fn lint_path_with(path: &std::path::Path, options: &Options) -> Result<FileReport, LoadError> {
     let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
         path: path.display().to_string(),
         source,
@@ -233,7 +289,7 @@ pub fn lint_path(path: &std::path::Path) -> Result<FileReport, LoadError> {
         path: path.display().to_string(),
         offset: e.utf8_error().valid_up_to(),
     })?;
-    Ok(lint_source(&path.display().to_string(), text))
+    Ok(lint_source_with(&path.display().to_string(), text, options))
 }
 
 /// Why a config could not be read at all.
@@ -290,10 +346,18 @@ pub fn load_config_str(path: &str, source: &str) -> Result<(Config, FileReport),
 fn config_of(mut report: FileReport) -> Result<(Config, FileReport), LoadError> {
     match report.config.take() {
         Some(c) => Ok((c, report)),
-        None => Err(LoadError::Invalid {
-            path: report.path.clone(),
-            errors: report.count(Severity::Error),
-            report: Box::new(report),
-        }),
+        None => {
+            if report.count(Severity::Error) == 0 {
+                // Only suppressed errors are left, and they are what keeps the file from being
+                // a config (a schema error cannot be waved through): show them.
+                report.diagnostics.append(&mut report.suppressed);
+                sort(&mut report.diagnostics);
+            }
+            Err(LoadError::Invalid {
+                path: report.path.clone(),
+                errors: report.count(Severity::Error),
+                report: Box::new(report),
+            })
+        }
     }
 }

@@ -6,8 +6,9 @@
 //! allowed values are the schema's enum). It does not decide what is valid; the schema does.
 
 use super::diagnostic::{Diagnostic, LineIndex};
+use super::fix::{written_span, Fix};
 use super::locate::make;
-use super::rules::rule::{did_you_mean, At, Finding, Rule};
+use super::rules::rule::{did_you_mean, unique_candidate, At, Finding, Rule};
 use super::rules::{
     malformed_value, missing_key, schema_violation, unknown_key, unknown_policy_in_chain, unknown_value,
     value_out_of_range, wrong_type,
@@ -77,10 +78,26 @@ fn explain(
             // A key already written is no suggestion: taking it would make a duplicate.
             let absent = |k: &&str| instance.get(*k).is_none();
             let allowed: Vec<&str> = schema::allowed_keys(pointer).into_iter().filter(absent).collect();
+            // A rename is safe when the key has one close candidate that no other unknown key
+            // of this mapping would also be renamed to.
+            let renames: Vec<Option<&str>> = unexpected
+                .iter()
+                .map(|k| unique_candidate(k, allowed.iter().copied()))
+                .collect();
+            let lone = |c: &str| renames.iter().filter(|r| **r == Some(c)).count() == 1;
             unexpected
                 .iter()
-                .map(|k| {
+                .zip(&renames)
+                .map(|(k, rename)| {
                     let child = pointer::child(pointer, k);
+                    let key_span = doc.locate(&child).key;
+                    let written = key_span.and_then(|span| written_span(src, lines, span, k));
+                    let fix = match (rename, written) {
+                        (Some(to), Some(span)) if lone(to) => {
+                            Some(Fix::safe(format!("rename `{k}` to `{to}`"), span, *to))
+                        }
+                        _ => None,
+                    };
                     let suggestion = did_you_mean(k, allowed.iter().copied());
                     let help = match suggestion {
                         Some(s) => format!("did you mean `{s}`?"),
@@ -94,7 +111,8 @@ fn explain(
                     (
                         &unknown_key::RULE,
                         Finding::new(child, format!("unknown key `{k}` in {}", where_(pointer)), label, help)
-                            .at(At::Key),
+                            .at(At::Key)
+                            .fix(fix),
                     )
                 })
                 .collect()
@@ -211,9 +229,23 @@ fn explain(
                 Some(s) => format!("did you mean `{s}`? Allowed: {}", list(&options)),
                 None => format!("allowed: {}", list(&options)),
             };
+            // A chain entry renamed to a kind the chain already lists would be a duplicate.
+            let taken = |c: &str| {
+                in_chain
+                    && doc
+                        .value
+                        .pointer(parent)
+                        .and_then(Value::as_array)
+                        .is_some_and(|a| a.iter().any(|v| v == c))
+            };
+            let written = written_span(src, lines, doc.locate(pointer).value, &got).filter(|_| instance.is_string());
+            let fix = unique_candidate(&got, options.iter().copied())
+                .filter(|to| !taken(to))
+                .zip(written)
+                .map(|(to, span)| Fix::safe(format!("replace `{got}` with `{to}`"), span, to));
             vec![(
                 rule,
-                Finding::new(pointer, format!("unknown {what} `{got}`"), label, help),
+                Finding::new(pointer, format!("unknown {what} `{got}`"), label, help).fix(fix),
             )]
         }
         ValidationErrorKind::Pattern { .. } => {

@@ -63,6 +63,7 @@ fn json_has_the_spec_shape() {
             "column",
             "end_column",
             "end_line",
+            "fix",
             "help",
             "line",
             "message",
@@ -73,7 +74,8 @@ fn json_has_the_spec_shape() {
     assert_eq!(v["files"][0]["path"], "<stdin>");
     assert_eq!(
         v["summary"],
-        serde_json::json!({"files": 1, "errors": 2, "warnings": 0})
+        serde_json::json!({"files": 1, "errors": 2, "warnings": 0, "suppressed": 0, "baselined": 0,
+            "stale": 0, "fixed": 0, "fixable": 1, "unsafe_fixable": 0})
     );
 }
 
@@ -148,9 +150,9 @@ fn human_output_names_file_line_and_code() {
     let out = policy(&["lint", "-"], Some(BAD));
     let text = stdout(&out, None);
     assert!(text.contains("P201(unknown-key)"), "{text}");
-    assert!(text.contains("line 4"), "{text}");
+    assert!(text.contains("[<stdin>:4:"), "{text}");
     assert!(
-        text.trim_end().ends_with("Found 2 errors and 0 warnings in 1 file."),
+        text.trim_end().ends_with("Found 2 errors and 0 warnings in 1 file. 1 fixable with `--fix`."),
         "{text}"
     );
 }

@@ -73,7 +73,7 @@ fn fixtures_report_what_they_expect() {
             );
         }
         let name = rel.replace(['/', '.'], "_");
-        let human = render::human::render(std::slice::from_ref(&report), render::human::Style::Narratable);
+        let human = render::human::render(std::slice::from_ref(&report), render::human::Style::Plain);
         let json = serde_json::to_string_pretty(&render::json::to_value(std::slice::from_ref(&report))).unwrap();
         insta::assert_snapshot!(format!("{name}_human"), human);
         insta::assert_snapshot!(format!("{name}_json"), json);

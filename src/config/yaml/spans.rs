@@ -23,6 +23,11 @@ pub struct Pos {
 }
 
 impl Pos {
+    /// The span from here to `end`.
+    pub fn to_span(self, end: Pos) -> Span {
+        Span { start: self, end }
+    }
+
     pub(super) fn from_saphyr(m: saphyr_parser::Marker) -> Pos {
         Pos {
             line: m.line() as u32,
@@ -157,6 +162,41 @@ pub struct Located {
 }
 
 impl Document {
+    /// Whether `pos` lies inside a scalar or key as written (a `#` there is text, not a
+    /// comment).
+    pub fn inside_scalar(&self, pos: Pos) -> bool {
+        let at = (pos.line, pos.col);
+        let contains = |s: &Span| (s.start.line, s.start.col) <= at && at < (s.end.line, s.end.col);
+        let mut todo = vec![&self.root];
+        while let Some(node) = todo.pop() {
+            match &node.kind {
+                NodeKind::Scalar(_) => {
+                    if contains(&node.span) {
+                        return true;
+                    }
+                }
+                // A collection's span runs from its first token to its last; an alias copy
+                // keeps its anchor's spans, so nothing outside is pruned but the collection.
+                NodeKind::Seq(items) => {
+                    if contains(&node.span) {
+                        todo.extend(items);
+                    }
+                }
+                NodeKind::Map(entries, _) => {
+                    if contains(&node.span) {
+                        for e in entries {
+                            if contains(&e.key_span) && e.key_span.start.line == e.key_span.end.line {
+                                return true;
+                            }
+                            todo.push(&e.value);
+                        }
+                    }
+                }
+            }
+        }
+        false
+    }
+
     /// The deepest node on the way to `pointer` (RFC 6901): the node itself when it exists,
     /// otherwise its nearest existing ancestor. Never fails: the root is the last resort.
     pub fn locate(&self, pointer: &str) -> Located {

@@ -1,10 +1,11 @@
 //! `--format human`: rustc-style reports through miette, a source snippet per diagnostic.
 //!
-//! Graphical (Unicode, coloured) on a terminal; miette's narratable form when stdout is not a
-//! terminal or `NO_COLOR` is set, so logs and screen readers get plain text with every
-//! position spelled out.
+//! The same snippet view everywhere, as rustc and ruff print it: coloured on a terminal, without
+//! colour (no ANSI escapes) when stdout is not a terminal or `NO_COLOR` is set. miette's
+//! narratable form, every position spelled out in words for screen readers, only on request
+//! (`--format narrated`).
 
-use super::Summary;
+use super::{stale_lines, summary_line, Summary};
 use crate::lint::{Diagnostic, FileReport, LineIndex, Severity};
 use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, NarratableReportHandler, SourceSpan};
 use std::fmt;
@@ -13,21 +14,23 @@ use std::sync::Arc;
 /// How to draw.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Style {
-    /// Unicode boxes and colour.
+    /// Snippets with Unicode boxes and colour.
     Graphical,
-    /// Plain text with positions in words.
+    /// The same snippets without colour.
+    Plain,
+    /// Plain text with positions in words, for screen readers.
     Narratable,
 }
 
 impl Style {
-    /// Graphical on a terminal without `NO_COLOR`, narratable otherwise.
+    /// Graphical on a terminal without `NO_COLOR`, plain otherwise.
     pub fn detect() -> Style {
         use std::io::IsTerminal;
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         if !no_color && std::io::stdout().is_terminal() {
             Style::Graphical
         } else {
-            Style::Narratable
+            Style::Plain
         }
     }
 }
@@ -63,7 +66,13 @@ impl miette::Diagnostic for Report<'_> {
         })
     }
     fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
-        Some(Box::new(&self.d.help))
+        Some(match &self.d.fix {
+            None => Box::new(&self.d.help),
+            Some(f) => {
+                let how = if f.safe { "--fix" } else { "--fix --unsafe-fixes" };
+                Box::new(format!("{}\nfix: {} (`policy lint {how}`)", self.d.help, f.message))
+            }
+        })
     }
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
         Some(&self.source)
@@ -98,6 +107,10 @@ pub fn render(reports: &[FileReport], style: Style) -> String {
                 Style::Graphical => GraphicalReportHandler::new_themed(GraphicalTheme::unicode())
                     .with_width(100)
                     .render_report(&mut out, &report),
+                Style::Plain => GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor())
+                    .with_links(false)
+                    .with_width(100)
+                    .render_report(&mut out, &report),
                 Style::Narratable => NarratableReportHandler::new().render_report(&mut out, &report),
             };
             if result.is_err() {
@@ -114,27 +127,8 @@ pub fn render(reports: &[FileReport], style: Style) -> String {
             out.push('\n');
         }
     }
+    out.push_str(&stale_lines(reports));
     out.push_str(&summary_line(Summary::of(reports)));
     out.push('\n');
     out
-}
-
-fn summary_line(s: Summary) -> String {
-    let files = if s.files == 1 {
-        "1 file".to_string()
-    } else {
-        format!("{} files", s.files)
-    };
-    match (s.errors, s.warnings) {
-        (0, 0) => format!("All checks passed ({files})."),
-        (e, w) => format!("Found {} and {} in {files}.", plural(e, "error"), plural(w, "warning")),
-    }
-}
-
-fn plural(n: usize, what: &str) -> String {
-    if n == 1 {
-        format!("1 {what}")
-    } else {
-        format!("{n} {what}s")
-    }
 }

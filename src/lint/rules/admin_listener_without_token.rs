@@ -30,8 +30,9 @@ declare_rule! {
 }
 
 fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
-    let Some(config) = ctx.config else { return };
-    let admin = &config.gateway.admin;
+    let Some(admin) = ctx.get("/gateway/admin", |c| Some(&c.gateway.admin)) else {
+        return;
+    };
     let Ok(host) = parse_listen(&admin.listen) else {
         return;
     };

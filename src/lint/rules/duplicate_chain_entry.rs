@@ -1,6 +1,9 @@
 //! P302 `duplicate-chain-entry`: a policy kind listed twice in the chain.
 
 use super::rule::{declare_rule, Context, Finding};
+use crate::config::PolicyKind;
+use crate::lint::diagnostic::LineIndex;
+use crate::lint::fix::{seq_style, whole_lines, Fix, SeqStyle};
 
 declare_rule! {
     /// ## What it does
@@ -26,10 +29,12 @@ declare_rule! {
 }
 
 fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
-    let Some(config) = ctx.config else { return };
-    let chain = &config.policies.chain;
-    for (i, kind) in chain.iter().enumerate() {
-        if let Some(first) = chain[..i].iter().position(|k| k == kind) {
+    // Entry by entry: an unknown kind elsewhere in the chain (P301) hides no duplicate.
+    let mut seen: Vec<(usize, PolicyKind)> = Vec::new();
+    for i in ctx.indices("/policies/chain") {
+        let entry = ctx.get(&format!("/policies/chain/{i}"), |c| c.policies.chain.get(i));
+        let Some(kind) = entry.map(|k| *k) else { continue };
+        if let Some(&(first, _)) = seen.iter().find(|(_, k)| *k == kind) {
             out.push(
                 Finding::new(
                     format!("/policies/chain/{i}"),
@@ -37,8 +42,29 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
                     "listed again here",
                     "remove this entry; each policy runs once, at its first position",
                 )
-                .related(format!("/policies/chain/{first}"), "first listed here"),
+                .related(format!("/policies/chain/{first}"), "first listed here")
+                .fix(remove_entry(ctx, i, kind)),
             );
+        } else {
+            seen.push((i, kind));
+        }
+    }
+}
+
+/// Delete chain entry `i` (never the first): in a block sequence its line, in a flow sequence
+/// the entry and the comma before it. Safe: the entry never ran a second time.
+fn remove_entry(ctx: &Context<'_>, i: usize, kind: PolicyKind) -> Option<Fix> {
+    let lines = LineIndex::new(ctx.src);
+    let this = ctx.doc.locate(&format!("/policies/chain/{i}")).value;
+    let prev = ctx.doc.locate(&format!("/policies/chain/{}", i - 1)).value;
+    let message = format!("remove the second `{kind}`");
+    match seq_style(ctx.src, &lines, this).0 {
+        SeqStyle::Block => Some(Fix::safe(message, whole_lines(ctx.src, &lines, this)?, "")),
+        SeqStyle::Flow => {
+            let between = prev.end.to_span(this.start);
+            let text = &ctx.src[lines.range(ctx.src, between)];
+            let only_comma = text.trim().trim_start_matches(',').trim().is_empty() && text.contains(',');
+            only_comma.then(|| Fix::safe(message, prev.end.to_span(this.end), ""))
         }
     }
 }

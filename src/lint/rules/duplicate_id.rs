@@ -1,6 +1,7 @@
 //! P303 `duplicate-id`: two targets or two content-filter rules share an id.
 
 use super::rule::{declare_rule, Context, Finding};
+use std::borrow::Cow;
 
 declare_rule! {
     /// ## What it does
@@ -30,24 +31,27 @@ declare_rule! {
 }
 
 fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
-    let Some(config) = ctx.config else { return };
-    let targets = config.providers.targets.iter().map(|t| t.id.as_str());
+    let targets = ctx.indices("/providers/targets").filter_map(|i| {
+        let id = ctx.get(&format!("/providers/targets/{i}/id"), |c| {
+            c.providers.targets.get(i).map(|t| &t.id)
+        })?;
+        Some((i, id))
+    });
     duplicates("/providers/targets", "target", targets, out);
-    if let Some(cf) = &config.policy.content_filter {
-        duplicates(
-            "/policy/content-filter/rules",
-            "rule",
-            cf.rules.iter().map(|r| r.id.as_str()),
-            out,
-        );
-    }
+    let rules = ctx.indices("/policy/content-filter/rules").filter_map(|i| {
+        let id = ctx.get(&format!("/policy/content-filter/rules/{i}/id"), |c| {
+            c.policy.content_filter.as_ref()?.rules.get(i).map(|r| &r.id)
+        })?;
+        Some((i, id))
+    });
+    duplicates("/policy/content-filter/rules", "rule", rules, out);
 }
 
-fn duplicates<'a>(list: &str, what: &str, ids: impl Iterator<Item = &'a str>, out: &mut Vec<Finding>) {
-    let mut seen = std::collections::HashMap::new();
-    for (i, id) in ids.enumerate() {
-        if let Some(first) = seen.insert(id, i) {
-            seen.insert(id, first);
+/// Report every id of `ids` (the sound items, with their index) that an earlier item used.
+fn duplicates<'a>(list: &str, what: &str, ids: impl Iterator<Item = (usize, Cow<'a, String>)>, out: &mut Vec<Finding>) {
+    let mut seen: std::collections::HashMap<Cow<'a, String>, usize> = std::collections::HashMap::new();
+    for (i, id) in ids {
+        if let Some(&first) = seen.get(&id) {
             out.push(
                 Finding::new(
                     format!("{list}/{i}/id"),
@@ -57,6 +61,8 @@ fn duplicates<'a>(list: &str, what: &str, ids: impl Iterator<Item = &'a str>, ou
                 )
                 .related(format!("{list}/{first}/id"), "first used here"),
             );
+        } else {
+            seen.insert(id, i);
         }
     }
 }

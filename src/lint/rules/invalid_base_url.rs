@@ -24,10 +24,12 @@ declare_rule! {
 }
 
 fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
-    let Some(config) = ctx.config else { return };
-    for (i, t) in config.providers.targets.iter().enumerate() {
-        let Some(url) = &t.base_url else { continue };
-        if let Err(why) = validate(url) {
+    for i in ctx.indices("/providers/targets") {
+        let url = ctx.get(&format!("/providers/targets/{i}/base_url"), |c| {
+            c.providers.targets.get(i)?.base_url.as_ref()
+        });
+        let Some(url) = url else { continue };
+        if let Err(why) = validate(&url) {
             out.push(Finding::new(
                 format!("/providers/targets/{i}/base_url"),
                 format!("`{url}` is not a valid base URL: {why}"),

@@ -27,13 +27,14 @@ declare_rule! {
 }
 
 fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
-    let Some(config) = ctx.config else { return };
-    let g = &config.gateway;
+    let listen = ctx.get("/gateway/listen", |c| Some(&c.gateway.listen));
+    let admin = ctx.get("/gateway/admin/listen", |c| Some(&c.gateway.admin.listen));
     let mut ok = true;
-    for (pointer, addr) in [
-        ("/gateway/listen", &g.listen),
-        ("/gateway/admin/listen", &g.admin.listen),
-    ] {
+    for (pointer, addr) in [("/gateway/listen", &listen), ("/gateway/admin/listen", &admin)] {
+        let Some(addr) = addr else {
+            ok = false;
+            continue;
+        };
         if let Err(why) = parse(addr) {
             ok = false;
             out.push(Finding::new(
@@ -44,11 +45,14 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
             ));
         }
     }
-    if ok && g.listen == g.admin.listen && !g.listen.ends_with(":0") {
+    let (Some(listen), Some(admin)) = (listen, admin) else {
+        return;
+    };
+    if ok && listen == admin && !listen.ends_with(":0") {
         out.push(
             Finding::new(
                 "/gateway/admin/listen",
-                format!("the admin plane and the data plane both listen on `{}`", g.listen),
+                format!("the admin plane and the data plane both listen on `{listen}`"),
                 "same address as `gateway.listen`",
                 "give the admin plane its own port, e.g. 127.0.0.1:41003",
             )

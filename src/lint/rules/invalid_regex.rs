@@ -33,21 +33,22 @@ declare_rule! {
 }
 
 fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
-    let Some(config) = ctx.config else { return };
     let mut patterns = Vec::new();
-    if let Some(pi) = &config.policy.prompt_injection {
-        for (i, p) in pi.extra_patterns.iter().enumerate() {
-            patterns.push((format!("/policy/prompt-injection/extra_patterns/{i}"), p.as_str()));
-        }
+    for i in ctx.indices("/policy/prompt-injection/extra_patterns") {
+        let pointer = format!("/policy/prompt-injection/extra_patterns/{i}");
+        let p = ctx.get(&pointer, |c| c.policy.prompt_injection.as_ref()?.extra_patterns.get(i));
+        patterns.extend(p.map(|p| (pointer, p)));
     }
-    if let Some(cf) = &config.policy.content_filter {
-        for (i, r) in cf.rules.iter().enumerate() {
-            patterns.push((format!("/policy/content-filter/rules/{i}/pattern"), r.pattern.as_str()));
-        }
+    for i in ctx.indices("/policy/content-filter/rules") {
+        let pointer = format!("/policy/content-filter/rules/{i}/pattern");
+        let p = ctx.get(&pointer, |c| {
+            c.policy.content_filter.as_ref()?.rules.get(i).map(|r| &r.pattern)
+        });
+        patterns.extend(p.map(|p| (pointer, p)));
     }
     for (pointer, pattern) in patterns {
-        if let Err(e) = syntax_check(pattern) {
-            let at = inner_at(ctx.doc, &pointer, pattern, e.span);
+        if let Err(e) = syntax_check(&pattern) {
+            let at = inner_at(ctx.doc, &pointer, &pattern, e.span);
             out.push(Finding::new(pointer, format!("invalid regex: {}", e.kind), e.kind.clone(), e.help).at(at));
         }
     }

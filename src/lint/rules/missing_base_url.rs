@@ -29,8 +29,10 @@ declare_rule! {
 }
 
 fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
-    let Some(config) = ctx.config else { return };
-    for (i, t) in config.providers.targets.iter().enumerate() {
+    for i in ctx.indices("/providers/targets") {
+        let Some(t) = ctx.get(&format!("/providers/targets/{i}"), |c| c.providers.targets.get(i)) else {
+            continue;
+        };
         if t.base_url.is_none() && t.provider != ProviderKind::Mock {
             let example = match t.provider {
                 ProviderKind::Anthropic => "https://api.anthropic.com",

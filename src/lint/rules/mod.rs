@@ -3,14 +3,15 @@
 //! One file per code. A file declares its rule with `declare_rule!` (in `rule.rs`, with the
 //! types every rule works with); the rule's doc comment is its user documentation (`policy
 //! explain CODE`) with the headings *What it does*, *Why is this bad?*, *Example* and *Use
-//! instead*. Codes are grouped: `P1xx` YAML reading, `P2xx` schema, `P3xx` semantic rules.
+//! instead*. Codes are grouped: `P1xx` YAML reading, `P2xx` schema, `P3xx` semantic rules, `P4xx`
+//! the linter's own comments (suppressions, emitted by `lint::suppress`).
 //! Codes found while reading or validating (P1xx, P2xx, and P301) have no `check`: the reader
 //! and the schema mapper emit them and take their code from here. Codes are stable: never
 //! reuse or renumber one.
 
 pub(crate) mod rule;
 
-pub use rule::{did_you_mean, At, Context, Finding, Rule};
+pub use rule::{did_you_mean, unique_candidate, At, Context, Finding, Rule};
 
 pub mod admin_listener_without_token;
 pub mod alias_expansion_limit;
@@ -29,11 +30,13 @@ pub mod nesting_too_deep;
 pub mod plaintext_secret;
 pub mod policy_not_in_chain;
 pub mod schema_violation;
+pub mod suppression_without_reason;
 pub mod unknown_key;
 pub mod unknown_policy_in_chain;
 pub mod unknown_target_reference;
 pub mod unknown_value;
 pub mod unsupported_yaml;
+pub mod unused_suppression;
 pub mod value_out_of_range;
 pub mod wrong_type;
 pub mod yaml_syntax_error;
@@ -65,6 +68,8 @@ pub static RULES: &[&Rule] = &[
     &plaintext_secret::RULE,
     &policy_not_in_chain::RULE,
     &mock_settings_on_real_provider::RULE,
+    &suppression_without_reason::RULE,
+    &unused_suppression::RULE,
 ];
 
 /// The rule with `code` (case-insensitive) or `name`.

@@ -1,7 +1,10 @@
 //! P311 `policy-not-in-chain`: a policy is configured but never runs.
 
 use super::rule::{declare_rule, At, Context, Finding};
+use crate::config::yaml::Pos;
 use crate::config::PolicyKind;
+use crate::lint::diagnostic::LineIndex;
+use crate::lint::fix::{seq_style, whole_lines, Fix, SeqStyle};
 
 declare_rule! {
     /// ## What it does
@@ -29,9 +32,12 @@ declare_rule! {
 }
 
 fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
-    let Some(config) = ctx.config else { return };
+    // The whole chain is needed: with an entry misspelt (P301) the block may be meant to run.
+    let Some(chain) = ctx.get("/policies/chain", |c| Some(&c.policies.chain)) else {
+        return;
+    };
     for kind in PolicyKind::ALL {
-        if config.policy.is_configured(kind) && !config.policies.chain.contains(&kind) {
+        if ctx.present(&format!("/policy/{kind}")) && !chain.contains(&kind) {
             out.push(
                 Finding::new(
                     format!("/policy/{kind}"),
@@ -39,8 +45,42 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
                     "not in the chain",
                     format!("add `{kind}` to `policies.chain`, or remove this block"),
                 )
-                .at(At::Key),
+                .at(At::Key)
+                .fix(append_to_chain(ctx, chain.len(), kind)),
             );
         }
     }
+}
+
+/// Add `kind` at the end of the chain. Unsafe: it switches enforcement on, which the block's
+/// presence suggests but does not prove (it may have been left out on purpose).
+fn append_to_chain(ctx: &Context<'_>, len: usize, kind: PolicyKind) -> Option<Fix> {
+    let last = ctx
+        .doc
+        .locate(&format!("/policies/chain/{}", len.checked_sub(1)?))
+        .value;
+    let lines = LineIndex::new(ctx.src);
+    let message = format!("add `{kind}` to the end of `policies.chain`");
+    let fix = match seq_style(ctx.src, &lines, last) {
+        (SeqStyle::Flow, _) => Fix::safe(message, last.end.to_span(last.end), format!(", {kind}")),
+        (SeqStyle::Block, prefix) => {
+            let next_line = Pos {
+                line: last.end.line + 1,
+                col: 0,
+            };
+            let at = lines.offset(ctx.src, next_line);
+            let newline = if at == ctx.src.len() && !ctx.src.ends_with('\n') {
+                "\n"
+            } else {
+                ""
+            };
+            whole_lines(ctx.src, &lines, last)?;
+            Fix::safe(
+                message,
+                next_line.to_span(next_line),
+                format!("{newline}{prefix}{kind}\n"),
+            )
+        }
+    };
+    Some(fix.unsafe_())
 }

@@ -9,6 +9,9 @@
 use crate::config::yaml::Document;
 use crate::config::Config;
 use crate::lint::diagnostic::Severity;
+use crate::lint::fix::Fix;
+use serde::de::DeserializeOwned;
+use std::borrow::Cow;
 
 /// A rule: code, name, default severity, documentation and (for semantic rules) its check.
 #[derive(Debug)]
@@ -25,12 +28,77 @@ pub struct Rule {
     pub check: Option<fn(&Context<'_>, &mut Vec<Finding>)>,
 }
 
-/// What a semantic rule sees.
+/// What a semantic rule sees: the document, and typed parts of it.
+///
+/// A rule asks for the smallest part it needs ([`Context::get`]); a part is given only when it
+/// is present and neither it nor anything under it has a schema error. So every rule checks
+/// every sound part of a file whatever fails elsewhere, stays silent about broken parts (the
+/// schema already reported them), and never reports what the schema said.
 pub struct Context<'a> {
+    /// The source text: for fixes, which edit it.
+    pub src: &'a str,
     /// The document as read, with spans.
     pub doc: &'a Document,
-    /// The typed config, when the document passed the schema.
+    /// The typed config, when the whole document passed the schema: parts are read from it.
     pub config: Option<&'a Config>,
+    /// Pointers of the schema's findings, sorted.
+    broken: &'a [String],
+}
+
+impl<'a> Context<'a> {
+    /// A context over `doc`; `broken` are the pointers of schema findings, sorted.
+    pub fn new(src: &'a str, doc: &'a Document, config: Option<&'a Config>, broken: &'a [String]) -> Context<'a> {
+        debug_assert!(broken.windows(2).all(|w| w[0] <= w[1]));
+        Context {
+            src,
+            doc,
+            config,
+            broken,
+        }
+    }
+
+    /// Whether no schema finding lies at `pointer` or under it.
+    pub fn sound(&self, pointer: &str) -> bool {
+        let from = self.broken.partition_point(|b| b.as_str() < pointer);
+        !self.broken[from..]
+            .iter()
+            .take_while(|b| b.starts_with(pointer))
+            .any(|b| b.len() == pointer.len() || b.as_bytes()[pointer.len()] == b'/')
+    }
+
+    /// Whether the document has a node at `pointer`.
+    pub fn present(&self, pointer: &str) -> bool {
+        self.doc.value.pointer(pointer).is_some()
+    }
+
+    /// Indices of the items of the sequence at `pointer` (none when it is absent or not a
+    /// sequence).
+    pub fn indices(&self, pointer: &str) -> std::ops::Range<usize> {
+        0..self
+            .doc
+            .value
+            .pointer(pointer)
+            .and_then(|v| v.as_array())
+            .map_or(0, Vec::len)
+    }
+
+    /// The part at `pointer`, typed: from the typed config when the file is valid (`typed`
+    /// names the same part there), else deserialized from the document when the node is
+    /// present and sound. `None` when it is absent in the document (in a valid file, a default
+    /// may stand there) or broken.
+    pub fn get<T>(&self, pointer: &str, typed: impl FnOnce(&'a Config) -> Option<&'a T>) -> Option<Cow<'a, T>>
+    where
+        T: Clone + DeserializeOwned,
+    {
+        if let Some(config) = self.config {
+            return typed(config).map(Cow::Borrowed);
+        }
+        if !self.sound(pointer) {
+            return None;
+        }
+        let value = self.doc.value.pointer(pointer)?;
+        T::deserialize(value).ok().map(Cow::Owned)
+    }
 }
 
 /// Which part of a mapping entry a finding points at.
@@ -61,6 +129,8 @@ pub struct Finding {
     pub help: String,
     /// Other nodes worth showing, by pointer, with labels.
     pub related: Vec<(String, String)>,
+    /// How to resolve it automatically, when there is a way.
+    pub fix: Option<Fix>,
 }
 
 impl Finding {
@@ -78,7 +148,13 @@ impl Finding {
             label: label.into(),
             help: help.into(),
             related: Vec::new(),
+            fix: None,
         }
+    }
+    /// Offer `fix`.
+    pub fn fix(mut self, fix: Option<Fix>) -> Finding {
+        self.fix = fix;
+        self
     }
     /// Point at the key instead of the value.
     pub fn at(mut self, at: At) -> Finding {
@@ -134,6 +210,22 @@ pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str
     best.map(|(_, c)| c)
 }
 
+/// The one candidate close to `word`, when exactly one is: what a safe fix may take. Two
+/// close candidates (`log` for `lgo`, or `block`?) leave the choice to the writer.
+pub fn unique_candidate<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let candidates: Vec<&str> = candidates.into_iter().collect();
+    let best = did_you_mean(word, candidates.iter().copied())?;
+    let norm = |s: &str| s.to_ascii_lowercase().replace('-', "_");
+    if norm(best) == norm(word) {
+        return Some(best);
+    }
+    let close = candidates
+        .iter()
+        .filter(|c| strsim::jaro_winkler(&norm(word), &norm(c)) >= 0.8)
+        .count();
+    (close == 1).then_some(best)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,5 +241,12 @@ mod tests {
             Some("max_body_bytes")
         );
         assert_eq!(did_you_mean("zzz", ["prompt-injection"]), None);
+    }
+
+    #[test]
+    fn unique_candidate_needs_exactly_one_close_word() {
+        assert_eq!(unique_candidate("redcat", ["block", "redact", "log"]), Some("redact"));
+        assert_eq!(unique_candidate("rule-a", ["rule-b", "rule-c"]), None);
+        assert_eq!(unique_candidate("zzz", ["block"]), None);
     }
 }

@@ -27,16 +27,29 @@ declare_rule! {
 }
 
 fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
-    let Some(config) = ctx.config else { return };
-    let ids: Vec<&str> = config.providers.targets.iter().map(|t| t.id.as_str()).collect();
+    // Every target's id is needed: with one broken, a reference to it is not dangling.
+    let ids: Option<Vec<_>> = ctx
+        .indices("/providers/targets")
+        .map(|i| {
+            ctx.get(&format!("/providers/targets/{i}/id"), |c| {
+                c.providers.targets.get(i).map(|t| &t.id)
+            })
+        })
+        .collect();
+    let Some(ids) = ids else { return };
+    let ids: Vec<&str> = ids.iter().map(|id| id.as_str()).collect();
     let mut refs = Vec::new();
-    if let Some(d) = &config.providers.default {
-        refs.push(("/providers/default".to_string(), d.as_str()));
+    if let Some(d) = ctx.get("/providers/default", |c| c.providers.default.as_ref()) {
+        refs.push(("/providers/default".to_string(), d));
     }
-    for (i, r) in config.routes.iter().enumerate() {
-        refs.push((format!("/routes/{i}/target"), r.target.as_str()));
+    for i in ctx.indices("/routes") {
+        let pointer = format!("/routes/{i}/target");
+        if let Some(target) = ctx.get(&pointer, |c| c.routes.get(i).map(|r| &r.target)) {
+            refs.push((pointer, target));
+        }
     }
     for (pointer, id) in refs {
+        let id = id.as_str();
         if ids.contains(&id) {
             continue;
         }

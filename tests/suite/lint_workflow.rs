@@ -1,0 +1,368 @@
+//! Lint for people (SPEC §7): suppressions with reasons, baselines keyed by value, fixes that
+//! touch only their spans, and output through a pipe. Every test runs the real binary on real
+//! files in a temporary folder.
+
+use crate::util::{policy, stdout};
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn code(out: &Output) -> i32 {
+    out.status.code().expect("exit code")
+}
+
+/// Run `policy` in `dir` (relative paths in reports, as users see them).
+fn policy_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_policy"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run policy")
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// (code, line) of every diagnostic of the first file.
+fn findings(v: &Value) -> Vec<(String, u64)> {
+    v["files"][0]["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["code"].as_str().unwrap().to_string(), d["line"].as_u64().unwrap()))
+        .collect()
+}
+
+const SUPPRESSED: &str = "\
+pack: { name: s, version: 1.0.0 }
+gateway:
+  admin:
+    listen: 0.0.0.0:41003 # policy: ignore[P309] the pod network is private (INFRA-112)
+providers:
+  targets:
+    # policy: ignore[P312]
+    - { id: m, provider: openai, base_url: https://api.openai.com, mock: { latency_ms: 1 } }
+policies:
+  # policy: ignore[P302] nothing is duplicated here any more
+  chain: [prompt-injection]
+";
+
+#[test]
+fn a_reasoned_suppression_hides_its_finding_and_is_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("cfg.yaml"), SUPPRESSED).unwrap();
+    let out = policy_in(dir.path(), &["lint", "cfg.yaml", "--format", "json"]);
+    let v = json(&out);
+    // P309 on line 4 is hidden; the reasonless P312 still applies but warns (P401); the
+    // comment for a duplicate that is gone suppresses nothing (P402).
+    assert_eq!(findings(&v), [("P401".into(), 7), ("P402".into(), 10)]);
+    assert_eq!(v["files"][0]["suppressed"], 2);
+    assert_eq!(v["summary"]["suppressed"], 2);
+    assert_eq!(v["summary"]["errors"], 0);
+    assert_eq!(code(&out), 0, "suppressed findings and warnings do not fail");
+    assert_eq!(
+        code(&policy_in(dir.path(), &["lint", "cfg.yaml", "--deny-warnings"])),
+        1
+    );
+
+    let all = policy_in(dir.path(), &["lint", "cfg.yaml", "--format", "json", "--no-suppress"]);
+    let v = json(&all);
+    assert_eq!(findings(&v), [("P309".into(), 4), ("P312".into(), 8)]);
+    assert_eq!(v["summary"]["suppressed"], 0);
+    assert_eq!(code(&all), 1);
+
+    let human = String::from_utf8(policy_in(dir.path(), &["lint", "cfg.yaml"]).stdout).unwrap();
+    assert!(human.contains("(2 suppressed)"), "{human}");
+}
+
+#[test]
+fn file_suppressions_and_unknown_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!("# policy: ignore-file[P309, P3O9] one reviewed exception\n{SUPPRESSED}")
+        .replace(" # policy: ignore[P309] the pod network is private (INFRA-112)", "");
+    std::fs::write(dir.path().join("cfg.yaml"), text).unwrap();
+    let v = json(&policy_in(dir.path(), &["lint", "cfg.yaml", "--format", "json"]));
+    let d = &v["files"][0]["diagnostics"];
+    let unknown = d
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["message"].as_str().unwrap().contains("P3O9"))
+        .unwrap();
+    assert_eq!(
+        (unknown["code"].as_str(), unknown["line"].as_u64()),
+        (Some("P402"), Some(1))
+    );
+    assert!(unknown["help"].as_str().unwrap().contains("did you mean `P309`?"));
+    assert!(!d.as_array().unwrap().iter().any(|d| d["code"] == "P309"));
+}
+
+const BASELINED: &str = "\
+# A config adopted with its findings: a baseline accepts them.
+pack:
+  name: legacy
+  version: 1.0.0
+gateway:
+  admin:
+    listen: 0.0.0.0:41003
+providers:
+  targets:
+    - id: primary
+      provider: openai
+      base_url: https://api.openai.com
+      secret_key_ref: { env: OPENAI_API_KEY }
+policies:
+  chain: [prompt-injection]
+policy:
+  pii-detector:
+    action: redact
+  content-filter:
+    rules:
+      - id: keys
+        pattern: \"sk-[A-Za-z0-9{20,}\"
+        action: block
+";
+
+#[test]
+fn a_baseline_accepts_todays_findings_by_value_not_by_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("cfg.yaml");
+    std::fs::write(&cfg, BASELINED).unwrap();
+    let lint = |extra: &[&str]| {
+        let mut args = vec!["lint", "cfg.yaml", "--format", "json"];
+        args.extend(extra);
+        policy_in(dir.path(), &args)
+    };
+    assert_eq!(code(&lint(&[])), 1);
+
+    let wrote = lint(&["--write-baseline", "baseline.json"]);
+    assert_eq!(code(&wrote), 0, "{}", String::from_utf8_lossy(&wrote.stderr));
+    let text = std::fs::read_to_string(dir.path().join("baseline.json")).unwrap();
+    let b: Value = serde_json::from_str(&text).unwrap();
+    let entries = b["files"]["cfg.yaml"].as_array().unwrap();
+    let codes: Vec<&str> = entries.iter().map(|e| e["code"].as_str().unwrap()).collect();
+    assert_eq!(codes, ["P304", "P309", "P311", "P311"], "sorted by code, then pointer");
+    assert!(!text.contains("sk-[A-Za-z"), "values are fingerprints, not text");
+    // Written twice, the file is byte-identical: it diffs well in review.
+    lint(&["--write-baseline", "baseline.json"]);
+    assert_eq!(std::fs::read_to_string(dir.path().join("baseline.json")).unwrap(), text);
+
+    let clean = lint(&["--baseline", "baseline.json"]);
+    assert_eq!(code(&clean), 0);
+    assert_eq!(json(&clean)["summary"]["baselined"], 4);
+
+    // Twenty lines inserted at the top move every finding down: still clean.
+    let shifted = format!("{}{BASELINED}", "# a comment line\n".repeat(20));
+    std::fs::write(&cfg, &shifted).unwrap();
+    let clean = lint(&["--baseline", "baseline.json"]);
+    assert_eq!(code(&clean), 0, "{}", String::from_utf8_lossy(&clean.stdout));
+
+    // One new error: only it is reported.
+    let new = shifted.replace(
+        "      - id: keys\n",
+        "      - id: cards\n        pattern: \"4[0-9]{12\"\n        action: block\n      - id: keys\n",
+    );
+    std::fs::write(&cfg, &new).unwrap();
+    let out = lint(&["--baseline", "baseline.json"]);
+    assert_eq!(code(&out), 1);
+    assert_eq!(findings(&json(&out)), [("P304".into(), 42)]);
+
+    // The baselined bad regex fixed: its entry is reported stale, the run stays clean.
+    let fixed = shifted.replace("sk-[A-Za-z0-9{20,}", "sk-[A-Za-z0-9]{20,}");
+    std::fs::write(&cfg, &fixed).unwrap();
+    let out = lint(&["--baseline", "baseline.json"]);
+    assert_eq!(code(&out), 0);
+    let v = json(&out);
+    assert_eq!(v["files"][0]["stale"][0]["code"], "P304");
+    assert_eq!(
+        v["files"][0]["stale"][0]["pointer"],
+        "/policy/content-filter/rules/0/pattern"
+    );
+    assert_eq!(v["summary"]["stale"], 1);
+    let human =
+        String::from_utf8(policy_in(dir.path(), &["lint", "cfg.yaml", "--baseline", "baseline.json"]).stdout).unwrap();
+    assert!(
+        human.contains("stale baseline entry: P304 at `/policy/content-filter/rules/0/pattern`"),
+        "{human}"
+    );
+}
+
+#[test]
+fn a_broken_baseline_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("cfg.yaml"), BASELINED).unwrap();
+    std::fs::write(
+        dir.path().join("b.json"),
+        "{\"version\": 1, \"files\": {\"cfg.yaml\": [{\"code\": 3}]}}",
+    )
+    .unwrap();
+    let out = policy_in(dir.path(), &["lint", "cfg.yaml", "--baseline", "b.json"]);
+    assert_eq!(code(&out), 2);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("b.json is not a policy lint baseline") && err.contains("line 1"),
+        "{err}"
+    );
+    let out = policy_in(dir.path(), &["lint", "cfg.yaml", "--baseline", "missing.json"]);
+    assert_eq!(code(&out), 2);
+}
+
+/// Comments, odd spacing, flow and block styles, quoting: all must survive a fix.
+const UNFIXED: &str = "\
+# Owned by the platform team.   Odd   spacing stays.
+pack:
+    name:   fixable        # a trailing comment
+    verison: \"2.0.0\"
+providers:
+  targets:
+    - {id: local,   provider: mock}
+policies:
+  chain:
+    - prompt-injection     # first
+    - content-filter
+    - prompt-injection     # written twice by a bad merge
+policy:
+  content-filter:
+    rules:
+      - id: keys
+        pattern: 'sk-[A-Za-z0-9]{20,}'
+        action:    'redcat'   # typo
+  pii-detector: {action: redact}
+";
+
+#[test]
+fn fix_edits_only_the_offending_spans() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("cfg.yaml");
+    std::fs::write(&cfg, UNFIXED).unwrap();
+
+    let diff = policy_in(dir.path(), &["lint", "cfg.yaml", "--diff"]);
+    assert_eq!(code(&diff), 1, "fixes are available");
+    let text = String::from_utf8(diff.stdout).unwrap();
+    assert!(text.starts_with("--- a/cfg.yaml\n+++ b/cfg.yaml\n"), "{text}");
+    assert!(
+        text.contains("-    verison: \"2.0.0\"\n+    version: \"2.0.0\"\n"),
+        "{text}"
+    );
+    assert_eq!(std::fs::read_to_string(&cfg).unwrap(), UNFIXED, "--diff writes nothing");
+
+    let out = policy_in(dir.path(), &["lint", "cfg.yaml", "--fix", "--format", "json"]);
+    let v = json(&out);
+    assert_eq!(v["files"][0]["fixed"], 3);
+    let after = std::fs::read_to_string(&cfg).unwrap();
+    let expected = UNFIXED
+        .replace("    verison: \"2.0.0\"", "    version: \"2.0.0\"")
+        .replace("    - prompt-injection     # written twice by a bad merge\n", "")
+        .replace("action:    'redcat'   # typo", "action:    redact   # typo");
+    assert_eq!(after, expected, "only the three spans changed, byte for byte");
+    // What is left is the unsafe one: adding pii-detector to the chain changes enforcement.
+    assert_eq!(findings(&v), [("P311".into(), 18)]);
+    let fix = &v["files"][0]["diagnostics"][0]["fix"];
+    assert_eq!(fix["safe"], false);
+    assert_eq!(code(&out), 0, "a warning is left");
+
+    let out = policy_in(dir.path(), &["lint", "cfg.yaml", "--fix", "--unsafe-fixes"]);
+    assert_eq!(code(&out), 0);
+    let after = std::fs::read_to_string(&cfg).unwrap();
+    assert!(
+        after.contains("    - content-filter\n    - pii-detector\npolicy:"),
+        "{after}"
+    );
+    let v = json(&policy_in(
+        dir.path(),
+        &["lint", "cfg.yaml", "--format", "json", "--deny-warnings"],
+    ));
+    assert_eq!(findings(&v), []);
+}
+
+#[test]
+fn flow_chains_lose_the_duplicate_and_its_comma() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("cfg.yaml");
+    let text = "pack: {name: f, version: 1.0.0}\nproviders: {targets: [{id: m, provider: mock}]}\npolicies:\n  chain: [prompt-injection,  content-filter , prompt-injection] # keep\n";
+    std::fs::write(&cfg, text).unwrap();
+    assert_eq!(code(&policy_in(dir.path(), &["lint", "cfg.yaml", "--fix"])), 0);
+    assert_eq!(
+        std::fs::read_to_string(&cfg).unwrap(),
+        text.replace(" , prompt-injection]", "]")
+    );
+}
+
+#[test]
+fn fix_refuses_standard_input_and_unsafe_fixes_need_fix() {
+    let out = policy(&["lint", "--fix", "-"], Some("pack: {}\n"));
+    assert_eq!(code(&out), 2);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--diff"));
+    let out = policy(&["lint", "--unsafe-fixes", "fixtures/lint/pass/full.yaml"], None);
+    assert_eq!(code(&out), 2);
+}
+
+#[test]
+fn through_a_pipe_the_snippet_view_has_no_colour() {
+    // `policy_in` leaves NO_COLOR unset: stdout being a pipe is what turns colour off.
+    let out = policy_in(
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+        &["lint", "fixtures/lint/fail/invalid-regex.yaml"],
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!text.contains('\u{1b}'), "no ANSI escapes: {text:?}");
+    assert!(text.contains("╭─[fixtures/lint/fail/invalid-regex.yaml:"), "{text}");
+    assert!(
+        !text.contains("Begin snippet"),
+        "the narratable form is only on request"
+    );
+    let narrated = policy(
+        &["lint", "--format", "narrated", "fixtures/lint/fail/invalid-regex.yaml"],
+        None,
+    );
+    assert!(stdout(&narrated, None).contains("Begin snippet"));
+}
+
+#[test]
+fn concise_is_one_line_per_finding() {
+    let out = policy(
+        &[
+            "lint",
+            "--format",
+            "concise",
+            "fixtures/lint/fail/every-finding-in-one-run.yaml",
+        ],
+        None,
+    );
+    assert_eq!(code(&out), 1);
+    let text = stdout(&out, None);
+    let lines: Vec<&str> = text.lines().collect();
+    let re = regex::Regex::new(r"^fixtures/lint/fail/every-finding-in-one-run\.yaml:\d+:\d+: P\d{3} \S.*$").unwrap();
+    assert_eq!(lines.len(), 12, "{text}");
+    for l in &lines[..11] {
+        assert!(re.is_match(l), "{l}");
+    }
+    assert!(
+        lines[11].starts_with("Found 10 errors and 1 warning in 1 file."),
+        "{}",
+        lines[11]
+    );
+}
+
+#[test]
+fn several_files_are_reported_in_the_order_given() {
+    let files = [
+        "fixtures/lint/fail/invalid-regex.yaml",
+        "fixtures/lint/pass/full.yaml",
+        "fixtures/lint/fail/duplicate-id.yaml",
+        "fixtures/lint/fail/unknown-key.yaml",
+    ];
+    let mut args = vec!["lint", "--format", "json"];
+    args.extend(files);
+    let v: Value = serde_json::from_slice(&policy(&args, None).stdout).unwrap();
+    let paths: Vec<&str> = v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, files);
+}
