@@ -150,7 +150,7 @@ fn rejected_by_lint(report: &FileReport, errors: usize) -> Rejection {
     Rejection {
         error: format!("{} has {errors} error(s){first}", report.path),
         diagnostics: lint_json(report).get("diagnostics").cloned().unwrap_or(Value::Null),
-        rendered: lint::render::human::render(std::slice::from_ref(report), lint::render::human::Style::Narratable),
+        rendered: lint::render::human::render(std::slice::from_ref(report), lint::render::human::Style::Plain),
     }
 }
 
