@@ -56,7 +56,8 @@ fn run_action(dir: &Path, env: &[(&str, &str)]) -> Run {
         .env_remove("FILES")
         .env_remove("BASE_REF")
         .env_remove("FAIL_ON")
-        .env_remove("SARIF_FILE");
+        .env_remove("SARIF_FILE")
+        .env_remove("BASELINE");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -123,6 +124,43 @@ fn fail_on_restart_never_and_files() {
         "errors=0\nwarnings=0\nrestart-required=false\nchanged-files=\n"
     );
     assert!(r.summary.contains("1 config file(s): 0 error(s)"), "{}", r.summary);
+}
+
+#[test]
+fn a_baseline_accepts_the_broken_file_until_it_gets_worse() {
+    let repo = repo(true);
+    let wrote = Command::new(BIN)
+        .args([
+            "lint",
+            "deploy/broken.policy.yaml",
+            "--write-baseline",
+            "lint-baseline.json",
+        ])
+        .current_dir(repo.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        wrote.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&wrote.stderr)
+    );
+    let r = run_action(repo.path(), &[("BASELINE", "lint-baseline.json")]);
+    assert_eq!(
+        r.out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&r.out.stdout)
+    );
+    assert!(r.outputs.starts_with("errors=0\n"), "{}", r.outputs);
+    std::fs::write(
+        repo.path().join("deploy/broken.policy.yaml"),
+        "pack: { name: Broken, version: 1.0 }\nproviders: { targets: [] }\npolicies: { chain: [rate-limt] }\n",
+    )
+    .unwrap();
+    let r = run_action(repo.path(), &[("BASELINE", "lint-baseline.json")]);
+    assert_eq!(r.out.status.code(), Some(1), "a new finding fails");
+    assert!(r.outputs.starts_with("errors=1\n"), "{}", r.outputs);
 }
 
 fn tool(program: &str, args: &[&str]) -> Option<Output> {

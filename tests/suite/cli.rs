@@ -152,7 +152,8 @@ fn human_output_names_file_line_and_code() {
     assert!(text.contains("P201(unknown-key)"), "{text}");
     assert!(text.contains("[<stdin>:4:"), "{text}");
     assert!(
-        text.trim_end().ends_with("Found 2 errors and 0 warnings in 1 file. 1 fixable with `--fix`."),
+        text.trim_end()
+            .ends_with("Found 2 errors and 0 warnings in 1 file. 1 fixable with `--fix`."),
         "{text}"
     );
 }
