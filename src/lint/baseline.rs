@@ -64,9 +64,17 @@ pub enum BaselineError {
     },
 }
 
-/// The key a report's path is recorded under: as given, without a leading `./`.
+/// The key a report's path is recorded under: as given, without a leading `./`; an absolute
+/// path inside the working directory is made relative to it, so `cfg.yaml`, `./cfg.yaml` and
+/// `$PWD/cfg.yaml` share their entries.
 pub fn key(path: &str) -> String {
-    let mut p = path;
+    let relative = std::env::current_dir().ok().and_then(|cwd| {
+        std::path::Path::new(path)
+            .strip_prefix(cwd)
+            .ok()
+            .map(|p| p.display().to_string())
+    });
+    let mut p = relative.as_deref().unwrap_or(path);
     while let Some(rest) = p.strip_prefix("./") {
         p = rest;
     }
