@@ -23,6 +23,27 @@ pub fn big_config(bytes: usize) -> String {
     s
 }
 
+/// The config of the lint speed target: `rules` content-filter rules (10,000 make 1.5 MB), each
+/// with a distinct regex and a message. `bench/lint-speed.sh` writes the same file.
+#[allow(dead_code)] // each bench uses what it needs
+pub fn rules_config(rules: usize) -> String {
+    let mut s = String::from(
+        "pack:\n  name: bench\n  version: 1.0.0\nproviders:\n  targets:\n    - id: openai-primary\n      provider: openai\n      base_url: https://api.openai.com\n      secret_key_ref: { env: OPENAI_API_KEY }\npolicies:\n  chain: [prompt-injection, pii-detector, content-filter]\npolicy:\n  content-filter:\n    rules:\n",
+    );
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    for i in 0..rules {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let word: String = (0..8).map(|k| (b'a' + ((x >> (k * 5)) % 26) as u8) as char).collect();
+        let action = ["block", "redact", "log"][(x % 3) as usize];
+        s.push_str(&format!(
+            "      - id: rule-{i:05}\n        pattern: \"(?i)\\\\b{word}[0-9]{{2,8}}\\\\b\"\n        action: {action}\n        message: \"blocked by content-filter rule {i} of pack\"\n"
+        ));
+    }
+    s
+}
+
 /// A config with the full chain and `rules` content rules (distinct, realistic patterns).
 #[allow(dead_code)] // each bench uses what it needs
 pub fn chain_config(rules: usize) -> String {

@@ -96,27 +96,25 @@ pub fn lint_source_with(path: &str, source: impl Into<String>, options: &Options
         Ok(doc) => {
             let lines = LineIndex::new(&source);
             let schema_errors = schema_check::check(&doc, &source, &lines);
-            let typed = if schema_errors.is_empty() {
-                match Config::deserialize(&doc.value) {
-                    Ok(c) => Some(c),
-                    Err(e) => {
-                        // The schema is generated from the same types, so this is our bug, not
-                        // the user's; say so rather than hide it.
-                        diagnostics.push(make(
-                            &rules::schema_violation::RULE,
-                            &doc,
-                            Finding::new(
-                                "",
-                                format!("internal: the schema accepted this file but the model did not: {e}"),
-                                "here",
-                                "please report this as a bug of `policy`",
-                            ),
-                        ));
-                        None
-                    }
+            let typed = schema_errors.is_empty().then(|| Config::deserialize(&doc.value));
+            let typed = match typed {
+                Some(Ok(c)) => Some(c),
+                Some(Err(e)) => {
+                    // The schema is generated from the same types, so this is our bug, not
+                    // the user's; say so rather than hide it.
+                    diagnostics.push(make(
+                        &rules::schema_violation::RULE,
+                        &doc,
+                        Finding::new(
+                            "",
+                            format!("internal: the schema accepted this file but the model did not: {e}"),
+                            "here",
+                            "please report this as a bug of `policy`",
+                        ),
+                    ));
+                    None
                 }
-            } else {
-                None
+                _ => None,
             };
             let mut broken: Vec<String> = schema_errors.iter().map(|d| d.pointer.clone()).collect();
             broken.extend(diagnostics.iter().map(|d| d.pointer.clone()));

@@ -20,9 +20,10 @@ use jsonschema::error::{TypeKind, ValidationErrorKind};
 use serde_json::Value;
 use std::sync::OnceLock;
 
+static VALIDATOR: OnceLock<jsonschema::Validator> = OnceLock::new();
+
 fn validator() -> &'static jsonschema::Validator {
-    static V: OnceLock<jsonschema::Validator> = OnceLock::new();
-    V.get_or_init(|| {
+    VALIDATOR.get_or_init(|| {
         jsonschema::options()
             .with_draft(jsonschema::Draft::Draft202012)
             // Formats are annotations in 2020-12; the generated schema relies on none.

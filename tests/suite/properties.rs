@@ -251,3 +251,164 @@ proptest! {
         }
     }
 }
+
+/// A YAML tree with its formatting choices: what the fast reader must read exactly as saphyr.
+#[derive(Debug, Clone)]
+enum Yamlish {
+    Scalar(String, u8),
+    Map(Vec<(String, Yamlish)>, bool),
+    Seq(Vec<Yamlish>, bool),
+}
+
+fn yamlish() -> impl Strategy<Value = Yamlish> {
+    let scalar = ("[ -~é]{0,12}", 0u8..4).prop_map(|(s, q)| Yamlish::Scalar(s, q));
+    scalar.prop_recursive(4, 40, 5, |inner| {
+        prop_oneof![
+            (
+                prop::collection::vec(("[a-z][a-z_ -]{0,6}", inner.clone()), 1..5),
+                any::<bool>()
+            )
+                .prop_map(|(v, flow)| Yamlish::Map(v, flow)),
+            (prop::collection::vec(inner, 1..5), any::<bool>()).prop_map(|(v, flow)| Yamlish::Seq(v, flow)),
+        ]
+    })
+}
+
+fn scalar_text(s: &str, q: u8) -> String {
+    match q {
+        0 => s.to_string(),
+        1 => format!("'{}'", s.replace('\'', "''")),
+        2 => format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"")),
+        _ => format!("\"{}\\u00e9\\x41\" ", s.replace('\\', "\\\\").replace('"', "\\\"")),
+    }
+}
+
+fn flow_text(y: &Yamlish) -> String {
+    match y {
+        Yamlish::Scalar(s, q) => scalar_text(s, *q),
+        Yamlish::Map(v, _) => format!(
+            "{{{}}}",
+            v.iter()
+                .map(|(k, x)| format!("{k}: {}", flow_text(x)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Yamlish::Seq(v, _) => format!("[ {} ]", v.iter().map(flow_text).collect::<Vec<_>>().join(" , ")),
+    }
+}
+
+fn block_text(y: &Yamlish, indent: usize, out: &mut String) {
+    let pad = " ".repeat(indent);
+    match y {
+        Yamlish::Map(v, _) => {
+            for (i, (k, x)) in v.iter().enumerate() {
+                out.push_str(&format!("{pad}{k}:"));
+                value_text(x, indent, i % 2 == 0, out);
+            }
+        }
+        Yamlish::Seq(v, _) => {
+            for (i, x) in v.iter().enumerate() {
+                match x {
+                    Yamlish::Map(m, false) if i % 2 == 1 => {
+                        // `- key: value` with the rest of the mapping below it.
+                        let mut inner = String::new();
+                        block_text(&Yamlish::Map(m.clone(), false), indent + 2, &mut inner);
+                        out.push_str(&format!("{pad}- {}", &inner[indent + 2..]));
+                    }
+                    _ => {
+                        out.push_str(&format!("{pad}-"));
+                        value_text(x, indent, false, out);
+                    }
+                }
+            }
+        }
+        Yamlish::Scalar(..) => out.push_str(&format!("{pad}{}\n", flow_text(y))),
+    }
+}
+
+fn value_text(x: &Yamlish, indent: usize, comment: bool, out: &mut String) {
+    match x {
+        Yamlish::Scalar(..) | Yamlish::Map(_, true) | Yamlish::Seq(_, true) => {
+            out.push_str(&format!(" {}", flow_text(x)));
+            out.push_str(if comment { "   # note\n" } else { "\n" });
+        }
+        Yamlish::Seq(_, false) if comment => {
+            out.push('\n');
+            block_text(x, indent, out); // indentless
+        }
+        _ => {
+            out.push_str(if comment { "  # below\n\n" } else { "\n" });
+            block_text(x, indent + 2, out);
+        }
+    }
+}
+
+fn agrees(src: &str) -> Result<(), TestCaseError> {
+    use policy::config::yaml::fast_compare::{fast, saphyr};
+    if let Some(f) = fast(src) {
+        prop_assert_eq!(Some(f), saphyr(src), "{}", src);
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn the_fast_yaml_reader_agrees_with_saphyr_on_noise(text in "[a-z:\\- \\n\\[\\]{},'\"#0-9.\\\\]{0,120}") {
+        agrees(&text)?;
+    }
+}
+
+/// Wherever the fast reader accepts a generated document, it reads the events and spans saphyr
+/// reads; and it accepts most of them (the test would be empty otherwise).
+#[test]
+fn the_fast_yaml_reader_agrees_with_saphyr() {
+    use policy::config::yaml::fast_compare::fast;
+    use proptest::strategy::ValueTree;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let (mut taken, mut total) = (0, 0);
+    for _ in 0..1500 {
+        let y = yamlish().new_tree(&mut runner).unwrap().current();
+        let mut src = String::new();
+        match &y {
+            Yamlish::Scalar(..) => src.push_str(&format!("k: {}\n", flow_text(&y))),
+            _ => block_text(&y, 0, &mut src),
+        }
+        for text in [src.as_str(), src.trim_end()] {
+            total += 1;
+            taken += usize::from(fast(text).is_some());
+            agrees(text).unwrap();
+        }
+    }
+    assert!(
+        taken * 3 >= total,
+        "the fast reader took only {taken} of {total} documents"
+    );
+}
+
+#[test]
+fn every_fixture_the_fast_reader_takes_reads_as_saphyr_reads_it() {
+    use crate::util::{root, yaml_files};
+    use policy::config::yaml::fast_compare::{fast, saphyr};
+    let mut taken = 0;
+    let files: Vec<_> = ["fixtures", "deploy", "../shared/seed-configs"]
+        .iter()
+        .map(|d| root().join(d))
+        .filter(|d| d.is_dir())
+        .flat_map(|d| yaml_files(&d))
+        .collect();
+    for file in &files {
+        let src = std::fs::read_to_string(file).unwrap();
+        if let Some(f) = fast(&src) {
+            taken += 1;
+            assert_eq!(Some(f), saphyr(&src), "{}", file.display());
+        }
+    }
+    // The fixtures are plain configs: nearly all of them take the fast path.
+    assert!(
+        taken * 4 >= files.len() * 3,
+        "only {taken} of {} files took the fast path",
+        files.len()
+    );
+}

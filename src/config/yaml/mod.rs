@@ -14,18 +14,25 @@
 //! - `spans`: positions, the span tree, and [`Document::locate`].
 //! - `builder`: events -> value + span tree, with every guard above.
 //! - `scalars`: the YAML 1.2 core schema (scalar resolution, accepted tags).
+//! - `fast`: the event stream of the common plain subset of YAML without the general scanner
+//!   (same events and spans); anything else falls back to `saphyr-parser`.
 //!
 //! Pointer tokens are escaped and split by `crate::config::pointer`; `escape` and `unescape`
 //! are re-exported here for callers that still name them through this module.
 
 mod builder;
 mod error;
+mod fast;
 mod scalars;
 mod spans;
 
 pub use crate::config::pointer::{escape, unescape};
 pub use error::{YamlError, YamlErrorKind, ALIAS_NODE_BUDGET, MAX_DEPTH};
 pub use spans::{Document, Entry, Located, Node, NodeKind, Pos, ScalarKind, Span};
+
+/// The fast reader's and saphyr's event streams side by side, for the property tests.
+#[doc(hidden)]
+pub use fast::compare as fast_compare;
 
 use builder::{build, ParserItem};
 use saphyr_parser::Parser;
@@ -42,6 +49,15 @@ const BATCH: usize = 512;
 /// Parse one YAML document. Duplicate keys are collected (all of them) and reading goes on;
 /// any other error stops reading and is returned alone.
 pub fn parse(src: &str) -> Result<Document, Vec<YamlError>> {
+    if let Some(doc) = fast::read(src) {
+        return Ok(doc);
+    }
+    parse_general(src)
+}
+
+/// [`parse`] with the general scanner only: what a file outside the fast path's subset gets,
+/// and what the fast path is tested against.
+pub fn parse_general(src: &str) -> Result<Document, Vec<YamlError>> {
     if src.len() < PIPELINE_MIN_BYTES {
         return build(Parser::new_from_str(src));
     }

@@ -37,19 +37,32 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
         })?;
         Some((i, id))
     });
-    duplicates("/providers/targets", "target", targets, out);
+    duplicates(
+        "/providers/targets",
+        "target",
+        ctx.indices("/providers/targets").len(),
+        targets,
+        out,
+    );
     let rules = ctx.indices("/policy/content-filter/rules").filter_map(|i| {
         let id = ctx.get(&format!("/policy/content-filter/rules/{i}/id"), |c| {
             c.policy.content_filter.as_ref()?.rules.get(i).map(|r| &r.id)
         })?;
         Some((i, id))
     });
-    duplicates("/policy/content-filter/rules", "rule", rules, out);
+    let n = ctx.indices("/policy/content-filter/rules").len();
+    duplicates("/policy/content-filter/rules", "rule", n, rules, out);
 }
 
 /// Report every id of `ids` (the sound items, with their index) that an earlier item used.
-fn duplicates<'a>(list: &str, what: &str, ids: impl Iterator<Item = (usize, Cow<'a, String>)>, out: &mut Vec<Finding>) {
-    let mut seen: std::collections::HashMap<Cow<'a, String>, usize> = std::collections::HashMap::new();
+fn duplicates<'a>(
+    list: &str,
+    what: &str,
+    count: usize,
+    ids: impl Iterator<Item = (usize, Cow<'a, String>)>,
+    out: &mut Vec<Finding>,
+) {
+    let mut seen: std::collections::HashMap<Cow<'a, String>, usize> = std::collections::HashMap::with_capacity(count);
     for (i, id) in ids {
         if let Some(&first) = seen.get(&id) {
             out.push(

@@ -33,23 +33,26 @@ declare_rule! {
 }
 
 fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
-    let mut patterns = Vec::new();
+    // Checked as they are found: collecting 10,000 patterns first would only grow a vector.
+    let mut check_one = |pointer: String, pattern: &str| {
+        if let Err(e) = syntax_check(pattern) {
+            let at = inner_at(ctx.doc, &pointer, pattern, e.span);
+            out.push(Finding::new(pointer, format!("invalid regex: {}", e.kind), e.kind.clone(), e.help).at(at));
+        }
+    };
     for i in ctx.indices("/policy/prompt-injection/extra_patterns") {
         let pointer = format!("/policy/prompt-injection/extra_patterns/{i}");
-        let p = ctx.get(&pointer, |c| c.policy.prompt_injection.as_ref()?.extra_patterns.get(i));
-        patterns.extend(p.map(|p| (pointer, p)));
+        if let Some(p) = ctx.get(&pointer, |c| c.policy.prompt_injection.as_ref()?.extra_patterns.get(i)) {
+            check_one(pointer, &p);
+        }
     }
     for i in ctx.indices("/policy/content-filter/rules") {
         let pointer = format!("/policy/content-filter/rules/{i}/pattern");
         let p = ctx.get(&pointer, |c| {
             c.policy.content_filter.as_ref()?.rules.get(i).map(|r| &r.pattern)
         });
-        patterns.extend(p.map(|p| (pointer, p)));
-    }
-    for (pointer, pattern) in patterns {
-        if let Err(e) = syntax_check(&pattern) {
-            let at = inner_at(ctx.doc, &pointer, &pattern, e.span);
-            out.push(Finding::new(pointer, format!("invalid regex: {}", e.kind), e.kind.clone(), e.help).at(at));
+        if let Some(p) = p {
+            check_one(pointer, &p);
         }
     }
 }

@@ -1,0 +1,665 @@
+//! The fast path of the YAML reader: the event stream of the plain YAML configs are written in,
+//! produced without the general scanner, event for event and span for span what
+//! `saphyr-parser` produces for the same text.
+//!
+//! Accepted: block mappings and sequences (indented or not), `- key: value` items, one-line
+//! plain, single- and double-quoted scalars, one-line flow collections, comments and blank
+//! lines. Anything else (anchors, aliases, tags, block or multi-line scalars, empty values,
+//! `?` keys, document markers, tabs, carriage returns, a byte-order mark, or any syntax error)
+//! returns `None`, and the caller reads the file with the general parser, which also words the
+//! errors. So this module decides nothing about validity; it only makes the common case cheap.
+//! `tests::matches_saphyr` and the proptest in `tests/suite/properties.rs` hold it to
+//! saphyr's output, spans included (saphyr's quirks too: a quoted scalar or flow bracket ends
+//! after the blanks and comment that follow it; an indentless sequence starts at its first
+//! item's content).
+
+use super::builder::{Build, ParserItem};
+use super::spans::Document;
+use saphyr_parser::{Event, Marker, ScalarStyle, Span};
+use std::borrow::Cow;
+
+/// Where the events go: straight into the document builder, or (for the tests) a list.
+trait Sink<'a> {
+    /// Take one event; `false` stops reading (the fast path declines).
+    fn take(&mut self, item: ParserItem<'a>) -> bool;
+}
+
+impl<'a> Sink<'a> for Vec<ParserItem<'a>> {
+    fn take(&mut self, item: ParserItem<'a>) -> bool {
+        self.push(item);
+        true
+    }
+}
+
+impl<'a> Sink<'a> for Build {
+    fn take(&mut self, item: ParserItem<'a>) -> bool {
+        // A builder error (a duplicate key, say) is worded by the general path.
+        self.feed(item).is_ok()
+    }
+}
+
+/// Read `src` into a document without buffering its events, or `None` when it is not in the
+/// accepted subset (or the builder found an error: the general path reports it).
+pub(super) fn read(src: &str) -> Option<Document> {
+    let build = reader(src, Build::default())?;
+    build.finish().ok()
+}
+
+/// The events of `src`, or `None` when it is not in the accepted subset.
+pub(super) fn events(src: &str) -> Option<Vec<ParserItem<'_>>> {
+    reader(src, Vec::new())
+}
+
+fn reader<'a, S: Sink<'a>>(src: &'a str, sink: S) -> Option<S> {
+    if src.starts_with('\u{feff}') || src.contains(['\t', '\r']) {
+        return None;
+    }
+    let mut r = Reader {
+        src,
+        b: src.as_bytes(),
+        pos: 0,
+        line: 1,
+        line_start: 0,
+        ascii: src.is_ascii(),
+        depth: 0,
+        out: sink,
+        ok: true,
+    };
+    r.document()?;
+    r.ok.then_some(r.out)
+}
+
+struct Reader<'a, S> {
+    src: &'a str,
+    b: &'a [u8],
+    pos: usize,
+    line: usize,
+    line_start: usize,
+    ascii: bool,
+    /// Collections open: deeper than the builder allows is the general path's to report.
+    depth: usize,
+    out: S,
+    /// Whether the sink took every event.
+    ok: bool,
+}
+
+type Found<T = ()> = Option<T>;
+
+impl<'a, S: Sink<'a>> Reader<'a, S> {
+    fn marker(&self, pos: usize) -> Marker {
+        let col = if self.ascii {
+            pos - self.line_start
+        } else {
+            self.src[self.line_start..pos].chars().count()
+        };
+        Marker::new(pos, self.line, col)
+    }
+
+    fn enter(&mut self) -> Found {
+        self.depth += 1;
+        (self.depth <= super::MAX_DEPTH).then_some(())
+    }
+
+    fn emit(&mut self, event: Event<'a>, start: usize, end: usize) {
+        let span = Span::new(self.marker(start), self.marker(end));
+        self.ok = self.ok && self.out.take(Ok((event, span)));
+    }
+
+    fn emit_at(&mut self, event: Event<'a>, at: Marker) {
+        self.ok = self.ok && self.out.take(Ok((event, Span::new(at, at))));
+    }
+
+    fn peek(&self) -> u8 {
+        self.b.get(self.pos).copied().unwrap_or(b'\n')
+    }
+
+    fn at_eof(&self) -> bool {
+        self.pos >= self.b.len()
+    }
+
+    /// Where saphyr puts the end of the stream: column 0 of the line after the last one
+    /// (called once everything was read, so `line` is the last line).
+    fn eof_marker(&self) -> Marker {
+        let line = self.line + usize::from(!self.src.ends_with('\n'));
+        Marker::new(self.b.len(), line, 0)
+    }
+
+    /// Move to the first content character at or after `pos`, past blanks, comments and line
+    /// ends. Returns its column (`None` at the end of the text).
+    fn next_content(&mut self) -> Option<usize> {
+        loop {
+            while self.peek() == b' ' {
+                self.pos += 1;
+            }
+            if self.at_eof() {
+                return None;
+            }
+            match self.peek() {
+                b'#' => {
+                    self.pos = memchr::memchr(b'\n', &self.b[self.pos..]).map_or(self.b.len(), |i| self.pos + i);
+                }
+                b'\n' => {
+                    self.pos += 1;
+                    self.line += 1;
+                    self.line_start = self.pos;
+                }
+                _ => return Some(self.marker(self.pos).col()),
+            }
+        }
+    }
+
+    /// The rest of the line must be blanks and an optional comment; stop before its newline.
+    fn end_of_line(&mut self) -> Found {
+        while self.peek() == b' ' {
+            self.pos += 1;
+        }
+        match self.peek() {
+            b'\n' => Some(()),
+            b'#' if self.b[self.pos - 1] == b' ' => {
+                self.pos = memchr::memchr(b'\n', &self.b[self.pos..]).map_or(self.b.len(), |i| self.pos + i);
+                Some(())
+            }
+            _ => None,
+        }
+    }
+
+    /// After a closing quote or bracket, saphyr's token runs on over the blanks and the
+    /// comment that follow on the line; return where it ends.
+    fn closing_end(&self, mut end: usize) -> usize {
+        while self.b.get(end) == Some(&b' ') {
+            end += 1;
+        }
+        if self.b.get(end) == Some(&b'#') && self.b[end - 1] == b' ' {
+            end = memchr::memchr(b'\n', &self.b[end..]).map_or(self.b.len(), |i| end + i);
+        }
+        end
+    }
+
+    fn document(&mut self) -> Found {
+        self.emit_at(Event::StreamStart, Marker::new(0, 1, 0));
+        let col = self.next_content()?;
+        let start = self.marker(self.pos);
+        self.emit_at(Event::DocumentStart(false), start);
+        if self.b[self.pos..].starts_with(b"---") || self.peek() == b'%' {
+            return None;
+        }
+        self.block_node(col)?;
+        if self.next_content().is_some() {
+            return None;
+        }
+        let end = self.eof_marker();
+        self.emit_at(Event::DocumentEnd, end);
+        self.emit_at(Event::StreamEnd, end);
+        Some(())
+    }
+
+    /// The end marker of a block collection: the next token, or the end of the stream.
+    fn block_end(&mut self, event: Event<'a>) {
+        let at = if self.at_eof() {
+            self.eof_marker()
+        } else {
+            self.marker(self.pos)
+        };
+        self.emit_at(event, at);
+    }
+
+    fn dash_here(&self) -> bool {
+        self.peek() == b'-' && matches!(self.b.get(self.pos + 1), Some(b' ') | Some(b'\n') | None)
+    }
+
+    /// A block collection starting at the current content (column `col`).
+    fn block_node(&mut self, col: usize) -> Found {
+        if self.dash_here() {
+            self.block_sequence(col, false)
+        } else if self.key_here() {
+            self.block_mapping(col)
+        } else {
+            None
+        }
+    }
+
+    /// Whether the content here is a mapping key: a scalar followed by `: ` or `:` at the end
+    /// of the line, before any comment.
+    fn key_here(&self) -> bool {
+        let rest = &self.b[self.pos..];
+        let line = &rest[..memchr::memchr(b'\n', rest).unwrap_or(rest.len())];
+        match line.first() {
+            Some(b'"') | Some(b'\'') => self.quoted_at(self.pos).is_some_and(|(len, _)| {
+                let after = &line[len..];
+                let colon = after.iter().position(|&c| c != b' ');
+                colon.is_some_and(|c| after[c] == b':' && matches!(after.get(c + 1), Some(b' ') | None))
+            }),
+            Some(b'[') | Some(b'{') | None => false,
+            _ => {
+                let mut i = 0;
+                while i < line.len() {
+                    match line[i] {
+                        b':' if matches!(line.get(i + 1), Some(b' ') | None) => return true,
+                        b'#' if i > 0 && line[i - 1] == b' ' => return false,
+                        _ => i += 1,
+                    }
+                }
+                false
+            }
+        }
+    }
+
+    fn block_mapping(&mut self, n: usize) -> Found {
+        self.enter()?;
+        self.emit_at(Event::MappingStart(0, None), self.marker(self.pos));
+        loop {
+            self.key()?;
+            // `: ` or `:` at the end of the line.
+            if self.peek() != b':' {
+                return None;
+            }
+            self.pos += 1;
+            while self.peek() == b' ' {
+                self.pos += 1;
+            }
+            if matches!(self.peek(), b'\n' | b'#') {
+                if self.peek() == b'#' && self.b[self.pos - 1] != b' ' {
+                    return None;
+                }
+                // The value is on the next lines: a nested collection, or an indentless
+                // sequence at this indentation.
+                let c = self.next_content()?;
+                if c > n {
+                    self.block_node(c)?;
+                } else if c == n && self.dash_here() {
+                    self.block_sequence(n, true)?;
+                } else {
+                    return None; // an empty value: the general parser's business
+                }
+            } else {
+                self.inline_value()?;
+                self.end_of_line()?;
+                if self.next_content().is_some_and(|c| c > n) {
+                    return None; // a continuation line of a plain scalar, or an error
+                }
+            }
+            match self.next_content() {
+                Some(c) if c == n && !self.dash_here() => continue,
+                Some(c) if c < n => break,
+                None => break,
+                _ => return None,
+            }
+        }
+        self.block_end(Event::MappingEnd);
+        self.depth -= 1;
+        Some(())
+    }
+
+    fn block_sequence(&mut self, n: usize, indentless: bool) -> Found {
+        self.enter()?;
+        let mut first = true;
+        loop {
+            let dash = self.pos;
+            self.pos += 1;
+            if self.peek() != b' ' {
+                return None; // `-` alone: an empty item or one on the next lines
+            }
+            while self.peek() == b' ' {
+                self.pos += 1;
+            }
+            if matches!(self.peek(), b'\n' | b'#') {
+                return None;
+            }
+            if first {
+                let at = self.marker(if indentless { self.pos } else { dash });
+                self.emit_at(Event::SequenceStart(0, None), at);
+                first = false;
+            }
+            let m = self.marker(self.pos).col();
+            if self.dash_here() {
+                return None; // `- - x`
+            }
+            if self.key_here() {
+                self.block_mapping(m)?;
+            } else {
+                self.inline_value()?;
+                self.end_of_line()?;
+                if self.next_content().is_some_and(|c| c > n) {
+                    return None;
+                }
+            }
+            match self.next_content() {
+                Some(c) if c == n && self.dash_here() => continue,
+                Some(c) if c < n || (indentless && c == n) => break,
+                None => break,
+                _ => return None,
+            }
+        }
+        self.block_end(Event::SequenceEnd);
+        self.depth -= 1;
+        Some(())
+    }
+
+    /// A key: a one-line plain or quoted scalar directly before `:`.
+    fn key(&mut self) -> Found {
+        match self.peek() {
+            b'"' | b'\'' => self.quoted(),
+            _ => {
+                let start = self.pos;
+                let rest = &self.b[start..];
+                let line_len = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+                let colon = (0..line_len)
+                    .find(|&i| rest[i] == b':' && matches!(rest.get(i + 1), Some(b' ') | Some(b'\n') | None))?;
+                let src: &'a str = self.src;
+                let text = &src[start..start + colon];
+                if !plain_start(text) || text.ends_with(' ') || text.contains(" #") {
+                    return None;
+                }
+                self.pos = start + colon;
+                self.emit(
+                    Event::Scalar(Cow::Borrowed(text), ScalarStyle::Plain, 0, None),
+                    start,
+                    self.pos,
+                );
+                Some(())
+            }
+        }
+    }
+
+    /// A value on the key's or dash's line: a scalar or a one-line flow collection.
+    fn inline_value(&mut self) -> Found {
+        match self.peek() {
+            b'"' | b'\'' => self.quoted(),
+            b'[' | b'{' => self.flow(),
+            _ => {
+                let start = self.pos;
+                let rest = &self.b[start..];
+                let mut end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+                if let Some(h) = memchr::memmem::find(&rest[..end], b" #") {
+                    end = h;
+                }
+                let src: &'a str = self.src;
+                let text = src[start..start + end].trim_end_matches(' ');
+                if !plain_start(text) || text.contains(": ") || text.ends_with(':') {
+                    return None;
+                }
+                self.pos = start + text.len();
+                self.emit(
+                    Event::Scalar(Cow::Borrowed(text), ScalarStyle::Plain, 0, None),
+                    start,
+                    self.pos,
+                );
+                Some(())
+            }
+        }
+    }
+
+    /// The byte length of the one-line quoted scalar starting at `at` (quotes included) and
+    /// its value; `None` when it does not close on its line or has an escape this reader does
+    /// not know.
+    fn quoted_at(&self, at: usize) -> Option<(usize, Cow<'a, str>)> {
+        let src: &'a str = self.src;
+        let quote = self.b[at];
+        let body_start = at + 1;
+        let rest = &self.b[body_start..];
+        let body = &rest[..memchr::memchr(b'\n', rest).unwrap_or(rest.len())];
+        let mut owned: Option<String> = None;
+        let mut seg = 0;
+        let mut i = 0;
+        loop {
+            let k = if quote == b'\'' {
+                i + memchr::memchr(b'\'', &body[i..])?
+            } else {
+                i + memchr::memchr2(b'"', b'\\', &body[i..])?
+            };
+            let piece = &src[body_start + seg..body_start + k];
+            if body[k] == quote && !(quote == b'\'' && body.get(k + 1) == Some(&b'\'')) {
+                let value = match owned {
+                    Some(mut o) => {
+                        o.push_str(piece);
+                        Cow::Owned(o)
+                    }
+                    None => Cow::Borrowed(piece),
+                };
+                return Some((k + 2, value));
+            }
+            let o = owned.get_or_insert_with(|| String::with_capacity(body.len()));
+            o.push_str(piece);
+            if quote == b'\'' {
+                o.push('\'');
+                i = k + 2;
+                seg = i;
+                continue;
+            }
+            let (ch, used) = match *body.get(k + 1)? {
+                b'\\' => ('\\', 2),
+                b'"' => ('"', 2),
+                b'/' => ('/', 2),
+                b'n' => ('\n', 2),
+                b't' => ('\t', 2),
+                b'r' => ('\r', 2),
+                b'0' => ('\0', 2),
+                b'a' => ('\u{7}', 2),
+                b'b' => ('\u{8}', 2),
+                b'e' => ('\u{1b}', 2),
+                b'f' => ('\u{c}', 2),
+                b'v' => ('\u{b}', 2),
+                b' ' => (' ', 2),
+                b'N' => ('\u{85}', 2),
+                b'_' => ('\u{a0}', 2),
+                b'L' => ('\u{2028}', 2),
+                b'P' => ('\u{2029}', 2),
+                c @ (b'x' | b'u' | b'U') => {
+                    let digits = match c {
+                        b'x' => 2,
+                        b'u' => 4,
+                        _ => 8,
+                    };
+                    let hex = std::str::from_utf8(body.get(k + 2..k + 2 + digits)?).ok()?;
+                    if !hex.bytes().all(|h| h.is_ascii_hexdigit()) {
+                        return None;
+                    }
+                    (char::from_u32(u32::from_str_radix(hex, 16).ok()?)?, 2 + digits)
+                }
+                _ => return None,
+            };
+            o.push(ch);
+            i = k + used;
+            seg = i;
+        }
+    }
+
+    /// A one-line single- or double-quoted scalar; its span runs on over what follows it
+    /// (see `closing_end`).
+    fn quoted(&mut self) -> Found {
+        let start = self.pos;
+        let (len, value) = self.quoted_at(start)?;
+        let style = if self.b[start] == b'"' {
+            ScalarStyle::DoubleQuoted
+        } else {
+            ScalarStyle::SingleQuoted
+        };
+        let end = self.closing_end(start + len);
+        self.emit(Event::Scalar(value, style, 0, None), start, end);
+        self.pos = end;
+        Some(())
+    }
+
+    /// A flow collection that opens and closes on this line.
+    fn flow(&mut self) -> Found {
+        self.enter()?;
+        let start = self.pos;
+        let seq = self.peek() == b'[';
+        let close = if seq { b']' } else { b'}' };
+        self.pos += 1;
+        while self.peek() == b' ' {
+            self.pos += 1;
+        }
+        let open = if seq {
+            Event::SequenceStart(0, None)
+        } else {
+            Event::MappingStart(0, None)
+        };
+        self.emit(open, start, self.pos);
+        if self.peek() != close {
+            loop {
+                if seq {
+                    self.flow_node(false)?;
+                } else {
+                    self.flow_node(true)?;
+                    if self.peek() != b':' || self.b.get(self.pos + 1) != Some(&b' ') {
+                        return None;
+                    }
+                    self.pos += 1;
+                    while self.peek() == b' ' {
+                        self.pos += 1;
+                    }
+                    self.flow_node(false)?;
+                }
+                while self.peek() == b' ' {
+                    self.pos += 1;
+                }
+                match self.peek() {
+                    b',' => {
+                        self.pos += 1;
+                        while self.peek() == b' ' {
+                            self.pos += 1;
+                        }
+                        if matches!(self.peek(), b']' | b'}' | b',' | b'\n' | b'#') {
+                            return None;
+                        }
+                    }
+                    c if c == close => break,
+                    _ => return None,
+                }
+            }
+        }
+        let at = self.pos;
+        let end = self.closing_end(at + 1);
+        let event = if seq { Event::SequenceEnd } else { Event::MappingEnd };
+        self.emit(event, at, end);
+        self.pos = end;
+        self.depth -= 1;
+        Some(())
+    }
+
+    /// An item, key or value inside a flow collection.
+    fn flow_node(&mut self, key: bool) -> Found {
+        match self.peek() {
+            b'"' | b'\'' => self.quoted(),
+            b'[' | b'{' if !key => self.flow(),
+            _ => {
+                let start = self.pos;
+                let mut i = start;
+                while let Some(&c) = self.b.get(i) {
+                    let stop = match c {
+                        b',' | b'[' | b']' | b'{' | b'}' | b'\n' => true,
+                        b'#' => self.b[i - 1] == b' ',
+                        b':' => matches!(self.b.get(i + 1), Some(b' ' | b',' | b']' | b'}' | b'\n') | None),
+                        _ => false,
+                    };
+                    if stop {
+                        break;
+                    }
+                    i += 1;
+                }
+                if self.b.get(i) == Some(&b':') && !key {
+                    return None; // a pair inside a sequence, or `a: b: c`
+                }
+                let src: &'a str = self.src;
+                let text = src[start..i].trim_end_matches(' ');
+                if !plain_start(text) {
+                    return None;
+                }
+                self.pos = start + text.len();
+                self.emit(
+                    Event::Scalar(Cow::Borrowed(text), ScalarStyle::Plain, 0, None),
+                    start,
+                    self.pos,
+                );
+                Some(())
+            }
+        }
+    }
+}
+
+/// Whether `text` may be a plain scalar as written (not empty, not starting with an indicator).
+fn plain_start(text: &str) -> bool {
+    let mut chars = text.chars();
+    match chars.next() {
+        None => false,
+        Some('-' | '?' | ':') => chars.next().is_some_and(|c| c != ' '),
+        Some(c) => !"[]{},#&*!|>'\"%@`".contains(c),
+    }
+}
+
+/// Both readers' events with line:column spans, for the tests that hold this module to saphyr.
+#[doc(hidden)]
+pub mod compare {
+    use saphyr_parser::{Event, Parser};
+
+    /// One event and its span as `(line, col)` pairs.
+    pub type Seen<'a> = (Event<'a>, (usize, usize), (usize, usize));
+
+    fn seen<'a>(items: impl Iterator<Item = super::ParserItem<'a>>) -> Option<Vec<Seen<'a>>> {
+        items
+            .map(|i| {
+                i.ok()
+                    .map(|(e, s)| (e, (s.start.line(), s.start.col()), (s.end.line(), s.end.col())))
+            })
+            .collect()
+    }
+
+    /// The fast reader's events, `None` when it declines the text.
+    pub fn fast(src: &str) -> Option<Vec<Seen<'_>>> {
+        seen(super::events(src)?.into_iter())
+    }
+
+    /// saphyr's events, `None` when it finds an error.
+    pub fn saphyr(src: &str) -> Option<Vec<Seen<'_>>> {
+        seen(Parser::new_from_str(src))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::compare::{fast, saphyr};
+
+    fn same(src: &str) {
+        let f = fast(src).unwrap_or_else(|| panic!("the fast reader declined:\n{src}"));
+        let s = saphyr(src).expect("saphyr reads it");
+        for (a, b) in f.iter().zip(&s) {
+            assert_eq!(a, b, "in\n{src}");
+        }
+        assert_eq!(f.len(), s.len(), "in\n{src}");
+    }
+
+    #[test]
+    fn matches_saphyr() {
+        same("# c\npack:\n  name: x   # trailing\n  version: \"1.0\" # q\nlist:\n  - a\n  - b: 1\n    c: [x, \"y\", {k: v}]\n  - 'single'\nlast: 3\n");
+        same("k2:  \n  - x\nk3:\n- a\n- [a, b]   # c\n- { a: 1 , b: \"q\"  , c: [] }\nk4: {}\nk5: \"a\\\\b\\\"c\"\nk6: x y  \n\n# trailing\n");
+        same("a: 1");
+        same(
+            "a: 'it''s'\nb: \"\\u00e9t\\x41\"\nc: é ü: no\n"
+                .replace(" ü: no", "")
+                .as_str(),
+        );
+        same("- a\n- b: c\n  d: [1, 2]\n- 'x'\n");
+        same("k: https://x.example/a:b\n\"q k\": v\n");
+    }
+
+    #[test]
+    fn declines_what_it_does_not_read() {
+        for src in [
+            "a: &x 1\nb: *x\n",
+            "a: |\n  text\n",
+            "a:\nb: 1\n",
+            "a: b\n  c\n",
+            "---\na: 1\n",
+            "a:\t1\n",
+            "a: [1,\n 2]\n",
+            "a: b: c\n",
+            "- - a\n",
+            "? a\n: b\n",
+            "a: !!str 1\n",
+            "",
+        ] {
+            assert!(fast(src).is_none(), "{src:?}");
+        }
+    }
+}
