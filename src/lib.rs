@@ -30,6 +30,8 @@
 //!                  and its HTML report
 //! fleet/           SPEC §6: the inventory, a group's status and drift, and the rollout (waves,
 //!                  bake, gates on health, errors and verdict mix, rollback)
+//! policy_test/     SPEC §8: test files (file), running and judging cases (run), rule
+//!                  coverage, reports (render: human, JSON, JUnit, GitHub), `--record-from`
 //! ```
 //!
 //! The command line is not part of this library: `src/main.rs` declares `cli/` (one file per
@@ -53,7 +55,9 @@
 //! - `admin_client` -> `contract` (the admin API's paths and bodies), `config` (`GET /admin/config`);
 //! - `replay` -> `engine`, `diff` (what the gateway will run), `contract`, `process`, `admin_client`;
 //! - `fleet` -> `admin_client` (every gateway of a group), `diff` (hot or restart), `replay::offline`
-//!   (the predicted verdict shift), `engine` (the expected hash), `contract`.
+//!   (the predicted verdict shift), `engine` (the expected hash), `contract`;
+//! - `policy_test` -> `engine` (the decisions), `lint` (the test file's YAML reading and its
+//!   located diagnostics), `replay::traffic` (`--record-from`).
 //!
 //! No module imports one that imports it back; `../gateway` uses this library and is never
 //! used by it.
@@ -67,6 +71,7 @@ pub mod diff;
 pub mod engine;
 pub mod fleet;
 pub mod lint;
+pub mod policy_test;
 pub mod process;
 pub mod replay;
 pub mod schema;

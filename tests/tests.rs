@@ -6,6 +6,8 @@
 //!   line expects, and insta snapshots of its human and JSON output.
 //! - `lint_workflow` — suppressions, baselines, `--fix`/`--diff`, output through a pipe, the
 //!   concise format, several files at once (SPEC §7).
+//! - `policy_test`   — `policy test` (SPEC §8): failures, redact vs block, rate-limit sequences,
+//!   coverage and `--fail-under`, JUnit against `tests/schemas/junit.xsd`, `--record-from`.
 //! - `schema`        — the committed schema is current; every field has a reload class; every
 //!   enforcement-bearing field (action, pattern, detector list, limit, policy block) has `x-enforce`.
 //! - `cli`           — exit codes, formats, stdin, globs, `explain`.
@@ -28,6 +30,9 @@ mod lint_fixtures;
 
 #[path = "suite/lint_workflow.rs"]
 mod lint_workflow;
+
+#[path = "suite/policy_test.rs"]
+mod policy_test;
 
 #[path = "suite/schema.rs"]
 mod schema;

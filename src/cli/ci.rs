@@ -12,6 +12,7 @@ use super::lint::{expand, Input};
 use policy::diff::{classify, render as diff_render};
 use policy::lint::baseline::Baseline;
 use policy::lint::{self, render, FileReport, Severity};
+use policy::policy_test::render as test_render;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -79,6 +80,82 @@ fn select(paths: &[String]) -> Result<Vec<PathBuf>, CliError> {
         }
     }
     Ok(files)
+}
+
+/// Run the `*.policy-test.yaml` files in the folders of the linted configs; add their results
+/// to the summary and their failures as annotations. Returns how many cases failed (a test
+/// file that cannot be read, or whose config has errors, counts as one).
+fn run_tests(configs: &[PathBuf], format: super::lint::Format, summary: &mut String) -> Result<usize, CliError> {
+    let mut tests: Vec<PathBuf> = Vec::new();
+    for dir in configs.iter().map(|c| c.parent().unwrap_or(std::path::Path::new("."))) {
+        for ext in ["yaml", "yml"] {
+            let pattern = format!(
+                "{}/*.policy-test.{ext}",
+                glob::Pattern::escape(&dir.display().to_string())
+            );
+            for t in glob::glob(&pattern).into_iter().flatten().filter_map(Result::ok) {
+                if !tests.contains(&t) {
+                    tests.push(t);
+                }
+            }
+        }
+    }
+    if tests.is_empty() {
+        return Ok(0);
+    }
+    tests.sort();
+    summary.push_str("## policy test\n\n");
+    let failures = match super::test::run_files(&tests, None)? {
+        Ok(ran) => {
+            let t = test_render::Totals::of(&ran.results);
+            summary.push_str(&format!(
+                "{} test file(s), {} case(s): {} passed, {} failed.\n\n",
+                t.files, t.cases, t.passed, t.failed
+            ));
+            if t.failed > 0 {
+                summary.push_str("| | Case | Location | What did not hold |\n|---|---|---|---|\n");
+                for r in &ran.results {
+                    for c in r.cases.iter().filter(|c| !c.passed) {
+                        summary.push_str(&format!(
+                            "| ❌ | {} | `{}:{}:{}` | {} |\n",
+                            cell(&c.name),
+                            r.path,
+                            c.line,
+                            c.column,
+                            cell(&c.failures.join("; "))
+                        ));
+                    }
+                }
+                summary.push('\n');
+            }
+            if format == super::lint::Format::Github {
+                print(&test_render::github(&ran.results))?;
+            }
+            t.failed
+        }
+        Err(super::test::NotRun::BrokenTests(reports)) => {
+            summary.push_str("These are not policy test files (P501):\n\n");
+            for r in &reports {
+                for d in &r.diagnostics {
+                    summary.push_str(&format!(
+                        "- `{}:{}:{}` {}\n",
+                        r.path,
+                        d.line(),
+                        d.column(),
+                        cell(&d.message)
+                    ));
+                }
+            }
+            summary.push('\n');
+            print(&super::lint::render(format, &reports))?;
+            reports.len()
+        }
+        Err(super::test::NotRun::InvalidConfig(reports)) => {
+            summary.push_str("No case ran: the config under test has errors (listed above).\n\n");
+            reports.len()
+        }
+    };
+    Ok(failures)
 }
 
 fn git(args: &[&str]) -> Result<String, CliError> {
@@ -160,6 +237,8 @@ pub fn run(args: CiArgs) -> Result<Outcome, CliError> {
         summary.push('\n');
     }
 
+    let test_failures = run_tests(&files, args.format, &mut summary)?;
+
     let mut changed: Vec<String> = Vec::new();
     let mut restart: Vec<String> = Vec::new();
     if let Some(base) = args.base_ref.as_deref() {
@@ -209,7 +288,7 @@ pub fn run(args: CiArgs) -> Result<Outcome, CliError> {
     append(
         "GITHUB_OUTPUT",
         &format!(
-            "errors={errors}\nwarnings={warnings}\nrestart-required={}\nchanged-files={}\n",
+            "errors={errors}\nwarnings={warnings}\nrestart-required={}\nchanged-files={}\ntest-failures={test_failures}\n",
             !restart.is_empty(),
             changed.join(" ")
         ),
@@ -218,8 +297,8 @@ pub fn run(args: CiArgs) -> Result<Outcome, CliError> {
         eprint!("{summary}");
     }
     let fail = match args.fail_on {
-        FailOn::Error => errors > 0,
-        FailOn::Restart => errors > 0 || !restart.is_empty(),
+        FailOn::Error => errors > 0 || test_failures > 0,
+        FailOn::Restart => errors > 0 || test_failures > 0 || !restart.is_empty(),
         FailOn::Never => false,
     };
     Ok(if fail { Outcome::Findings } else { Outcome::Clean })

@@ -1,5 +1,6 @@
 //! `policy demo`: the whole story on the bundled fixtures, in a few lines and under a minute:
-//! lint A and B, classify the change, replay recorded traffic offline, then the live replay
+//! lint A and B, run A's policy tests, classify the change, replay recorded traffic offline,
+//! then the live replay
 //! against a `policy-gateway` started on loopback (mock provider: no key, no network).
 //!
 //! The fixtures are compiled in, so it runs from any directory; only the gateway binary must
@@ -22,6 +23,10 @@ const A: (&str, &str) = (
 const B: (&str, &str) = (
     "fixtures/gateway/demo-next.yaml",
     include_str!("../../fixtures/gateway/demo-next.yaml"),
+);
+const TESTS: (&str, &str) = (
+    "fixtures/gateway/demo.policy-test.yaml",
+    include_str!("../../fixtures/gateway/demo.policy-test.yaml"),
 );
 const TRAFFIC: (&str, &str) = (
     "fixtures/traffic/chat.jsonl",
@@ -52,9 +57,28 @@ pub fn run(args: DemoArgs) -> Result<Outcome, CliError> {
         print(&format!("1. lint    {name}: 0 errors, {w} warnings\n"))?;
         configs.push(config);
     }
+    let tests = policy::policy_test::file::read(TESTS.0, TESTS.1.to_string()).map_err(|r| {
+        CliError::Usage(format!(
+            "{}: {} problem(s) in the bundled test file",
+            TESTS.0,
+            r.diagnostics.len()
+        ))
+    })?;
+    let engine = policy::engine::Engine::compile(&configs[0])?;
+    let tested = policy::policy_test::run::run(&tests, A.0, &engine);
+    let cov = policy::policy_test::coverage::measure(A.0, &configs[0], &[&tested]);
+    print(&format!(
+        "2. test    {}: {} of {} cases pass, {} of {} rules of A hit ({:.1}%)\n",
+        TESTS.0,
+        tested.cases.len() - tested.failed(),
+        tested.cases.len(),
+        cov.hit,
+        cov.rules,
+        cov.percent
+    ))?;
     let plan = classify(&configs[0], &configs[1]);
     print(&format!(
-        "2. diff    {} change(s), class {}: {}\n",
+        "3. diff    {} change(s), class {}: {}\n",
         plan.changes.len(),
         plan.class_name(),
         if plan.restart_required().is_empty() {
@@ -67,7 +91,7 @@ pub fn run(args: DemoArgs) -> Result<Outcome, CliError> {
     let offline = offline::replay(&configs[0], &configs[1], &recorded)?;
     let transitions: Vec<String> = offline.transitions.iter().map(|(t, n)| format!("{t} ×{n}")).collect();
     print(&format!(
-        "3. replay  {} recorded requests ({}): {} change verdict{}\n",
+        "4. replay  {} recorded requests ({}): {} change verdict{}\n",
         offline.requests,
         TRAFFIC.0,
         offline.changed,
@@ -92,7 +116,7 @@ pub fn run(args: DemoArgs) -> Result<Outcome, CliError> {
         write_report(path, &policy::replay::html::render(&report, Some(&offline)))?;
     }
     print(&format!(
-        "4. live    {} requests on {} connections while the gateway switched A<->B {} times: {} dropped, {} unattributed, {} mismatched, {} failed reloads\n",
+        "5. live    {} requests on {} connections while the gateway switched A<->B {} times: {} dropped, {} unattributed, {} mismatched, {} failed reloads\n",
         report.requests,
         report.concurrency,
         report.reloads,
@@ -113,7 +137,7 @@ pub fn run(args: DemoArgs) -> Result<Outcome, CliError> {
             "FAIL: see `policy replay --live` for the details."
         }
     ))?;
-    Ok(if report.passed {
+    Ok(if report.passed && tested.failed() == 0 {
         Outcome::Clean
     } else {
         Outcome::Findings

@@ -17,6 +17,7 @@ pub mod live;
 pub mod replay;
 pub mod schema;
 pub mod status_view;
+pub mod test;
 
 use clap::{Parser, Subcommand};
 pub use common::{CliError, Outcome};
@@ -39,6 +40,8 @@ pub enum Command {
     Diff(diff::DiffArgs),
     /// Replay recorded traffic against two configs: which verdicts change before rollout.
     Replay(Box<replay::ReplayArgs>),
+    /// Run policy tests: expected verdicts per request, rule coverage, JUnit (SPEC §8).
+    Test(test::TestArgs),
     /// Print the JSON Schema generated from the config model.
     Schema(schema::SchemaArgs),
     /// Print the documentation of a diagnostic code (e.g. `policy explain P304`).
@@ -63,6 +66,7 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Lint(args) => lint::run(args),
         Command::Diff(args) => diff::run(args),
         Command::Replay(args) => replay::run(*args),
+        Command::Test(args) => test::run(args),
         Command::Schema(args) => schema::run(args),
         Command::Explain(args) => explain::run(args),
         Command::Demo(args) => demo::run(args),

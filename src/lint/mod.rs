@@ -164,6 +164,27 @@ fn sort(diagnostics: &mut Vec<Diagnostic>) {
     diagnostics.dedup();
 }
 
+/// Read `source` as YAML with the linter's reader and limits, for files that are not configs
+/// (policy test files): the document, or a report of its P1xx diagnostics.
+pub fn read_yaml(path: &str, source: Arc<String>) -> Result<Document, Box<FileReport>> {
+    yaml::parse(&source).map_err(|errors| {
+        Box::new(FileReport {
+            path: path.to_string(),
+            diagnostics: errors
+                .into_iter()
+                .map(|e| yaml_diagnostic(point_at_tab(e, &source)))
+                .collect(),
+            source: source.clone(),
+            suppressed: Vec::new(),
+            baselined: Vec::new(),
+            stale: Vec::new(),
+            fixed: 0,
+            config: None,
+            document: None,
+        })
+    })
+}
+
 fn yaml_diagnostic(e: yaml::YamlError) -> Diagnostic {
     use rules::{
         alias_expansion_limit, duplicate_key, multiple_documents, nesting_too_deep, unsupported_yaml, yaml_syntax_error,

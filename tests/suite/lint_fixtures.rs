@@ -97,7 +97,8 @@ fn every_rule_has_a_failing_fixture() {
     let missing: Vec<&str> = lint::rules::RULES
         .iter()
         .map(|r| r.code)
-        .filter(|c| !seen.contains(*c) && *c != "P200")
+        // P200 is the schema's catch-all; P5xx are test-file codes (tests/suite/policy_test.rs).
+        .filter(|c| !seen.contains(*c) && *c != "P200" && !c.starts_with("P5"))
         .collect();
     assert!(missing.is_empty(), "codes without a failing fixture: {missing:?}");
 }

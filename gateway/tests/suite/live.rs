@@ -212,7 +212,7 @@ fn policy_demo_tells_the_whole_story() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    for step in ["1. lint", "2. diff", "3. replay", "4. live", "PASS"] {
+    for step in ["1. lint", "2. test", "3. diff", "4. replay", "5. live", "PASS"] {
         assert!(stdout.contains(step), "{stdout}");
     }
     assert!(stdout.contains("97 change verdict (redact->block"), "{stdout}");

@@ -23,11 +23,21 @@ pub enum Style {
 }
 
 impl Style {
-    /// Graphical on a terminal without `NO_COLOR`, plain otherwise.
+    /// Graphical on a terminal without `NO_COLOR`, plain otherwise (for stdout).
     pub fn detect() -> Style {
         use std::io::IsTerminal;
+        Style::choose(std::io::stdout().is_terminal())
+    }
+
+    /// [`Style::detect`] for text written to stderr.
+    pub fn detect_stderr() -> Style {
+        use std::io::IsTerminal;
+        Style::choose(std::io::stderr().is_terminal())
+    }
+
+    fn choose(terminal: bool) -> Style {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        if !no_color && std::io::stdout().is_terminal() {
+        if !no_color && terminal {
             Style::Graphical
         } else {
             Style::Plain

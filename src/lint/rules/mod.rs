@@ -4,7 +4,8 @@
 //! types every rule works with); the rule's doc comment is its user documentation (`policy
 //! explain CODE`) with the headings *What it does*, *Why is this bad?*, *Example* and *Use
 //! instead*. Codes are grouped: `P1xx` YAML reading, `P2xx` schema, `P3xx` semantic rules, `P4xx`
-//! the linter's own comments (suppressions, emitted by `lint::suppress`).
+//! the linter's own comments (suppressions, emitted by `lint::suppress`), `P5xx` policy test
+//! files (emitted by `policy_test::file`).
 //! Codes found while reading or validating (P1xx, P2xx, and P301) have no `check`: the reader
 //! and the schema mapper emit them and take their code from here. Codes are stable: never
 //! reuse or renumber one.
@@ -21,6 +22,7 @@ pub mod duplicate_key;
 pub mod invalid_base_url;
 pub mod invalid_listen_address;
 pub mod invalid_regex;
+pub mod invalid_test_file;
 pub mod malformed_value;
 pub mod missing_base_url;
 pub mod missing_key;
@@ -70,6 +72,7 @@ pub static RULES: &[&Rule] = &[
     &mock_settings_on_real_provider::RULE,
     &suppression_without_reason::RULE,
     &unused_suppression::RULE,
+    &invalid_test_file::RULE,
 ];
 
 /// The rule with `code` (case-insensitive) or `name`.
