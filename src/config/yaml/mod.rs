@@ -14,7 +14,7 @@
 //! - `spans`: positions, the span tree, and [`Document::locate`].
 //! - `builder`: events -> value + span tree, with every guard above.
 //! - `scalars`: the YAML 1.2 core schema (scalar resolution, accepted tags).
-//! - `fast`: the event stream of the common plain subset of YAML without the general scanner
+//! - `fast/`: the event stream of the common plain subset of YAML without the general scanner
 //!   (same events and spans); anything else falls back to `saphyr-parser`.
 //!
 //! Pointer tokens are escaped and split by `crate::config::pointer`; `escape` and `unescape`
