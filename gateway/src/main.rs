@@ -282,6 +282,7 @@ async fn run(
         next_id: std::sync::atomic::AtomicU64::new(1),
         instance: format!("{:x}{:04x}", journal::now_ms(), std::process::id() & 0xffff),
         lifecycle,
+        accepting: tokio::sync::watch::Sender::new(0),
         listeners: Mutex::new(listeners),
         restarting: std::sync::atomic::AtomicBool::new(false),
         argv: std::env::args_os().skip(1).fold(Vec::new(), |mut kept, arg| {

@@ -167,6 +167,15 @@ async fn run(gw: &Arc<Gateway>, source: Source, trigger: Trigger) -> (u16, Answe
         ),
     );
     let _ = gw.lifecycle.send(Stop::Handover);
+    // Answer only once no serve loop accepts any more: a client that connects after reading
+    // this answer reaches the new process, never this one.
+    let mut accepting = gw.accepting.subscribe();
+    if tokio::time::timeout(std::time::Duration::from_secs(2), accepting.wait_for(|n| *n == 0))
+        .await
+        .is_err()
+    {
+        log("WARN", "restart: a serve loop still accepted 2 s after the handover");
+    }
     (
         200,
         Answer::Applied(Box::new(Applied {

@@ -40,6 +40,7 @@ where
 {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let open = Arc::new(AtomicUsize::new(0));
+    gw.accepting.send_modify(|n| *n += 1);
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -84,6 +85,7 @@ where
         }
     }
     drop(listener);
+    gw.accepting.send_modify(|n| *n = n.saturating_sub(1));
     let how = *stop.borrow();
     if how == Stop::Handover {
         let deadline = Instant::now() + HANDOVER_IDLE_GRACE;

@@ -147,6 +147,9 @@ pub struct Gateway {
     /// Where the process is in its life; the serve loops and `main` watch it, and a
     /// zero-drop restart moves it to [`Stop::Handover`].
     pub lifecycle: tokio::sync::watch::Sender<Stop>,
+    /// How many serve loops are accepting connections: a restart waits for none before it
+    /// answers, so no connection made after its answer reaches this process.
+    pub accepting: tokio::sync::watch::Sender<usize>,
     /// The listening sockets as a restart hands them over (duplicates of the serve loops'
     /// descriptors); emptied once handed over, so an address the next process does not take
     /// stops being served when this process stops accepting.

@@ -73,7 +73,7 @@ fn select(paths: &[String]) -> Result<Vec<PathBuf>, CliError> {
                     let s = c.as_os_str().to_string_lossy();
                     s == "target" || s == "node_modules" || (s.starts_with('.') && s != "." && s != "..")
                 });
-                if !hidden && !files.contains(&f) {
+                if !hidden && !super::lint::is_test_file(&f) && !files.contains(&f) {
                     files.push(f);
                 }
             }
@@ -147,7 +147,13 @@ fn run_tests(configs: &[PathBuf], format: super::lint::Format, summary: &mut Str
                 }
             }
             summary.push('\n');
-            print(&super::lint::render(format, &reports))?;
+            // One document on stdout for json and sarif: the test files' problems go to stderr.
+            match format {
+                super::lint::Format::Json | super::lint::Format::Sarif => {
+                    eprint!("{}", super::lint::render(super::lint::Format::Concise, &reports))
+                }
+                _ => print(&super::lint::render(format, &reports))?,
+            }
             reports.len()
         }
         Err(super::test::NotRun::InvalidConfig(reports)) => {

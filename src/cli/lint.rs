@@ -68,6 +68,14 @@ pub enum Input {
     File(PathBuf),
 }
 
+/// Whether `p` is a policy test file (`*.policy-test.yaml`), which a folder or the CI's
+/// default patterns must not lint as a config.
+pub fn is_test_file(p: &std::path::Path) -> bool {
+    p.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.ends_with(".policy-test.yaml") || n.ends_with(".policy-test.yml"))
+}
+
 /// Expand paths and globs, keeping the order given and dropping repeats.
 pub fn expand(args: &[String]) -> Result<Vec<Input>, CliError> {
     let mut inputs = Vec::new();
@@ -92,7 +100,7 @@ pub fn expand(args: &[String]) -> Result<Vec<Input>, CliError> {
                         .flatten()
                 })
                 .filter_map(Result::ok)
-                .filter(|p| p.is_file())
+                .filter(|p| p.is_file() && !is_test_file(p))
                 .collect();
             if found.is_empty() {
                 return Err(CliError::Usage(format!(
@@ -270,7 +278,10 @@ pub fn run(args: LintArgs) -> Result<Outcome, CliError> {
         if let Some(e) = io_errors.into_iter().next_back() {
             return Err(CliError::Load(e));
         }
-        return Ok(if would > 0 { Outcome::Findings } else { Outcome::Clean });
+        let errors: usize = reports.iter().map(|r| r.count(Severity::Error)).sum();
+        let warnings: usize = reports.iter().map(|r| r.count(Severity::Warning)).sum();
+        let findings = would > 0 || errors > 0 || (args.deny_warnings && warnings > 0);
+        return Ok(if findings { Outcome::Findings } else { Outcome::Clean });
     }
     let text = render(args.format, &reports);
     if !reports.is_empty() {

@@ -127,6 +127,8 @@ fn expand(args: &[String]) -> Result<Vec<PathBuf>, CliError> {
 
 /// A config under test, loaded and compiled once.
 struct UnderTest {
+    /// The path as the first test file named it: what reports show.
+    name: String,
     config: policy::config::Config,
     engine: Engine,
 }
@@ -166,6 +168,7 @@ pub fn run_files(files: &[PathBuf], config_override: Option<&Path>) -> Result<Re
     }
     let mut configs: BTreeMap<PathBuf, UnderTest> = BTreeMap::new();
     let mut invalid = Vec::new();
+    let mut tried: Vec<PathBuf> = Vec::new();
     let mut plan = Vec::new();
     for (path, t) in &tests {
         let cfg = match (config_override, &t.config) {
@@ -178,38 +181,42 @@ pub fn run_files(files: &[PathBuf], config_override: Option<&Path>) -> Result<Re
             )))
             }
         };
-        if !configs.contains_key(&cfg) && !invalid.iter().any(|r: &lint::FileReport| Path::new(&r.path) == cfg) {
+        // One config reached by two paths (`../cfg.yaml`, `cfg.yaml`) is one config under test.
+        let key = std::fs::canonicalize(&cfg).unwrap_or_else(|_| cfg.clone());
+        if !configs.contains_key(&key) && !tried.contains(&key) {
+            tried.push(key.clone());
             match lint::load_config(&cfg) {
                 Ok((config, _)) => {
                     let engine = Engine::compile(&config)?;
-                    configs.insert(cfg.clone(), UnderTest { config, engine });
+                    let name = cfg.display().to_string();
+                    configs.insert(key.clone(), UnderTest { name, config, engine });
                 }
                 Err(LoadError::Invalid { report, .. }) => invalid.push(*report),
                 Err(e) => return Err(CliError::Load(e)),
             }
         }
-        plan.push((t, cfg));
+        plan.push((t, key));
     }
     if !invalid.is_empty() {
         return Ok(Err(NotRun::InvalidConfig(invalid)));
     }
     let results: Vec<FileResult> = plan
         .iter()
-        .map(|(t, cfg)| run::run(t, &cfg.display().to_string(), &configs[cfg].engine))
+        .map(|(t, key)| run::run(t, &configs[key].name, &configs[key].engine))
         .collect();
     let coverage = configs
-        .iter()
-        .map(|(cfg, u)| {
-            let name = cfg.display().to_string();
-            let mine: Vec<&FileResult> = results.iter().filter(|r| r.config == name).collect();
-            coverage::measure(&name, &u.config, &mine)
+        .values()
+        .map(|u| {
+            let mine: Vec<&FileResult> = results.iter().filter(|r| r.config == u.name).collect();
+            coverage::measure(&u.name, &u.config, &mine)
         })
         .collect();
     Ok(Ok(Ran { results, coverage }))
 }
 
-/// Show why the files did not run; the outcome to end with.
-pub fn report_not_run(not_run: NotRun) -> Result<Outcome, CliError> {
+/// Show why the files did not run; the outcome to end with. Machine formats keep stdout for
+/// their one document, so the diagnostics go to stderr then.
+pub fn report_not_run(not_run: NotRun, human: bool) -> Result<Outcome, CliError> {
     match not_run {
         NotRun::BrokenTests(reports) => {
             eprint!("{}", lint_human::render(&reports, lint_human::Style::detect_stderr()));
@@ -222,8 +229,13 @@ pub fn report_not_run(not_run: NotRun) -> Result<Outcome, CliError> {
                 }
             )))
         }
-        NotRun::InvalidConfig(reports) => {
+        NotRun::InvalidConfig(reports) if human => {
             print(&lint_human::render(&reports, lint_human::Style::detect()))?;
+            eprintln!("policy test: the config under test has errors; no case ran");
+            Ok(Outcome::Findings)
+        }
+        NotRun::InvalidConfig(reports) => {
+            eprint!("{}", lint_human::render(&reports, lint_human::Style::detect_stderr()));
             eprintln!("policy test: the config under test has errors; no case ran");
             Ok(Outcome::Findings)
         }
@@ -238,7 +250,7 @@ pub fn run(args: TestArgs) -> Result<Outcome, CliError> {
     let files = expand(&args.paths)?;
     let ran = match run_files(&files, args.config.as_deref())? {
         Ok(ran) => ran,
-        Err(not_run) => return report_not_run(not_run),
+        Err(not_run) => return report_not_run(not_run, args.format == Format::Human),
     };
     let hostname =
         std::fs::read_to_string("/proc/sys/kernel/hostname").map_or("localhost".into(), |h| h.trim().to_string());

@@ -61,6 +61,21 @@ pub struct FileReport {
 }
 
 impl FileReport {
+    /// A report of `diagnostics` alone: nothing suppressed, baselined or fixed, no config.
+    pub fn of(path: &str, source: Arc<String>, diagnostics: Vec<Diagnostic>) -> FileReport {
+        FileReport {
+            path: path.to_string(),
+            source,
+            diagnostics,
+            suppressed: Vec::new(),
+            baselined: Vec::new(),
+            stale: Vec::new(),
+            fixed: 0,
+            config: None,
+            document: None,
+        }
+    }
+
     /// Number of diagnostics of `severity`.
     pub fn count(&self, severity: Severity) -> usize {
         self.diagnostics.iter().filter(|d| d.severity == severity).count()
@@ -168,20 +183,11 @@ fn sort(diagnostics: &mut Vec<Diagnostic>) {
 /// (policy test files): the document, or a report of its P1xx diagnostics.
 pub fn read_yaml(path: &str, source: Arc<String>) -> Result<Document, Box<FileReport>> {
     yaml::parse(&source).map_err(|errors| {
-        Box::new(FileReport {
-            path: path.to_string(),
-            diagnostics: errors
-                .into_iter()
-                .map(|e| yaml_diagnostic(point_at_tab(e, &source)))
-                .collect(),
-            source: source.clone(),
-            suppressed: Vec::new(),
-            baselined: Vec::new(),
-            stale: Vec::new(),
-            fixed: 0,
-            config: None,
-            document: None,
-        })
+        let diagnostics = errors
+            .into_iter()
+            .map(|e| yaml_diagnostic(point_at_tab(e, &source)))
+            .collect();
+        Box::new(FileReport::of(path, source.clone(), diagnostics))
     })
 }
 

@@ -9,7 +9,7 @@
 //! comments are left alone. Owns the comment syntax and the matching; counting and rendering
 //! are the report's and the renderers'.
 
-use super::diagnostic::Diagnostic;
+use super::diagnostic::{Diagnostic, LineIndex};
 use super::rules::{did_you_mean, suppression_without_reason, unused_suppression, Rule, RULES};
 use crate::config::yaml::{Document, Pos, Span};
 
@@ -152,24 +152,58 @@ fn warning(rule: &'static Rule, message: String, span: Span, label: String, help
 fn read(src: &str, doc: &Document) -> Vec<Directive> {
     let mut out = Vec::new();
     let finder = memchr::memmem::Finder::new("policy:");
-    let mut from = 0;
+    let lines = LineIndex::new(src);
+    let (mut from, mut counted, mut line_no) = (0, 0, 1u32);
     while let Some(i) = finder.find(&src.as_bytes()[from..]) {
         let at = from + i;
         let line_start = src[..at].rfind('\n').map_or(0, |n| n + 1);
         let line_end = src[at..].find('\n').map_or(src.len(), |n| at + n);
         from = line_end.max(at + 1);
-        let line_no = src[..line_start].matches('\n').count() as u32 + 1;
+        // Lines counted from where the last count stopped: linear in the file, however many
+        // `policy:` it holds.
+        line_no += memchr::memchr_iter(b'\n', &src.as_bytes()[counted..line_start]).count() as u32;
+        counted = line_start;
         if let Some(d) = parse_line(&src[line_start..line_end], line_no) {
             let hash = Pos {
                 line: line_no,
                 col: d.span.start.col,
             };
-            if !doc.inside_scalar(hash) {
+            if !in_text(src, &lines, doc, hash) {
                 out.push(d);
             }
         }
     }
     out
+}
+
+/// Whether `pos` is inside a scalar or key as written. saphyr's span of a quoted scalar runs
+/// on over the comment after it, so a quoted one counts only up to its closing quote.
+fn in_text(src: &str, lines: &LineIndex, doc: &Document, pos: Pos) -> bool {
+    let Some(span) = doc.scalar_at(pos) else {
+        return false;
+    };
+    let text = src.get(lines.range(src, span)).unwrap_or_default();
+    match text.chars().next() {
+        Some(q @ ('"' | '\'')) if span.start.line == span.end.line => {
+            let body = &text[1..];
+            let mut close = None;
+            let mut chars = body.char_indices().peekable();
+            while let Some((i, c)) = chars.next() {
+                if q == '"' && c == '\\' {
+                    chars.next();
+                } else if c == q {
+                    if q == '\'' && chars.peek().is_some_and(|(_, n)| *n == '\'') {
+                        chars.next();
+                    } else {
+                        close = Some(body[..i].chars().count() as u32 + 2);
+                        break;
+                    }
+                }
+            }
+            close.is_none_or(|len| pos.col < span.start.col + len)
+        }
+        _ => true,
+    }
 }
 
 /// The directive on `line` (its text), if the line has one in a comment.

@@ -82,6 +82,9 @@ impl OneOrMany {
     }
 }
 
+/// `at` must stay below a day: cases start a day apart (`run.rs`).
+const MAX_AT: Millis = 86_400_000;
+
 /// A read and checked test file.
 #[derive(Debug, Clone)]
 pub struct TestFile {
@@ -151,19 +154,7 @@ pub struct Expect {
 pub fn read(path: &str, source: String) -> Result<TestFile, Box<FileReport>> {
     let source = Arc::new(source);
     let doc = lint::read_yaml(path, source.clone())?;
-    let fail = |diagnostics: Vec<Diagnostic>| {
-        Box::new(FileReport {
-            path: path.to_string(),
-            source: source.clone(),
-            diagnostics,
-            suppressed: Vec::new(),
-            baselined: Vec::new(),
-            stale: Vec::new(),
-            fixed: 0,
-            config: None,
-            document: None,
-        })
-    };
+    let fail = |diagnostics: Vec<Diagnostic>| Box::new(FileReport::of(path, source.clone(), diagnostics));
     let raw: RawFile = match serde_path_to_error::deserialize(&doc.value) {
         Ok(raw) => raw,
         Err(e) => {
@@ -346,9 +337,21 @@ fn millis(at: Option<&RawAt>, p: &str) -> Result<Millis, Problem> {
             "write milliseconds (`1500`) or a duration: `250ms`, `1.5s`, `2m`".to_string(),
         )
     };
+    let day = |ms: Millis| {
+        if ms < MAX_AT {
+            Ok(ms)
+        } else {
+            Err((
+                p.to_string(),
+                format!("`at` is {ms} ms: a case lasts less than a day"),
+                "cases start a day apart (so each starts with full rate-limit buckets); keep `at` under 24h"
+                    .to_string(),
+            ))
+        }
+    };
     match at {
         None => Ok(0),
-        Some(RawAt::Millis(ms)) => Ok(*ms as Millis),
+        Some(RawAt::Millis(ms)) => day(Millis::try_from(*ms).unwrap_or(Millis::MAX)),
         Some(RawAt::Text(t)) => {
             let t = t.trim();
             let (num, scale) = if let Some(n) = t.strip_suffix("ms") {
@@ -357,6 +360,8 @@ fn millis(at: Option<&RawAt>, p: &str) -> Result<Millis, Problem> {
                 (n, 1000.0)
             } else if let Some(n) = t.strip_suffix('m') {
                 (n, 60_000.0)
+            } else if let Some(n) = t.strip_suffix('h') {
+                (n, 3_600_000.0)
             } else {
                 return Err(bad(t));
             };
@@ -364,7 +369,7 @@ fn millis(at: Option<&RawAt>, p: &str) -> Result<Millis, Problem> {
             if !v.is_finite() || v < 0.0 {
                 return Err(bad(t));
             }
-            Ok((v * scale).round() as Millis)
+            day((v * scale).round().min(Millis::MAX as f64) as Millis)
         }
     }
 }

@@ -2,24 +2,13 @@
 //! touch only their spans, and output through a pipe. Every test runs the real binary on real
 //! files in a temporary folder.
 
-use crate::util::{policy, stdout};
+use crate::util::{policy, policy_in, stdout};
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 fn code(out: &Output) -> i32 {
     out.status.code().expect("exit code")
-}
-
-/// Run `policy` in `dir` (relative paths in reports, as users see them).
-fn policy_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_policy"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("NO_COLOR")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run policy")
 }
 
 fn json(out: &Output) -> Value {
@@ -302,7 +291,7 @@ fn fix_refuses_standard_input_and_unsafe_fixes_need_fix() {
 
 #[test]
 fn through_a_pipe_the_snippet_view_has_no_colour() {
-    // `policy_in` leaves NO_COLOR unset: stdout being a pipe is what turns colour off.
+    // `policy_in` unsets NO_COLOR: stdout being a pipe is what turns colour off.
     let out = policy_in(
         Path::new(env!("CARGO_MANIFEST_DIR")),
         &["lint", "fixtures/lint/fail/invalid-regex.yaml"],
@@ -365,4 +354,80 @@ fn several_files_are_reported_in_the_order_given() {
         .map(|f| f["path"].as_str().unwrap())
         .collect();
     assert_eq!(paths, files);
+}
+
+#[test]
+fn a_suppression_after_a_quoted_value_is_a_comment() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("cfg.yaml"),
+        "pack: { name: q, version: 1.0.0 }\ngateway:\n  admin:\n    listen: \"0.0.0.0:41003\"  # policy: ignore[P309] private network\nproviders: { targets: [{ id: m, provider: mock }] }\n",
+    )
+    .unwrap();
+    let v = json(&policy_in(dir.path(), &["lint", "cfg.yaml", "--format", "json"]));
+    assert_eq!(findings(&v), []);
+    assert_eq!(v["summary"]["suppressed"], 1);
+}
+
+#[test]
+fn identical_findings_need_and_get_one_baseline_entry_each() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("cfg.yaml"),
+        "pack: { name: q, version: 1.0.0 }\n# policy: ignore[P309]\n# policy: ignore[P309]\nproviders: { targets: [{ id: m, provider: mock }] }\n",
+    )
+    .unwrap();
+    let lint = |extra: &[&str]| {
+        let mut args = vec!["lint", "cfg.yaml", "--deny-warnings"];
+        args.extend(extra);
+        policy_in(dir.path(), &args)
+    };
+    assert_eq!(code(&lint(&[])), 1, "two P401 and two P402 warnings");
+    assert_eq!(code(&lint(&["--write-baseline", "b.json"])), 0);
+    let out = lint(&["--baseline", "b.json", "--format", "json"]);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(json(&out)["summary"]["baselined"], 4);
+}
+
+#[test]
+fn diff_fails_on_errors_it_cannot_fix_and_folders_skip_test_files() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bad.yaml"),
+        "pack: { name: q, version: 1.0.0 }\nproviders: { targets: [] }\n",
+    )
+    .unwrap();
+    let out = policy_in(dir.path(), &["lint", "bad.yaml", "--diff"]);
+    assert_eq!(code(&out), 1, "no fix, but an error");
+    assert!(out.stdout.is_empty());
+    std::fs::remove_file(dir.path().join("bad.yaml")).unwrap();
+    std::fs::write(
+        dir.path().join("policy-config.yaml"),
+        "pack: { name: q, version: 1.0.0 }\nproviders: { targets: [{ id: m, provider: mock }] }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("policy-config.policy-test.yaml"),
+        "config: policy-config.yaml\ncases: []\n",
+    )
+    .unwrap();
+    let out = policy_in(dir.path(), &["lint", ".", "--format", "json"]);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(json(&out)["summary"]["files"], 1);
+}
+
+#[test]
+fn the_unsafe_chain_fix_lands_after_a_quoted_entry_not_in_its_comment() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("cfg.yaml");
+    let text = "pack: { name: q, version: 1.0.0 }\nproviders: { targets: [{ id: m, provider: mock }] }\npolicies:\n  chain: [prompt-injection, \"content-filter\"]  # main\npolicy:\n  pii-detector: { action: redact }\n";
+    std::fs::write(&cfg, text).unwrap();
+    assert_eq!(
+        code(&policy_in(dir.path(), &["lint", "cfg.yaml", "--fix", "--unsafe-fixes"])),
+        0
+    );
+    assert_eq!(
+        std::fs::read_to_string(&cfg).unwrap(),
+        text.replace("\"content-filter\"]", "\"content-filter\", pii-detector]")
+    );
 }

@@ -2,23 +2,12 @@
 //! a rate-limit sequence, coverage and `--fail-under`, JUnit against a JUnit XML schema, a
 //! malformed file, `--record-from`, and the bundled demo tests.
 
-use crate::util::root;
+use crate::util::{policy_in, root};
 use serde_json::Value;
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 fn code(out: &Output) -> i32 {
     out.status.code().expect("exit code")
-}
-
-fn policy_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_policy"))
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run policy")
 }
 
 fn text(out: &Output) -> String {
@@ -261,6 +250,7 @@ fn a_malformed_test_file_is_located_and_exits_2() {
         ("config: cfg.yaml\ncases:\n  - name: x\n    request: { messages: [] }\n    expect: { verdit: allow }\n", 5, 15, "unknown field `verdit`"),
         ("config: cfg.yaml\ncases:\n  - name: x\n    request: { messages: [] }\n    expect: { verdict: allow, status: many }\n", 5, 39, "invalid type"),
         ("config: cfg.yaml\ncases:\n  - name: x\n    request: { messages: [] }\n    expect: { verdict: alow }\n", 5, 24, "unknown verdict `alow`"),
+        ("config: cfg.yaml\ncases:\n  - name: x\n    request: { messages: [] }\n    at: 25h\n    expect: { verdict: allow }\n", 5, 9, "a case lasts less than a day"),
     ] {
         let dir = setup(body);
         let out = policy_in(dir.path(), &["test", "t.policy-test.yaml"]);

@@ -24,6 +24,18 @@ pub fn policy(args: &[&str], stdin: Option<&str>) -> Output {
     child.wait_with_output().expect("wait for policy")
 }
 
+/// Run `policy` with `args` in `dir` (relative paths in reports, as users see them), stdin
+/// closed, `NO_COLOR` unset: stdout being a pipe is what must turn colour off.
+pub fn policy_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_policy"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run policy")
+}
+
 /// Standard output as text, with `dir` replaced by `[TMP]` so snapshots are stable.
 pub fn stdout(out: &Output, dir: Option<&Path>) -> String {
     let s = String::from_utf8_lossy(&out.stdout).into_owned();

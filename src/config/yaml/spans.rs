@@ -162,9 +162,9 @@ pub struct Located {
 }
 
 impl Document {
-    /// Whether `pos` lies inside a scalar or key as written (a `#` there is text, not a
+    /// The span of the scalar or key written around `pos`, if any (a `#` there is text, not a
     /// comment).
-    pub fn inside_scalar(&self, pos: Pos) -> bool {
+    pub fn scalar_at(&self, pos: Pos) -> Option<Span> {
         let at = (pos.line, pos.col);
         let contains = |s: &Span| (s.start.line, s.start.col) <= at && at < (s.end.line, s.end.col);
         let mut todo = vec![&self.root];
@@ -172,7 +172,7 @@ impl Document {
             match &node.kind {
                 NodeKind::Scalar(_) => {
                     if contains(&node.span) {
-                        return true;
+                        return Some(node.span);
                     }
                 }
                 // A collection's span runs from its first token to its last; an alias copy
@@ -186,7 +186,7 @@ impl Document {
                     if contains(&node.span) {
                         for e in entries {
                             if contains(&e.key_span) && e.key_span.start.line == e.key_span.end.line {
-                                return true;
+                                return Some(e.key_span);
                             }
                             todo.push(&e.value);
                         }
@@ -194,7 +194,7 @@ impl Document {
                 }
             }
         }
-        false
+        None
     }
 
     /// The deepest node on the way to `pointer` (RFC 6901): the node itself when it exists,

@@ -66,6 +66,9 @@ mod tests {
             "- - a\n",
             "? a\n: b\n",
             "a: !!str 1\n",
+            "a: 1\n--- b: 2\n",
+            "a: 1\n...\n",
+            "a: x\0y\n",
             "",
         ] {
             assert!(fast(src).is_none(), "{src:?}");

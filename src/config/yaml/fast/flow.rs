@@ -183,13 +183,7 @@ impl<'a, S: Sink<'a>> Reader<'a, S> {
                 if !plain_start(text) {
                     return None;
                 }
-                self.pos = start + text.len();
-                self.emit(
-                    Event::Scalar(Cow::Borrowed(text), ScalarStyle::Plain, 0, None),
-                    start,
-                    self.pos,
-                );
-                Some(())
+                self.plain(start, text)
             }
         }
     }

@@ -55,7 +55,7 @@ pub(super) fn events(src: &str) -> Option<Vec<ParserItem<'_>>> {
 }
 
 fn reader<'a, S: Sink<'a>>(src: &'a str, sink: S) -> Option<S> {
-    if src.starts_with('\u{feff}') || src.contains(['\t', '\r']) {
+    if src.starts_with('\u{feff}') || src.contains(['\t', '\r', '\0']) {
         return None;
     }
     let mut r = Reader {
@@ -88,6 +88,10 @@ struct Reader<'a, S> {
 }
 
 type Found<T = ()> = Option<T>;
+
+/// Keys longer than this (bytes) are read by the general path (saphyr's limit is 1024
+/// characters).
+const MAX_KEY: usize = 1000;
 
 impl<'a, S: Sink<'a>> Reader<'a, S> {
     fn marker(&self, pos: usize) -> Marker {
@@ -147,9 +151,21 @@ impl<'a, S: Sink<'a>> Reader<'a, S> {
                     self.line += 1;
                     self.line_start = self.pos;
                 }
+                // A document marker (`---`, `...`) at a line start: the general path's.
+                b'-' | b'.' if self.pos == self.line_start && self.marker_line() => {
+                    self.ok = false;
+                    self.pos = self.b.len();
+                    return None;
+                }
                 _ => return Some(self.marker(self.pos).col()),
             }
         }
+    }
+
+    /// Whether the line at `pos` starts with `---` or `...` followed by a blank or its end.
+    fn marker_line(&self) -> bool {
+        let rest = &self.b[self.pos..];
+        (rest.starts_with(b"---") || rest.starts_with(b"...")) && matches!(rest.get(3), None | Some(b' ') | Some(b'\n'))
     }
 
     /// The rest of the line must be blanks and an optional comment; stop before its newline.
@@ -209,6 +225,17 @@ impl<'a, S: Sink<'a>> Reader<'a, S> {
 
     fn dash_here(&self) -> bool {
         self.peek() == b'-' && matches!(self.b.get(self.pos + 1), Some(b' ') | Some(b'\n') | None)
+    }
+
+    /// Emit the plain scalar `text` written at `start`, and move past it.
+    fn plain(&mut self, start: usize, text: &'a str) -> Found {
+        self.pos = start + text.len();
+        self.emit(
+            Event::Scalar(Cow::Borrowed(text), ScalarStyle::Plain, 0, None),
+            start,
+            self.pos,
+        );
+        Some(())
     }
 
     /// A block collection starting at the current content (column `col`).
@@ -342,11 +369,13 @@ impl<'a, S: Sink<'a>> Reader<'a, S> {
     /// A key: a one-line plain or quoted scalar directly before `:`.
     fn key(&mut self) -> Found {
         match self.peek() {
+            // saphyr refuses a key longer than 1024 characters; leave those to it.
+            b'"' | b'\'' if self.quoted_at(self.pos).is_some_and(|(len, _)| len > MAX_KEY) => None,
             b'"' | b'\'' => self.quoted(),
             _ => {
                 let start = self.pos;
                 let rest = &self.b[start..];
-                let line_len = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+                let line_len = memchr::memchr(b'\n', rest).unwrap_or(rest.len()).min(MAX_KEY);
                 let colon = (0..line_len)
                     .find(|&i| rest[i] == b':' && matches!(rest.get(i + 1), Some(b' ') | Some(b'\n') | None))?;
                 let src: &'a str = self.src;
@@ -354,13 +383,7 @@ impl<'a, S: Sink<'a>> Reader<'a, S> {
                 if !plain_start(text) || text.ends_with(' ') || text.contains(" #") {
                     return None;
                 }
-                self.pos = start + colon;
-                self.emit(
-                    Event::Scalar(Cow::Borrowed(text), ScalarStyle::Plain, 0, None),
-                    start,
-                    self.pos,
-                );
-                Some(())
+                self.plain(start, text)
             }
         }
     }
@@ -382,13 +405,7 @@ impl<'a, S: Sink<'a>> Reader<'a, S> {
                 if !plain_start(text) || text.contains(": ") || text.ends_with(':') {
                     return None;
                 }
-                self.pos = start + text.len();
-                self.emit(
-                    Event::Scalar(Cow::Borrowed(text), ScalarStyle::Plain, 0, None),
-                    start,
-                    self.pos,
-                );
-                Some(())
+                self.plain(start, text)
             }
         }
     }
