@@ -19,6 +19,8 @@
 //! - `replay`        — engine verdicts on the traffic fixtures, offline replay, engine proptests.
 //! - `action`        — the GitHub Action's script in a simulated environment; `action.yml` and
 //!   `.pre-commit-hooks.yaml` against their schemas.
+//! - `release`       — the Action's download-and-verify script against releases served from
+//!   127.0.0.1: good, tampered, missing, `latest`.
 //! - `kubernetes`    — `deploy/kubernetes/` renders (kubectl kustomize), validates
 //!   (kubernetes-validate --strict) and ships a config that lints clean.
 
@@ -54,6 +56,9 @@ mod replay;
 
 #[path = "suite/action.rs"]
 mod action;
+
+#[path = "suite/release.rs"]
+mod release;
 
 #[path = "suite/kubernetes.rs"]
 mod kubernetes;

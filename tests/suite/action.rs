@@ -197,7 +197,7 @@ fn tool(program: &str, args: &[&str]) -> Option<Output> {
 }
 
 #[test]
-fn action_yml_validates_against_the_github_action_schema() {
+fn action_yml_and_the_workflows_validate_against_the_github_schemas() {
     let Some(out) = tool(
         "check-jsonschema",
         &["--builtin-schema", "vendor.github-actions", "action.yml"],
@@ -210,16 +210,15 @@ fn action_yml_validates_against_the_github_action_schema() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = tool(
-        "check-jsonschema",
-        &[
-            "--builtin-schema",
-            "vendor.github-workflows",
-            ".github/workflows/policy-lint.yml",
-        ],
-    )
-    .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    for workflow in ["policy-lint.yml", "ci.yml", "release.yml"] {
+        let path = format!(".github/workflows/{workflow}");
+        let out = tool(
+            "check-jsonschema",
+            &["--builtin-schema", "vendor.github-workflows", &path],
+        )
+        .unwrap();
+        assert!(out.status.success(), "{path}: {}", String::from_utf8_lossy(&out.stdout));
+    }
 }
 
 #[test]
