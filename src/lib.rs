@@ -30,6 +30,8 @@
 //!                  and its HTML report
 //! fleet/           SPEC §6: the inventory, a group's status and drift, and the rollout (waves,
 //!                  bake, gates on health, errors and verdict mix, rollback)
+//! lsp/             `policy lsp`: a language server (diagnostics from lint, hover and completion
+//!                  from the schema, lint fixes as code actions), over stdio
 //! policy_test/     SPEC §8: test files (file), running and judging cases (run), rule
 //!                  coverage, reports (render: human, JSON, JUnit, GitHub), `--record-from`
 //! ```
@@ -56,6 +58,7 @@
 //! - `replay` -> `engine`, `diff` (what the gateway will run), `contract`, `process`, `admin_client`;
 //! - `fleet` -> `admin_client` (every gateway of a group), `diff` (hot or restart), `replay::offline`
 //!   (the predicted verdict shift), `engine` (the expected hash), `contract`;
+//! - `lsp` -> `lint` (diagnostics and fixes), `schema` (hover, completion);
 //! - `policy_test` -> `engine` (the decisions), `lint` (the test file's YAML reading and its
 //!   located diagnostics), `replay::traffic` (`--record-from`).
 //!
@@ -71,6 +74,7 @@ pub mod diff;
 pub mod engine;
 pub mod fleet;
 pub mod lint;
+pub mod lsp;
 pub mod policy_test;
 pub mod process;
 pub mod replay;

@@ -19,6 +19,8 @@
 //! - `replay`        — engine verdicts on the traffic fixtures, offline replay, engine proptests.
 //! - `action`        — the GitHub Action's script in a simulated environment; `action.yml` and
 //!   `.pre-commit-hooks.yaml` against their schemas.
+//! - `lsp`           — `policy lsp` over stdio: diagnostics, didChange, hover, completion,
+//!   code actions, shutdown; a large file's first diagnostics.
 //! - `release`       — the Action's download-and-verify script against releases served from
 //!   127.0.0.1: good, tampered, missing, `latest`.
 //! - `kubernetes`    — `deploy/kubernetes/` renders (kubectl kustomize), validates
@@ -56,6 +58,9 @@ mod replay;
 
 #[path = "suite/action.rs"]
 mod action;
+
+#[path = "suite/lsp.rs"]
+mod lsp;
 
 #[path = "suite/release.rs"]
 mod release;

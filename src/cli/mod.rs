@@ -14,6 +14,7 @@ pub mod fleet;
 pub mod gateway;
 pub mod lint;
 pub mod live;
+pub mod lsp;
 pub mod replay;
 pub mod schema;
 pub mod status_view;
@@ -42,6 +43,8 @@ pub enum Command {
     Replay(Box<replay::ReplayArgs>),
     /// Run policy tests: expected verdicts per request, rule coverage, JUnit (SPEC §8).
     Test(test::TestArgs),
+    /// A language server over stdio for editors: diagnostics, hover, completion, fixes.
+    Lsp(lsp::LspArgs),
     /// Print the JSON Schema generated from the config model.
     Schema(schema::SchemaArgs),
     /// Print the documentation of a diagnostic code (e.g. `policy explain P304`).
@@ -67,6 +70,7 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Diff(args) => diff::run(args),
         Command::Replay(args) => replay::run(*args),
         Command::Test(args) => test::run(args),
+        Command::Lsp(args) => lsp::run(args),
         Command::Schema(args) => schema::run(args),
         Command::Explain(args) => explain::run(args),
         Command::Demo(args) => demo::run(args),
