@@ -15,6 +15,9 @@ use std::sync::OnceLock;
 /// Where the committed copy of the schema lives, relative to the repository root.
 pub const COMMITTED_PATH: &str = "schema/policy-config.schema.json";
 
+/// The schema's `$id`: where SchemaStore serves it once the catalog entry (README) is merged.
+pub const SCHEMA_ID: &str = "https://json.schemastore.org/policy-config.json";
+
 /// The command that regenerates the committed copy.
 pub const REGENERATE_COMMAND: &str = "cargo run -- schema --out schema/policy-config.schema.json";
 
@@ -43,6 +46,18 @@ pub fn generate() -> Value {
     let schema = settings.into_generator().into_root_schema_for::<Config>();
     let mut value = serde_json::to_value(schema).expect("schemars output is JSON");
     drop_null(&mut value);
+    if let Value::Object(root) = &mut value {
+        // A stable identity, ready for SchemaStore (which serves its schemas at this address).
+        let mut with_id = serde_json::Map::new();
+        for (k, v) in std::mem::take(root) {
+            let is_schema = k == "$schema";
+            with_id.insert(k, v);
+            if is_schema {
+                with_id.insert("$id".into(), Value::String(SCHEMA_ID.into()));
+            }
+        }
+        *root = with_id;
+    }
     value
 }
 
