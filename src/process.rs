@@ -12,7 +12,24 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+#[cfg(unix)]
 pub use rustix::process::Signal;
+
+/// The signals this program sends. Off Unix there are none to send: gateways are driven
+/// through their admin plane there, and [`send_signal`] says so.
+#[cfg(not(unix))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(clippy::upper_case_acronyms)]
+pub enum Signal {
+    /// Reload.
+    HUP,
+    /// Stop now.
+    INT,
+    /// Drain and stop.
+    TERM,
+    /// Kill.
+    KILL,
+}
 
 /// Why a gateway process could not be started or reached.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -78,7 +95,20 @@ pub fn locate_binary(explicit: Option<&Path>) -> Result<PathBuf, ProcessError> {
     })
 }
 
+/// Send `signal` to process `pid`: not possible off Unix.
+#[cfg(not(unix))]
+pub fn send_signal(pid: u32, _signal: Signal) -> Result<(), ProcessError> {
+    Err(ProcessError::Signal {
+        pid,
+        source: std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "signals need a Unix system; reload through the admin plane instead (--reload-via admin)",
+        ),
+    })
+}
+
 /// Send `signal` to process `pid`.
+#[cfg(unix)]
 pub fn send_signal(pid: u32, signal: Signal) -> Result<(), ProcessError> {
     let target = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw);
     let Some(target) = target else {
