@@ -59,7 +59,7 @@ pub enum Command {
     /// Roll a config out over a group, batch by batch, gated on health, errors and the verdict
     /// mix, rolled back on a failed gate (SPEC §6).
     Rollout(Box<fleet::RolloutArgs>),
-    /// The whole story on the bundled fixtures: lint, diff, offline replay, live replay.
+    /// The whole story on the bundled fixtures: lint, policy tests, diff, offline replay, live replay.
     Demo(demo::DemoArgs),
 }
 
