@@ -90,10 +90,18 @@ pub fn serve(connection: &Connection) -> Result<(), LspError> {
                 {
                     break;
                 }
-                let result = answer(&req, &docs);
-                let _ = connection
-                    .sender
-                    .send(Message::Response(Response::new_ok(req.id, result)));
+                let response = match req.method.as_str() {
+                    "textDocument/hover" | "textDocument/completion" | "textDocument/codeAction" => {
+                        Response::new_ok(req.id.clone(), answer(&req, &docs))
+                    }
+                    // What this server does not offer (pull diagnostics, formatting, …).
+                    other => Response::new_err(
+                        req.id.clone(),
+                        lsp_server::ErrorCode::MethodNotFound as i32,
+                        format!("policy lsp does not offer {other}"),
+                    ),
+                };
+                let _ = connection.sender.send(Message::Response(response));
             }
             Message::Notification(n) => {
                 if let Some(uri) = update(&n, &docs) {

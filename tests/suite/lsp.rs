@@ -225,6 +225,18 @@ fn an_editor_session() {
     labels.sort();
     assert_eq!(labels, ["block", "log", "redact"], "{items}");
 
+    // What the server does not offer is an error, not a silent null.
+    let id = c.next_id;
+    c.next_id += 1;
+    c.send(json!({"jsonrpc": "2.0", "id": id, "method": "textDocument/formatting", "params": {"textDocument": {"uri": URI}, "options": {}}}));
+    loop {
+        let msg = c.incoming.recv_timeout(Duration::from_secs(20)).expect("an answer");
+        if msg["id"] == id {
+            assert_eq!(msg["error"]["code"], -32601, "{msg}");
+            break;
+        }
+    }
+
     assert_eq!(c.request("shutdown", Value::Null), Value::Null);
     c.notify("exit", Value::Null);
     let status = c.child.wait().unwrap();
