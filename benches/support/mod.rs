@@ -1,14 +1,15 @@
 //! Inputs shared by the benches.
 
-/// A valid config of at least `bytes` bytes: the seed v0.1.1 plus content-filter rules.
-#[allow(dead_code)] // each bench uses what it needs
-pub fn big_config(bytes: usize) -> String {
-    let mut s = String::from(
-        "pack:\n  name: bench\n  version: 1.0.0\nproviders:\n  targets:\n    - id: openai-primary\n      provider: openai\n      base_url: https://api.openai.com\n      secret_key_ref: { env: OPENAI_API_KEY }\npolicies:\n  chain: [prompt-injection, pii-detector, content-filter]\npolicy:\n  content-filter:\n    rules:\n",
-    );
+/// The head of the generated configs: the seed v0.1.1 up to `content-filter.rules:`.
+const HEAD: &str = "pack:\n  name: bench\n  version: 1.0.0\nproviders:\n  targets:\n    - id: openai-primary\n      provider: openai\n      base_url: https://api.openai.com\n      secret_key_ref: { env: OPENAI_API_KEY }\npolicies:\n  chain: [prompt-injection, pii-detector, content-filter]\npolicy:\n  content-filter:\n    rules:\n";
+
+/// `HEAD` plus content-filter rules, each with a distinct regex and `message(i)`, until
+/// `enough(text, rules written)`.
+fn generated(message: impl Fn(u64) -> String, enough: impl Fn(&str, u64) -> bool) -> String {
+    let mut s = String::from(HEAD);
     let mut i = 0u64;
     let mut x = 0x2545_f491_4f6c_dd1du64;
-    while s.len() < bytes {
+    while !enough(&s, i) {
         // xorshift: distinct, reproducible words so no pattern is a repeat of another.
         x ^= x << 13;
         x ^= x >> 7;
@@ -16,32 +17,28 @@ pub fn big_config(bytes: usize) -> String {
         let word: String = (0..8).map(|k| (b'a' + ((x >> (k * 5)) % 26) as u8) as char).collect();
         let action = ["block", "redact", "log"][(x % 3) as usize];
         s.push_str(&format!(
-            "      - id: rule-{i:05}\n        pattern: \"(?i)\\\\b{word}[0-9]{{2,8}}\\\\b\"\n        action: {action}\n        message: \"blocked by rule {i}\"\n"
+            "      - id: rule-{i:05}\n        pattern: \"(?i)\\\\b{word}[0-9]{{2,8}}\\\\b\"\n        action: {action}\n        message: \"{}\"\n",
+            message(i)
         ));
         i += 1;
     }
     s
 }
 
+/// A valid config of at least `bytes` bytes: the seed v0.1.1 plus content-filter rules.
+#[allow(dead_code)] // each bench uses what it needs
+pub fn big_config(bytes: usize) -> String {
+    generated(|i| format!("blocked by rule {i}"), |s, _| s.len() >= bytes)
+}
+
 /// The config of the lint speed target: `rules` content-filter rules (10,000 make 1.5 MB), each
 /// with a distinct regex and a message. `bench/lint-speed.sh` writes the same file.
 #[allow(dead_code)] // each bench uses what it needs
 pub fn rules_config(rules: usize) -> String {
-    let mut s = String::from(
-        "pack:\n  name: bench\n  version: 1.0.0\nproviders:\n  targets:\n    - id: openai-primary\n      provider: openai\n      base_url: https://api.openai.com\n      secret_key_ref: { env: OPENAI_API_KEY }\npolicies:\n  chain: [prompt-injection, pii-detector, content-filter]\npolicy:\n  content-filter:\n    rules:\n",
-    );
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    for i in 0..rules {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let word: String = (0..8).map(|k| (b'a' + ((x >> (k * 5)) % 26) as u8) as char).collect();
-        let action = ["block", "redact", "log"][(x % 3) as usize];
-        s.push_str(&format!(
-            "      - id: rule-{i:05}\n        pattern: \"(?i)\\\\b{word}[0-9]{{2,8}}\\\\b\"\n        action: {action}\n        message: \"blocked by content-filter rule {i} of pack\"\n"
-        ));
-    }
-    s
+    generated(
+        |i| format!("blocked by content-filter rule {i} of pack"),
+        |_, n| n >= rules as u64,
+    )
 }
 
 /// A config with the full chain and `rules` content rules (distinct, realistic patterns).

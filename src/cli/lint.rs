@@ -76,6 +76,30 @@ pub fn is_test_file(p: &std::path::Path) -> bool {
         .is_some_and(|n| n.ends_with(".policy-test.yaml") || n.ends_with(".policy-test.yml"))
 }
 
+/// The files `pattern` matches, sorted; a pattern that matches none is a usage error.
+pub fn glob_files(pattern: &str) -> Result<Vec<PathBuf>, CliError> {
+    let paths = glob::glob(pattern).map_err(|e| CliError::Usage(format!("invalid glob `{pattern}`: {e}")))?;
+    let mut matched: Vec<PathBuf> = paths.filter_map(Result::ok).filter(|p| p.is_file()).collect();
+    if matched.is_empty() {
+        return Err(CliError::Usage(format!("`{pattern}` matches no file")));
+    }
+    matched.sort();
+    Ok(matched)
+}
+
+/// Every `NAME.yaml` / `NAME.yml` file below `dir` whose NAME matches the glob `name`, sorted.
+pub fn yaml_below(dir: &std::path::Path, name: &str) -> Vec<PathBuf> {
+    let dir = glob::Pattern::escape(&dir.display().to_string());
+    let mut found: Vec<PathBuf> = ["yaml", "yml"]
+        .iter()
+        .flat_map(|ext| glob::glob(&format!("{dir}/**/{name}.{ext}")).into_iter().flatten())
+        .filter_map(Result::ok)
+        .filter(|p| p.is_file())
+        .collect();
+    found.sort();
+    found
+}
+
 /// Expand paths and globs, keeping the order given and dropping repeats.
 pub fn expand(args: &[String]) -> Result<Vec<Input>, CliError> {
     let mut inputs = Vec::new();
@@ -83,31 +107,18 @@ pub fn expand(args: &[String]) -> Result<Vec<Input>, CliError> {
         if arg == "-" {
             inputs.push(Input::Stdin);
         } else if arg.contains(['*', '?', '[']) {
-            let paths = glob::glob(arg).map_err(|e| CliError::Usage(format!("invalid glob `{arg}`: {e}")))?;
-            let mut matched: Vec<PathBuf> = paths.filter_map(Result::ok).filter(|p| p.is_file()).collect();
-            if matched.is_empty() {
-                return Err(CliError::Usage(format!("`{arg}` matches no file")));
-            }
-            matched.sort();
-            inputs.extend(matched.into_iter().map(Input::File));
+            inputs.extend(glob_files(arg)?.into_iter().map(Input::File));
         } else if std::path::Path::new(arg).is_dir() {
             // A folder means every YAML file below it, as ruff does for Python files.
-            let mut found: Vec<PathBuf> = ["yaml", "yml"]
-                .iter()
-                .flat_map(|ext| {
-                    glob::glob(&format!("{}/**/*.{ext}", glob::Pattern::escape(arg)))
-                        .into_iter()
-                        .flatten()
-                })
-                .filter_map(Result::ok)
-                .filter(|p| p.is_file() && !is_test_file(p))
+            let found: Vec<PathBuf> = yaml_below(std::path::Path::new(arg), "*")
+                .into_iter()
+                .filter(|p| !is_test_file(p))
                 .collect();
             if found.is_empty() {
                 return Err(CliError::Usage(format!(
                     "`{arg}` is a folder with no .yaml or .yml file"
                 )));
             }
-            found.sort();
             inputs.extend(found.into_iter().map(Input::File));
         } else {
             inputs.push(Input::File(PathBuf::from(arg)));

@@ -67,24 +67,13 @@ pub enum Format {
 
 /// Every `*.policy-test.yaml` / `.yml` below `dir`, sorted.
 pub fn find_test_files(dir: &Path) -> Vec<PathBuf> {
-    let pattern = glob::Pattern::escape(&dir.display().to_string());
-    let mut found: Vec<PathBuf> = ["yaml", "yml"]
-        .iter()
-        .flat_map(|ext| {
-            glob::glob(&format!("{pattern}/**/*.policy-test.{ext}"))
-                .into_iter()
-                .flatten()
-        })
-        .filter_map(Result::ok)
+    super::lint::yaml_below(dir, "*.policy-test")
+        .into_iter()
         .filter(|p| {
-            p.is_file()
-                && !p
-                    .components()
-                    .any(|c| c.as_os_str() == "target" || c.as_os_str() == ".git")
+            !p.components()
+                .any(|c| c.as_os_str() == "target" || c.as_os_str() == ".git")
         })
-        .collect();
-    found.sort();
-    found
+        .collect()
 }
 
 fn expand(args: &[String]) -> Result<Vec<PathBuf>, CliError> {
@@ -100,16 +89,7 @@ fn expand(args: &[String]) -> Result<Vec<PathBuf>, CliError> {
     let mut out = Vec::new();
     for arg in args {
         if arg.contains(['*', '?', '[']) {
-            let mut matched: Vec<PathBuf> = glob::glob(arg)
-                .map_err(|e| CliError::Usage(format!("invalid glob `{arg}`: {e}")))?
-                .filter_map(Result::ok)
-                .filter(|p| p.is_file())
-                .collect();
-            if matched.is_empty() {
-                return Err(CliError::Usage(format!("`{arg}` matches no file")));
-            }
-            matched.sort();
-            out.extend(matched);
+            out.extend(super::lint::glob_files(arg)?);
         } else if Path::new(arg).is_dir() {
             let found = find_test_files(Path::new(arg));
             if found.is_empty() {

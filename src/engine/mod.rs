@@ -44,7 +44,7 @@ mod text;
 pub use compile::CompileError;
 pub use decision::{Decision, Hit, Redaction, UnknownVerdict, Verdict};
 pub use request::{Millis, Request};
-pub use text::extract_texts;
+pub use text::{extract_texts, with_texts};
 
 use crate::config::{Config, PolicyKind};
 use compile::compile_set;

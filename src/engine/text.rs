@@ -42,7 +42,7 @@ pub fn extract_texts(body: &Value) -> Vec<(String, String)> {
 
 /// A copy of `body` with each text of `texts` (pointer, text, as [`extract_texts`] gave them)
 /// put back at its pointer.
-pub(super) fn with_texts(body: &Value, texts: Vec<(String, String)>) -> Value {
+pub fn with_texts(body: &Value, texts: Vec<(String, String)>) -> Value {
     let mut body = body.clone();
     for (pointer, text) in texts {
         if let Some(slot) = body.pointer_mut(&pointer) {

@@ -99,15 +99,36 @@ pub fn written_span(src: &str, lines: &LineIndex, span: Span, word: &str) -> Opt
     if text == word {
         return Some(span);
     }
-    let quote = text.chars().next().filter(|c| *c == '"' || *c == '\'')?;
-    let inner = &text[1..];
-    let close = inner.find(quote)?;
-    if span.start.line != span.end.line || inner[..close] != *word || word.contains('\\') {
+    let token = quoted_token(text)?;
+    if span.start.line != span.end.line || token[1..token.len() - 1] != *word || word.contains('\\') {
         return None;
     }
     let mut exact = span;
-    exact.end.col = span.start.col + word.chars().count() as u32 + 2;
+    exact.end.col = span.start.col + token.chars().count() as u32;
     Some(exact)
+}
+
+/// The one-line quoted scalar `text` starts with, quotes included (`\"` escapes in double
+/// quotes, `''` in single ones); `None` when `text` does not start with a quote or the quote
+/// does not close on the line. saphyr's span of a quoted scalar runs on over the blanks and
+/// comment after it; this is where the scalar really ends.
+pub fn quoted_token(text: &str) -> Option<&str> {
+    let q = text.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+    let mut chars = text.char_indices().skip(1).peekable();
+    while let Some((i, c)) = chars.next() {
+        if c == '\n' {
+            return None;
+        } else if q == '"' && c == '\\' {
+            chars.next();
+        } else if c == q {
+            if q == '\'' && chars.peek().is_some_and(|(_, n)| *n == '\'') {
+                chars.next();
+            } else {
+                return Some(&text[..=i]);
+            }
+        }
+    }
+    None
 }
 
 /// How a sequence is written, seen from one of its items at `item`.
@@ -242,6 +263,14 @@ mod tests {
         let (out, n) = apply(src, [&f1, &clash, &f2]);
         assert_eq!(out, "alpha: 1 # keep\nb: 2\n");
         assert_eq!(n, 2);
+    }
+
+    #[test]
+    fn quoted_tokens_end_at_their_closing_quote() {
+        assert_eq!(quoted_token("\"a\\\"b\"  # c"), Some("\"a\\\"b\""));
+        assert_eq!(quoted_token("'it''s' # c"), Some("'it''s'"));
+        assert_eq!(quoted_token("\"open"), None);
+        assert_eq!(quoted_token("plain"), None);
     }
 
     #[test]

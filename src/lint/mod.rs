@@ -103,13 +103,14 @@ pub fn lint_source(path: &str, source: impl Into<String>) -> FileReport {
 /// Lint one config given as text. Never panics on any input.
 pub fn lint_source_with(path: &str, source: impl Into<String>, options: &Options) -> FileReport {
     let source = Arc::new(source.into());
+    // One line index for the schema mapper, the rules' fixes and the suppression comments.
+    let lines = LineIndex::new(&source);
     let mut diagnostics = Vec::new();
     let mut config = None;
     let mut document = None;
     match yaml::parse(&source) {
         Err(errors) => diagnostics.extend(errors.into_iter().map(|e| yaml_diagnostic(point_at_tab(e, &source)))),
         Ok(doc) => {
-            let lines = LineIndex::new(&source);
             let schema_errors = schema_check::check(&doc, &source, &lines);
             let typed = schema_errors.is_empty().then(|| Config::deserialize(&doc.value));
             let typed = match typed {
@@ -135,7 +136,7 @@ pub fn lint_source_with(path: &str, source: impl Into<String>, options: &Options
             broken.extend(diagnostics.iter().map(|d| d.pointer.clone()));
             broken.sort_unstable();
             diagnostics.extend(schema_errors);
-            let ctx = Context::new(&source, &doc, typed.as_ref(), &broken);
+            let ctx = Context::new(&source, &lines, &doc, typed.as_ref(), &broken);
             for rule in rules::RULES {
                 if let Some(check) = rule.check {
                     let mut findings = Vec::new();
@@ -149,7 +150,7 @@ pub fn lint_source_with(path: &str, source: impl Into<String>, options: &Options
     }
     let mut suppressed = Vec::new();
     if options.suppress {
-        let s = suppress::apply(&source, document.as_ref(), diagnostics);
+        let s = suppress::apply(&source, &lines, document.as_ref(), diagnostics);
         diagnostics = s.kept;
         suppressed = s.hidden;
     }

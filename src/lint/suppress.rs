@@ -10,6 +10,7 @@
 //! are the report's and the renderers'.
 
 use super::diagnostic::{Diagnostic, LineIndex};
+use super::fix::quoted_token;
 use super::rules::{did_you_mean, suppression_without_reason, unused_suppression, Rule, RULES};
 use crate::config::yaml::{Document, Pos, Span};
 
@@ -39,14 +40,14 @@ pub struct Suppressed {
 
 /// Apply the suppression comments of `src` to `diagnostics`. `doc` is the document when the
 /// file was YAML (it tells comments from `#` inside strings).
-pub fn apply(src: &str, doc: Option<&Document>, diagnostics: Vec<Diagnostic>) -> Suppressed {
+pub fn apply(src: &str, lines: &LineIndex, doc: Option<&Document>, diagnostics: Vec<Diagnostic>) -> Suppressed {
     let Some(doc) = doc else {
         return Suppressed {
             kept: diagnostics,
             hidden: Vec::new(),
         };
     };
-    let directives = read(src, doc);
+    let directives = read(src, lines, doc);
     if directives.is_empty() {
         return Suppressed {
             kept: diagnostics,
@@ -149,10 +150,9 @@ fn warning(rule: &'static Rule, message: String, span: Span, label: String, help
 }
 
 /// Every suppression comment of `src`. Cheap when there is none: one substring search.
-fn read(src: &str, doc: &Document) -> Vec<Directive> {
+fn read(src: &str, lines: &LineIndex, doc: &Document) -> Vec<Directive> {
     let mut out = Vec::new();
     let finder = memchr::memmem::Finder::new("policy:");
-    let lines = LineIndex::new(src);
     let (mut from, mut counted, mut line_no) = (0, 0, 1u32);
     while let Some(i) = finder.find(&src.as_bytes()[from..]) {
         let at = from + i;
@@ -168,7 +168,7 @@ fn read(src: &str, doc: &Document) -> Vec<Directive> {
                 line: line_no,
                 col: d.span.start.col,
             };
-            if !in_text(src, &lines, doc, hash) {
+            if !in_text(src, lines, doc, hash) {
                 out.push(d);
             }
         }
@@ -183,27 +183,10 @@ fn in_text(src: &str, lines: &LineIndex, doc: &Document, pos: Pos) -> bool {
         return false;
     };
     let text = src.get(lines.range(src, span)).unwrap_or_default();
-    match text.chars().next() {
-        Some(q @ ('"' | '\'')) if span.start.line == span.end.line => {
-            let body = &text[1..];
-            let mut close = None;
-            let mut chars = body.char_indices().peekable();
-            while let Some((i, c)) = chars.next() {
-                if q == '"' && c == '\\' {
-                    chars.next();
-                } else if c == q {
-                    if q == '\'' && chars.peek().is_some_and(|(_, n)| *n == '\'') {
-                        chars.next();
-                    } else {
-                        close = Some(body[..i].chars().count() as u32 + 2);
-                        break;
-                    }
-                }
-            }
-            close.is_none_or(|len| pos.col < span.start.col + len)
-        }
-        _ => true,
+    if !text.starts_with(['"', '\'']) || span.start.line != span.end.line {
+        return true;
     }
+    quoted_token(text).is_none_or(|token| pos.col < span.start.col + token.chars().count() as u32)
 }
 
 /// The directive on `line` (its text), if the line has one in a comment.

@@ -30,8 +30,7 @@ fn synthetic(t: PiiType) -> &'static str {
 
 /// `body` with every PII match in its texts replaced by a synthetic value.
 fn mask(body: &Value, detectors: &[(PiiType, Regex)]) -> Value {
-    let mut body = body.clone();
-    let mut texts = crate::engine::extract_texts(&body);
+    let mut texts = crate::engine::extract_texts(body);
     for (_, text) in texts.iter_mut() {
         for (t, re) in detectors {
             let masked = re.replace_all(text, |c: &regex::Captures<'_>| {
@@ -45,12 +44,7 @@ fn mask(body: &Value, detectors: &[(PiiType, Regex)]) -> Value {
             *text = masked.into_owned();
         }
     }
-    for (pointer, text) in texts {
-        if let Some(slot) = body.pointer_mut(&pointer) {
-            *slot = Value::String(text);
-        }
-    }
-    body
+    crate::engine::with_texts(body, texts)
 }
 
 fn key(d: &Decision) -> (Verdict, Option<String>, Option<String>) {

@@ -6,6 +6,7 @@
 
 use super::coverage::{percent, Coverage};
 use super::run::FileResult;
+use crate::lint::render::{github, plural};
 use serde_json::json;
 
 /// Totals over a run.
@@ -68,16 +69,11 @@ pub fn human(results: &[FileResult], coverage: &[Coverage], show_coverage: bool)
     }
     let t = Totals::of(results);
     out.push_str(&format!(
-        "\n{} {}: {} passed, {} failed ({})\n",
-        t.cases,
-        if t.cases == 1 { "case" } else { "cases" },
+        "\n{}: {} passed, {} failed ({})\n",
+        plural(t.cases, "case"),
         t.passed,
         t.failed,
-        if t.files == 1 {
-            "1 file".to_string()
-        } else {
-            format!("{} files", t.files)
-        },
+        plural(t.files, "file"),
     ));
     if show_coverage {
         for c in coverage {
@@ -189,14 +185,6 @@ pub fn junit(results: &[FileResult], timestamp: &str, hostname: &str) -> String 
     out
 }
 
-fn escape_data(s: &str) -> String {
-    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
-}
-
-fn escape_property(s: &str) -> String {
-    escape_data(s).replace(':', "%3A").replace(',', "%2C")
-}
-
 /// A GitHub `::error` annotation on each failing case's line, then the totals as a notice.
 pub fn github(results: &[FileResult]) -> String {
     let mut out = String::new();
@@ -204,11 +192,11 @@ pub fn github(results: &[FileResult]) -> String {
         for c in r.cases.iter().filter(|c| !c.passed) {
             out.push_str(&format!(
                 "::error file={},line={},col={},title={}::{}\n",
-                escape_property(&r.path),
+                github::property(&r.path),
                 c.line,
                 c.column,
-                escape_property(&format!("policy test: {}", c.name)),
-                escape_data(&c.failures.join("\n")),
+                github::property(&format!("policy test: {}", c.name)),
+                github::data(&c.failures.join("\n")),
             ));
         }
     }

@@ -2,7 +2,6 @@
 
 use super::rule::{declare_rule, Context, Finding};
 use crate::config::PolicyKind;
-use crate::lint::diagnostic::LineIndex;
 use crate::lint::fix::{seq_style, whole_lines, Fix, SeqStyle};
 
 declare_rule! {
@@ -54,12 +53,12 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
 /// Delete chain entry `i` (never the first): in a block sequence its line, in a flow sequence
 /// the entry and the comma before it. Safe: the entry never ran a second time.
 fn remove_entry(ctx: &Context<'_>, i: usize, kind: PolicyKind) -> Option<Fix> {
-    let lines = LineIndex::new(ctx.src);
+    let lines = ctx.lines;
     let this = ctx.doc.locate(&format!("/policies/chain/{i}")).value;
     let prev = ctx.doc.locate(&format!("/policies/chain/{}", i - 1)).value;
     let message = format!("remove the second `{kind}`");
-    match seq_style(ctx.src, &lines, this).0 {
-        SeqStyle::Block => Some(Fix::safe(message, whole_lines(ctx.src, &lines, this)?, "")),
+    match seq_style(ctx.src, lines, this).0 {
+        SeqStyle::Block => Some(Fix::safe(message, whole_lines(ctx.src, lines, this)?, "")),
         SeqStyle::Flow => {
             let between = prev.end.to_span(this.start);
             let text = &ctx.src[lines.range(ctx.src, between)];

@@ -3,7 +3,6 @@
 use super::rule::{declare_rule, At, Context, Finding};
 use crate::config::yaml::Pos;
 use crate::config::PolicyKind;
-use crate::lint::diagnostic::LineIndex;
 use crate::lint::fix::{seq_style, whole_lines, written_span, Fix, SeqStyle};
 
 declare_rule! {
@@ -56,12 +55,12 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
 /// presence suggests but does not prove (it may have been left out on purpose).
 fn append_to_chain(ctx: &Context<'_>, len: usize, kind: PolicyKind) -> Option<Fix> {
     let pointer = format!("/policies/chain/{}", len.checked_sub(1)?);
-    let lines = LineIndex::new(ctx.src);
+    let lines = ctx.lines;
     // Exactly where the last entry is written: a quoted one's span runs on over a comment.
     let written = ctx.doc.value.pointer(&pointer)?.as_str()?;
-    let last = written_span(ctx.src, &lines, ctx.doc.locate(&pointer).value, written)?;
+    let last = written_span(ctx.src, lines, ctx.doc.locate(&pointer).value, written)?;
     let message = format!("add `{kind}` to the end of `policies.chain`");
-    let fix = match seq_style(ctx.src, &lines, last) {
+    let fix = match seq_style(ctx.src, lines, last) {
         (SeqStyle::Flow, _) => Fix::safe(message, last.end.to_span(last.end), format!(", {kind}")),
         (SeqStyle::Block, prefix) => {
             let next_line = Pos {
@@ -74,7 +73,7 @@ fn append_to_chain(ctx: &Context<'_>, len: usize, kind: PolicyKind) -> Option<Fi
             } else {
                 ""
             };
-            whole_lines(ctx.src, &lines, last)?;
+            whole_lines(ctx.src, lines, last)?;
             Fix::safe(
                 message,
                 next_line.to_span(next_line),

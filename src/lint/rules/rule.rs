@@ -8,7 +8,7 @@
 
 use crate::config::yaml::Document;
 use crate::config::Config;
-use crate::lint::diagnostic::Severity;
+use crate::lint::diagnostic::{LineIndex, Severity};
 use crate::lint::fix::Fix;
 use serde::de::DeserializeOwned;
 use std::borrow::Cow;
@@ -37,6 +37,8 @@ pub struct Rule {
 pub struct Context<'a> {
     /// The source text: for fixes, which edit it.
     pub src: &'a str,
+    /// Line starts of `src`, for turning spans into byte ranges.
+    pub lines: &'a LineIndex,
     /// The document as read, with spans.
     pub doc: &'a Document,
     /// The typed config, when the whole document passed the schema: parts are read from it.
@@ -47,10 +49,17 @@ pub struct Context<'a> {
 
 impl<'a> Context<'a> {
     /// A context over `doc`; `broken` are the pointers of schema findings, sorted.
-    pub fn new(src: &'a str, doc: &'a Document, config: Option<&'a Config>, broken: &'a [String]) -> Context<'a> {
+    pub fn new(
+        src: &'a str,
+        lines: &'a LineIndex,
+        doc: &'a Document,
+        config: Option<&'a Config>,
+        broken: &'a [String],
+    ) -> Context<'a> {
         debug_assert!(broken.windows(2).all(|w| w[0] <= w[1]));
         Context {
             src,
+            lines,
             doc,
             config,
             broken,
