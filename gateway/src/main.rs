@@ -361,19 +361,7 @@ async fn run(
             log("WARN", &format!("config: {m}"));
         }
     }
-    // Whoever started this process waits for this line (`policy::process`). Both listeners
-    // are bound, so a connection made from now on waits in the backlog until it is served.
-    let serving = ServingLine {
-        pack: active.config.pack.name.clone(),
-        version: active.version.clone(),
-        hash: active.hash.clone(),
-        data: gw.listen,
-        admin: gw.admin_listen,
-    };
-    log("INFO", &serving.to_string());
-    notify::ready();
-    drop(active);
-
+    // Armed before the serving line: a change written once the line is out is never missed.
     let _watcher = if args.watch {
         match watch::start(Arc::clone(&gw)) {
             Ok(w) => Some(w),
@@ -385,6 +373,20 @@ async fn run(
     } else {
         None
     };
+
+    // Whoever started this process waits for this line (`policy::process`). Both listeners
+    // are bound (and the config watched), so a connection made from now on waits in the
+    // backlog until it is served, and a change to the file from now on is seen.
+    let serving = ServingLine {
+        pack: active.config.pack.name.clone(),
+        version: active.version.clone(),
+        hash: active.hash.clone(),
+        data: gw.listen,
+        admin: gw.admin_listen,
+    };
+    log("INFO", &serving.to_string());
+    notify::ready();
+    drop(active);
 
     // Never on the request path: `/health` reads what this task last found.
     let probing = Arc::clone(&gw);
