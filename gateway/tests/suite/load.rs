@@ -115,17 +115,18 @@ fn rss_is_flat_over_1000_reloads() {
     let stop = Arc::new(AtomicBool::new(false));
     let tally = Arc::new(Tally::default());
     let workers = drive(gw.data, 4, Arc::clone(&stop), Arc::clone(&tally));
-    // RSS moves by a few MB from one reading to the next (the allocator returns and takes
-    // pages as requests come and go), so each end is the median of 11 readings: after reloads
-    // 10..=20 and 990..=1000.
+    // RSS moves by up to ±10% from one reading to the next under load (4,000 reloads here
+    // read 78-96 MB with no trend: the allocator returns and takes pages as requests come and
+    // go), so each end is the median of 101 readings, one after each of reloads 10..=110 and
+    // 900..=1000. A leak of even 20 KB a reload would move the second median by 16 MB.
     let (mut early, mut late) = (Vec::new(), Vec::new());
     for i in 1..=1000 {
         let r = gw.admin("POST", "/admin/reload", None, if i % 2 == 1 { &b } else { &a });
         assert_eq!(r.status, 200);
-        if (10..=20).contains(&i) {
+        if (10..=110).contains(&i) {
             early.push(gw.rss_kib());
         }
-        if i >= 990 {
+        if i >= 900 {
             late.push(gw.rss_kib());
         }
     }
