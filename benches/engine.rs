@@ -48,6 +48,15 @@ fn bench(c: &mut Criterion) {
     g.bench_function("evaluate_1KiB_with_redaction_50_rules", |b| {
         b.iter(|| e.evaluate(black_box(&pii), 0))
     });
+    // Non-ASCII text takes the normalised view's slow path (NFKC, look-alikes).
+    let mut intl = req.clone();
+    intl.body["messages"][1]["content"] = serde_json::Value::String(format!(
+        "Grüße aus Köln — «naïve» café ＦＵＬＬ … {}",
+        pii.body["messages"][1]["content"].as_str().unwrap()
+    ));
+    g.bench_function("evaluate_1KiB_non_ascii_50_rules", |b| {
+        b.iter(|| e.evaluate(black_box(&intl), 0))
+    });
     g.finish();
 
     let old = policy::lint::load_config_str("old.yaml", include_str!("../fixtures/seed/tutorial-v0.1.0.yaml"))

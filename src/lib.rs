@@ -16,8 +16,10 @@
 //!                  semantic rule per file (rules/), output formats (render/)
 //! diff/            classify(old, new) -> Plan: every change with its reload class and its
 //!                  weakening mark (shared with the gateway's reload pipeline), renderings
-//! engine/          compile(config) -> Engine; evaluate(request, now) -> Decision; one file per
-//!                  stage (injection, pii, content, rate_limit), decision types, text, redact
+//! engine/          compile(config) -> Engine; evaluate(request, now) -> Decision, or Unreadable
+//!                  for a body it refuses (400); one file per
+//!                  stage (injection, pii, content, rate_limit), decision types, text,
+//!                  normalize (the view patterns match), redact
 //! contract/        what crosses the process boundary between `policy` and `policy-gateway`:
 //!                  header names, verdict values, credential headers, the serving line, the
 //!                  admin API's bodies and history operations, health and readiness

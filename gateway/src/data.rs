@@ -184,7 +184,24 @@ async fn completion(
         headers: sent,
         body: value,
     };
-    let decision = active.engine.evaluate(&request, received);
+    let decision = match active.engine.evaluate(&request, received) {
+        Ok(d) => d,
+        // Fail closed: text no policy could read is never forwarded.
+        Err(e) => {
+            let message = format!(
+                "the request cannot be inspected: {e}; the gateway forwards only requests whose \
+                 texts are where the OpenAI wire format puts them"
+            );
+            let resp = error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                "uninspectable_request",
+                &message,
+                Map::new(),
+            );
+            return (None, resp);
+        }
+    };
     let resp = respond(gw, active, &request, &decision, &parts.headers, id).await;
     // Every request is audited when `audit-logger` is in the chain, wherever it stands:
     // a request that an earlier policy blocked is the one an auditor most wants to see.

@@ -224,6 +224,16 @@ fn human(r: &Report, args: &ReplayArgs, skipped: usize, unexpected: &[&String]) 
             out.push_str(&format!("  {}  {what}\n", u.pointer));
         }
     }
+    if let Some(first) = r.refused.first() {
+        out.push_str(&format!(
+            "\n{} not in the OpenAI wire format: the gateway answers {} 400 under either config \
+             (first: {}: {}).\n",
+            lint::render::plural(r.refused.len(), "request"),
+            if r.refused.len() == 1 { "it" } else { "them" },
+            first.id,
+            first.reason
+        ));
+    }
     if skipped > 0 {
         out.push_str(&format!(
             "\n{skipped} malformed traffic line(s) skipped (listed on stderr).\n"

@@ -8,6 +8,7 @@
 
 use super::compile::{compile_regex, compile_set, CompileError};
 use super::decision::{action_name, excerpt, Decision, Hit};
+use super::normalize::Text;
 use super::redact::{apply, non_overlapping, Span};
 use crate::config::{Action, ContentFilter, PolicyKind};
 use regex::{Regex, RegexSet};
@@ -177,9 +178,10 @@ impl Content {
 
     /// Apply every matching rule to each text in rule order; `true` (stop the chain) at the
     /// first block. Sets `changed` when it redacted.
-    pub(super) fn run(&self, texts: &mut [(String, String)], d: &mut Decision, changed: &mut bool) -> bool {
-        for (field, text) in texts.iter_mut() {
-            let matched = self.index.candidates(text, &self.rules);
+    pub(super) fn run(&self, texts: &mut [Text], d: &mut Decision, changed: &mut bool) -> bool {
+        for text in texts.iter_mut() {
+            let view = text.view();
+            let matched = self.index.candidates(view, &self.rules);
             if matched.is_empty() {
                 continue;
             }
@@ -188,13 +190,16 @@ impl Content {
                 let rule = &self.rules[i];
                 let Some(regex) = rule.regex() else { continue };
                 let shown = format!("[{}]", rule.id);
-                let first = regex.find(text).map(|m| (m.start(), m.end())).unwrap_or((0, 0));
+                let first = regex
+                    .find(view)
+                    .map(|m| text.span(m.start(), m.end()))
+                    .unwrap_or((0, 0));
                 d.hits.push(Hit {
                     policy: PolicyKind::ContentFilter,
                     rule: rule.id.clone(),
                     action: action_name(rule.action),
-                    field: field.clone(),
-                    excerpt: excerpt(text, first.0, first.1, &shown),
+                    field: text.field.clone(),
+                    excerpt: excerpt(text.original(), first.0, first.1, &shown),
                 });
                 match rule.action {
                     Action::Block => {
@@ -204,18 +209,16 @@ impl Content {
                             .unwrap_or_else(|| format!("Request blocked by content rule `{}`", rule.id));
                         return d.block(PolicyKind::ContentFilter, rule.id.clone(), message);
                     }
-                    Action::Redact => spans.extend(
-                        regex
-                            .find_iter(text)
-                            .filter(|m| !m.is_empty())
-                            .map(|m| (m.start(), m.end(), rule.id.clone(), "[REDACTED]".to_string())),
-                    ),
+                    Action::Redact => spans.extend(regex.find_iter(view).filter(|m| !m.is_empty()).map(|m| {
+                        let (s, e) = text.span(m.start(), m.end());
+                        (s, e, rule.id.clone(), "[REDACTED]".to_string())
+                    })),
                     Action::Log => {}
                 }
             }
             if !spans.is_empty() {
                 let kept = non_overlapping(spans);
-                apply(text, &kept, PolicyKind::ContentFilter, field, d);
+                apply(text, &kept, PolicyKind::ContentFilter, d);
                 *changed = true;
             }
         }
@@ -232,9 +235,9 @@ mod tests {
     #[test]
     fn content_rules_block_and_redact() {
         let e = engine("pack: {name: a, version: 1.0.0}\nproviders: {targets: [{id: m, provider: mock}]}\npolicies: {chain: [content-filter]}\npolicy:\n  content-filter:\n    rules:\n      - {id: keys, pattern: 'sk-[A-Za-z0-9]{20,}', action: redact}\n      - {id: pw, pattern: '(?i)password', action: block, message: no}\n");
-        let d = e.evaluate(&chat("key sk-AAAAAAAAAAAAAAAAAAAAAAAA here"), 0);
+        let d = e.evaluate(&chat("key sk-AAAAAAAAAAAAAAAAAAAAAAAA here"), 0).unwrap();
         assert_eq!((d.verdict, d.rule.as_deref()), (Verdict::Redact, Some("keys")));
-        let d = e.evaluate(&chat("my PASSWORD is x"), 0);
+        let d = e.evaluate(&chat("my PASSWORD is x"), 0).unwrap();
         assert_eq!(
             (d.verdict, d.rule.as_deref(), d.message.as_deref()),
             (Verdict::Block, Some("pw"), Some("no"))

@@ -7,6 +7,7 @@
 use super::compile::{compile_regex, compile_set, CompileError};
 use super::decision::{excerpt, Decision, Hit};
 use super::detectors::INJECTIONS;
+use super::normalize::Text;
 use crate::config::{BlockOrLog, PolicyKind, PromptInjection};
 use regex::{Regex, RegexSet};
 
@@ -55,23 +56,27 @@ impl Injection {
         self.set.patterns()
     }
 
-    /// Record the first match in each text; `true` (stop the chain) when it blocks.
-    pub(super) fn run(&self, texts: &[(String, String)], d: &mut Decision) -> bool {
-        for (field, text) in texts {
-            let matched = self.set.matches(text);
+    /// Record the first match in each text's view; `true` (stop the chain) when it blocks.
+    pub(super) fn run(&self, texts: &[Text], d: &mut Decision) -> bool {
+        for text in texts {
+            let view = text.view();
+            let matched = self.set.matches(view);
             let Some(first) = matched.iter().next() else { continue };
-            let (s, e) = self.regexes[first].find(text).map_or((0, 0), |m| (m.start(), m.end()));
+            let (s, e) = self.regexes[first]
+                .find(view)
+                .map_or((0, 0), |m| text.span(m.start(), m.end()));
             let action = match self.action {
                 BlockOrLog::Block => "block",
                 BlockOrLog::Log => "log",
             };
-            let shown = format!("«{}»", &text[s..e]);
+            let original = text.original();
+            let shown = format!("«{}»", &original[s..e]);
             d.hits.push(Hit {
                 policy: PolicyKind::PromptInjection,
                 rule: self.ids[first].clone(),
                 action,
-                field: field.clone(),
-                excerpt: excerpt(text, s, e, &shown),
+                field: text.field.clone(),
+                excerpt: excerpt(original, s, e, &shown),
             });
             if self.action == BlockOrLog::Block {
                 return d.block(

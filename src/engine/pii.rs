@@ -9,6 +9,7 @@ use super::compile::{compile_set, CompileError};
 use super::decision::{action_name, excerpt, Decision, Hit};
 use super::detectors::{constant, pii_label, pii_pattern, pii_valid};
 use super::digest::hex;
+use super::normalize::Text;
 use super::redact::{apply, non_overlapping, Span};
 use crate::config::{Action, MarkerFormat, PiiDetector, PiiType, PolicyKind};
 use regex::{Regex, RegexSet};
@@ -48,24 +49,21 @@ impl Pii {
 
     /// Find the valid PII in each text and act on it; `true` (stop the chain) when it blocks.
     /// Sets `changed` when it redacted.
-    pub(super) fn run(&self, texts: &mut [(String, String)], d: &mut Decision, changed: &mut bool) -> bool {
-        for (field, text) in texts.iter_mut() {
-            let matched = self.set.matches(text);
+    pub(super) fn run(&self, texts: &mut [Text], d: &mut Decision, changed: &mut bool) -> bool {
+        for text in texts.iter_mut() {
+            let view = text.view();
+            let matched = self.set.matches(view);
             if !matched.matched_any() {
                 continue;
             }
             let mut spans: Vec<Span> = Vec::new();
             for i in matched.iter() {
                 let (t, re) = &self.types[i];
-                for m in re.find_iter(text) {
+                for m in re.find_iter(view) {
                     if pii_valid(*t, m.as_str()) {
                         let label = pii_label(*t);
-                        spans.push((
-                            m.start(),
-                            m.end(),
-                            t.as_str().to_string(),
-                            marker(self.marker, label, m.as_str()),
-                        ));
+                        let (s, e) = text.span(m.start(), m.end());
+                        spans.push((s, e, t.as_str().to_string(), marker(self.marker, label, m.as_str())));
                     }
                 }
             }
@@ -78,8 +76,8 @@ impl Pii {
                     policy: PolicyKind::PiiDetector,
                     rule: kind.clone(),
                     action: action_name(self.action),
-                    field: field.clone(),
-                    excerpt: excerpt(text, *s, *e, shown),
+                    field: text.field.clone(),
+                    excerpt: excerpt(text.original(), *s, *e, shown),
                 });
             }
             match self.action {
@@ -89,7 +87,7 @@ impl Pii {
                     return d.block(PolicyKind::PiiDetector, kind, message);
                 }
                 Action::Redact => {
-                    apply(text, &kept, PolicyKind::PiiDetector, field, d);
+                    apply(text, &kept, PolicyKind::PiiDetector, d);
                     *changed = true;
                 }
                 Action::Log => {}

@@ -123,11 +123,11 @@ mod tests {
     fn rate_limit_uses_the_given_clock() {
         let e = engine("pack: {name: a, version: 1.0.0}\nproviders: {targets: [{id: m, provider: mock}]}\npolicies: {chain: [rate-limit]}\npolicy: {rate-limit: {requests_per_minute: 60, burst: 2}}\n");
         let r = chat("hi");
-        assert_eq!(e.evaluate(&r, 0).verdict, Verdict::Allow);
-        assert_eq!(e.evaluate(&r, 0).verdict, Verdict::Allow);
-        let d = e.evaluate(&r, 0);
+        assert_eq!(e.evaluate(&r, 0).unwrap().verdict, Verdict::Allow);
+        assert_eq!(e.evaluate(&r, 0).unwrap().verdict, Verdict::Allow);
+        let d = e.evaluate(&r, 0).unwrap();
         assert_eq!((d.verdict, d.retry_after_ms), (Verdict::RateLimited, Some(1000)));
-        assert_eq!(e.evaluate(&r, 1000).verdict, Verdict::Allow);
+        assert_eq!(e.evaluate(&r, 1000).unwrap().verdict, Verdict::Allow);
     }
 
     #[test]
@@ -137,16 +137,16 @@ mod tests {
         };
         let req = from("10.0.0.1");
         let old = load("1.0.0", 1, None);
-        assert_eq!(old.evaluate(&req, 0).verdict, Verdict::Allow);
+        assert_eq!(old.evaluate(&req, 0).unwrap().verdict, Verdict::Allow);
         let same = load("1.0.1", 1, Some(&old));
         assert_eq!(
-            same.evaluate(&req, 1).verdict,
+            same.evaluate(&req, 1).unwrap().verdict,
             Verdict::RateLimited,
             "the spent burst carried over"
         );
         let changed = load("1.0.2", 2, Some(&old));
         assert_eq!(
-            changed.evaluate(&req, 1).verdict,
+            changed.evaluate(&req, 1).unwrap().verdict,
             Verdict::Allow,
             "new limits start full"
         );
@@ -156,7 +156,7 @@ mod tests {
     fn compile_after_starts_full_unless_rate_burst_and_key_all_match() {
         let spent = |text: &str| {
             let e = Engine::compile(&config(text)).unwrap();
-            assert_eq!(e.evaluate(&from("10.0.0.1"), 0).verdict, Verdict::Allow);
+            assert_eq!(e.evaluate(&from("10.0.0.1"), 0).unwrap().verdict, Verdict::Allow);
             e
         };
         let base = limited("1.0.0", "rate-limit", 1, 1, "client_ip");
@@ -164,6 +164,7 @@ mod tests {
             Engine::compile_after(&config(text), Some(old))
                 .unwrap()
                 .evaluate(&from("10.0.0.1"), 1)
+                .unwrap()
                 .verdict
         };
         let old = spent(&base);
@@ -195,12 +196,13 @@ mod tests {
             Engine::compile_after(&config(&base), None)
                 .unwrap()
                 .evaluate(&from("10.0.0.1"), 1)
+                .unwrap()
                 .verdict,
             Verdict::Allow,
             "no previous engine: like compile"
         );
         assert_eq!(
-            old.evaluate(&from("10.0.0.1"), 1).verdict,
+            old.evaluate(&from("10.0.0.1"), 1).unwrap().verdict,
             Verdict::RateLimited,
             "the previous engine keeps its own buckets"
         );

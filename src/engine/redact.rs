@@ -1,10 +1,12 @@
 //! Applying redactions: from the matches a stage wants redacted to the rewritten text and the
 //! [`Redaction`]s recorded in the decision.
 //!
-//! Owns overlap resolution and the rewrite. What to redact and what marker replaces it are
+//! Owns overlap resolution and the rewrite of the original text (spans are mapped back from
+//! the normalised view by the stages). What to redact and what marker replaces it are
 //! the stages' (`pii`, `content`); putting the texts back into the body is `text`'s.
 
 use super::decision::{Decision, Redaction};
+use super::normalize::Text;
 use crate::config::PolicyKind;
 
 /// A match to redact: byte range, kind (PII type or rule id), replacement.
@@ -23,23 +25,25 @@ pub(super) fn non_overlapping(mut spans: Vec<Span>) -> Vec<Span> {
     kept
 }
 
-/// Replace `spans` (sorted, non-overlapping) in `text`, recording each redaction.
-pub(super) fn apply(text: &mut String, spans: &[Span], policy: PolicyKind, field: &str, d: &mut Decision) {
-    let mut out = String::with_capacity(text.len());
+/// Replace `spans` (sorted, non-overlapping byte ranges of the original text) in `text`,
+/// recording each redaction.
+pub(super) fn apply(text: &mut Text, spans: &[Span], policy: PolicyKind, d: &mut Decision) {
+    let original = text.original();
+    let mut out = String::with_capacity(original.len());
     let mut at = 0;
     for (s, e, kind, replacement) in spans {
-        out.push_str(&text[at..*s]);
+        out.push_str(&original[at..*s]);
         out.push_str(replacement);
         d.redactions.push(Redaction {
             policy,
             kind: kind.clone(),
-            field: field.to_string(),
+            field: text.field.clone(),
             start: *s,
             end: *e,
             replacement: replacement.clone(),
         });
         at = *e;
     }
-    out.push_str(&text[at..]);
-    *text = out;
+    out.push_str(&original[at..]);
+    text.replace(out);
 }

@@ -30,7 +30,9 @@ fn synthetic(t: PiiType) -> &'static str {
 
 /// `body` with every PII match in its texts replaced by a synthetic value.
 fn mask(body: &Value, detectors: &[(PiiType, Regex)]) -> Value {
-    let mut texts = crate::engine::extract_texts(body);
+    let Ok(mut texts) = crate::engine::extract_texts(body) else {
+        return body.clone();
+    };
     for (_, text) in texts.iter_mut() {
         for (t, re) in detectors {
             let masked = re.replace_all(text, |c: &regex::Captures<'_>| {
@@ -64,7 +66,20 @@ pub fn record(config_line: &str, config: &Config, traffic: &[Recorded], source: 
     let mut cases = String::new();
     let mut left_out = String::new();
     for (n, r) in traffic.iter().enumerate() {
-        let d = engine.evaluate(&r.request, r.ts);
+        let d = match engine.evaluate(&r.request, r.ts) {
+            Ok(d) => d,
+            Err(e) => {
+                left_out.push_str(&format!(
+                    "# left out: {}: the gateway refuses it with 400 ({e})\n",
+                    if r.request.id.is_empty() {
+                        format!("line {}", r.line)
+                    } else {
+                        r.request.id.clone()
+                    }
+                ));
+                continue;
+            }
+        };
         let k = key(&d);
         if seen.contains(&k) {
             continue;
@@ -90,10 +105,10 @@ pub fn record(config_line: &str, config: &Config, traffic: &[Recorded], source: 
         masked.body = body.clone();
         // Far from the recorded times, so the check engine's buckets are full.
         let again = check.evaluate(&masked, r.ts + (n as i64 + 1) * 86_400_000);
-        if key(&again) != k {
+        if again.as_ref().map(key).ok() != Some(k.clone()) {
+            let instead = again.map_or_else(|_| "refused".to_string(), |a| a.verdict.to_string());
             left_out.push_str(&format!(
-                "# left out: {what} ({id}): with its personal data masked it is decided {} instead\n",
-                again.verdict
+                "# left out: {what} ({id}): with its personal data masked it is decided {instead} instead\n"
             ));
             continue;
         }

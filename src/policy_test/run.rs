@@ -38,8 +38,8 @@ pub struct CaseResult {
 /// A decision as reports show it: never the protected text itself.
 #[derive(Debug, Clone, Serialize)]
 pub struct Actual {
-    /// The verdict.
-    pub verdict: Verdict,
+    /// The verdict; `None` when the request was refused unread (400).
+    pub verdict: Option<Verdict>,
     /// The deciding policy.
     pub policy: Option<String>,
     /// The deciding rule.
@@ -99,11 +99,12 @@ fn run_case(case: &Case, engine: &Engine, start: Millis) -> CaseResult {
     let mut decisions = Vec::new();
     let sequence = case.steps.len() > 1 || case.steps.iter().any(|s| s.repeat > 1);
     let mut sent = 0;
+    let mut refused = None;
     for (j, step) in case.steps.iter().enumerate() {
         for r in 0..step.repeat {
             sent += 1;
             let req = request(step, &case.name, sent);
-            let d = engine.evaluate(&req, start + step.at);
+            let decided = engine.evaluate(&req, start + step.at);
             let which = if sequence {
                 let rep = if step.repeat > 1 {
                     format!(", send {} of {}", r + 1, step.repeat)
@@ -114,10 +115,21 @@ fn run_case(case: &Case, engine: &Engine, start: Millis) -> CaseResult {
             } else {
                 String::new()
             };
-            for f in judge(&step.expect, &d, &req) {
-                failures.push(format!("{which}{f}"));
+            match decided {
+                Ok(d) => {
+                    for f in judge(&step.expect, &d, &req) {
+                        failures.push(format!("{which}{f}"));
+                    }
+                    decisions.push(d);
+                    refused = None;
+                }
+                Err(e) => {
+                    failures.push(format!(
+                        "{which}the gateway refuses this request with 400 before any policy runs: {e}"
+                    ));
+                    refused = Some(e);
+                }
             }
-            decisions.push(d);
         }
     }
     let last = decisions.last().cloned();
@@ -127,14 +139,17 @@ fn run_case(case: &Case, engine: &Engine, start: Millis) -> CaseResult {
         column: case.column,
         passed: failures.is_empty(),
         failures,
-        actual: last.as_ref().map(actual).unwrap_or(Actual {
-            verdict: Verdict::Allow,
-            policy: None,
-            rule: None,
-            redactions: Vec::new(),
-            status: 200,
-            hits: Vec::new(),
-        }),
+        actual: match (refused, last) {
+            (None, Some(d)) => actual(&d),
+            (refused, _) => Actual {
+                verdict: None,
+                policy: None,
+                rule: None,
+                redactions: Vec::new(),
+                status: if refused.is_some() { 400 } else { 200 },
+                hits: Vec::new(),
+            },
+        },
         decisions,
     }
 }
@@ -152,7 +167,7 @@ fn request(step: &Step, name: &str, n: usize) -> Request {
 /// A decision as reports show it.
 pub fn actual(d: &Decision) -> Actual {
     Actual {
-        verdict: d.verdict,
+        verdict: Some(d.verdict),
         policy: d.policy.map(|p| p.to_string()),
         rule: d.rule.clone(),
         redactions: d.redactions.iter().map(|r| r.kind.clone()).collect(),
@@ -214,6 +229,7 @@ fn judge(e: &Expect, d: &Decision, req: &Request) -> Vec<String> {
         let forwarded = matches!(d.verdict, Verdict::Allow | Verdict::Redact).then(|| {
             let body = d.body.as_ref().unwrap_or(&req.body);
             extract_texts(body)
+                .unwrap_or_default()
                 .into_iter()
                 .map(|(_, t)| t)
                 .collect::<Vec<_>>()

@@ -66,11 +66,24 @@ pub struct Unexercised {
     pub rule: String,
 }
 
+/// A recorded request the engine cannot read (SPEC §1): the gateway answers it 400 under
+/// either config, so it is left out of the comparison.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Refused {
+    /// Request id.
+    pub id: String,
+    /// Which field is not in the wire format, and how.
+    pub reason: String,
+}
+
 /// The replay's findings.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
     /// Requests evaluated.
     pub requests: usize,
+    /// Requests refused unread (400) under both configs, not counted in `requests`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<Refused>,
     /// Requests whose verdict changed.
     pub changed: usize,
     /// Counts by `old->new` verdict.
@@ -86,19 +99,21 @@ pub struct Report {
 /// Evaluate `traffic` under `old` and `new`.
 pub fn replay(old: &Config, new: &Config, traffic: &[Recorded]) -> Result<Report, CompileError> {
     let (a, b) = (Engine::compile(old)?, Engine::compile(new)?);
-    let run = |engine: &Engine| -> (Vec<Side>, HashSet<(PolicyKind, String)>) {
+    let run = |engine: &Engine| -> (Vec<Option<Side>>, HashSet<(PolicyKind, String)>) {
         let mut hits = HashSet::new();
         let sides = traffic
             .iter()
             .map(|r| {
-                let d = engine.evaluate(&r.request, r.ts);
+                let Ok(d) = engine.evaluate(&r.request, r.ts) else {
+                    return None;
+                };
                 for h in &d.hits {
                     hits.insert((h.policy, h.rule.clone()));
                 }
                 if d.verdict == Verdict::RateLimited {
                     hits.insert((PolicyKind::RateLimit, "*".into()));
                 }
-                Side::of(&d)
+                Some(Side::of(&d))
             })
             .collect();
         (sides, hits)
@@ -111,7 +126,21 @@ pub fn replay(old: &Config, new: &Config, traffic: &[Recorded]) -> Result<Report
     let mut transitions = BTreeMap::new();
     let mut changes = Vec::new();
     let mut verdicts: BTreeMap<&'static str, BTreeMap<&'static str, usize>> = BTreeMap::new();
+    let mut refused = Vec::new();
     for ((r, o), n) in traffic.iter().zip(old_sides).zip(new_sides) {
+        let (Some(o), Some(n)) = (o, n) else {
+            // Which bodies are unreadable does not depend on the config: both sides refuse.
+            let reason = a
+                .evaluate(&r.request, r.ts)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            refused.push(Refused {
+                id: r.request.id.clone(),
+                reason,
+            });
+            continue;
+        };
         *verdicts
             .entry("old")
             .or_default()
@@ -134,7 +163,8 @@ pub fn replay(old: &Config, new: &Config, traffic: &[Recorded]) -> Result<Report
         }
     }
     Ok(Report {
-        requests: traffic.len(),
+        requests: traffic.len() - refused.len(),
+        refused,
         changed: changes.len(),
         transitions,
         changes,

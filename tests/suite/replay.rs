@@ -42,7 +42,7 @@ fn check_file(traffic_path: &str, expected_path: &str) {
         let mut wrong = Vec::new();
         for (r, want) in requests.iter().zip(&expected) {
             assert_eq!(r.request.id, want["id"].as_str().unwrap());
-            let got = engine.evaluate(&r.request, r.ts).verdict.as_str();
+            let got = engine.evaluate(&r.request, r.ts).unwrap().verdict.as_str();
             if got != want[version].as_str().unwrap() {
                 wrong.push(format!(
                     "{} ({}): {got}, expected {}",
@@ -253,15 +253,15 @@ proptest! {
     #[test]
     fn evaluation_never_panics(text in "\\PC{0,300}", ts in any::<i64>()) {
         let e = &engines()[0];
-        let _ = e.evaluate(&chat(&text), ts);
+        let _ = e.evaluate(&chat(&text), ts).unwrap();
         let odd = Request { body: json!({"messages": [{"content": [{"type": "text", "text": text}, {"type": "image_url"}]}, {"content": 5}, "x"], "prompt": [text, 1]}), ..Request::default() };
-        let _ = e.evaluate(&odd, ts);
+        let _ = e.evaluate(&odd, ts).unwrap();
     }
 
     #[test]
     fn redactions_never_leak_the_matched_text(text in texty()) {
         for e in &engines()[1..4] {
-            let d = e.evaluate(&chat(&text), 0);
+            let d = e.evaluate(&chat(&text), 0).unwrap();
             if let Some(body) = &d.body {
                 let out = body["messages"][0]["content"].as_str().unwrap();
                 // PII redactions run first, so their ranges are into the original text. What
@@ -278,7 +278,7 @@ proptest! {
 
     #[test]
     fn a_disabled_pack_allows_everything(text in texty()) {
-        let d = engines()[4].evaluate(&chat(&text), 0);
+        let d = engines()[4].evaluate(&chat(&text), 0).unwrap();
         prop_assert_eq!(d.verdict, Verdict::Allow);
         prop_assert!(d.body.is_none() && d.redactions.is_empty());
     }

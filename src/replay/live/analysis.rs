@@ -337,7 +337,7 @@ pub(super) fn analyse(
                     rate_limited += 1;
                     continue;
                 }
-                let expected = req.expect[side].as_str();
+                let expected = crate::contract::headers::verdict_value(req.expect[side]);
                 if verdict != expected {
                     mismatched += 1;
                     bump(&mut other, format!("mismatched {expected}->{verdict}"), || {

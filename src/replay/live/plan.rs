@@ -37,7 +37,8 @@ pub(super) struct Prepared {
     /// The JSON body, serialised once.
     pub(super) body: Bytes,
     /// Expected verdict under A and under B (rate limits aside).
-    pub(super) expect: [Verdict; 2],
+    /// The verdict each side's engine predicts; `None` for a body it refuses unread (400).
+    pub(super) expect: [Option<Verdict>; 2],
 }
 
 /// Everything the run needs, computed before the first request.
@@ -116,7 +117,7 @@ impl Plan {
         let requests = traffic
             .iter()
             .map(|r| {
-                let predict = |e: &Engine| e.evaluate(&r.request, r.ts).verdict;
+                let predict = |e: &Engine| e.evaluate(&r.request, r.ts).ok().map(|d| d.verdict);
                 let (path, headers, body) = wire(r);
                 Prepared {
                     id: r.request.id.clone(),
