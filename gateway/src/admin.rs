@@ -54,7 +54,7 @@ pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, _peer: SocketAddr)
                 generation: active.generation,
                 pending_restart: active.pending_restart.len(),
             };
-            let text = gw.metrics.render(&info, gw.started.elapsed().as_secs_f64());
+            let text = gw.metrics.render(&info, &gw.journal.audit, gw.started.elapsed().as_secs_f64());
             Response::builder()
                 .header(hyper::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")
                 .body(full(text))
@@ -194,6 +194,7 @@ fn status(gw: &Gateway) -> Status {
         admin_listen: gw.admin_listen.to_string(),
         instance: gw.instance.clone(),
         state_dir: crate::state_dir::path().map(|p| p.display().to_string()),
+        audit: active.audit_health(&gw.journal.audit),
     }
 }
 

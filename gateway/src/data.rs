@@ -15,6 +15,7 @@ use crate::upstream::{self, Outbound};
 use hyper::body::Incoming;
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
+use policy::config::AuditFailure;
 use policy::contract::{admin, headers};
 use policy::engine::{self, Decision, Verdict};
 use policy::replay::traffic;
@@ -130,6 +131,7 @@ fn health(gw: &Gateway, active: &Active, readiness: bool) -> Response<Body> {
             requests_served: gw.metrics.served(),
             ready,
             targets,
+            audit: active.audit_health(&gw.journal.audit),
         },
     )
 }
@@ -145,6 +147,9 @@ async fn completion(
     let received = now_ms();
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
+    if let Some(refused) = audit_closed(gw, active, &path, &peer.ip().to_canonical().to_string(), id) {
+        return (None, refused);
+    }
     let body = match read_body(active, &parts.headers, body).await {
         Ok(b) => b,
         Err(resp) => return (None, resp),
@@ -363,5 +368,39 @@ fn audit(
         // The body as it left the gateway: redacted text stays redacted in the log.
         event["body"] = d.body.clone().unwrap_or_else(|| request.body.clone());
     }
-    gw.journal.append(path, &event);
+    gw.journal.audit(path, &event);
+}
+
+/// Under `audit-logger.on_failure: closed`, while audit writes fail: the 503 to answer. The
+/// refusal is itself audited, and that write is what tells when the log is writable again.
+fn audit_closed(gw: &Gateway, active: &Active, path: &str, client_ip: &str, id: &str) -> Option<Response<Body>> {
+    let file = active.audit_path()?;
+    if active.audit_on_failure() != AuditFailure::Closed || gw.journal.audit.writing() {
+        return None;
+    }
+    let event = json!({
+        "event": "request",
+        "ts": traffic::format_rfc3339(now_ms()),
+        "id": id,
+        "path": path,
+        "client_ip": client_ip,
+        "verdict": null,
+        "status": 503,
+        "error": "audit_unavailable",
+        "config_version": active.version,
+        "config_hash": active.hash,
+    });
+    gw.journal.audit(file, &event);
+    let why = gw.journal.audit.error().unwrap_or_else(|| "write failed".into());
+    Some(error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "server_error",
+        "audit_unavailable",
+        &format!(
+            "the audit log cannot be written ({}: {why}) and audit-logger.on_failure is `closed`: \
+             no request is served unaudited; retry later",
+            file.display()
+        ),
+        Map::new(),
+    ))
 }

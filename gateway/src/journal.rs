@@ -6,23 +6,119 @@
 //! so lines are never interleaved or cut, even with another process appending to the same file.
 //! What is written, and when, is decided by the callers (data plane, reload pipeline).
 //!
+//! Audit writes are watched ([`AuditState`]): a failed write is counted and marks the audit log
+//! not writing until a later write succeeds; the first failure is logged at once, then one
+//! summary line per [`SUMMARY_EVERY`] while failures go on (never a line per request), and the
+//! recovery once. The data plane reads the state to refuse requests under `on_failure: closed`.
+//!
 //! Also the process's operator log (`log`): plain lines on stderr, timestamped.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// While audit writes keep failing, one log line per this interval.
+pub const SUMMARY_EVERY: Duration = Duration::from_secs(10);
 
 enum Msg {
-    Line(PathBuf, Vec<u8>),
+    /// A line, and whether it is an audit event.
+    Line(PathBuf, Vec<u8>, bool),
     Flush(mpsc::Sender<()>),
+}
+
+/// Whether audit events are being written.
+#[derive(Debug)]
+pub struct AuditState {
+    writing: AtomicBool,
+    errors: AtomicU64,
+    /// The last error, and the logging state: when the last line was logged, and the errors
+    /// counted at that time.
+    last: Mutex<(Option<String>, Option<Instant>, u64)>,
+}
+
+impl Default for AuditState {
+    fn default() -> Self {
+        AuditState {
+            writing: AtomicBool::new(true),
+            errors: AtomicU64::new(0),
+            last: Mutex::new((None, None, 0)),
+        }
+    }
+}
+
+impl AuditState {
+    /// `false` from a failed audit write until one succeeds.
+    pub fn writing(&self) -> bool {
+        self.writing.load(Ordering::Relaxed)
+    }
+
+    /// Audit events that could not be written.
+    pub fn errors(&self) -> u64 {
+        self.errors.load(Ordering::Relaxed)
+    }
+
+    /// The last write error, while not writing.
+    pub fn error(&self) -> Option<String> {
+        if self.writing() {
+            return None;
+        }
+        self.last.lock().expect("audit state lock").0.clone()
+    }
+
+    fn failed(&self, path: &std::path::Path, events: u64, e: &std::io::Error) {
+        let total = self.errors.fetch_add(events, Ordering::Relaxed) + events;
+        let was_writing = self.writing.swap(false, Ordering::Relaxed);
+        let mut last = self.last.lock().expect("audit state lock");
+        last.0 = Some(e.to_string());
+        let now = Instant::now();
+        if was_writing {
+            log(
+                "ERROR",
+                &format!(
+                    "audit events cannot be written to {}: {e}; counting them in \
+                     gateway_audit_write_errors_total (a summary every {} s until writes succeed)",
+                    path.display(),
+                    SUMMARY_EVERY.as_secs()
+                ),
+            );
+            *last = (last.0.take(), Some(now), total);
+        } else if last.1.is_none_or(|t| now.duration_since(t) >= SUMMARY_EVERY) {
+            log(
+                "ERROR",
+                &format!(
+                    "audit writes to {} still failing: {} more events not written ({total} in all): {e}",
+                    path.display(),
+                    total - last.2
+                ),
+            );
+            *last = (last.0.take(), Some(now), total);
+        }
+    }
+
+    fn succeeded(&self, path: &std::path::Path) {
+        if !self.writing.swap(true, Ordering::Relaxed) {
+            log(
+                "INFO",
+                &format!(
+                    "audit writes to {} succeed again ({} events were not written)",
+                    path.display(),
+                    self.errors()
+                ),
+            );
+        }
+    }
 }
 
 /// The handle request handlers and the reload pipeline append through.
 #[derive(Debug)]
 pub struct Journal {
     tx: mpsc::Sender<Msg>,
+    /// The audit log's write state.
+    pub audit: Arc<AuditState>,
 }
 
 impl Journal {
@@ -30,19 +126,30 @@ impl Journal {
     /// is queued.
     pub fn start() -> Journal {
         let (tx, rx) = mpsc::channel::<Msg>();
+        let audit = Arc::new(AuditState::default());
+        let state = Arc::clone(&audit);
         std::thread::Builder::new()
             .name("journal".into())
-            .spawn(move || write_loop(rx))
+            .spawn(move || write_loop(rx, &state))
             .expect("spawn the journal thread");
-        Journal { tx }
+        Journal { tx, audit }
     }
 
-    /// Queue one JSON value as one line of `path`.
+    /// Queue one JSON value as one line of `path` (the `--record` file).
     pub fn append(&self, path: &std::path::Path, event: &serde_json::Value) {
+        self.queue(path, event, false);
+    }
+
+    /// Queue one audit event as one line of `path`; its outcome moves [`Journal::audit`].
+    pub fn audit(&self, path: &std::path::Path, event: &serde_json::Value) {
+        self.queue(path, event, true);
+    }
+
+    fn queue(&self, path: &std::path::Path, event: &serde_json::Value, audit: bool) {
         let mut line = serde_json::to_vec(event).expect("a JSON value serialises");
         line.push(b'\n');
         // The writer only stops after every handle is dropped, so this cannot fail.
-        let _ = self.tx.send(Msg::Line(path.to_path_buf(), line));
+        let _ = self.tx.send(Msg::Line(path.to_path_buf(), line, audit));
     }
 
     /// Wait until everything queued so far is on disk (tests and shutdown read the files).
@@ -54,27 +161,40 @@ impl Journal {
     }
 }
 
-fn write_loop(rx: mpsc::Receiver<Msg>) {
+fn write_loop(rx: mpsc::Receiver<Msg>, audit: &AuditState) {
     let mut files: HashMap<PathBuf, File> = HashMap::new();
-    let mut batches: Vec<(PathBuf, Vec<u8>)> = Vec::new();
+    let mut batches: Vec<(PathBuf, Vec<u8>, bool)> = Vec::new();
     let mut waiters = Vec::new();
     while let Ok(first) = rx.recv() {
         // Take everything already queued, then write one batch per file.
         let mut next = Some(first);
         while let Some(msg) = next {
             match msg {
-                Msg::Line(path, line) => match batches.iter_mut().find(|(p, _)| *p == path) {
-                    Some((_, buf)) => buf.extend_from_slice(&line),
-                    None => batches.push((path, line)),
+                Msg::Line(path, line, is_audit) => match batches.iter_mut().find(|(p, _, _)| *p == path) {
+                    Some((_, buf, a)) => {
+                        buf.extend_from_slice(&line);
+                        *a |= is_audit;
+                    }
+                    None => batches.push((path, line, is_audit)),
                 },
                 Msg::Flush(w) => waiters.push(w),
             }
             next = rx.try_recv().ok();
         }
-        for (path, buf) in batches.drain(..) {
-            if let Err(e) = append(&mut files, &path, &buf) {
-                log("ERROR", &format!("cannot append to {}: {e}", path.display()));
-                files.remove(&path);
+        for (path, buf, is_audit) in batches.drain(..) {
+            match append(&mut files, &path, &buf) {
+                Ok(()) if is_audit => audit.succeeded(&path),
+                Ok(()) => {}
+                Err(e) => {
+                    // Reopened on the next write: the file may have been replaced meanwhile.
+                    files.remove(&path);
+                    if is_audit {
+                        let events = buf.iter().filter(|b| **b == b'\n').count() as u64;
+                        audit.failed(&path, events, &e);
+                    } else {
+                        log("ERROR", &format!("cannot append to {}: {e}", path.display()));
+                    }
+                }
             }
         }
         for w in waiters.drain(..) {
@@ -91,7 +211,17 @@ fn append(files: &mut HashMap<PathBuf, File>, path: &PathBuf, buf: &[u8]) -> std
         let f = OpenOptions::new().create(true).append(true).open(path)?;
         files.insert(path.clone(), f);
     }
-    files.get_mut(path).expect("just inserted").write_all(buf)
+    let f = files.get_mut(path).expect("just inserted");
+    let before = f.metadata().map(|m| m.len()).ok();
+    let written = f.write_all(buf);
+    if written.is_err() {
+        // A write cut short (a disk that filled midway) must not leave half a line: cut the
+        // file back to where this batch began.
+        if let Some(len) = before.filter(|_| f.metadata().is_ok_and(|m| m.is_file())) {
+            let _ = f.set_len(len);
+        }
+    }
+    written
 }
 
 /// One operator log line on stderr: `2026-11-22T10:00:00.123Z INFO message`.

@@ -75,7 +75,7 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition, with `active` describing the config in effect.
-    pub fn render(&self, active: &ActiveInfo<'_>, uptime_s: f64) -> String {
+    pub fn render(&self, active: &ActiveInfo<'_>, audit: &crate::journal::AuditState, uptime_s: f64) -> String {
         use std::fmt::Write;
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let mut out = String::new();
@@ -169,6 +169,20 @@ impl Metrics {
             "Upstream failures answered with 502 or 504.",
         );
         let _ = writeln!(o, "gateway_upstream_errors_total {}", get(&self.upstream_errors));
+        header(
+            o,
+            "gateway_audit_write_errors_total",
+            "counter",
+            "Audit events that could not be written (a full disk, a file the gateway may not write).",
+        );
+        let _ = writeln!(o, "gateway_audit_write_errors_total {}", audit.errors());
+        header(
+            o,
+            "gateway_audit_writing",
+            "gauge",
+            "1 while audit events are written, 0 from a failed write until one succeeds.",
+        );
+        let _ = writeln!(o, "gateway_audit_writing {}", u8::from(audit.writing()));
         header(
             o,
             "gateway_in_flight_requests",

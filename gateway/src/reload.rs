@@ -285,7 +285,7 @@ pub fn record(gw: &Gateway, mut op: Operation, config: &Active, event: &str) -> 
         if let (Value::Object(m), Ok(Value::Object(fields))) = (&mut ev, serde_json::to_value(&op)) {
             m.extend(fields);
         }
-        gw.journal.append(path, &ev);
+        gw.journal.audit(path, &ev);
     }
     op
 }

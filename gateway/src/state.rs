@@ -97,6 +97,26 @@ impl Active {
         self.audit.as_deref()
     }
 
+    /// What `/health` and `/admin/status` say of the audit log, when the chain has one.
+    pub fn audit_health(&self, state: &crate::journal::AuditState) -> Option<policy::contract::admin::AuditHealth> {
+        Some(policy::contract::admin::AuditHealth {
+            path: self.audit_path()?.display().to_string(),
+            on_failure: self.audit_on_failure().as_str().to_string(),
+            writing: state.writing(),
+            write_errors: state.errors(),
+            error: state.error(),
+        })
+    }
+
+    /// `audit-logger.on_failure` (its default when the block is absent).
+    pub fn audit_on_failure(&self) -> policy::config::AuditFailure {
+        self.config
+            .policy
+            .audit_logger
+            .as_ref()
+            .map_or_else(Default::default, |a| a.on_failure)
+    }
+
     /// Whether request bodies go into audit events.
     pub fn audit_bodies(&self) -> bool {
         self.config

@@ -28,6 +28,7 @@
 //!   overridden address is not pending; a restart keeps the overrides; an open admin override.
 //! - `health`        — `/health` liveness and `/health/ready` readiness from the target probe:
 //!   closed port, mock, loopback listener, a reload probed at once.
+//! - `faults`        — an audit log on a full disk (`/dev/full`): fail open, fail closed, recovery.
 //! - `kubernetes`    — `--watch` under the kubelet's atomic-writer layout (`..data` symlink swaps).
 
 mod support;
@@ -82,3 +83,6 @@ mod health;
 
 #[path = "suite/kubernetes.rs"]
 mod kubernetes;
+
+#[path = "suite/faults.rs"]
+mod faults;

@@ -242,6 +242,9 @@ pub struct Status {
     pub listen: String,
     /// The bound admin-plane address (`--admin-listen`, else `gateway.admin.listen`).
     pub admin_listen: String,
+    /// The audit log's state, when the chain has `audit-logger`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit: Option<AuditHealth>,
 }
 
 /// The body of a successful reload or revert (`applied` or `unchanged`).
@@ -362,6 +365,26 @@ pub struct Health {
     /// Every target of the active config, in config order, with its last probed reachability.
     #[serde(default)]
     pub targets: Vec<TargetHealth>,
+    /// The audit log's state, when the chain has `audit-logger`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit: Option<AuditHealth>,
+}
+
+/// Whether audit events are being written (`/health`, `/admin/status`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditHealth {
+    /// `audit-logger.path`.
+    pub path: String,
+    /// `audit-logger.on_failure`: `open` or `closed`.
+    pub on_failure: String,
+    /// `false` from a failed write until one succeeds; while `false` and `closed`, requests
+    /// are answered 503.
+    pub writing: bool,
+    /// Audit events that could not be written since the process started.
+    pub write_errors: u64,
+    /// The last write error (`No space left on device (os error 28)`), while not writing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// One target's reachability as `/health` reports it. A background probe TCP-connects to each

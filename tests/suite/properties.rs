@@ -133,6 +133,11 @@ fn policy_blocks(chain: Vec<PolicyKind>) -> impl Strategy<Value = PolicyBlocks> 
                 .map(|(path, retention_days, include_bodies)| AuditLogger {
                     path,
                     retention_days,
+                    on_failure: if include_bodies {
+                        AuditFailure::Closed
+                    } else {
+                        AuditFailure::Open
+                    },
                     include_bodies,
                 }),
         })

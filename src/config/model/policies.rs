@@ -399,6 +399,36 @@ pub struct AuditLogger {
     #[serde(default)]
     #[schemars(extend("x-reload" = "hot"))]
     pub include_bodies: bool,
+
+    /// What the gateway does while audit events cannot be written (a full disk, a file it
+    /// may not write): `open` keeps serving, `closed` answers 503 until writes succeed again.
+    /// Both count `gateway_audit_write_errors_total` and show the state in `/health`.
+    /// Default: `open`, so an audit disk cannot take the API down; choose `closed` where no
+    /// request may be served unaudited. Reload: hot.
+    #[serde(default)]
+    #[schemars(extend("x-reload" = "hot"))]
+    pub on_failure: AuditFailure,
+}
+
+/// `audit-logger.on_failure`: serve or refuse while audit writes fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditFailure {
+    /// Keep serving; the failure is counted, shown and logged.
+    #[default]
+    Open,
+    /// Answer 503 to every request until an audit write succeeds again.
+    Closed,
+}
+
+impl AuditFailure {
+    /// `open` or `closed`, as in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditFailure::Open => "open",
+            AuditFailure::Closed => "closed",
+        }
+    }
 }
 
 impl Default for AuditLogger {
@@ -407,6 +437,7 @@ impl Default for AuditLogger {
             path: default_audit_path(),
             retention_days: default_retention_days(),
             include_bodies: false,
+            on_failure: AuditFailure::Open,
         }
     }
 }

@@ -1,0 +1,119 @@
+//! Faults (issue 17): an audit log that cannot be written. The disk is made full for real: the
+//! audit path is a symlink to `/dev/full`, where every write fails with ENOSPC from the kernel,
+//! and swapping the symlink to a regular file "frees the space" (the writer reopens the path
+//! after a failed write). No mount is needed, so this runs in any CI container.
+
+use crate::configs::{mock_config, FULL_CHAIN};
+use crate::support::{self, eventually, Gateway};
+use serde_json::Value;
+use std::path::Path;
+use std::time::Duration;
+
+/// Point `link` at `target`, atomically (a new symlink renamed over the old one).
+fn point(link: &Path, target: &Path) {
+    let tmp = link.with_extension("swap");
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(target, &tmp).unwrap();
+    std::fs::rename(&tmp, link).unwrap();
+}
+
+fn metric(gw: &Gateway, name: &str) -> f64 {
+    let text = gw.admin("GET", "/metrics", None, "").body;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics"))
+}
+
+fn audit_health(gw: &Gateway) -> Value {
+    gw.health()["audit"].clone()
+}
+
+fn count(log: &str, needle: &str) -> usize {
+    log.lines().filter(|l| l.contains(needle)).count()
+}
+
+/// `mock_config` with its audit log at `path`, and `on_failure` when given.
+fn config(version: &str, path: &Path, on_failure: Option<&str>) -> String {
+    let extra = on_failure.map(|f| format!(", on_failure: {f}")).unwrap_or_default();
+    mock_config(version, 0, FULL_CHAIN).replace(
+        "audit-logger: { path: \"{dir}/audit.jsonl\" }",
+        &format!("audit-logger: {{ path: \"{}\"{extra} }}", path.display()),
+    )
+}
+
+#[test]
+fn audit_on_a_full_disk_fails_open_or_closed_and_recovers() {
+    let disk = tempfile::tempdir().unwrap();
+    let (link, real) = (disk.path().join("audit.jsonl"), disk.path().join("audit-real.jsonl"));
+    point(&link, Path::new("/dev/full"));
+    let gw = Gateway::start(&config("1.0.0", &link, None));
+
+    // on_failure: open (the default): every request is served, every lost event counted.
+    for i in 0..40 {
+        assert_eq!(gw.chat(&format!("hello {i}")).status, 200);
+    }
+    assert!(eventually(Duration::from_secs(5), || metric(
+        &gw,
+        "gateway_audit_write_errors_total"
+    ) >= 40.0));
+    let h = audit_health(&gw);
+    assert_eq!(
+        (h["writing"].as_bool(), h["on_failure"].as_str()),
+        (Some(false), Some("open")),
+        "{h}"
+    );
+    assert!(h["error"].as_str().unwrap().contains("No space left on device"), "{h}");
+    assert_eq!(metric(&gw, "gateway_audit_writing"), 0.0);
+    let status = gw.admin("GET", "/admin/status", None, "").json();
+    assert_eq!(status["audit"]["writing"], false, "{status}");
+    // One line for the first failure; no line per request (the summary interval is 10 s).
+    let log = gw.log();
+    assert_eq!(count(&log, "audit events cannot be written"), 1, "{log}");
+    assert_eq!(count(&log, "still failing"), 0, "{log}");
+
+    // Space again: the next write succeeds and the state recovers by itself.
+    point(&link, &real);
+    assert!(eventually(Duration::from_secs(5), || {
+        gw.chat("after").status == 200 && audit_health(&gw)["writing"] == true
+    }));
+    assert_eq!(count(&gw.log(), "succeed again"), 1);
+
+    // on_failure: closed (hot), on a second log whose disk is full (the writer keeps the
+    // first one open: it is only reopened after a failed write).
+    let second = disk.path().join("audit-2.jsonl");
+    point(&second, Path::new("/dev/full"));
+    assert_eq!(
+        gw.admin("POST", "/admin/reload", None, &config("1.0.1", &second, Some("closed")))
+            .status,
+        200
+    );
+    assert_eq!(audit_health(&gw)["on_failure"], "closed");
+    // The reload's own audit event (`policy_reload`) is the first write to fail.
+    assert!(eventually(Duration::from_secs(5), || audit_health(&gw)["writing"] == false));
+    let errors_before = metric(&gw, "gateway_audit_write_errors_total");
+    for _ in 0..20 {
+        let r = gw.chat("refused");
+        assert_eq!(r.status, 503, "{r:?}");
+        assert_eq!(r.json()["error"]["code"], "audit_unavailable");
+        assert!(r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("on_failure is `closed`"));
+    }
+    assert!(eventually(Duration::from_secs(5), || metric(
+        &gw,
+        "gateway_audit_write_errors_total"
+    ) >= errors_before + 20.0));
+    point(&second, &real);
+    // A refused request's audit event is the write that finds the disk writable again.
+    assert!(eventually(Duration::from_secs(5), || gw.chat("after").status == 200));
+    assert_eq!(audit_health(&gw)["writing"], true);
+
+    // What was written is whole: every line parses, refusals included.
+    gw.admin("GET", "/admin/status", None, "");
+    let lines = support::read_lines(&real);
+    assert!(lines
+        .iter()
+        .any(|l| l["status"] == 503 && l["error"] == "audit_unavailable"));
+    assert!(lines.iter().any(|l| l["status"] == 200));
+}
