@@ -10,6 +10,7 @@
 //! is pending, because this instance binds the override whatever the file says. It changes
 //! nothing: swapping a candidate in and recording it is `reload.rs`'s job.
 
+use crate::metrics::ReloadError;
 use crate::state::{Active, Overrides};
 use policy::diff::{classify, Plan};
 use policy::engine::Engine;
@@ -32,6 +33,8 @@ pub struct Candidate {
 
 /// Why a candidate was refused.
 pub struct Rejection {
+    /// Which kind of failure, for `gateway_config_reload_errors_total`.
+    pub kind: ReloadError,
     /// One line for logs and history.
     pub error: String,
     /// Lint diagnostics (SPEC §2 JSON shape), when lint refused it.
@@ -58,11 +61,7 @@ pub fn prepare(
         Ok(t) => t,
         Err(e) => {
             let error = format!("{label} is not UTF-8 text (invalid byte at offset {})", e.valid_up_to());
-            return Err(Rejection {
-                rendered: error.clone(),
-                error,
-                diagnostics: Value::Null,
-            });
+            return Err(Rejection::new(ReloadError::Read, error));
         }
     };
     let report = lint::lint_source(label, text);
@@ -72,7 +71,7 @@ pub fn prepare(
     };
     let warnings = lint_json(&report);
     if let Some(error) = open_admin_without_token(&config, overrides) {
-        return Err(Rejection::from(format!("{label}: {error}")));
+        return Err(Rejection::new(ReloadError::Lint, format!("{label}: {error}")));
     }
     let (config, pending, plan) = match running {
         None => (config, Vec::new(), Plan::default()),
@@ -91,7 +90,7 @@ pub fn prepare(
         // limits are unchanged.
         _ => Arc::new(
             Engine::compile_after(&config, running.map(|r| &*r.engine))
-                .map_err(|e| Rejection::from(format!("{label}: {e}")))?,
+                .map_err(|e| Rejection::new(ReloadError::Compile, format!("{label}: {e}")))?,
         ),
     };
     let active = Active {
@@ -148,6 +147,7 @@ fn rejected_by_lint(report: &FileReport, errors: usize) -> Rejection {
         .map(|d| format!(": {} {} at line {}", d.code, d.message, d.line()))
         .unwrap_or_default();
     Rejection {
+        kind: ReloadError::Lint,
         error: format!("{} has {errors} error(s){first}", report.path),
         diagnostics: lint_json(report).get("diagnostics").cloned().unwrap_or(Value::Null),
         rendered: lint::render::human::render(std::slice::from_ref(report), lint::render::human::Style::Plain),
@@ -160,9 +160,11 @@ fn lint_json(report: &FileReport) -> Value {
     all.pointer("/files/0").cloned().unwrap_or(Value::Null)
 }
 
-impl From<String> for Rejection {
-    fn from(error: String) -> Rejection {
+impl Rejection {
+    /// A rejection with no lint diagnostics.
+    pub fn new(kind: ReloadError, error: String) -> Rejection {
         Rejection {
+            kind,
             rendered: error.clone(),
             error,
             diagnostics: Value::Null,

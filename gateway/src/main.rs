@@ -362,17 +362,12 @@ async fn run(
         }
     }
     // Armed before the serving line: a change written once the line is out is never missed.
-    let _watcher = if args.watch {
-        match watch::start(Arc::clone(&gw)) {
-            Ok(w) => Some(w),
-            Err(e) => {
-                log("ERROR", &format!("cannot watch {}: {e}", args.config.display()));
-                return ExitCode::from(2);
-            }
+    if args.watch {
+        if let Err(e) = watch::start(Arc::clone(&gw)) {
+            log("ERROR", &format!("cannot watch {}: {e}", args.config.display()));
+            return ExitCode::from(2);
         }
-    } else {
-        None
-    };
+    }
 
     // Whoever started this process waits for this line (`policy::process`). Both listeners
     // are bound (and the config watched), so a connection made from now on waits in the

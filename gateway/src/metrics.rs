@@ -30,7 +30,7 @@ pub struct ActiveInfo<'a> {
 }
 
 /// Counters behind `/metrics`, updated lock-free on the hot path.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
     /// Reloads that were applied (or changed nothing).
     pub reload_success: AtomicU64,
@@ -48,6 +48,66 @@ pub struct Metrics {
     pub upstream_errors: AtomicU64,
     /// Data-plane requests being handled now: what a SIGTERM drain waits for.
     pub in_flight: AtomicI64,
+    /// Failed reloads and watch errors, by [`ReloadError`].
+    pub reload_errors: [AtomicU64; ReloadError::ALL.len()],
+    /// With `--watch`: 1 while the config's directory is watched, 0 while it is not; -1 (the
+    /// default, not exported) without `--watch`.
+    pub watcher_running: AtomicI64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            reload_success: AtomicU64::default(),
+            reload_failure: AtomicU64::default(),
+            reverts: AtomicU64::default(),
+            reload_buckets: Default::default(),
+            reload_micros: AtomicU64::default(),
+            requests: Default::default(),
+            upstream_errors: AtomicU64::default(),
+            in_flight: AtomicI64::default(),
+            reload_errors: Default::default(),
+            watcher_running: AtomicI64::new(-1),
+        }
+    }
+}
+
+/// Why a reload failed, or the watch broke: the `error_type` of
+/// `gateway_config_reload_errors_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReloadError {
+    /// The file could not be read, or is not UTF-8.
+    Read,
+    /// Lint found errors (or the gateway's own refusals, an open admin without a token).
+    Lint,
+    /// The engine could not compile it (a regex over the size limit).
+    Compile,
+    /// The reload changed restart-class fields, which were not applied (pending restart).
+    RestartClass,
+    /// The watch failed, or its directory disappeared; a reload worker that died.
+    Io,
+}
+
+impl ReloadError {
+    /// Every error type, in label order.
+    pub const ALL: [ReloadError; 5] = [
+        ReloadError::Read,
+        ReloadError::Lint,
+        ReloadError::Compile,
+        ReloadError::RestartClass,
+        ReloadError::Io,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReloadError::Read => "read",
+            ReloadError::Lint => "lint",
+            ReloadError::Compile => "compile",
+            ReloadError::RestartClass => "restart-class",
+            ReloadError::Io => "io",
+        }
+    }
 }
 
 impl Metrics {
@@ -57,6 +117,15 @@ impl Metrics {
             .position(|v| v == verdict)
             .expect("verdict_values lists every verdict and none");
         self.requests[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Count one reload error.
+    pub fn reload_error(&self, kind: ReloadError) {
+        let i = ReloadError::ALL
+            .iter()
+            .position(|k| *k == kind)
+            .expect("ALL lists every kind");
+        self.reload_errors[i].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Every response counted so far.
@@ -96,6 +165,30 @@ impl Metrics {
             "gateway_config_reload_total{{status=\"failure\"}} {}",
             get(&self.reload_failure)
         );
+        header(
+            o,
+            "gateway_config_reload_errors_total",
+            "counter",
+            "Failed reloads and watch errors by cause (read, lint, compile, restart-class, io).",
+        );
+        for (i, kind) in ReloadError::ALL.iter().enumerate() {
+            let _ = writeln!(
+                o,
+                "gateway_config_reload_errors_total{{error_type=\"{}\"}} {}",
+                kind.as_str(),
+                get(&self.reload_errors[i])
+            );
+        }
+        let watching = self.watcher_running.load(Ordering::Relaxed);
+        if watching >= 0 {
+            header(
+                o,
+                "gateway_config_watcher_running",
+                "gauge",
+                "1 while --watch watches the config's directory, 0 while it cannot (alert on 0).",
+            );
+            let _ = writeln!(o, "gateway_config_watcher_running {watching}");
+        }
         header(
             o,
             "gateway_config_reload_duration_seconds",

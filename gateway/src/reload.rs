@@ -9,6 +9,7 @@
 
 use crate::candidate::{self, Candidate, Rejection};
 use crate::journal::{log, now_ms};
+use crate::metrics::ReloadError;
 use crate::persist;
 use crate::state::{Active, Gateway};
 pub use policy::contract::admin::Trigger;
@@ -28,8 +29,13 @@ pub enum Source {
     Text(Vec<u8>),
 }
 /// Read the config file (a blocking read: configs are small and this runs on a blocking thread).
-fn read_file(gw: &Gateway) -> Result<Vec<u8>, String> {
-    std::fs::read(&gw.config_path).map_err(|e| format!("cannot read {}: {e}", gw.config_path.display()))
+fn read_file(gw: &Gateway) -> Result<Vec<u8>, Rejection> {
+    std::fs::read(&gw.config_path).map_err(|e| {
+        Rejection::new(
+            ReloadError::Read,
+            format!("cannot read {}: {e}", gw.config_path.display()),
+        )
+    })
 }
 
 /// Run the pipeline once. Never panics on any input; never leaves `active` half-changed.
@@ -60,7 +66,7 @@ pub async fn reload(gw: &Arc<Gateway>, source: Source, trigger: Trigger) -> Answ
     };
     let prepared: Result<Option<Candidate>, Rejection> = match worker.await {
         Ok(r) => r,
-        Err(e) => Err(Rejection::from(format!("reload worker failed: {e}"))),
+        Err(e) => Err(Rejection::new(ReloadError::Io, format!("reload worker failed: {e}"))),
     };
     let elapsed = || started.elapsed().as_secs_f64();
     match prepared {
@@ -72,6 +78,7 @@ pub async fn reload(gw: &Arc<Gateway>, source: Source, trigger: Trigger) -> Answ
             gw.metrics
                 .reload_failure
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            gw.metrics.reload_error(rejection.kind);
             gw.metrics.observe_reload(seconds);
             let refused = running.refused(OpKind::Reload, trigger, OpOutcome::Rejected, started, &rejection.error);
             let op = record(gw, refused, &running, "policy_reload_failed");
@@ -95,6 +102,15 @@ pub async fn reload(gw: &Arc<Gateway>, source: Source, trigger: Trigger) -> Answ
         }
         Ok(Some(candidate)) => {
             let unchanged = candidate.plan.is_empty() && candidate.active.pending_restart == running.pending_restart;
+            if candidate
+                .active
+                .pending_restart
+                .iter()
+                .any(|p| !running.pending_restart.contains(p))
+            {
+                // A change the operator made did not take effect: it waits for a restart.
+                gw.metrics.reload_error(ReloadError::RestartClass);
+            }
             let next = Arc::new(candidate.active);
             if !unchanged {
                 gw.active.store(Arc::clone(&next));

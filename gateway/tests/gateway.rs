@@ -29,7 +29,8 @@
 //! - `health`        — `/health` liveness and `/health/ready` readiness from the target probe:
 //!   closed port, mock, loopback listener, a reload probed at once.
 //! - `faults`        — an audit log on a full disk (`/dev/full`): fail open, fail closed, recovery.
-//! - `kubernetes`    — `--watch` under the kubelet's atomic-writer layout (`..data` symlink swaps).
+//! - `kubernetes`    — `--watch` under the kubelet's atomic-writer layout (`..data` symlink swaps);
+//!   a watched folder that disappears and comes back.
 
 mod support;
 

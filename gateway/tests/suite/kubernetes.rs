@@ -71,3 +71,92 @@ fn watch_follows_the_kubelet_atomic_writer() {
     assert_eq!(health(data)["config_version"], "3.0.0");
     assert_eq!(history(()), before, "identical bytes are skipped:\n{}", gw.log());
 }
+
+fn metric(admin: std::net::SocketAddr, name: &str) -> f64 {
+    let text = support::request(admin, "GET", "/metrics", &[], b"").body;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
+}
+
+/// Issue 17: the folder holding the config disappears (a volume unmounted, a deploy that
+/// replaces it) and comes back: the gateway keeps serving, `gateway_config_watcher_running`
+/// is 0 meanwhile and an `io` error is counted; once the folder is back the file is reloaded
+/// and later changes are seen again.
+#[test]
+fn watch_survives_its_folder_disappearing_and_coming_back() {
+    let root = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let folder = root.path().join("conf");
+    let config = |version: &str| {
+        mock_config(version, 0, "prompt-injection").replace("{dir}", &work.path().display().to_string())
+    };
+    std::fs::create_dir(&folder).unwrap();
+    let file = folder.join("policy-config.yaml");
+    std::fs::write(&file, config("1.0.0")).unwrap();
+    let gw = Launch::new(env!("CARGO_BIN_EXE_policy-gateway"), &file)
+        .args(["--watch"])
+        .current_dir(work.path())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (data, admin) = (gw.serving().data, gw.serving().admin);
+    assert_eq!(metric(admin, "gateway_config_watcher_running"), 1.0);
+    let io = "gateway_config_reload_errors_total{error_type=\"io\"}";
+    assert_eq!(metric(admin, io), 0.0);
+
+    std::fs::remove_dir_all(&folder).unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || metric(
+            admin,
+            "gateway_config_watcher_running"
+        ) == 0.0),
+        "{}",
+        gw.log()
+    );
+    assert!(metric(admin, io) >= 1.0);
+    assert_eq!(health(data)["config_version"], "1.0.0", "still serving");
+    assert_eq!(
+        support::request(
+            data,
+            "POST",
+            "/v1/chat/completions",
+            &[],
+            br#"{"messages":[{"role":"user","content":"hi"}]}"#
+        )
+        .status,
+        200
+    );
+
+    // Back, with a new config written while nothing watched.
+    let staging = root.path().join("conf.new");
+    std::fs::create_dir(&staging).unwrap();
+    std::fs::write(staging.join("policy-config.yaml"), config("2.0.0")).unwrap();
+    std::fs::rename(&staging, &folder).unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || health(data)["config_version"] == "2.0.0"),
+        "{}",
+        gw.log()
+    );
+    assert_eq!(metric(admin, "gateway_config_watcher_running"), 1.0);
+    // And the new folder is really watched.
+    std::fs::write(&file, config("3.0.0")).unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || health(data)["config_version"] == "3.0.0"),
+        "{}",
+        gw.log()
+    );
+    let errors = |t: &str| {
+        metric(
+            admin,
+            &format!("gateway_config_reload_errors_total{{error_type=\"{t}\"}}"),
+        )
+    };
+    std::fs::write(&file, "pack: [not, a, config]\n").unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || errors("lint") == 1.0),
+        "{}",
+        gw.log()
+    );
+    assert_eq!(health(data)["config_version"], "3.0.0");
+    assert_eq!((errors("read"), errors("compile")), (0.0, 0.0));
+}
