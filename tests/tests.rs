@@ -23,6 +23,7 @@
 //!   code actions, shutdown; a large file's first diagnostics.
 //! - `release`       — the Action's download-and-verify script against releases served from
 //!   127.0.0.1: good, tampered, missing, `latest`.
+//! - `fuzz_corpus`   — every committed `fuzz/corpus/` input through its fuzz target's checks.
 //! - `kubernetes`    — `deploy/kubernetes/` renders (kubectl kustomize), validates
 //!   (kubernetes-validate --strict) and ships a config that lints clean.
 
@@ -67,3 +68,6 @@ mod release;
 
 #[path = "suite/kubernetes.rs"]
 mod kubernetes;
+
+#[path = "suite/fuzz_corpus.rs"]
+mod fuzz_corpus;

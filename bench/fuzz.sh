@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Run each cargo-fuzz target for a bounded time, starting from the committed corpus.
+#
+#   bench/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]     (default: 60 s; lint_yaml traffic evaluate)
+#
+# cargo-fuzz needs nightly compiler flags; with no nightly toolchain the stable one is used
+# with RUSTC_BOOTSTRAP=1. New inputs go to fuzz/corpus/<target>/ (commit the interesting
+# ones: tests/suite/fuzz_corpus.rs replays them on stable); crashes go to fuzz/artifacts/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds="${1:-60}"
+shift || true
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(lint_yaml traffic evaluate)
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+toolchain=()
+rustup toolchain list 2>/dev/null | grep -q nightly && toolchain=(+nightly) || export RUSTC_BOOTSTRAP=1
+for t in "${targets[@]}"; do
+  echo "== $t: ${seconds}s"
+  log="$(mktemp)"
+  # Fuzz into a scratch copy of the corpus; -max_len keeps YAML and JSON inputs small.
+  scratch="$(mktemp -d)"
+  cp fuzz/corpus/"$t"/* "$scratch"/
+  if cargo "${toolchain[@]}" fuzz run --fuzz-dir fuzz "$t" "$scratch" fuzz/corpus/"$t" -- \
+      -max_total_time="$seconds" -max_len=4096 -print_final_stats=1 >"$log" 2>&1; then
+    echo "   no failure"
+  else
+    echo "   FAILED: see fuzz/artifacts/$t/"; tail -40 "$log"
+  fi
+  grep -E "stat::number_of_executed_units|stat::new_units_added|cov:" "$log" | tail -3 | sed 's/^/   /'
+  rm -rf "$scratch" "$log"
+done
