@@ -322,6 +322,10 @@ async fn respond(
                 request_id: id,
             };
             match upstream::send(&gw.client, out).await {
+                Ok(resp) if is_event_stream(&resp) => {
+                    let closing = drain_event(active.config.gateway.limits.drain_timeout_ms, id);
+                    resp.map(|body| crate::http::until_expired(body, gw.drain_expired.subscribe(), closing))
+                }
                 Ok(resp) => resp,
                 Err(e) => {
                     if !matches!(e, upstream::UpstreamError::Unsupported(_)) {
@@ -333,6 +337,29 @@ async fn respond(
             }
         }
     }
+}
+
+fn is_event_stream(resp: &Response<Body>) -> bool {
+    resp.headers()
+        .get(hyper::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"))
+}
+
+/// The SSE event a stream still open at the end of a drain ends with: an OpenAI-style error
+/// object, so clients that read `error` events (the official SDKs do) raise it.
+fn drain_event(drain_timeout_ms: u64, id: &str) -> bytes::Bytes {
+    let error = json!({"error": {
+        "message": format!(
+            "the gateway is shutting down and this stream did not finish within \
+             gateway.limits.drain_timeout_ms ({drain_timeout_ms} ms); retry the request"
+        ),
+        "type": "server_error",
+        "code": "gateway_shutdown",
+        "param": null,
+        "request_id": id,
+    }});
+    bytes::Bytes::from(format!("event: error\ndata: {error}\n\n"))
 }
 
 fn audit(

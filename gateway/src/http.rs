@@ -47,6 +47,37 @@ pub fn channel() -> (mpsc::Sender<Bytes>, Body) {
     (tx, BodyExt::boxed(ChannelBody { rx }))
 }
 
+/// `body`, passed through frame by frame until `expired` turns true; then `closing` is sent
+/// and the body ends. For server-sent event streams still open when a drain's time is up: the
+/// client reads why the stream ended instead of a connection cut mid-event.
+pub fn until_expired(mut body: Body, mut expired: tokio::sync::watch::Receiver<bool>, closing: Bytes) -> Body {
+    let (tx, out) = channel();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                frame = body.frame() => match frame {
+                    Some(Ok(f)) => {
+                        if let Ok(data) = f.into_data() {
+                            if tx.send(data).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    // The upstream's own end or failure: the stream ends as it did before.
+                    _ => return,
+                },
+                expired = async { expired.wait_for(|e| *e).await.is_ok() } => {
+                    if expired {
+                        let _ = tx.send(closing).await;
+                    }
+                    return;
+                }
+            }
+        }
+    });
+    out
+}
+
 /// `body` as `application/json`, newline-terminated.
 pub fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response<Body> {
     let mut text = serde_json::to_string(body).expect("admin and data bodies serialise");

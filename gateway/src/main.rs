@@ -283,6 +283,7 @@ async fn run(
         instance: format!("{:x}{:04x}", journal::now_ms(), std::process::id() & 0xffff),
         lifecycle,
         accepting: tokio::sync::watch::Sender::new(0),
+        drain_expired: tokio::sync::watch::Sender::new(false),
         listeners: Mutex::new(listeners),
         restarting: std::sync::atomic::AtomicBool::new(false),
         argv: std::env::args_os().skip(1).fold(Vec::new(), |mut kept, arg| {

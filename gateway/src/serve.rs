@@ -21,9 +21,8 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-/// Longest a drain waits for in-flight requests: long enough for a slow completion (the
-/// default upstream timeout is 30 s), bounded so a stuck stream cannot block shutdown.
-pub const DRAIN_LIMIT: Duration = Duration::from_secs(60);
+/// Once a drain's time is up, how long streams get to send their closing `error` event.
+const CLOSING_GRACE: Duration = Duration::from_secs(1);
 
 /// After a handover, how long connections get to come back with one more request (answered
 /// with `connection: close`) before the idle ones are closed: a busy keep-alive client sends
@@ -93,12 +92,23 @@ where
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
-    if matches!(how, Stop::Drain | Stop::Handover)
-        && tokio::time::timeout(DRAIN_LIMIT, graceful.shutdown()).await.is_err()
-    {
-        log(
-            "WARN",
-            &format!("drain: requests still running after {DRAIN_LIMIT:?}; stopping anyway"),
-        );
+    if matches!(how, Stop::Drain | Stop::Handover) {
+        // `gateway.limits.drain_timeout_ms`: long enough for a slow completion, bounded so a
+        // stuck stream cannot block shutdown.
+        let limit = Duration::from_millis(gw.active.load().config.gateway.limits.drain_timeout_ms);
+        let shutdown = graceful.shutdown();
+        tokio::pin!(shutdown);
+        if tokio::time::timeout(limit, &mut shutdown).await.is_err() {
+            let open = open.load(Ordering::Relaxed);
+            log(
+                "WARN",
+                &format!(
+                    "drain: {open} connection(s) still open after gateway.limits.drain_timeout_ms ({limit:?}); \
+                     ending their streams with an error event"
+                ),
+            );
+            gw.drain_expired.send_replace(true);
+            let _ = tokio::time::timeout(CLOSING_GRACE, shutdown).await;
+        }
     }
 }

@@ -170,6 +170,9 @@ pub struct Gateway {
     /// How many serve loops are accepting connections: a restart waits for none before it
     /// answers, so no connection made after its answer reaches this process.
     pub accepting: tokio::sync::watch::Sender<usize>,
+    /// Set when a drain's `gateway.limits.drain_timeout_ms` has passed: streams still open
+    /// end with an SSE `error` event instead of being cut.
+    pub drain_expired: tokio::sync::watch::Sender<bool>,
     /// The listening sockets as a restart hands them over (duplicates of the serve loops'
     /// descriptors); emptied once handed over, so an address the next process does not take
     /// stops being served when this process stops accepting.

@@ -2,8 +2,8 @@
 //! waiting; the audit log records every request, and `--record` writes replayable traffic
 //! without client secrets.
 
-use crate::configs::{mock_config, FULL_CHAIN};
-use crate::support::{self, eventually, read_lines, Gateway, Opts};
+use crate::configs::{mock_config, upstream_config, FULL_CHAIN};
+use crate::support::{self, eventually, read_lines, Gateway, Opts, Upstream};
 use policy::process::Signal;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -24,6 +24,82 @@ fn sigterm_drains_in_flight_requests_and_exits_0() {
     let status = gw.wait_exit(Duration::from_secs(10)).expect("exits after draining");
     assert_eq!(status.code(), Some(0));
     assert!(std::net::TcpStream::connect(data).is_err(), "no longer listening");
+}
+
+/// Open a streamed chat completion through `data` and read until its first event has
+/// arrived; the thread reads the rest and returns the whole response body.
+fn stream(data: std::net::SocketAddr) -> std::thread::JoinHandle<String> {
+    use std::io::{Read, Write};
+    let body = json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "hi"}]}).to_string();
+    let mut s = std::net::TcpStream::connect(data).unwrap();
+    write!(
+        s,
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let (mut raw, mut buf) = (Vec::new(), [0u8; 4096]);
+    while !String::from_utf8_lossy(&raw).contains("data: ") {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "the stream ended before its first event");
+        raw.extend_from_slice(&buf[..n]);
+    }
+    std::thread::spawn(move || {
+        let _ = s.read_to_end(&mut raw);
+        support::parse_response(&raw).body
+    })
+}
+
+/// Issue 17: SIGTERM with server-sent event streams in flight (the loopback upstream sends
+/// three events 300 ms apart). Within `drain_timeout_ms` they complete; past it each ends
+/// with an `error` event naming the shutdown, not a silent cut; the process exits 0 either way.
+#[test]
+fn sigterm_with_streams_in_flight_completes_them_or_ends_them_with_an_error_event() {
+    for (drain_ms, completes) in [(5000, true), (400, false)] {
+        let up = Upstream::start();
+        let config = upstream_config(&format!("http://{}/v1", up.addr), 5000).replace(
+            "  admin: { listen: 127.0.0.1:0 }",
+            &format!("  admin: {{ listen: 127.0.0.1:0 }}\n  limits: {{ drain_timeout_ms: {drain_ms} }}"),
+        );
+        let mut gw = Gateway::start(&config);
+        let streams: Vec<_> = (0..3).map(|_| stream(gw.data)).collect();
+        let signalled = Instant::now();
+        gw.signal(Signal::TERM);
+        for s in streams {
+            let body = s.join().unwrap();
+            if completes {
+                assert!(body.ends_with("data: [DONE]\n\n"), "{body}");
+                assert!(!body.contains("event: error"), "{body}");
+            } else {
+                assert!(!body.contains("[DONE]"), "{body}");
+                let last = body.trim_end().rsplit("\n\n").next().unwrap();
+                assert!(
+                    last.starts_with("event: error\ndata: "),
+                    "the stream ends with an error event: {body}"
+                );
+                let error: Value = serde_json::from_str(last.split_once("data: ").unwrap().1).unwrap();
+                assert_eq!(error["error"]["code"], "gateway_shutdown", "{error}");
+                assert!(error["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("drain_timeout_ms (400 ms)"));
+            }
+        }
+        let status = gw.wait_exit(Duration::from_secs(10)).expect("exits after the drain");
+        assert_eq!(status.code(), Some(0), "{}", gw.log());
+        let took = signalled.elapsed();
+        assert!(
+            took < Duration::from_millis(drain_ms) + Duration::from_secs(3),
+            "{took:?}"
+        );
+        if !completes {
+            assert!(
+                gw.log().contains("ending their streams with an error event"),
+                "{}",
+                gw.log()
+            );
+        }
+    }
 }
 
 #[test]

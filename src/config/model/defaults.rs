@@ -7,3 +7,7 @@ pub(super) fn default_true() -> bool {
 pub(super) fn default_timeout_ms() -> u64 {
     30_000
 }
+
+pub(super) fn default_drain_timeout_ms() -> u64 {
+    60_000
+}

@@ -67,6 +67,15 @@ pub struct Limits {
     #[serde(default = "default_timeout_ms")]
     #[schemars(range(min = 1), extend("x-reload" = "hot", "x-enforce" = {"weakens": "never"}))]
     pub request_timeout_ms: u64,
+
+    /// After SIGTERM, how long requests in flight (streams included) get to finish, in
+    /// milliseconds; a stream still open then ends with an SSE `error` event naming the
+    /// shutdown, never a silent cut. Keep it below the supervisor's stop timeout (systemd
+    /// `TimeoutStopSec`, Kubernetes `terminationGracePeriodSeconds`). Default: 60000.
+    /// Reload: hot.
+    #[serde(default = "default_drain_timeout_ms")]
+    #[schemars(range(min = 1), extend("x-reload" = "hot", "x-enforce" = {"weakens": "never"}))]
+    pub drain_timeout_ms: u64,
 }
 
 /// Telemetry of the gateway process.
@@ -112,6 +121,7 @@ impl Default for Limits {
         Limits {
             max_body_bytes: default_max_body_bytes(),
             request_timeout_ms: default_timeout_ms(),
+            drain_timeout_ms: default_drain_timeout_ms(),
         }
     }
 }
