@@ -29,6 +29,8 @@
 //! - `health`        — `/health` liveness and `/health/ready` readiness from the target probe:
 //!   closed port, mock, loopback listener, a reload probed at once.
 //! - `faults`        — an audit log on a full disk (`/dev/full`): fail open, fail closed, recovery.
+//! - `chaos`         — `kill -9` at random points of 100 reload/restart cycles under load; killed
+//!   and hung upstreams under load (502/504, no hang, others unaffected, descriptors back).
 //! - `kubernetes`    — `--watch` under the kubelet's atomic-writer layout (`..data` symlink swaps);
 //!   a watched folder that disappears and comes back.
 
@@ -87,3 +89,6 @@ mod kubernetes;
 
 #[path = "suite/faults.rs"]
 mod faults;
+
+#[path = "suite/chaos.rs"]
+mod chaos;
