@@ -69,34 +69,32 @@ impl AuditState {
         self.last.lock().expect("audit state lock").0.clone()
     }
 
-    fn failed(&self, path: &std::path::Path, events: u64, e: &std::io::Error) {
+    /// Count `events` lost to `e` at `now`; the log line to write, if one is due: the first
+    /// failure at once, then a summary at most every [`SUMMARY_EVERY`].
+    fn failed(&self, path: &std::path::Path, events: u64, e: &std::io::Error, now: Instant) -> Option<String> {
         let total = self.errors.fetch_add(events, Ordering::Relaxed) + events;
         let was_writing = self.writing.swap(false, Ordering::Relaxed);
         let mut last = self.last.lock().expect("audit state lock");
         last.0 = Some(e.to_string());
-        let now = Instant::now();
-        if was_writing {
-            log(
-                "ERROR",
-                &format!(
-                    "audit events cannot be written to {}: {e}; counting them in \
-                     gateway_audit_write_errors_total (a summary every {} s until writes succeed)",
-                    path.display(),
-                    SUMMARY_EVERY.as_secs()
-                ),
-            );
-            *last = (last.0.take(), Some(now), total);
+        let line = if was_writing {
+            format!(
+                "audit events cannot be written to {}: {e}; counting them in \
+                 gateway_audit_write_errors_total (a summary every {} s until writes succeed)",
+                path.display(),
+                SUMMARY_EVERY.as_secs()
+            )
         } else if last.1.is_none_or(|t| now.duration_since(t) >= SUMMARY_EVERY) {
-            log(
-                "ERROR",
-                &format!(
-                    "audit writes to {} still failing: {} more events not written ({total} in all): {e}",
-                    path.display(),
-                    total - last.2
-                ),
-            );
-            *last = (last.0.take(), Some(now), total);
-        }
+            format!(
+                "audit writes to {} still failing: {} more events not written ({total} in all): {e}",
+                path.display(),
+                total - last.2
+            )
+        } else {
+            return None;
+        };
+        last.1 = Some(now);
+        last.2 = total;
+        Some(line)
     }
 
     fn succeeded(&self, path: &std::path::Path) {
@@ -190,7 +188,9 @@ fn write_loop(rx: mpsc::Receiver<Msg>, audit: &AuditState) {
                     files.remove(&path);
                     if is_audit {
                         let events = buf.iter().filter(|b| **b == b'\n').count() as u64;
-                        audit.failed(&path, events, &e);
+                        if let Some(line) = audit.failed(&path, events, &e, Instant::now()) {
+                            log("ERROR", &line);
+                        }
                     } else {
                         log("ERROR", &format!("cannot append to {}: {e}", path.display()));
                     }
@@ -235,4 +235,29 @@ pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One line for the first failure, none per later failure within the interval, one
+    /// summary per interval after it, and the count of every lost event.
+    #[test]
+    fn audit_failures_are_logged_once_then_once_per_interval() {
+        let state = AuditState::default();
+        let (path, full) = (std::path::Path::new("a.jsonl"), std::io::Error::from_raw_os_error(28));
+        let t0 = Instant::now();
+        let first = state.failed(path, 3, &full, t0).expect("the first failure is logged");
+        assert!(first.contains("cannot be written to a.jsonl"), "{first}");
+        for i in 1..1000 {
+            assert_eq!(state.failed(path, 1, &full, t0 + Duration::from_millis(i * 9)), None);
+        }
+        let summary = state.failed(path, 1, &full, t0 + SUMMARY_EVERY).expect("a summary per interval");
+        assert!(summary.contains("1000 more events not written (1003 in all)"), "{summary}");
+        assert_eq!(state.failed(path, 1, &full, t0 + SUMMARY_EVERY + Duration::from_secs(1)), None);
+        assert_eq!((state.writing(), state.errors()), (false, 1004));
+        state.succeeded(path);
+        assert!(state.writing() && state.error().is_none());
+    }
 }
