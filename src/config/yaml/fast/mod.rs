@@ -5,8 +5,8 @@
 //! Accepted: block mappings and sequences (indented or not), `- key: value` items, one-line
 //! plain, single- and double-quoted scalars, one-line flow collections, comments and blank
 //! lines. Anything else (anchors, aliases, tags, block or multi-line scalars, empty values,
-//! `?` keys, document markers, tabs, carriage returns, a byte-order mark, an indented last line
-//! with no newline after it, or any syntax error)
+//! `?` keys, document markers, tabs, carriage returns, a byte-order mark, a last line with no
+//! newline after it that is indented or a comment, or any syntax error)
 //! returns `None`, and the caller reads the file with the general parser, which also words the
 //! errors. So this module decides nothing about validity; it only makes the common case cheap.
 //! The tests in `compare.rs` and the property tests in `tests/suite/properties.rs` hold it to
@@ -59,9 +59,11 @@ fn reader<'a, S: Sink<'a>>(src: &'a str, sink: S) -> Option<S> {
     if src.starts_with('\u{feff}') || src.contains(['\t', '\r', '\0']) {
         return None;
     }
-    // An indented last line with no newline after it: saphyr ends the open collections at
-    // that line's indentation, not at the end of the text (found by the lint_yaml fuzz target).
-    if src[src.rfind('\n').map_or(0, |i| i + 1)..].starts_with(' ') {
+    // A last line with no newline after it that is indented or only a comment: saphyr ends
+    // the open collections on that line, not at the end of the text (both found by the
+    // lint_yaml fuzz target).
+    let last = &src[src.rfind('\n').map_or(0, |i| i + 1)..];
+    if last.starts_with([' ', '#']) {
         return None;
     }
     let mut r = Reader {
