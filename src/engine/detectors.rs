@@ -72,9 +72,13 @@ pub fn pii_valid(t: PiiType, text: &str) -> bool {
             (13..=19).contains(&digits.len()) && luhn(&digits)
         }
         PiiType::Ssn => {
-            let (area, rest) = text.split_at(3);
-            let group = &rest[1..3];
-            let serial = &rest[4..];
+            // `\d` also matches other scripts' digits (`١٢٣`), which no SSN has: read by
+            // characters, never by byte offsets.
+            let digits: String = text.chars().filter(|c| *c != '-').collect();
+            if digits.len() != 9 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return false;
+            }
+            let (area, group, serial) = (&digits[..3], &digits[3..5], &digits[5..]);
             area != "000" && area != "666" && !area.starts_with('9') && group != "00" && serial != "0000"
         }
         PiiType::Ipv4 => text
