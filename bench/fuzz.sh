@@ -4,8 +4,10 @@
 #   bench/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]     (default: 60 s; lint_yaml traffic evaluate)
 #
 # cargo-fuzz needs nightly compiler flags; with no nightly toolchain the stable one is used
-# with RUSTC_BOOTSTRAP=1. New inputs go to fuzz/corpus/<target>/ (commit the interesting
-# ones: tests/suite/fuzz_corpus.rs replays them on stable); crashes go to fuzz/artifacts/.
+# with RUSTC_BOOTSTRAP=1. The run reads fuzz/corpus/<target>/ and writes the inputs it finds
+# to a scratch copy, deleted afterwards (the committed corpus stays small); a failing input goes
+# to fuzz/artifacts/<target>/. Commit it under fuzz/corpus/<target>/ once fixed:
+# tests/suite/fuzz_corpus.rs replays every corpus file on stable.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-60}"

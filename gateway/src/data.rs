@@ -204,6 +204,12 @@ async fn completion(
                 &message,
                 Map::new(),
             );
+            // A smuggling attempt is what an auditor most wants to see.
+            if let Some(file) = active.audit_path() {
+                let mut event = refusal_event(active, &request, 400, "uninspectable_request");
+                event["reason"] = json!(e.to_string());
+                gw.journal.audit(file, &event);
+            }
             return (None, resp);
         }
     };
@@ -339,6 +345,22 @@ async fn respond(
     }
 }
 
+/// The audit event of a request refused before any policy decided it (`verdict: null`).
+fn refusal_event(active: &Active, request: &engine::Request, status: u16, code: &str) -> Value {
+    json!({
+        "event": "request",
+        "ts": traffic::format_rfc3339(now_ms()),
+        "id": request.id,
+        "path": request.path,
+        "client_ip": request.client_ip,
+        "verdict": null,
+        "status": status,
+        "error": code,
+        "config_version": active.version,
+        "config_hash": active.hash,
+    })
+}
+
 fn is_event_stream(resp: &Response<Body>) -> bool {
     resp.headers()
         .get(hyper::header::CONTENT_TYPE)
@@ -405,19 +427,14 @@ fn audit_closed(gw: &Gateway, active: &Active, path: &str, client_ip: &str, id: 
     if active.audit_on_failure() != AuditFailure::Closed || gw.journal.audit.writing() {
         return None;
     }
-    let event = json!({
-        "event": "request",
-        "ts": traffic::format_rfc3339(now_ms()),
-        "id": id,
-        "path": path,
-        "client_ip": client_ip,
-        "verdict": null,
-        "status": 503,
-        "error": "audit_unavailable",
-        "config_version": active.version,
-        "config_hash": active.hash,
-    });
-    gw.journal.audit(file, &event);
+    let request = engine::Request {
+        id: id.to_string(),
+        path: path.to_string(),
+        client_ip: Some(client_ip.to_string()),
+        ..engine::Request::default()
+    };
+    gw.journal
+        .audit(file, &refusal_event(active, &request, 503, "audit_unavailable"));
     let why = gw.journal.audit.error().unwrap_or_else(|| "write failed".into());
     Some(error(
         StatusCode::SERVICE_UNAVAILABLE,

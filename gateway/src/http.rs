@@ -28,7 +28,7 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
 
 /// A streamed body fed through a channel (mock streams, translated streams).
 struct ChannelBody {
-    rx: mpsc::Receiver<Bytes>,
+    rx: mpsc::Receiver<Result<Bytes, BoxError>>,
 }
 
 impl hyper::body::Body for ChannelBody {
@@ -36,42 +36,69 @@ impl hyper::body::Body for ChannelBody {
     type Error = BoxError;
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        self.rx.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b))))
+        self.rx.poll_recv(cx).map(|o| o.map(|r| r.map(Frame::data)))
     }
 }
 
-/// A body whose frames are what the sender sends; it ends when the sender is dropped, and a
-/// failed send means the client went away.
-pub fn channel() -> (mpsc::Sender<Bytes>, Body) {
+/// A body whose frames are what the sender sends; it ends when the sender is dropped, an
+/// `Err` aborts it (the client sees a cut stream, not a complete one), and a failed send means
+/// the client went away.
+pub fn channel() -> (mpsc::Sender<Result<Bytes, BoxError>>, Body) {
     let (tx, rx) = mpsc::channel(16);
     (tx, BodyExt::boxed(ChannelBody { rx }))
 }
 
-/// `body`, passed through frame by frame until `expired` turns true; then `closing` is sent
-/// and the body ends. For server-sent event streams still open when a drain's time is up: the
-/// client reads why the stream ended instead of a connection cut mid-event.
+/// Longest run of server-sent event bytes held back waiting for the event's end.
+const MAX_PARTIAL_EVENT: usize = 64 * 1024;
+
+/// Where the last complete server-sent event of `bytes` ends (after its blank line), or 0.
+fn events_end(bytes: &[u8]) -> usize {
+    bytes
+        .windows(2)
+        .rposition(|w| w == b"\n\n")
+        .map(|i| i + 2)
+        .max(bytes.windows(3).rposition(|w| w == b"\n\r\n").map(|i| i + 3))
+        .unwrap_or(0)
+}
+
+/// `body`, a server-sent event stream, passed through event by event until `expired` turns
+/// true; then `closing` is sent and the body ends. For streams still open when a drain's time
+/// is up: the client reads why the stream ended, after the last whole event (a half-sent event
+/// is held back, never cut), instead of a connection closed mid-event. An upstream failure
+/// still aborts the body, and a client that goes away ends the task and the upstream request.
 pub fn until_expired(mut body: Body, mut expired: tokio::sync::watch::Receiver<bool>, closing: Bytes) -> Body {
     let (tx, out) = channel();
     tokio::spawn(async move {
+        let mut partial = bytes::BytesMut::new();
         loop {
             tokio::select! {
                 frame = body.frame() => match frame {
                     Some(Ok(f)) => {
-                        if let Ok(data) = f.into_data() {
-                            if tx.send(data).await.is_err() {
-                                return;
-                            }
+                        let Ok(data) = f.into_data() else { continue };
+                        partial.extend_from_slice(&data);
+                        let whole = if partial.len() > MAX_PARTIAL_EVENT { partial.len() } else { events_end(&partial) };
+                        if whole > 0 && tx.send(Ok(partial.split_to(whole).freeze())).await.is_err() {
+                            return;
                         }
                     }
-                    // The upstream's own end or failure: the stream ends as it did before.
-                    _ => return,
+                    Some(Err(e)) => {
+                        let _ = tx.send(Err(e)).await;
+                        return;
+                    }
+                    None => {
+                        if !partial.is_empty() {
+                            let _ = tx.send(Ok(partial.freeze())).await;
+                        }
+                        return;
+                    }
                 },
                 expired = async { expired.wait_for(|e| *e).await.is_ok() } => {
                     if expired {
-                        let _ = tx.send(closing).await;
+                        let _ = tx.send(Ok(closing)).await;
                     }
                     return;
                 }
+                () = tx.closed() => return,
             }
         }
     });
@@ -120,4 +147,17 @@ where
     B::Error: Into<BoxError>,
 {
     Ok(http_body_util::Limited::new(body, limit).collect().await?.to_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::events_end;
+
+    #[test]
+    fn events_end_after_their_blank_line() {
+        assert_eq!(events_end(b"data: a\n\ndata: b"), 9);
+        assert_eq!(events_end(b"data: a\r\n\r\n"), 11);
+        assert_eq!(events_end(b"data: a\n"), 0);
+        assert_eq!(events_end(b"data: a\n\ndata: b\n\n"), 18);
+    }
 }

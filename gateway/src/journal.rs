@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{Seek, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -212,16 +212,29 @@ fn append(files: &mut HashMap<PathBuf, File>, path: &PathBuf, buf: &[u8]) -> std
         files.insert(path.clone(), f);
     }
     let f = files.get_mut(path).expect("just inserted");
-    let before = f.metadata().map(|m| m.len()).ok();
-    let written = f.write_all(buf);
-    if written.is_err() {
-        // A write cut short (a disk that filled midway) must not leave half a line: cut the
-        // file back to where this batch began.
-        if let Some(len) = before.filter(|_| f.metadata().is_ok_and(|m| m.is_file())) {
-            let _ = f.set_len(len);
+    let mut written = 0;
+    while written < buf.len() {
+        match f.write(&buf[written..]) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => written += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                // A write cut short (a disk that filled midway) must not leave half a line: cut
+                // back what this batch wrote. Only when the file ends where our write ended:
+                // another process appending to the same file (a restart's handover) may have
+                // written after it, and its lines are not ours to cut.
+                let end = f.stream_position().ok();
+                let len = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
+                if let (Some(end), Some(len)) = (end, len) {
+                    if written > 0 && end == len {
+                        let _ = f.set_len(end - written as u64);
+                    }
+                }
+                return Err(e);
+            }
         }
     }
-    written
+    Ok(())
 }
 
 /// One operator log line on stderr: `2026-11-22T10:00:00.123Z INFO message`.
@@ -253,9 +266,17 @@ mod tests {
         for i in 1..1000 {
             assert_eq!(state.failed(path, 1, &full, t0 + Duration::from_millis(i * 9)), None);
         }
-        let summary = state.failed(path, 1, &full, t0 + SUMMARY_EVERY).expect("a summary per interval");
-        assert!(summary.contains("1000 more events not written (1003 in all)"), "{summary}");
-        assert_eq!(state.failed(path, 1, &full, t0 + SUMMARY_EVERY + Duration::from_secs(1)), None);
+        let summary = state
+            .failed(path, 1, &full, t0 + SUMMARY_EVERY)
+            .expect("a summary per interval");
+        assert!(
+            summary.contains("1000 more events not written (1003 in all)"),
+            "{summary}"
+        );
+        assert_eq!(
+            state.failed(path, 1, &full, t0 + SUMMARY_EVERY + Duration::from_secs(1)),
+            None
+        );
         assert_eq!((state.writing(), state.errors()), (false, 1004));
         state.succeeded(path);
         assert!(state.writing() && state.error().is_none());

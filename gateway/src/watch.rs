@@ -20,7 +20,7 @@ use crate::state::Gateway;
 use notify::{EventKind, RecursiveMode, Watcher};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
@@ -47,7 +47,10 @@ pub fn start(gw: Arc<Gateway>) -> notify::Result<()> {
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| ".".into());
     let name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
-    let mut watcher = Some(watch(&dir, name.clone(), tx.clone())?);
+    // Set by the watch when the directory itself is removed: a directory recreated between
+    // two checks can get the same device and inode numbers back.
+    let lost = Arc::new(AtomicBool::new(false));
+    let mut watcher = Some(watch(&dir, name.clone(), tx.clone(), Arc::clone(&lost))?);
     let mut watched = identity(&dir);
     gw.metrics.watcher_running.store(1, Ordering::Relaxed);
     log("INFO", &format!("watching {} for changes", dir.display()));
@@ -83,10 +86,12 @@ pub fn start(gw: Arc<Gateway>) -> notify::Result<()> {
     // The supervisor: re-arm the watch when the directory is replaced or comes back.
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(CHECK_EVERY);
+        // A failing re-arm is logged and counted once, not every check.
+        let mut failing = false;
         loop {
             ticks.tick().await;
             let now = identity(&dir);
-            if now == watched && watcher.is_some() {
+            if now == watched && watcher.is_some() && !lost.swap(false, Ordering::Relaxed) {
                 continue;
             }
             watcher = None;
@@ -104,10 +109,11 @@ pub fn start(gw: Arc<Gateway>) -> notify::Result<()> {
                 watched = None;
                 continue;
             };
-            match watch(&dir, name.clone(), tx.clone()) {
+            match watch(&dir, name.clone(), tx.clone(), Arc::clone(&lost)) {
                 Ok(w) => {
                     watcher = Some(w);
                     watched = Some(id);
+                    failing = false;
                     gw.metrics.watcher_running.store(1, Ordering::Relaxed);
                     log("INFO", &format!("watch: {} is back; watching it again", dir.display()));
                     // What changed while nothing watched.
@@ -115,8 +121,10 @@ pub fn start(gw: Arc<Gateway>) -> notify::Result<()> {
                 }
                 Err(e) => {
                     gw.metrics.watcher_running.store(0, Ordering::Relaxed);
-                    gw.metrics.reload_error(ReloadError::Io);
-                    log("WARN", &format!("watch: cannot watch {}: {e}", dir.display()));
+                    if !std::mem::replace(&mut failing, true) {
+                        gw.metrics.reload_error(ReloadError::Io);
+                        log("WARN", &format!("watch: cannot watch {}: {e}; retrying", dir.display()));
+                    }
                 }
             }
         }
@@ -137,7 +145,9 @@ fn watch(
     dir: &PathBuf,
     name: std::ffi::OsString,
     tx: UnboundedSender<Event>,
+    lost: Arc<AtomicBool>,
 ) -> notify::Result<notify::RecommendedWatcher> {
+    let watched = dir.clone();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         let event = match event {
             Ok(e) => e,
@@ -146,6 +156,9 @@ fn watch(
                 return;
             }
         };
+        if matches!(event.kind, EventKind::Remove(_)) && event.paths.iter().any(|p| *p == watched) {
+            lost.store(true, Ordering::Relaxed);
+        }
         let relevant_kind = matches!(
             event.kind,
             EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_)

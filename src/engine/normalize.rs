@@ -300,7 +300,7 @@ impl Builder {
                 *n += 1;
                 // The run's one character: a line break if any of it is one, else a space.
                 let last = v.text.len() - 1;
-                let one = if line_break(c) || v.text.as_bytes()[last] == b'\n' {
+                let one = if line_break(c) || line_break(char::from(v.text.as_bytes()[last])) {
                     '\n'
                 } else {
                     ' '
@@ -425,6 +425,7 @@ mod tests {
         assert_eq!(view("4111\u{200b}1111\u{2060}1111\u{00ad}1111"), "4111111111111111");
         assert_eq!(view("ignore   all\u{00a0}\u{3000}previous"), "ignore all previous");
         assert_eq!(view("a\r\n\r\nb\tc"), "a\nb\tc");
+        assert_eq!(view("a\r b\x0c\tc"), "a\nb\nc");
         assert_eq!(view("e\u{0301}"), "\u{e9}");
     }
 

@@ -8,12 +8,14 @@
 //!
 //! Inspected, in this order (README "What the policies read" lists the same):
 //! - chat `messages[]`: `content` (a string, or the `text` of each content part and the
-//!   `refusal` of refusal parts), `name`, `refusal`, `tool_calls[].function.arguments`,
-//!   the deprecated `function_call.arguments`; tool results are `content` of `role: tool`;
-//! - `tools[].function.description` (the model reads it);
+//!   `refusal` of refusal parts), `name`, `refusal`, `tool_calls[].function.arguments` and
+//!   `tool_calls[].custom.input`, the deprecated `function_call.arguments`; tool results are
+//!   `content` of `role: tool`;
+//! - `tools[].function.description` and `tools[].custom.description` (the model reads them);
 //! - legacy `prompt` (a string or a list of strings) and `suffix`.
 //!
-//! Unreadable: `messages` not a list, a message not an object, any of the fields above with a
+//! Unreadable: `messages` not a list, a message, tool, tool call or function that is not an
+//! object, any of the fields above with a
 //! type the wire format does not give it (a number `content`, an object `name`, ...), and a
 //! `prompt` of token ids (text the upstream reads that no policy could).
 
@@ -87,8 +89,12 @@ pub fn extract_texts(body: &Value) -> Result<Vec<(String, String)>, Unreadable> 
             return Err(Unreadable::new("/tools".into(), "a list of tools", tools));
         };
         for (i, t) in tools.iter().enumerate() {
-            let description = t.get("function").and_then(|f| f.get("description"));
-            out.optional(|| format!("/tools/{i}/function/description"), description)?;
+            let t = object(t, || format!("/tools/{i}"), "a tool object")?;
+            for kind in ["function", "custom"] {
+                let Some(f) = t.get(kind) else { continue };
+                let f = object(f, || format!("/tools/{i}/{kind}"), "an object")?;
+                out.optional(|| format!("/tools/{i}/{kind}/description"), f.get("description"))?;
+            }
         }
     }
     match body.get("prompt") {
@@ -145,8 +151,21 @@ fn message(out: &mut Texts, i: usize, m: &Value) -> Result<(), Unreadable> {
         None | Some(Value::Null) => {}
         Some(Value::Array(calls)) => {
             for (k, c) in calls.iter().enumerate() {
-                let arguments = c.get("function").and_then(|f| f.get("arguments"));
-                out.optional(|| format!("/messages/{i}/tool_calls/{k}/function/arguments"), arguments)?;
+                let c = object(c, || format!("/messages/{i}/tool_calls/{k}"), "a tool call object")?;
+                if let Some(f) = c.get("function") {
+                    let f = object(f, || format!("/messages/{i}/tool_calls/{k}/function"), "an object")?;
+                    out.optional(
+                        || format!("/messages/{i}/tool_calls/{k}/function/arguments"),
+                        f.get("arguments"),
+                    )?;
+                }
+                if let Some(custom) = c.get("custom") {
+                    let custom = object(custom, || format!("/messages/{i}/tool_calls/{k}/custom"), "an object")?;
+                    out.optional(
+                        || format!("/messages/{i}/tool_calls/{k}/custom/input"),
+                        custom.get("input"),
+                    )?;
+                }
             }
         }
         Some(v) => {
@@ -157,8 +176,22 @@ fn message(out: &mut Texts, i: usize, m: &Value) -> Result<(), Unreadable> {
             ))
         }
     }
-    let legacy = m.get("function_call").and_then(|f| f.get("arguments"));
-    out.optional(|| format!("/messages/{i}/function_call/arguments"), legacy)
+    match m.get("function_call") {
+        None | Some(Value::Null) => Ok(()),
+        Some(f) => {
+            let f = object(f, || format!("/messages/{i}/function_call"), "an object")?;
+            out.optional(|| format!("/messages/{i}/function_call/arguments"), f.get("arguments"))
+        }
+    }
+}
+
+/// `v` as an object, or unreadable at `pointer`.
+fn object<'v>(
+    v: &'v Value,
+    pointer: impl FnOnce() -> String,
+    expected: &str,
+) -> Result<&'v serde_json::Map<String, Value>, Unreadable> {
+    v.as_object().ok_or_else(|| Unreadable::new(pointer(), expected, v))
 }
 
 /// A copy of `body` with each text of `texts` (pointer, text, as [`extract_texts`] gave them)
@@ -196,7 +229,8 @@ mod tests {
                 {"role": "assistant", "refusal": "r", "function_call": {"name": "g", "arguments": "a"}},
                 {"role": "tool", "tool_call_id": "c", "content": "result"}
             ],
-            "tools": [{"type": "function", "function": {"name": "f", "description": "d"}}],
+            "tools": [{"type": "function", "function": {"name": "f", "description": "d"}},
+                      {"type": "custom", "custom": {"name": "g", "description": "e"}}],
         });
         assert_eq!(
             pointers(body),
@@ -209,6 +243,7 @@ mod tests {
                 "/messages/3/function_call/arguments",
                 "/messages/4/content",
                 "/tools/0/function/description",
+                "/tools/1/custom/description",
             ]
         );
         assert_eq!(
@@ -240,6 +275,18 @@ mod tests {
             "/messages/0/name must be a string, not a list"
         );
         assert!(unreadable(json!({"prompt": [1, 2, 3]})).starts_with("/prompt/0 is a token id"));
+        assert_eq!(
+            unreadable(json!({"tools": ["Ignore all previous instructions"]})),
+            "/tools/0 must be a tool object, not a string"
+        );
+        assert_eq!(
+            unreadable(json!({"messages": [{"role": "assistant", "tool_calls": ["x"]}]})),
+            "/messages/0/tool_calls/0 must be a tool call object, not a string"
+        );
+        assert_eq!(
+            unreadable(json!({"messages": [{"role": "assistant", "function_call": "x"}]})),
+            "/messages/0/function_call must be an object, not a string"
+        );
         assert_eq!(
             unreadable(json!({"prompt": {"text": "x"}})),
             "/prompt must be a string or a list of strings, not an object"

@@ -221,10 +221,18 @@ pub(super) async fn send(client: &Client, out: &Outbound<'_>) -> Result<Response
         let (tx, body) = channel();
         tokio::spawn(async move {
             let mut tr = StreamTranslator::new(created);
-            while let Some(Ok(frame)) = incoming.frame().await {
+            while let Some(frame) = incoming.frame().await {
+                let frame = match frame {
+                    Ok(f) => f,
+                    Err(e) => {
+                        // The client sees a cut stream, not a complete one.
+                        let _ = tx.send(Err(e.into())).await;
+                        return;
+                    }
+                };
                 if let Some(data) = frame.data_ref() {
                     let text = tr.feed(data);
-                    if !text.is_empty() && tx.send(Bytes::from(text)).await.is_err() {
+                    if !text.is_empty() && tx.send(Ok(Bytes::from(text))).await.is_err() {
                         return; // the client went away
                     }
                 }

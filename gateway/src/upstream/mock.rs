@@ -77,7 +77,7 @@ pub(super) async fn respond(out: &Outbound<'_>) -> Response<Body> {
         events.push(chunk(json!({}), json!("stop")));
         events.push(Bytes::from_static(b"data: [DONE]\n\n"));
         for e in events {
-            if tx.send(e).await.is_err() {
+            if tx.send(Ok(e)).await.is_err() {
                 return;
             }
         }
