@@ -28,7 +28,8 @@
 //!   overridden address is not pending; a restart keeps the overrides; an open admin override.
 //! - `health`        — `/health` liveness and `/health/ready` readiness from the target probe:
 //!   closed port, mock, loopback listener, a reload probed at once.
-//! - `faults`        — an audit log on a full disk (`/dev/full`): fail open, fail closed, recovery.
+//! - `faults`        — an audit log on a full disk (`/dev/full`, and a tmpfs that fills and
+//!   empties where mounting is allowed): fail open, fail closed, recovery, no torn line.
 //! - `chaos`         — `kill -9` at random points of 100 reload/restart cycles under load; killed
 //!   and hung upstreams under load (502/504, no hang, others unaffected, descriptors back).
 //! - `kubernetes`    — `--watch` under the kubelet's atomic-writer layout (`..data` symlink swaps);

@@ -1,7 +1,8 @@
-//! Faults (issue 17): an audit log that cannot be written. The disk is made full for real: the
-//! audit path is a symlink to `/dev/full`, where every write fails with ENOSPC from the kernel,
-//! and swapping the symlink to a regular file "frees the space" (the writer reopens the path
-//! after a failed write). No mount is needed, so this runs in any CI container.
+//! Faults (issue 17): an audit log that cannot be written, two ways.
+//! - `/dev/full`: the audit path is a symlink to it, where every write fails with ENOSPC from
+//!   the kernel; swapping the symlink to a regular file "frees the space" (the writer reopens
+//!   the path after a failed write). Needs no privilege, so it runs everywhere.
+//! - A real 256 KiB tmpfs that another file fills and then frees, where mounting is allowed.
 
 use crate::configs::{mock_config, FULL_CHAIN};
 use crate::support::{self, eventually, Gateway};
@@ -130,4 +131,78 @@ fn audit_on_a_full_disk_fails_open_or_closed_and_recovers() {
         .iter()
         .any(|l| l["status"] == 503 && l["error"] == "audit_unavailable"));
     assert!(lines.iter().any(|l| l["status"] == 200));
+}
+
+/// A tmpfs mounted for one test, unmounted (lazily: the gateway may still hold a file) when
+/// dropped.
+struct Tmpfs(tempfile::TempDir);
+
+impl Tmpfs {
+    /// `None` where mounting is not allowed (no CAP_SYS_ADMIN).
+    fn mount(size: &str) -> Option<Tmpfs> {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(Tmpfs(dir))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.0.path())
+            .status();
+    }
+}
+
+/// The same with a real file system that fills and empties: a 256 KiB tmpfs filled by another
+/// file until ENOSPC, under `on_failure: closed`, then emptied. Needs the right to mount
+/// (root in a container with CAP_SYS_ADMIN, as on this project's CI machine); where mounting
+/// is refused it says so and checks nothing (the `/dev/full` test above still runs).
+#[test]
+fn audit_on_a_tmpfs_that_fills_and_empties() {
+    let Some(fs) = Tmpfs::mount("256k") else {
+        eprintln!("audit_on_a_tmpfs_that_fills_and_empties: cannot mount a tmpfs here; not run");
+        return;
+    };
+    let log = fs.0.path().join("audit.jsonl");
+    let gw = Gateway::start(&config("1.0.0", &log, Some("closed")));
+    assert_eq!(gw.chat("before").status, 200);
+    // Fill the file system.
+    let filler = fs.0.path().join("filler");
+    let mut f = std::fs::File::create(&filler).unwrap();
+    let block = vec![b'x'; 4096];
+    while std::io::Write::write_all(&mut f, &block).is_ok() {}
+    drop(f);
+    // The next audit write fails; from then on requests are refused.
+    let _ = gw.chat("its audit event does not fit");
+    assert!(
+        eventually(Duration::from_secs(5), || gw.chat("refused?").status == 503),
+        "{}",
+        gw.log()
+    );
+    let h = audit_health(&gw);
+    assert_eq!(h["writing"], false, "{h}");
+    assert!(h["error"].as_str().unwrap().contains("No space left"), "{h}");
+    // Space again.
+    std::fs::remove_file(&filler).unwrap();
+    assert!(
+        eventually(Duration::from_secs(5), || gw.chat("after").status == 200),
+        "{}",
+        gw.log()
+    );
+    assert_eq!(audit_health(&gw)["writing"], true);
+    // No torn line: a write the full disk cut short was cut back.
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.ends_with('\n'), "the log ends with a whole line");
+    for line in text.lines() {
+        assert!(serde_json::from_str::<Value>(line).is_ok(), "torn audit line: {line}");
+    }
+    assert!(metric(&gw, "gateway_audit_write_errors_total") >= 1.0);
+    drop(gw);
 }
