@@ -38,7 +38,7 @@ pub struct Rejection {
     /// One line for logs and history.
     pub error: String,
     /// Lint diagnostics (SPEC §2 JSON shape), when lint refused it.
-    pub diagnostics: Value,
+    pub diagnostics: Box<Value>,
     /// The diagnostics rendered for a terminal (the log).
     pub rendered: String,
 }
@@ -149,7 +149,7 @@ fn rejected_by_lint(report: &FileReport, errors: usize) -> Rejection {
     Rejection {
         kind: ReloadError::Lint,
         error: format!("{} has {errors} error(s){first}", report.path),
-        diagnostics: lint_json(report).get("diagnostics").cloned().unwrap_or(Value::Null),
+        diagnostics: Box::new(lint_json(report).get("diagnostics").cloned().unwrap_or(Value::Null)),
         rendered: lint::render::human::render(std::slice::from_ref(report), lint::render::human::Style::Plain),
     }
 }
@@ -167,7 +167,7 @@ impl Rejection {
             kind,
             rendered: error.clone(),
             error,
-            diagnostics: Value::Null,
+            diagnostics: Box::new(Value::Null),
         }
     }
 }

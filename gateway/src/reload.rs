@@ -95,7 +95,7 @@ pub async fn reload(gw: &Arc<Gateway>, source: Source, trigger: Trigger) -> Answ
             );
             Answer::Rejected(Box::new(Rejected {
                 error: rejection.error,
-                diagnostics: Some(rejection.diagnostics),
+                diagnostics: Some(*rejection.diagnostics),
                 active: Some(running.identity()),
                 operation: Some(op),
             }))

@@ -72,7 +72,7 @@ async fn run(gw: &Arc<Gateway>, source: Source, trigger: Trigger) -> (u16, Answe
                 Source::Text(b) => b,
             };
             candidate::prepare(&label, &bytes, None, &overrides)
-                .map_err(|r| (r.error, Some(r.diagnostics).filter(|d| !d.is_null())))?;
+                .map_err(|r| (r.error, Some(*r.diagnostics).filter(|d| !d.is_null())))?;
             // prepare accepted it, so it is UTF-8.
             Ok(String::from_utf8_lossy(&bytes).into_owned())
         })

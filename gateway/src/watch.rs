@@ -19,7 +19,7 @@ use crate::reload::{self, Source, Trigger};
 use crate::state::Gateway;
 use notify::{EventKind, RecursiveMode, Watcher};
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -142,12 +142,12 @@ fn identity(dir: &Path) -> Option<(u64, u64)> {
 
 /// A watch on `dir` that sends [`Event::Changed`] for `name` (or a `..data`-style swap).
 fn watch(
-    dir: &PathBuf,
+    dir: &Path,
     name: std::ffi::OsString,
     tx: UnboundedSender<Event>,
     lost: Arc<AtomicBool>,
 ) -> notify::Result<notify::RecommendedWatcher> {
-    let watched = dir.clone();
+    let watched = dir.to_path_buf();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         let event = match event {
             Ok(e) => e,
@@ -156,7 +156,7 @@ fn watch(
                 return;
             }
         };
-        if matches!(event.kind, EventKind::Remove(_)) && event.paths.iter().any(|p| *p == watched) {
+        if matches!(event.kind, EventKind::Remove(_)) && event.paths.contains(&watched) {
             lost.store(true, Ordering::Relaxed);
         }
         let relevant_kind = matches!(

@@ -18,13 +18,6 @@ fn point(link: &Path, target: &Path) {
     std::fs::rename(&tmp, link).unwrap();
 }
 
-fn metric(gw: &Gateway, name: &str) -> f64 {
-    let text = gw.admin("GET", "/metrics", None, "").body;
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in /metrics"))
-}
-
 fn audit_health(gw: &Gateway) -> Value {
     gw.health()["audit"].clone()
 }
@@ -53,8 +46,8 @@ fn audit_on_a_full_disk_fails_open_or_closed_and_recovers() {
     for i in 0..40 {
         assert_eq!(gw.chat(&format!("hello {i}")).status, 200);
     }
-    assert!(eventually(Duration::from_secs(5), || metric(
-        &gw,
+    assert!(eventually(Duration::from_secs(5), || support::metric(
+        gw.admin,
         "gateway_audit_write_errors_total"
     ) >= 40.0));
     let h = audit_health(&gw);
@@ -64,7 +57,7 @@ fn audit_on_a_full_disk_fails_open_or_closed_and_recovers() {
         "{h}"
     );
     assert!(h["error"].as_str().unwrap().contains("No space left on device"), "{h}");
-    assert_eq!(metric(&gw, "gateway_audit_writing"), 0.0);
+    assert_eq!(support::metric(gw.admin, "gateway_audit_writing"), 0.0);
     let status = gw.admin("GET", "/admin/status", None, "").json();
     assert_eq!(status["audit"]["writing"], false, "{status}");
     // One line for the first failure; no line per request (the summary interval is 10 s).
@@ -91,7 +84,7 @@ fn audit_on_a_full_disk_fails_open_or_closed_and_recovers() {
     assert_eq!(audit_health(&gw)["on_failure"], "closed");
     // The reload's own audit event (`policy_reload`) is the first write to fail.
     assert!(eventually(Duration::from_secs(5), || audit_health(&gw)["writing"] == false));
-    let errors_before = metric(&gw, "gateway_audit_write_errors_total");
+    let errors_before = support::metric(gw.admin, "gateway_audit_write_errors_total");
     for _ in 0..20 {
         let r = gw.chat("refused");
         assert_eq!(r.status, 503, "{r:?}");
@@ -101,8 +94,8 @@ fn audit_on_a_full_disk_fails_open_or_closed_and_recovers() {
             .unwrap()
             .contains("on_failure is `closed`"));
     }
-    assert!(eventually(Duration::from_secs(5), || metric(
-        &gw,
+    assert!(eventually(Duration::from_secs(5), || support::metric(
+        gw.admin,
         "gateway_audit_write_errors_total"
     ) >= errors_before + 20.0));
     point(&second, &real);
@@ -203,6 +196,6 @@ fn audit_on_a_tmpfs_that_fills_and_empties() {
     for line in text.lines() {
         assert!(serde_json::from_str::<Value>(line).is_ok(), "torn audit line: {line}");
     }
-    assert!(metric(&gw, "gateway_audit_write_errors_total") >= 1.0);
+    assert!(support::metric(gw.admin, "gateway_audit_write_errors_total") >= 1.0);
     drop(gw);
 }

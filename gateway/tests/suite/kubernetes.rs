@@ -72,13 +72,6 @@ fn watch_follows_the_kubelet_atomic_writer() {
     assert_eq!(history(()), before, "identical bytes are skipped:\n{}", gw.log());
 }
 
-fn metric(admin: std::net::SocketAddr, name: &str) -> f64 {
-    let text = support::request(admin, "GET", "/metrics", &[], b"").body;
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
-}
-
 /// Issue 17: the folder holding the config disappears (a volume unmounted, a deploy that
 /// replaces it) and comes back: the gateway keeps serving, `gateway_config_watcher_running`
 /// is 0 meanwhile and an `io` error is counted; once the folder is back the file is reloaded
@@ -100,20 +93,20 @@ fn watch_survives_its_folder_disappearing_and_coming_back() {
         .spawn()
         .unwrap_or_else(|e| panic!("{e}"));
     let (data, admin) = (gw.serving().data, gw.serving().admin);
-    assert_eq!(metric(admin, "gateway_config_watcher_running"), 1.0);
+    assert_eq!(support::metric(admin, "gateway_config_watcher_running"), 1.0);
     let io = "gateway_config_reload_errors_total{error_type=\"io\"}";
-    assert_eq!(metric(admin, io), 0.0);
+    assert_eq!(support::metric(admin, io), 0.0);
 
     std::fs::remove_dir_all(&folder).unwrap();
     assert!(
-        eventually(Duration::from_secs(10), || metric(
+        eventually(Duration::from_secs(10), || support::metric(
             admin,
             "gateway_config_watcher_running"
         ) == 0.0),
         "{}",
         gw.log()
     );
-    assert!(metric(admin, io) >= 1.0);
+    assert!(support::metric(admin, io) >= 1.0);
     assert_eq!(health(data)["config_version"], "1.0.0", "still serving");
     assert_eq!(
         support::request(
@@ -137,7 +130,7 @@ fn watch_survives_its_folder_disappearing_and_coming_back() {
         "{}",
         gw.log()
     );
-    assert_eq!(metric(admin, "gateway_config_watcher_running"), 1.0);
+    assert_eq!(support::metric(admin, "gateway_config_watcher_running"), 1.0);
     // And the new folder is really watched.
     std::fs::write(&file, config("3.0.0")).unwrap();
     assert!(
@@ -146,7 +139,7 @@ fn watch_survives_its_folder_disappearing_and_coming_back() {
         gw.log()
     );
     let errors = |t: &str| {
-        metric(
+        support::metric(
             admin,
             &format!("gateway_config_reload_errors_total{{error_type=\"{t}\"}}"),
         )

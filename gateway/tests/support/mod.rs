@@ -131,6 +131,14 @@ impl Gateway {
     }
 }
 
+/// The value of the sample `name` (with its labels, e.g. `m{k="v"}`) in `/metrics` at `admin`.
+pub fn metric(admin: SocketAddr, name: &str) -> f64 {
+    let text = request(admin, "GET", "/metrics", &[], b"").body;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
+}
+
 /// The `policy` binary beside `policy-gateway`, where `cargo test --workspace` builds both.
 pub fn policy_bin() -> PathBuf {
     let bin = Path::new(env!("CARGO_BIN_EXE_policy-gateway")).with_file_name("policy");
