@@ -254,8 +254,11 @@ proptest! {
     fn evaluation_never_panics(text in "\\PC{0,300}", ts in any::<i64>()) {
         let e = &engines()[0];
         let _ = e.evaluate(&chat(&text), ts).unwrap();
-        let odd = Request { body: json!({"messages": [{"content": [{"type": "text", "text": text}, {"type": "image_url"}]}, {"content": 5}, "x"], "prompt": [text, 1]}), ..Request::default() };
+        // Odd but readable: decided. A number where text goes, or a token id: refused.
+        let odd = Request { body: json!({"messages": [{"content": [{"type": "text", "text": text}, {"type": "image_url"}]}, {"content": null}], "prompt": [text]}), ..Request::default() };
         let _ = e.evaluate(&odd, ts).unwrap();
+        let unreadable = Request { body: json!({"messages": [{"content": [{"type": "text", "text": text}]}, {"content": 5}, "x"], "prompt": [text, 1]}), ..Request::default() };
+        prop_assert!(e.evaluate(&unreadable, ts).is_err());
     }
 
     #[test]
