@@ -8,7 +8,8 @@
 //!                       `Overrides`: the instance's --listen/--admin-listen, applied where it binds
 //! reload.rs             the pipeline every trigger shares: read -> prepare -> swap -> record; revert
 //! candidate.rs          `prepare`: lint -> classify -> compile a text into the `Active` it would run as
-//! data.rs               data plane: /v1/chat/completions, /v1/completions, /health, /health/ready
+//! data.rs               data plane: /v1/chat/completions, /v1/completions, /health, /health/ready;
+//!                       400 for bodies the engine cannot read, 503 under audit on_failure: closed
 //! probe.rs              each target's reachability: a background TCP connect every few seconds
 //!                       (its results live in `Gateway::probes`; it does not read the state itself)
 //! upstream/mod.rs       provider dispatch, the pooled HTTP(S) client, headers, timeouts, failures
@@ -17,13 +18,16 @@
 //! upstream/mock.rs      mock: local OpenAI-format answers
 //! admin.rs              admin plane: reload, revert, restart, status, history, config, metrics;
 //!                       bearer auth
-//! serve.rs              the accept loop and the end of connections: drain, cut, hand over
+//! serve.rs              the accept loop and the end of connections: drain (drain_timeout_ms), cut,
+//!                       hand over
 //! restart.rs            zero-drop restart, the old process's side: validate, hand over, record
 //! handover.rs           the handover protocol: sockets over SCM_RIGHTS, start the successor, ready
-//! metrics.rs            the /metrics counters and their Prometheus rendering
-//! http.rs               shared HTTP pieces: body type, JSON and error responses, 405, bounded reads
-//! watch.rs              --watch: directory watch, debounced
-//! journal.rs            audit log and --record writer (one thread, whole lines), operator log
+//! metrics.rs            the /metrics counters and their Prometheus rendering; reload error types
+//! http.rs               shared HTTP pieces: body type, JSON and error responses, 405, bounded reads,
+//!                       the SSE wrapper that ends open streams with an error event after a drain
+//! watch.rs              --watch: directory watch, debounced, re-armed when the directory is replaced
+//! journal.rs            audit log and --record writer (one thread, whole lines), audit write state
+//!                       (AuditState), operator log
 //! persist.rs            what the gateway keeps in --state-dir: restore at start, write after changes
 //! state_dir.rs          --state-dir's files: operations and config texts, written atomically
 //! notify.rs             sd_notify: READY/RELOADING/STOPPING to systemd when $NOTIFY_SOCKET is set
