@@ -19,7 +19,7 @@
 //! engine/          compile(config) -> Engine; evaluate(request, now) -> Decision, or Unreadable
 //!                  for a body it refuses (400); one file per
 //!                  stage (injection, pii, content, rate_limit), decision types, text,
-//!                  normalize (the view patterns match), redact
+//!                  normalize (the view patterns match) and its chars tables, redact
 //! contract/        what crosses the process boundary between `policy` and `policy-gateway`:
 //!                  header names, verdict values, credential headers, the serving line, the
 //!                  admin API's bodies and history operations, health and readiness

@@ -23,6 +23,7 @@
 //! digest.rs     hex spelling of digests (config_hash, pii hash markers)
 //! text.rs       the texts of a request body: extract them (or refuse the body), write them back
 //! normalize.rs  Text: the normalised view detection matches, mapped back to the original
+//! chars.rs      the character tables the view uses (default-ignorables, look-alikes, line breaks)
 //! redact.rs     applying redactions to a text
 //! injection.rs  prompt-injection stage
 //! pii.rs        pii-detector stage
@@ -31,6 +32,7 @@
 //! detectors.rs  built-in patterns, shared with lint
 //! ```
 
+mod chars;
 mod compile;
 mod content;
 mod decision;
