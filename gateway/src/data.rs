@@ -147,7 +147,8 @@ async fn completion(
     let received = now_ms();
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
-    if let Some(refused) = audit_closed(gw, active, &path, &peer.ip().to_canonical().to_string(), id) {
+    let client_ip = peer.ip().to_canonical().to_string();
+    if let Some(refused) = audit_closed(gw, active, &path, &client_ip, id) {
         return (None, refused);
     }
     let body = match read_body(active, &parts.headers, body).await {
@@ -159,7 +160,6 @@ async fn completion(
         Ok(_) => return (None, bad_request("the request body must be a JSON object")),
         Err(e) => return (None, bad_request(&format!("the request body is not valid JSON: {e}"))),
     };
-    let client_ip = peer.ip().to_canonical().to_string();
     let sent: BTreeMap<String, String> = parts
         .headers
         .iter()
@@ -206,7 +206,8 @@ async fn completion(
             );
             // A smuggling attempt is what an auditor most wants to see.
             if let Some(file) = active.audit_path() {
-                let mut event = refusal_event(active, &request, 400, "uninspectable_request");
+                let ip = request.client_ip.as_deref().unwrap_or_default();
+                let mut event = refusal_event(active, id, &request.path, ip, 400, "uninspectable_request");
                 event["reason"] = json!(e.to_string());
                 gw.journal.audit(file, &event);
             }
@@ -329,7 +330,8 @@ async fn respond(
             };
             match upstream::send(&gw.client, out).await {
                 Ok(resp) if is_event_stream(&resp) => {
-                    let closing = drain_event(active.config.gateway.limits.drain_timeout_ms, id);
+                    let (drain_ms, id) = (active.config.gateway.limits.drain_timeout_ms, id.to_string());
+                    let closing = move || drain_event(drain_ms, &id);
                     resp.map(|body| crate::http::until_expired(body, gw.drain_expired.subscribe(), closing))
                 }
                 Ok(resp) => resp,
@@ -346,13 +348,13 @@ async fn respond(
 }
 
 /// The audit event of a request refused before any policy decided it (`verdict: null`).
-fn refusal_event(active: &Active, request: &engine::Request, status: u16, code: &str) -> Value {
+fn refusal_event(active: &Active, id: &str, path: &str, client_ip: &str, status: u16, code: &str) -> Value {
     json!({
         "event": "request",
         "ts": traffic::format_rfc3339(now_ms()),
-        "id": request.id,
-        "path": request.path,
-        "client_ip": request.client_ip,
+        "id": id,
+        "path": path,
+        "client_ip": client_ip,
         "verdict": null,
         "status": status,
         "error": code,
@@ -427,14 +429,8 @@ fn audit_closed(gw: &Gateway, active: &Active, path: &str, client_ip: &str, id: 
     if active.audit_on_failure() != AuditFailure::Closed || gw.journal.audit.writing() {
         return None;
     }
-    let request = engine::Request {
-        id: id.to_string(),
-        path: path.to_string(),
-        client_ip: Some(client_ip.to_string()),
-        ..engine::Request::default()
-    };
-    gw.journal
-        .audit(file, &refusal_event(active, &request, 503, "audit_unavailable"));
+    let event = refusal_event(active, id, path, client_ip, 503, "audit_unavailable");
+    gw.journal.audit(file, &event);
     let why = gw.journal.audit.error().unwrap_or_else(|| "write failed".into());
     Some(error(
         StatusCode::SERVICE_UNAVAILABLE,

@@ -62,11 +62,15 @@ fn events_end(bytes: &[u8]) -> usize {
 }
 
 /// `body`, a server-sent event stream, passed through event by event until `expired` turns
-/// true; then `closing` is sent and the body ends. For streams still open when a drain's time
+/// true; then what `closing` makes (only then) is sent and the body ends. For streams still open when a drain's time
 /// is up: the client reads why the stream ended, after the last whole event (a half-sent event
 /// is held back, never cut), instead of a connection closed mid-event. An upstream failure
 /// still aborts the body, and a client that goes away ends the task and the upstream request.
-pub fn until_expired(mut body: Body, mut expired: tokio::sync::watch::Receiver<bool>, closing: Bytes) -> Body {
+pub fn until_expired(
+    mut body: Body,
+    mut expired: tokio::sync::watch::Receiver<bool>,
+    closing: impl FnOnce() -> Bytes + Send + 'static,
+) -> Body {
     let (tx, out) = channel();
     tokio::spawn(async move {
         let mut partial = bytes::BytesMut::new();
@@ -94,7 +98,7 @@ pub fn until_expired(mut body: Body, mut expired: tokio::sync::watch::Receiver<b
                 },
                 expired = async { expired.wait_for(|e| *e).await.is_ok() } => {
                     if expired {
-                        let _ = tx.send(Ok(closing)).await;
+                        let _ = tx.send(Ok(closing())).await;
                     }
                     return;
                 }

@@ -6,7 +6,7 @@
 //! not decide when a reload counts as a success (`reload.rs` does).
 
 use policy::contract::{headers, Verdict};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, Ordering};
 
 /// Upper bounds of the reload-duration histogram, in seconds: reloads take milliseconds, a
 /// config with thousands of rules a few hundred.
@@ -30,7 +30,7 @@ pub struct ActiveInfo<'a> {
 }
 
 /// Counters behind `/metrics`, updated lock-free on the hot path.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Metrics {
     /// Reloads that were applied (or changed nothing).
     pub reload_success: AtomicU64,
@@ -50,24 +50,29 @@ pub struct Metrics {
     pub in_flight: AtomicI64,
     /// Failed reloads and watch errors, by [`ReloadError`].
     pub reload_errors: [AtomicU64; ReloadError::ALL.len()],
-    /// With `--watch`: 1 while the config's directory is watched, 0 while it is not; -1 (the
-    /// default, not exported) without `--watch`.
-    pub watcher_running: AtomicI64,
+    /// [`WatchState`], as its `u8`: exported only once `--watch` has set it.
+    pub watcher: AtomicU8,
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
-        Metrics {
-            reload_success: AtomicU64::default(),
-            reload_failure: AtomicU64::default(),
-            reverts: AtomicU64::default(),
-            reload_buckets: Default::default(),
-            reload_micros: AtomicU64::default(),
-            requests: Default::default(),
-            upstream_errors: AtomicU64::default(),
-            in_flight: AtomicI64::default(),
-            reload_errors: Default::default(),
-            watcher_running: AtomicI64::new(-1),
+/// `gateway_config_watcher_running`'s source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum WatchState {
+    /// No `--watch`: the metric is not exported (the default).
+    Off = 0,
+    /// The config's directory is watched (1).
+    Running = 1,
+    /// `--watch`, but the directory cannot be watched now (0).
+    Stopped = 2,
+}
+
+impl Metrics {
+    /// Set the watcher state; returns the one it replaces.
+    pub fn set_watcher(&self, w: WatchState) -> WatchState {
+        match self.watcher.swap(w as u8, Ordering::Relaxed) {
+            1 => WatchState::Running,
+            2 => WatchState::Stopped,
+            _ => WatchState::Off,
         }
     }
 }
@@ -179,8 +184,9 @@ impl Metrics {
                 get(&self.reload_errors[i])
             );
         }
-        let watching = self.watcher_running.load(Ordering::Relaxed);
-        if watching >= 0 {
+        let watcher = self.watcher.load(Ordering::Relaxed);
+        if watcher != WatchState::Off as u8 {
+            let watching = u8::from(watcher == WatchState::Running as u8);
             header(
                 o,
                 "gateway_config_watcher_running",

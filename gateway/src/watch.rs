@@ -14,7 +14,7 @@
 //! errors count as `gateway_config_reload_errors_total{error_type="io"}`.
 
 use crate::journal::log;
-use crate::metrics::ReloadError;
+use crate::metrics::{ReloadError, WatchState};
 use crate::reload::{self, Source, Trigger};
 use crate::state::Gateway;
 use notify::{EventKind, RecursiveMode, Watcher};
@@ -52,7 +52,7 @@ pub fn start(gw: Arc<Gateway>) -> notify::Result<()> {
     let lost = Arc::new(AtomicBool::new(false));
     let mut watcher = Some(watch(&dir, name.clone(), tx.clone(), Arc::clone(&lost))?);
     let mut watched = identity(&dir);
-    gw.metrics.watcher_running.store(1, Ordering::Relaxed);
+    gw.metrics.set_watcher(WatchState::Running);
     log("INFO", &format!("watching {} for changes", dir.display()));
 
     let reloader = Arc::clone(&gw);
@@ -96,7 +96,7 @@ pub fn start(gw: Arc<Gateway>) -> notify::Result<()> {
             }
             watcher = None;
             let Some(id) = now else {
-                if gw.metrics.watcher_running.swap(0, Ordering::Relaxed) == 1 {
+                if gw.metrics.set_watcher(WatchState::Stopped) == WatchState::Running {
                     gw.metrics.reload_error(ReloadError::Io);
                     log(
                         "WARN",
@@ -114,13 +114,13 @@ pub fn start(gw: Arc<Gateway>) -> notify::Result<()> {
                     watcher = Some(w);
                     watched = Some(id);
                     failing = false;
-                    gw.metrics.watcher_running.store(1, Ordering::Relaxed);
+                    gw.metrics.set_watcher(WatchState::Running);
                     log("INFO", &format!("watch: {} is back; watching it again", dir.display()));
                     // What changed while nothing watched.
                     let _ = tx.send(Event::Changed);
                 }
                 Err(e) => {
-                    gw.metrics.watcher_running.store(0, Ordering::Relaxed);
+                    gw.metrics.set_watcher(WatchState::Stopped);
                     if !std::mem::replace(&mut failing, true) {
                         gw.metrics.reload_error(ReloadError::Io);
                         log("WARN", &format!("watch: cannot watch {}: {e}; retrying", dir.display()));

@@ -152,19 +152,10 @@ fn message(out: &mut Texts, i: usize, m: &Value) -> Result<(), Unreadable> {
         Some(Value::Array(calls)) => {
             for (k, c) in calls.iter().enumerate() {
                 let c = object(c, || format!("/messages/{i}/tool_calls/{k}"), "a tool call object")?;
-                if let Some(f) = c.get("function") {
-                    let f = object(f, || format!("/messages/{i}/tool_calls/{k}/function"), "an object")?;
-                    out.optional(
-                        || format!("/messages/{i}/tool_calls/{k}/function/arguments"),
-                        f.get("arguments"),
-                    )?;
-                }
-                if let Some(custom) = c.get("custom") {
-                    let custom = object(custom, || format!("/messages/{i}/tool_calls/{k}/custom"), "an object")?;
-                    out.optional(
-                        || format!("/messages/{i}/tool_calls/{k}/custom/input"),
-                        custom.get("input"),
-                    )?;
+                for (kind, text) in [("function", "arguments"), ("custom", "input")] {
+                    let Some(f) = c.get(kind) else { continue };
+                    let f = object(f, || format!("/messages/{i}/tool_calls/{k}/{kind}"), "an object")?;
+                    out.optional(|| format!("/messages/{i}/tool_calls/{k}/{kind}/{text}"), f.get(text))?;
                 }
             }
         }

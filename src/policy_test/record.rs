@@ -66,17 +66,15 @@ pub fn record(config_line: &str, config: &Config, traffic: &[Recorded], source: 
     let mut cases = String::new();
     let mut left_out = String::new();
     for (n, r) in traffic.iter().enumerate() {
+        let id = if r.request.id.is_empty() {
+            format!("line {}", r.line)
+        } else {
+            r.request.id.clone()
+        };
         let d = match engine.evaluate(&r.request, r.ts) {
             Ok(d) => d,
             Err(e) => {
-                left_out.push_str(&format!(
-                    "# left out: {}: the gateway refuses it with 400 ({e})\n",
-                    if r.request.id.is_empty() {
-                        format!("line {}", r.line)
-                    } else {
-                        r.request.id.clone()
-                    }
-                ));
+                left_out.push_str(&format!("# left out: {id}: the gateway refuses it with 400 ({e})\n"));
                 continue;
             }
         };
@@ -88,11 +86,6 @@ pub fn record(config_line: &str, config: &Config, traffic: &[Recorded], source: 
         let what = match (&k.1, &k.2) {
             (Some(p), Some(rule)) => format!("{} by {p}/{rule}", k.0),
             _ => k.0.to_string(),
-        };
-        let id = if r.request.id.is_empty() {
-            format!("line {}", r.line)
-        } else {
-            r.request.id.clone()
         };
         if d.verdict == Verdict::RateLimited {
             left_out.push_str(&format!(

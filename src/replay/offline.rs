@@ -11,7 +11,7 @@ use super::traffic::Recorded;
 use crate::config::yaml::{escape, unescape};
 use crate::config::{Config, PolicyKind};
 use crate::diff::{self, Op};
-use crate::engine::{CompileError, Decision, Engine, Verdict};
+use crate::engine::{CompileError, Decision, Engine, Unreadable, Verdict};
 use crate::schema::{self, RuleUnit};
 use serde::Serialize;
 use serde_json::Value;
@@ -96,24 +96,25 @@ pub struct Report {
     pub unexercised: Vec<Unexercised>,
 }
 
+/// A rule a request exercised: its policy and rule id (`*` for a whole policy).
+type Exercised = (PolicyKind, String);
+
 /// Evaluate `traffic` under `old` and `new`.
 pub fn replay(old: &Config, new: &Config, traffic: &[Recorded]) -> Result<Report, CompileError> {
     let (a, b) = (Engine::compile(old)?, Engine::compile(new)?);
-    let run = |engine: &Engine| -> (Vec<Option<Side>>, HashSet<(PolicyKind, String)>) {
+    let run = |engine: &Engine| -> (Vec<Result<Side, Unreadable>>, HashSet<Exercised>) {
         let mut hits = HashSet::new();
         let sides = traffic
             .iter()
             .map(|r| {
-                let Ok(d) = engine.evaluate(&r.request, r.ts) else {
-                    return None;
-                };
+                let d = engine.evaluate(&r.request, r.ts)?;
                 for h in &d.hits {
                     hits.insert((h.policy, h.rule.clone()));
                 }
                 if d.verdict == Verdict::RateLimited {
                     hits.insert((PolicyKind::RateLimit, "*".into()));
                 }
-                Some(Side::of(&d))
+                Ok(Side::of(&d))
             })
             .collect();
         (sides, hits)
@@ -128,18 +129,16 @@ pub fn replay(old: &Config, new: &Config, traffic: &[Recorded]) -> Result<Report
     let mut verdicts: BTreeMap<&'static str, BTreeMap<&'static str, usize>> = BTreeMap::new();
     let mut refused = Vec::new();
     for ((r, o), n) in traffic.iter().zip(old_sides).zip(new_sides) {
-        let (Some(o), Some(n)) = (o, n) else {
+        let (o, n) = match (o, n) {
+            (Ok(o), Ok(n)) => (o, n),
             // Which bodies are unreadable does not depend on the config: both sides refuse.
-            let reason = a
-                .evaluate(&r.request, r.ts)
-                .err()
-                .map(|e| e.to_string())
-                .unwrap_or_default();
-            refused.push(Refused {
-                id: r.request.id.clone(),
-                reason,
-            });
-            continue;
+            (Err(e), _) | (_, Err(e)) => {
+                refused.push(Refused {
+                    id: r.request.id.clone(),
+                    reason: e.to_string(),
+                });
+                continue;
+            }
         };
         *verdicts
             .entry("old")

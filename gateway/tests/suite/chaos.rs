@@ -55,7 +55,7 @@ fn cycles() -> usize {
         .unwrap_or(100)
 }
 
-/// Outcomes by kind: `200`, `502`, `connect refused`, ...
+/// Outcomes by kind: `a: 200`, `a: 502`, `m: ConnectionRefused`, ...
 type Tally = Arc<Mutex<BTreeMap<String, u64>>>;
 
 fn count(tally: &Tally, kind: String) {
@@ -66,8 +66,9 @@ fn chat(model: &str) -> Vec<u8> {
     format!(r#"{{"model":"{model}","messages":[{{"role":"user","content":"hello"}}]}}"#).into_bytes()
 }
 
-/// Send requests to `addr` from `threads` threads until `stop`, tallying each outcome (with
-/// the model's first letter when `by_model`), and the slowest answer.
+/// Send requests to `addr` from one thread per entry of `models` (each asking for that model)
+/// until `stop`, tallying each outcome as `model: status` or `model: error kind`; each thread
+/// returns its slowest answer.
 fn load(
     addr: SocketAddr,
     models: &'static [&'static str],

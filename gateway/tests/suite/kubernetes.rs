@@ -29,6 +29,15 @@ fn publish(dir: &Path, n: u32, text: &str) {
     }
 }
 
+/// `policy-gateway --watch` on `file`, in `work`.
+fn watching(file: &Path, work: &Path) -> policy::process::GatewayProcess {
+    Launch::new(env!("CARGO_BIN_EXE_policy-gateway"), file)
+        .args(["--watch"])
+        .current_dir(work)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
 fn health(data: std::net::SocketAddr) -> Value {
     support::request(data, "GET", "/health", &[], b"").json()
 }
@@ -43,11 +52,7 @@ fn watch_follows_the_kubelet_atomic_writer() {
     publish(volume.path(), 1, &config("1.0.0"));
     let file = volume.path().join("policy-config.yaml");
     assert!(std::fs::symlink_metadata(&file).unwrap().file_type().is_symlink());
-    let gw = Launch::new(env!("CARGO_BIN_EXE_policy-gateway"), &file)
-        .args(["--watch"])
-        .current_dir(work.path())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let gw = watching(&file, work.path());
     let (data, admin) = (gw.serving().data, gw.serving().admin);
     assert_eq!(health(data)["config_version"], "1.0.0");
     for (n, version) in [(2, "2.0.0"), (3, "3.0.0")] {
@@ -87,11 +92,7 @@ fn watch_survives_its_folder_disappearing_and_coming_back() {
     std::fs::create_dir(&folder).unwrap();
     let file = folder.join("policy-config.yaml");
     std::fs::write(&file, config("1.0.0")).unwrap();
-    let gw = Launch::new(env!("CARGO_BIN_EXE_policy-gateway"), &file)
-        .args(["--watch"])
-        .current_dir(work.path())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let gw = watching(&file, work.path());
     let (data, admin) = (gw.serving().data, gw.serving().admin);
     assert_eq!(support::metric(admin, "gateway_config_watcher_running"), 1.0);
     let io = "gateway_config_reload_errors_total{error_type=\"io\"}";

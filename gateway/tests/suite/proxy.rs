@@ -47,8 +47,8 @@ fn every_response_carries_the_policy_headers() {
     assert_eq!(r.header("x-request-id"), Some("trace-42"));
 }
 
-#[test]
-fn forwards_the_redacted_body_with_the_target_key_to_a_real_upstream() {
+/// A real loopback upstream, and a gateway whose one target it is (key `upstream-test-key`).
+fn with_upstream() -> (Upstream, Gateway) {
     let up = Upstream::start();
     let gw = Gateway::start_with(
         &upstream_config(&format!("http://{}", up.addr), 5000),
@@ -57,6 +57,12 @@ fn forwards_the_redacted_body_with_the_target_key_to_a_real_upstream() {
             ..Opts::default()
         },
     );
+    (up, gw)
+}
+
+#[test]
+fn forwards_the_redacted_body_with_the_target_key_to_a_real_upstream() {
+    let (up, gw) = with_upstream();
     let body = json!({"model": "whatever", "messages": [{"role": "user", "content": "I am jane@example.com"}]});
     let resp = support::request(
         gw.data,
@@ -236,14 +242,7 @@ fn refused_upstream_is_502_and_slow_upstream_is_504() {
 /// text is, and what the upstream receives has the original bytes redacted.
 #[test]
 fn unreadable_shapes_are_refused_and_evasions_are_read_through() {
-    let up = Upstream::start();
-    let gw = Gateway::start_with(
-        &upstream_config(&format!("http://{}", up.addr), 5000),
-        Opts {
-            env: vec![("TEST_UPSTREAM_KEY", "upstream-test-key")],
-            ..Opts::default()
-        },
-    );
+    let (up, gw) = with_upstream();
     let post = |body: Value| {
         support::request(
             gw.data,
