@@ -14,6 +14,8 @@
 //! - `properties`    — proptest: generated valid configs lint clean and round-trip; arbitrary
 //!   bytes never panic the linter.
 //! - `hostile`       — billion laughs and deep nesting are refused quickly.
+//! - `large_files`   — past the parallel threshold (read on two threads, schema beside the
+//!   rules) a file gets the document and the findings a small one gets.
 //! - `diff`          — `fixtures/diff/` cases and their snapshots, `--fail-on`, `--base-ref`,
 //!   and the properties of `classify` (empty on itself, symmetric, class = strongest).
 //! - `replay`        — engine verdicts on the traffic fixtures, offline replay, engine proptests.
@@ -50,6 +52,9 @@ mod properties;
 
 #[path = "suite/hostile.rs"]
 mod hostile;
+
+#[path = "suite/large_files.rs"]
+mod large_files;
 
 #[path = "suite/diff.rs"]
 mod diff;

@@ -220,6 +220,8 @@ pub fn run(args: LintArgs) -> Result<Outcome, CliError> {
     let options = Options {
         suppress: !args.no_suppress,
     };
+    // Detached: if every file fails to read, the process may end before it does.
+    std::thread::spawn(lint_mod::warm_up);
     let (mut reports, io_errors) = lint_all(inputs, &options)?;
     let mut diffs = String::new();
     if args.fix || args.diff {

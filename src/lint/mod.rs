@@ -4,8 +4,10 @@
 //! Pipeline for one file: YAML (`config::yaml`, P1xx) -> JSON Schema (`schema_check`, P2xx)
 //! -> typed `Config` via serde -> semantic rules (`rules`, P3xx). A YAML error stops the file;
 //! schema errors are all reported; every semantic rule then runs on every part of the file
-//! the schema did not flag (`rules::Context`), so one run reports every finding. Rendering is
-//! `render`'s job; exit codes are the binary's.
+//! the schema did not flag (`rules::Context`), so one run reports every finding. A file of
+//! 256 KB or more uses two threads: the schema check runs beside the typed read and the rules
+//! (which assume nothing is broken, and run again if the schema disagrees), and the rules are
+//! shared between two workers. Rendering is `render`'s job; exit codes are the binary's.
 //!
 //! ```text
 //! mod.rs           lint_source / lint_path / load_config: the pipeline above
@@ -111,9 +113,9 @@ pub fn lint_source_with(path: &str, source: impl Into<String>, options: &Options
     match yaml::parse(&source) {
         Err(errors) => diagnostics.extend(errors.into_iter().map(|e| yaml_diagnostic(point_at_tab(e, &source)))),
         Ok(doc) => {
-            let schema_errors = schema_check::check(&doc, &source, &lines);
-            let typed = schema_errors.is_empty().then(|| Config::deserialize(&doc.value));
-            let typed = match typed {
+            let workers = if source.len() >= PARALLEL_MIN_BYTES { 2 } else { 1 };
+            let checked = check(&doc, &source, &lines, workers);
+            let typed = match checked.typed {
                 Some(Ok(c)) => Some(c),
                 Some(Err(e)) => {
                     // The schema is generated from the same types, so this is our bug, not
@@ -130,18 +132,19 @@ pub fn lint_source_with(path: &str, source: impl Into<String>, options: &Options
                     ));
                     None
                 }
-                _ => None,
+                None => None,
             };
-            let mut broken: Vec<String> = schema_errors.iter().map(|d| d.pointer.clone()).collect();
+            let mut broken: Vec<String> = checked.schema_errors.iter().map(|d| d.pointer.clone()).collect();
             broken.extend(diagnostics.iter().map(|d| d.pointer.clone()));
             broken.sort_unstable();
-            diagnostics.extend(schema_errors);
-            let ctx = Context::new(&source, &lines, &doc, typed.as_ref(), &broken);
-            for rule in rules::RULES {
-                if let Some(check) = rule.check {
-                    let mut findings = Vec::new();
-                    check(&ctx, &mut findings);
-                    diagnostics.extend(findings.into_iter().map(|f| make(rule, &doc, f)));
+            diagnostics.extend(checked.schema_errors);
+            // The rules' findings on a file the schema and the model accepted were made while
+            // the schema ran; otherwise they run now, told what is broken.
+            match checked.rule_findings {
+                Some(found) if broken.is_empty() && typed.is_some() => diagnostics.extend(found),
+                _ => {
+                    let ctx = Context::new(&source, &lines, &doc, typed.as_ref(), &broken);
+                    diagnostics.extend(run_rules(&ctx, workers));
                 }
             }
             config = typed;
@@ -170,6 +173,108 @@ pub fn lint_source_with(path: &str, source: impl Into<String>, options: &Options
         config,
         document,
     }
+}
+
+/// Files at least this large are checked on two threads (see [`check`]); below it, threads
+/// cost more than they save, and several files are linted in parallel anyway.
+const PARALLEL_MIN_BYTES: usize = 256 * 1024;
+
+/// What [`check`] found before the rules that need to know what is broken.
+struct Checked {
+    /// The schema's findings.
+    schema_errors: Vec<Diagnostic>,
+    /// The typed config, read only when the schema found nothing.
+    typed: Option<Result<Config, serde_json::Error>>,
+    /// Every rule's findings on a file the schema and the model both accepted, when they were
+    /// made alongside the schema check.
+    rule_findings: Option<Vec<Diagnostic>>,
+}
+
+/// Check `doc` against the schema and read the typed config. With one worker, in that order.
+/// With two, the schema check runs on a thread of its own while this one reads the config and
+/// runs the rules on the assumption that nothing is broken, the common case; when the schema
+/// finds something, those findings are dropped and the caller runs the rules again knowing it.
+fn check(doc: &Document, source: &str, lines: &LineIndex, workers: usize) -> Checked {
+    if workers <= 1 {
+        let schema_errors = schema_check::check(doc, source, lines);
+        let typed = schema_errors.is_empty().then(|| Config::deserialize(&doc.value));
+        return Checked {
+            schema_errors,
+            typed,
+            rule_findings: None,
+        };
+    }
+    let (schema_errors, typed, rule_findings) = std::thread::scope(|scope| {
+        let schema = scope.spawn(|| schema_check::check(doc, source, lines));
+        let typed = Config::deserialize(&doc.value);
+        let found = typed
+            .as_ref()
+            .ok()
+            .map(|config| run_rules(&Context::new(source, lines, doc, Some(config), &[]), workers));
+        let schema_errors = schema.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (schema_errors, typed, found)
+    });
+    if schema_errors.is_empty() {
+        Checked {
+            schema_errors,
+            typed: Some(typed),
+            rule_findings,
+        }
+    } else {
+        Checked {
+            schema_errors,
+            typed: None,
+            rule_findings: None,
+        }
+    }
+}
+
+/// Every semantic rule's findings on `ctx`, located, in rule order. With more than one worker
+/// the rules are shared out as each worker becomes free.
+fn run_rules(ctx: &Context<'_>, workers: usize) -> Vec<Diagnostic> {
+    let checks: Vec<_> = rules::RULES
+        .iter()
+        .filter_map(|rule| rule.check.map(|check| (*rule, check)))
+        .collect();
+    let one = |i: usize| {
+        let (rule, check) = checks[i];
+        let mut findings = Vec::new();
+        check(ctx, &mut findings);
+        findings.into_iter().map(|f| make(rule, ctx.doc, f)).collect::<Vec<_>>()
+    };
+    if workers <= 1 {
+        return (0..checks.len()).flat_map(one).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if i >= checks.len() {
+                return done;
+            }
+            done.push((i, one(i)));
+        }
+    };
+    let mut done = std::thread::scope(|scope| {
+        let helpers: Vec<_> = (1..workers).map(|_| scope.spawn(work)).collect();
+        let mut done = work();
+        for h in helpers {
+            done.extend(h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+        }
+        done
+    });
+    done.sort_unstable_by_key(|(i, _)| *i);
+    done.into_iter().flat_map(|(_, found)| found).collect()
+}
+
+/// Build what every lint needs once per process and takes milliseconds to make: the schema
+/// validator (~2 ms) and the credential shapes of P310 (~1 ms). The CLI runs this on a thread
+/// of its own while the first file is read and parsed. Both are `OnceLock`s, so a lint that
+/// needs one before it is ready waits for it: the result never depends on whether this ran.
+pub fn warm_up() {
+    schema_check::validator();
+    rules::plaintext_secret::shapes();
 }
 
 /// Sort by position, then code; drop exact repeats.

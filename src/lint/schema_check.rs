@@ -22,7 +22,8 @@ use std::sync::OnceLock;
 
 static VALIDATOR: OnceLock<jsonschema::Validator> = OnceLock::new();
 
-fn validator() -> &'static jsonschema::Validator {
+/// The compiled validator, built on first use (`super::warm_up` may have built it already).
+pub(super) fn validator() -> &'static jsonschema::Validator {
     VALIDATOR.get_or_init(|| {
         jsonschema::options()
             .with_draft(jsonschema::Draft::Draft202012)

@@ -5,14 +5,16 @@
 //! building: a second document, duplicate keys, nesting past [`MAX_DEPTH`], aliases past
 //! [`ALIAS_NODE_BUDGET`] or to an anchor with no finished node, non-scalar keys, and `<<`
 //! merges of anything but mappings. What a scalar's text means is `scalars`' job; looking
-//! nodes up afterwards is `spans`'. Scanning (and the thread it may run on) is `parse`'s.
+//! nodes up afterwards is `spans`'. Scanning, and the thread it may run on, is
+//! `parse`'s and `fast`'s (which may hand over scalars it resolved itself: `feed_resolved`).
 
 use super::error::{YamlError, YamlErrorKind, ALIAS_NODE_BUDGET, MAX_DEPTH};
+use super::pairs::Pairs;
 use super::scalars::{check_collection_tag, resolve};
 use super::spans::{Document, Entry, Node, NodeKind, Pos, ScalarKind, Span};
 use crate::config::pointer;
 use saphyr_parser::{Event, ScalarStyle, Tag};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::HashMap;
 
@@ -34,7 +36,8 @@ enum Frame {
         start: Span,
         /// The anchor id to register the finished node under (0: none).
         anchor: usize,
-        map: Map<String, Value>,
+        /// The keys and values so far; `entries` are their nodes, index for index.
+        pairs: Pairs,
         entries: Vec<Entry>,
         /// Key read, value not yet: the key, where it is written, and whether it is a `<<`.
         pending: Option<(String, Span, bool)>,
@@ -143,7 +146,7 @@ impl Build {
                     Frame::Map {
                         start: span,
                         anchor,
-                        map: Map::new(),
+                        pairs: Pairs::default(),
                         entries: Vec::new(),
                         pending: None,
                         merged: Vec::new(),
@@ -155,10 +158,33 @@ impl Build {
             Event::SequenceEnd | Event::MappingEnd => Some(b.pop(span)),
             _ => None,
         };
-        if let Some(item) = done {
-            if let Some(finished) = b.attach(item)? {
-                self.root = Some(finished);
-            }
+        match done {
+            Some(item) => self.done(item),
+            None => Ok(()),
+        }
+    }
+
+    /// Take an untagged, unanchored scalar that its reader resolved already (the fast reader
+    /// does so on its own thread): what [`feed`](Self::feed) does with its event, minus that.
+    pub(super) fn feed_resolved(
+        &mut self,
+        value: Value,
+        kind: ScalarKind,
+        span: saphyr_parser::Span,
+    ) -> Result<(), Vec<YamlError>> {
+        let span = Span::from_saphyr(span);
+        self.last_span = span;
+        let node = Node {
+            span,
+            kind: NodeKind::Scalar(kind),
+        };
+        self.done((value, node))
+    }
+
+    /// A finished node: into its parent, or it is the root.
+    fn done(&mut self, item: (Value, Node)) -> Result<(), Vec<YamlError>> {
+        if let Some(finished) = self.b.attach(item)? {
+            self.root = Some(finished);
         }
         Ok(())
     }
@@ -308,7 +334,7 @@ impl Builder {
             Frame::Map {
                 start,
                 anchor,
-                map,
+                pairs,
                 entries,
                 ..
             } => {
@@ -317,8 +343,15 @@ impl Builder {
                     Some(last) if end.start.line > last.value.span.end.line => start.to(last.value.span),
                     _ => start.to(end),
                 };
-                let kind = NodeKind::map(entries, &map);
-                (Value::Object(map), Node { span, kind }, anchor)
+                let (map, index) = pairs.finish();
+                (
+                    Value::Object(map),
+                    Node {
+                        span,
+                        kind: NodeKind::map(entries, index),
+                    },
+                    anchor,
+                )
             }
         };
         if anchor != 0 {
@@ -330,16 +363,24 @@ impl Builder {
 
     /// Hand a finished node to its parent; returns it when it is the root.
     fn attach(&mut self, (value, node): (Value, Node)) -> Result<Option<(Value, Node)>, Vec<YamlError>> {
-        // Only computed when needed: building it for every node would cost O(depth) each.
-        let needs_pointer = match self.stack.last() {
+        // The key's earlier position, if it repeats, and the pointer: only made when needed,
+        // since building it for every node would cost O(depth) each.
+        let (repeat, pointer) = match self.stack.last() {
             Some(Frame::Map {
                 pending: Some((key, _, merge)),
-                map,
+                pairs,
                 ..
-            }) => *merge || map.contains_key(key),
-            _ => false,
+            }) => {
+                let repeat = if *merge { None } else { pairs.position(key) };
+                let pointer = if *merge || repeat.is_some() {
+                    self.pointer()
+                } else {
+                    String::new()
+                };
+                (repeat, pointer)
+            }
+            _ => (None, String::new()),
         };
-        let pointer = if needs_pointer { self.pointer() } else { String::new() };
         let Some(top) = self.stack.last_mut() else {
             return Ok(Some((value, node)));
         };
@@ -355,15 +396,15 @@ impl Builder {
                 nodes.push(node);
             }
             Frame::Map {
-                map,
+                pairs,
                 entries,
                 pending,
                 merged,
                 ..
             } => match pending.take() {
                 None => {
-                    let key = match &value {
-                        Value::String(s) => s.clone(),
+                    let key = match value {
+                        Value::String(s) => s,
                         Value::Null => "null".into(),
                         other => other.to_string(),
                     };
@@ -393,8 +434,8 @@ impl Builder {
                             continue;
                         };
                         for (e, (k, v)) in src_entries.iter().zip(src) {
-                            if !map.contains_key(k) {
-                                map.insert(k.clone(), v.clone());
+                            if pairs.position(k).is_none() {
+                                pairs.add(k.clone(), v.clone());
                                 entries.push(Entry {
                                     key_span: key_span.to(node.span),
                                     value: e.value.clone(),
@@ -404,12 +445,10 @@ impl Builder {
                         }
                     }
                 }
-                Some((key, key_span, false)) => {
-                    // Entries stay index-aligned with the map: a key already present replaces
-                    // its entry in place, as the map replaces its value.
-                    // `contains_key` hashes; the scan for the index only runs on the rare repeat.
-                    if map.contains_key(&key) {
-                        let i = map.keys().position(|k| *k == key).expect("present");
+                Some((key, key_span, false)) => match repeat {
+                    // Entries stay index-aligned with the pairs: a key already present
+                    // replaces its entry in place, as a map replaces its value.
+                    Some(i) => {
                         if let Some(m) = merged.iter().position(|m| *m == key) {
                             merged.swap_remove(m);
                         } else {
@@ -421,13 +460,14 @@ impl Builder {
                                 related: Some(entries[i].key_span),
                             });
                         }
-                        map.insert(key, value);
+                        pairs.replace(i, value);
                         entries[i] = Entry { key_span, value: node };
-                    } else {
-                        map.insert(key, value);
+                    }
+                    None => {
+                        pairs.add(key, value);
                         entries.push(Entry { key_span, value: node });
                     }
-                }
+                },
             },
         }
         Ok(None)

@@ -13,6 +13,7 @@
 //! - `error`: the limits and [`YamlError`], what every other part reports with.
 //! - `spans`: positions, the span tree, and [`Document::locate`].
 //! - `builder`: events -> value + span tree, with every guard above.
+//! - `pairs`: a mapping's keys and values while it is read, with a key index once wide.
 //! - `scalars`: the YAML 1.2 core schema (scalar resolution, accepted tags).
 //! - `fast/`: the event stream of the common plain subset of YAML without the general scanner
 //!   (same events and spans); anything else falls back to `saphyr-parser`.
@@ -23,6 +24,7 @@
 mod builder;
 mod error;
 mod fast;
+mod pairs;
 mod scalars;
 mod spans;
 
@@ -37,9 +39,9 @@ pub use fast::compare as fast_compare;
 use builder::{build, ParserItem};
 use saphyr_parser::Parser;
 
-/// Inputs at least this large are scanned on a second thread while this one builds the tree:
-/// scanning is ~2/3 of the cost, building ~1/3, so a 1 MB config reads in about the scan's
-/// time. Below it, a thread costs more than it saves.
+/// Inputs at least this large are scanned on a second thread while this one builds the tree
+/// (by either reader). With saphyr, scanning is ~2/3 of the cost and building ~1/3; with the
+/// fast reader it is the other way round. Below it, a thread costs more than it saves.
 const PIPELINE_MIN_BYTES: usize = 256 * 1024;
 
 /// Events handed between the threads at once: large enough that the channel costs nothing per

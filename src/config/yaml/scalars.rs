@@ -16,10 +16,8 @@ pub(super) fn resolve(
     style: ScalarStyle,
     tag: Option<&Tag>,
 ) -> Result<(Value, ScalarKind), String> {
-    let plain = style == ScalarStyle::Plain;
     let value = match tag {
-        None if plain => resolve_plain_owned(text),
-        None => Value::String(text.into_owned()),
+        None => return Ok(resolve_untagged(text, style)),
         Some(t) if t.is_yaml_core_schema() => match t.suffix.as_str() {
             "str" => Value::String(text.into_owned()),
             "null" | "bool" | "int" | "float" => {
@@ -39,12 +37,18 @@ pub(super) fn resolve(
         },
         Some(t) => return Err(unsupported(t)),
     };
-    let kind = if plain && tag.is_none() {
-        ScalarKind::Plain
+    // Tagged: the writer chose the type.
+    Ok((value, ScalarKind::Quoted))
+}
+
+/// The value of an untagged scalar and how it was written: [`resolve`] without a tag, which
+/// cannot fail (the fast reader resolves its scalars on its own thread with this).
+pub(super) fn resolve_untagged(text: Cow<'_, str>, style: ScalarStyle) -> (Value, ScalarKind) {
+    if style == ScalarStyle::Plain {
+        (resolve_plain_owned(text), ScalarKind::Plain)
     } else {
-        ScalarKind::Quoted
-    };
-    Ok((value, kind))
+        (Value::String(text.into_owned()), ScalarKind::Quoted)
+    }
 }
 
 /// Why the tag of a mapping or a sequence is refused: only `!!map` and `!!seq` are accepted.

@@ -6,12 +6,13 @@
 //! does not judge what it points at (that is `crate::lint`'s job).
 
 use crate::config::pointer;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::collections::HashMap;
 
-/// Mappings with more entries than this get a key index, so locating keeps O(1) per step even
-/// in a hostile file with 100,000 keys in one mapping; config mappings have about ten.
-const WIDE_MAP: usize = 32;
+/// Mappings with more entries than this get a key index, so reading and locating keep O(1)
+/// per step even in a hostile file with 100,000 keys in one mapping; config mappings have
+/// about ten, and scanning ten keys is cheaper than hashing one.
+pub(super) const WIDE_MAP: usize = 32;
 
 /// A position in the source, as diagnostics print it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -93,19 +94,13 @@ pub enum NodeKind {
     Map(Vec<Entry>, Option<Box<HashMap<String, usize>>>),
 }
 
+/// A wide mapping's index from key to entry (see [`WIDE_MAP`]).
+pub(super) type KeyIndex = HashMap<String, usize>;
+
 impl NodeKind {
-    /// The kind of a mapping whose entries belong to the keys of `map`, with a key index when
-    /// the mapping is wide.
-    pub(super) fn map(entries: Vec<Entry>, map: &Map<String, Value>) -> NodeKind {
-        let index = (entries.len() > WIDE_MAP).then(|| {
-            Box::new(
-                map.keys()
-                    .enumerate()
-                    .map(|(i, k)| (k.clone(), i))
-                    .collect::<HashMap<_, _>>(),
-            )
-        });
-        NodeKind::Map(entries, index)
+    /// The kind of a mapping, with the key index the builder made for it if it is wide.
+    pub(super) fn map(entries: Vec<Entry>, index: Option<KeyIndex>) -> NodeKind {
+        NodeKind::Map(entries, index.map(Box::new))
     }
 }
 

@@ -36,7 +36,7 @@ use crate::engine::detectors::{looks_random, CREDENTIALS as SHAPES};
 
 /// One alternation of every shape, so each string is scanned once (the regex crate builds a
 /// literal prefilter from the alternatives); the single shapes only name what matched.
-fn shapes() -> &'static (Regex, Vec<(Regex, &'static str)>) {
+pub(crate) fn shapes() -> &'static (Regex, Vec<(Regex, &'static str)>) {
     static S: OnceLock<(Regex, Vec<(Regex, &'static str)>)> = OnceLock::new();
     S.get_or_init(|| {
         let any = SHAPES

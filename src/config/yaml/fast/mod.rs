@@ -19,9 +19,12 @@ pub mod compare;
 mod flow;
 
 use super::builder::{Build, ParserItem};
-use super::spans::Document;
+use super::scalars::resolve_untagged;
+use super::spans::{Document, ScalarKind};
 use saphyr_parser::{Event, Marker, ScalarStyle, Span};
+use serde_json::Value;
 use std::borrow::Cow;
+use std::sync::mpsc::{sync_channel, SyncSender};
 
 /// Where the events go: straight into the document builder, or (for the tests) a list.
 trait Sink<'a> {
@@ -43,11 +46,71 @@ impl<'a> Sink<'a> for Build {
     }
 }
 
-/// Read `src` into a document without buffering its events, or `None` when it is not in the
-/// accepted subset (or the builder found an error: the general path reports it).
+/// What the reading thread hands the building one: an event, or a scalar it resolved itself
+/// (the fast path's scalars have no tag or anchor), which takes that work off the builder.
+enum Piece<'a> {
+    Event(ParserItem<'a>),
+    Scalar(Value, ScalarKind, Span),
+}
+
+/// Pieces handed over at once.
+type Batch<'a> = Vec<Piece<'a>>;
+
+/// A sink that hands events to the builder on another thread, [`BATCH`](super::BATCH) at a
+/// time.
+struct Batches<'a> {
+    batch: Batch<'a>,
+    tx: SyncSender<Batch<'a>>,
+}
+
+impl<'a> Sink<'a> for Batches<'a> {
+    fn take(&mut self, item: ParserItem<'a>) -> bool {
+        self.batch.push(match item {
+            Ok((Event::Scalar(text, style, 0, None), span)) => {
+                let (value, kind) = resolve_untagged(text, style);
+                Piece::Scalar(value, kind, span)
+            }
+            other => Piece::Event(other),
+        });
+        if self.batch.len() < super::BATCH {
+            return true;
+        }
+        // A closed channel means the builder stopped at an error: stop reading.
+        let full = std::mem::replace(&mut self.batch, Vec::with_capacity(super::BATCH));
+        self.tx.send(full).is_ok()
+    }
+}
+
+/// Read `src` into a document, or `None` when it is not in the accepted subset (or the
+/// builder found an error: the general path reports it). Small inputs are read and built on
+/// this thread without buffering their events; from [`PIPELINE_MIN_BYTES`](super::PIPELINE_MIN_BYTES)
+/// on, reading runs on a second thread while this one builds (building is the larger half,
+/// and its allocations stay with the thread that keeps the document).
 pub(super) fn read(src: &str) -> Option<Document> {
-    let build = reader(src, Build::default())?;
-    build.finish().ok()
+    if src.len() < super::PIPELINE_MIN_BYTES || std::env::var_os("NOPIPE").is_some() {
+        let build = reader(src, Build::default())?;
+        return build.finish().ok();
+    }
+    std::thread::scope(|scope| {
+        let (tx, rx) = sync_channel::<Batch<'_>>(32);
+        let reading = scope.spawn(move || {
+            let sink = Batches {
+                batch: Vec::with_capacity(super::BATCH),
+                tx,
+            };
+            // Declining drops the sender without the last batch: the builder ends early and
+            // its partial document is thrown away below.
+            reader(src, sink).is_some_and(|Batches { batch, tx }| tx.send(batch).is_ok())
+        });
+        let mut build = Build::default();
+        let built = rx.into_iter().flatten().all(|piece| match piece {
+            Piece::Event(item) => build.feed(item).is_ok(),
+            Piece::Scalar(value, kind, span) => build.feed_resolved(value, kind, span).is_ok(),
+        });
+        // Dropping the receiver (an error above) makes the reader's next send fail.
+        let accepted = reading.join().unwrap_or(false);
+        (built && accepted).then(|| build.finish().ok()).flatten()
+    })
 }
 
 /// The events of `src`, or `None` when it is not in the accepted subset.
