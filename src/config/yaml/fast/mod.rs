@@ -24,7 +24,7 @@ use super::spans::{Document, ScalarKind};
 use saphyr_parser::{Event, Marker, ScalarStyle, Span};
 use serde_json::Value;
 use std::borrow::Cow;
-use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 /// Where the events go: straight into the document builder, or (for the tests) a list.
 trait Sink<'a> {
@@ -56,11 +56,16 @@ enum Piece<'a> {
 /// Pieces handed over at once.
 type Batch<'a> = Vec<Piece<'a>>;
 
+/// Batches in flight at once: the builder is the slower side, so a deeper queue would only
+/// hold more memory (every page of which the kernel must zero first).
+const IN_FLIGHT: usize = 4;
+
 /// A sink that hands events to the builder on another thread, [`BATCH`](super::BATCH) at a
-/// time.
+/// time, refilling the emptied batches the builder sends back.
 struct Batches<'a> {
     batch: Batch<'a>,
     tx: SyncSender<Batch<'a>>,
+    empty: Receiver<Batch<'a>>,
 }
 
 impl<'a> Sink<'a> for Batches<'a> {
@@ -76,7 +81,11 @@ impl<'a> Sink<'a> for Batches<'a> {
             return true;
         }
         // A closed channel means the builder stopped at an error: stop reading.
-        let full = std::mem::replace(&mut self.batch, Vec::with_capacity(super::BATCH));
+        let next = self
+            .empty
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(super::BATCH));
+        let full = std::mem::replace(&mut self.batch, next);
         self.tx.send(full).is_ok()
     }
 }
@@ -84,30 +93,39 @@ impl<'a> Sink<'a> for Batches<'a> {
 /// Read `src` into a document, or `None` when it is not in the accepted subset (or the
 /// builder found an error: the general path reports it). Small inputs are read and built on
 /// this thread without buffering their events; from [`PIPELINE_MIN_BYTES`](super::PIPELINE_MIN_BYTES)
-/// on, reading runs on a second thread while this one builds (building is the larger half,
-/// and its allocations stay with the thread that keeps the document).
+/// on, reading (with resolving the scalars) runs on a second thread while this one builds.
 pub(super) fn read(src: &str) -> Option<Document> {
-    if src.len() < super::PIPELINE_MIN_BYTES || std::env::var_os("NOPIPE").is_some() {
+    if src.len() < super::PIPELINE_MIN_BYTES {
         let build = reader(src, Build::default())?;
         return build.finish().ok();
     }
     std::thread::scope(|scope| {
-        let (tx, rx) = sync_channel::<Batch<'_>>(32);
+        let (tx, rx) = sync_channel::<Batch<'_>>(IN_FLIGHT);
+        let (back, empty) = sync_channel::<Batch<'_>>(IN_FLIGHT + 2);
         let reading = scope.spawn(move || {
             let sink = Batches {
                 batch: Vec::with_capacity(super::BATCH),
                 tx,
+                empty,
             };
             // Declining drops the sender without the last batch: the builder ends early and
             // its partial document is thrown away below.
-            reader(src, sink).is_some_and(|Batches { batch, tx }| tx.send(batch).is_ok())
+            reader(src, sink).is_some_and(|Batches { batch, tx, .. }| tx.send(batch).is_ok())
         });
         let mut build = Build::default();
-        let built = rx.into_iter().flatten().all(|piece| match piece {
-            Piece::Event(item) => build.feed(item).is_ok(),
-            Piece::Scalar(value, kind, span) => build.feed_resolved(value, kind, span).is_ok(),
-        });
-        // Dropping the receiver (an error above) makes the reader's next send fail.
+        let mut built = true;
+        for mut batch in rx {
+            built = batch.drain(..).all(|piece| match piece {
+                Piece::Event(item) => build.feed(item).is_ok(),
+                Piece::Scalar(value, kind, span) => build.feed_resolved(value, kind, span).is_ok(),
+            });
+            // Full (the reader has enough) or gone (it finished): either way nothing is lost.
+            let _ = back.try_send(batch);
+            if !built {
+                break;
+            }
+        }
+        // Leaving the loop dropped the receiver, so after an error the reader's next send fails.
         let accepted = reading.join().unwrap_or(false);
         (built && accepted).then(|| build.finish().ok()).flatten()
     })
