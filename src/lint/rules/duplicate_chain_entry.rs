@@ -31,7 +31,7 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     // Entry by entry: an unknown kind elsewhere in the chain (P301) hides no duplicate.
     let mut seen: Vec<(usize, PolicyKind)> = Vec::new();
     for i in ctx.indices("/policies/chain") {
-        let entry = ctx.get(&format!("/policies/chain/{i}"), |c| c.policies.chain.get(i));
+        let entry = ctx.get(format_args!("/policies/chain/{i}"), |c| c.policies.chain.get(i));
         let Some(kind) = entry.map(|k| *k) else { continue };
         if let Some(&(first, _)) = seen.iter().find(|(_, k)| *k == kind) {
             out.push(

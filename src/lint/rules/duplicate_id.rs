@@ -32,7 +32,7 @@ declare_rule! {
 
 fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     let targets = ctx.indices("/providers/targets").filter_map(|i| {
-        let id = ctx.get(&format!("/providers/targets/{i}/id"), |c| {
+        let id = ctx.get(format_args!("/providers/targets/{i}/id"), |c| {
             c.providers.targets.get(i).map(|t| &t.id)
         })?;
         Some((i, id))
@@ -45,7 +45,7 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
         out,
     );
     let rules = ctx.indices("/policy/content-filter/rules").filter_map(|i| {
-        let id = ctx.get(&format!("/policy/content-filter/rules/{i}/id"), |c| {
+        let id = ctx.get(format_args!("/policy/content-filter/rules/{i}/id"), |c| {
             c.policy.content_filter.as_ref()?.rules.get(i).map(|r| &r.id)
         })?;
         Some((i, id))

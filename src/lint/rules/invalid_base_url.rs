@@ -25,7 +25,7 @@ declare_rule! {
 
 fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     for i in ctx.indices("/providers/targets") {
-        let url = ctx.get(&format!("/providers/targets/{i}/base_url"), |c| {
+        let url = ctx.get(format_args!("/providers/targets/{i}/base_url"), |c| {
             c.providers.targets.get(i)?.base_url.as_ref()
         });
         let Some(url) = url else { continue };

@@ -34,25 +34,27 @@ declare_rule! {
 
 fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     // Checked as they are found: collecting 10,000 patterns first would only grow a vector.
-    let mut check_one = |pointer: String, pattern: &str| {
+    // The pointer is written out only for a finding.
+    let mut check_one = |pointer: &dyn Fn() -> String, pattern: &str| {
         if let Err(e) = syntax_check(pattern) {
+            let pointer = pointer();
             let at = inner_at(ctx.doc, &pointer, pattern, e.span);
             out.push(Finding::new(pointer, format!("invalid regex: {}", e.kind), e.kind.clone(), e.help).at(at));
         }
     };
     for i in ctx.indices("/policy/prompt-injection/extra_patterns") {
-        let pointer = format!("/policy/prompt-injection/extra_patterns/{i}");
-        if let Some(p) = ctx.get(&pointer, |c| c.policy.prompt_injection.as_ref()?.extra_patterns.get(i)) {
-            check_one(pointer, &p);
+        let pointer = || format!("/policy/prompt-injection/extra_patterns/{i}");
+        if let Some(p) = ctx.get(pointer(), |c| c.policy.prompt_injection.as_ref()?.extra_patterns.get(i)) {
+            check_one(&pointer, &p);
         }
     }
     for i in ctx.indices("/policy/content-filter/rules") {
-        let pointer = format!("/policy/content-filter/rules/{i}/pattern");
-        let p = ctx.get(&pointer, |c| {
+        let pointer = || format!("/policy/content-filter/rules/{i}/pattern");
+        let p = ctx.get(format_args!("/policy/content-filter/rules/{i}/pattern"), |c| {
             c.policy.content_filter.as_ref()?.rules.get(i).map(|r| &r.pattern)
         });
         if let Some(p) = p {
-            check_one(pointer, &p);
+            check_one(&pointer, &p);
         }
     }
 }

@@ -30,7 +30,7 @@ declare_rule! {
 
 fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     for i in ctx.indices("/providers/targets") {
-        let Some(t) = ctx.get(&format!("/providers/targets/{i}"), |c| c.providers.targets.get(i)) else {
+        let Some(t) = ctx.get(format_args!("/providers/targets/{i}"), |c| c.providers.targets.get(i)) else {
             continue;
         };
         if t.base_url.is_none() && t.provider != ProviderKind::Mock {

@@ -66,13 +66,21 @@ pub fn detect(text: &str) -> Option<&'static str> {
 }
 
 fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
-    // Depth-first with the path kept as tokens: a pointer string is only built for a match,
+    /// One step of the path: a key, or an index (kept as a number until a pointer is needed).
+    enum Step<'v> {
+        Key(&'v str),
+        Index(usize),
+    }
+    // Depth-first with the path kept as steps: a pointer string is only built for a match,
     // not for each of the ~100k nodes of a large config.
-    fn walk<'v>(v: &'v Value, path: &mut Vec<Cow<'v, str>>, out: &mut Vec<Finding>) {
+    fn walk<'v>(v: &'v Value, path: &mut Vec<Step<'v>>, out: &mut Vec<Finding>) {
         match v {
             Value::String(s) => {
                 if let Some(kind) = detect(s) {
-                    let pointer = pointer::join(path.iter());
+                    let pointer = pointer::join(path.iter().map(|step| match step {
+                        Step::Key(k) => Cow::Borrowed(*k),
+                        Step::Index(i) => Cow::Owned(i.to_string()),
+                    }));
                     out.push(Finding::new(
                         pointer,
                         format!("this value looks like {kind} written in plain text"),
@@ -83,14 +91,14 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
             }
             Value::Array(items) => {
                 for (i, x) in items.iter().enumerate() {
-                    path.push(Cow::Owned(i.to_string()));
+                    path.push(Step::Index(i));
                     walk(x, path, out);
                     path.pop();
                 }
             }
             Value::Object(map) => {
                 for (k, x) in map {
-                    path.push(Cow::Borrowed(k));
+                    path.push(Step::Key(k));
                     walk(x, path, out);
                     path.pop();
                 }

@@ -95,17 +95,25 @@ impl<'a> Context<'a> {
     /// names the same part there), else deserialized from the document when the node is
     /// present and sound. `None` when it is absent in the document (in a valid file, a default
     /// may stand there) or broken.
-    pub fn get<T>(&self, pointer: &str, typed: impl FnOnce(&'a Config) -> Option<&'a T>) -> Option<Cow<'a, T>>
+    ///
+    /// `pointer` is only written out when the document is read, so a rule looping over
+    /// 10,000 items of a valid file can pass `format_args!` and build no string.
+    pub fn get<T>(
+        &self,
+        pointer: impl std::fmt::Display,
+        typed: impl FnOnce(&'a Config) -> Option<&'a T>,
+    ) -> Option<Cow<'a, T>>
     where
         T: Clone + DeserializeOwned,
     {
         if let Some(config) = self.config {
             return typed(config).map(Cow::Borrowed);
         }
-        if !self.sound(pointer) {
+        let pointer = pointer.to_string();
+        if !self.sound(&pointer) {
             return None;
         }
-        let value = self.doc.value.pointer(pointer)?;
+        let value = self.doc.value.pointer(&pointer)?;
         T::deserialize(value).ok().map(Cow::Owned)
     }
 }

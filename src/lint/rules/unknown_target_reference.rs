@@ -31,7 +31,7 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     let ids: Option<Vec<_>> = ctx
         .indices("/providers/targets")
         .map(|i| {
-            ctx.get(&format!("/providers/targets/{i}/id"), |c| {
+            ctx.get(format_args!("/providers/targets/{i}/id"), |c| {
                 c.providers.targets.get(i).map(|t| &t.id)
             })
         })

@@ -137,7 +137,7 @@ pub(super) fn events(src: &str) -> Option<Vec<ParserItem<'_>>> {
 }
 
 fn reader<'a, S: Sink<'a>>(src: &'a str, sink: S) -> Option<S> {
-    if src.starts_with('\u{feff}') || src.contains(['\t', '\r', '\0']) {
+    if src.starts_with('\u{feff}') || memchr::memchr3(b'\t', b'\r', b'\0', src.as_bytes()).is_some() {
         return None;
     }
     // A last line with no newline after it that is indented or only a comment: saphyr ends
