@@ -43,6 +43,10 @@ cases = [("policy lint big.yaml (1.5 MB)", [policy, "lint", "big.yaml"]),
 if lintel:
     cases.append(("lintel check big.yaml", [lintel, "check", "--no-catalog", "--force-validation", "big-lintel.yaml"]))
 times = {name: [] for name, _ in cases}
+def cpu():  # (steal, total) jiffies from /proc/stat: on a VM, time the host gave to other guests
+    f = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+    return f[7], sum(f[:8])
+steal0 = cpu()
 for _ in range(runs):
     for name, cmd in cases:
         t = time.perf_counter()
@@ -51,6 +55,9 @@ for _ in range(runs):
 for name, _ in cases:
     t = sorted(times[name])
     print(f"{name:34} median {statistics.median(t):6.1f} ms   p25 {t[len(t)//4]:6.1f}   min {t[0]:6.1f}   ({runs} runs)")
+steal1 = cpu()
+if steal1[1] > steal0[1]:
+    print(f"{'CPU stolen by the host meanwhile':34} {100 * (steal1[0] - steal0[0]) / (steal1[1] - steal0[1]):.1f} %")
 if lintel:
     print(f"{'policy vs lintel (medians)':34} {statistics.median(times['lintel check big.yaml']) / statistics.median(times[cases[0][0]]):.1f}x faster")
 peak = subprocess.run(["python3", "-c", "import resource,subprocess,sys; subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL); "
