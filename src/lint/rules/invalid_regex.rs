@@ -44,7 +44,10 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     };
     for i in ctx.indices("/policy/prompt-injection/extra_patterns") {
         let pointer = || format!("/policy/prompt-injection/extra_patterns/{i}");
-        if let Some(p) = ctx.get(pointer(), |c| c.policy.prompt_injection.as_ref()?.extra_patterns.get(i)) {
+        let p = ctx.get(format_args!("/policy/prompt-injection/extra_patterns/{i}"), |c| {
+            c.policy.prompt_injection.as_ref()?.extra_patterns.get(i)
+        });
+        if let Some(p) = p {
             check_one(&pointer, &p);
         }
     }

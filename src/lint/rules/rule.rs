@@ -33,7 +33,9 @@ pub struct Rule {
 /// A rule asks for the smallest part it needs ([`Context::get`]); a part is given only when it
 /// is present and neither it nor anything under it has a schema error. So every rule checks
 /// every sound part of a file whatever fails elsewhere, stays silent about broken parts (the
-/// schema already reported them), and never reports what the schema said.
+/// schema already reported them), and never reports what the schema said. (On a large file
+/// the rules first run beside the schema check, on the assumption that nothing is broken; those
+/// findings are kept only if the schema agrees, so what a rule reports never depends on it.)
 pub struct Context<'a> {
     /// The source text: for fixes, which edit it.
     pub src: &'a str,
@@ -41,7 +43,8 @@ pub struct Context<'a> {
     pub lines: &'a LineIndex,
     /// The document as read, with spans.
     pub doc: &'a Document,
-    /// The typed config, when the whole document passed the schema: parts are read from it.
+    /// The typed config, when the whole document passed the schema (or, in the speculative run
+    /// above, when it was typed before the schema's answer): parts are read from it.
     pub config: Option<&'a Config>,
     /// Pointers of the schema's findings, sorted.
     broken: &'a [String],

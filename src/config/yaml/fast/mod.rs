@@ -80,7 +80,8 @@ impl<'a> Sink<'a> for Batches<'a> {
         if self.batch.len() < super::BATCH {
             return true;
         }
-        // A closed channel means the builder stopped at an error: stop reading.
+        // A closed channel means the builder stopped at an error: the fast path has failed.
+        // The reader still scans to the end (its result is ignored), as it does on one thread.
         let next = self
             .empty
             .try_recv()
@@ -108,8 +109,8 @@ pub(super) fn read(src: &str) -> Option<Document> {
                 tx,
                 empty,
             };
-            // Declining drops the sender without the last batch: the builder ends early and
-            // its partial document is thrown away below.
+            // Declining drops the sender without the last batch: the builder finishes the
+            // batches already sent, and its partial document is thrown away below.
             reader(src, sink).is_some_and(|Batches { batch, tx, .. }| tx.send(batch).is_ok())
         });
         let mut build = Build::default();
@@ -126,7 +127,7 @@ pub(super) fn read(src: &str) -> Option<Document> {
             }
         }
         // Leaving the loop dropped the receiver, so after an error the reader's next send fails.
-        let accepted = reading.join().unwrap_or(false);
+        let accepted = reading.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         (built && accepted).then(|| build.finish().ok()).flatten()
     })
 }
