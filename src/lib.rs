@@ -7,10 +7,10 @@
 //! config/          the one config model and its loading
 //!   model/         serde + schemars types of SPEC §1, one file per section; doc comments are
 //!                  the user docs; `x-reload`, `x-diff` and `x-enforce` annotations per field
-//!   yaml/          the YAML reader: fast/ (the plain subset without the general scanner, on
-//!                  its own thread for large files), builder (events -> serde_json::Value + span
-//!                  tree, depth and alias guards), pairs (a mapping while it is read), spans
-//!                  (lookup by pointer), scalars (YAML 1.2 core schema)
+//!   yaml/          the YAML reader: fast/ (the plain subset without the general scanner),
+//!                  pipeline (a large input read on a second thread, either reader), builder
+//!                  (events -> serde_json::Value + span tree, depth and alias guards), pairs (a
+//!                  mapping while it is read), spans (lookup by pointer), scalars (YAML 1.2)
 //!   pointer.rs     JSON pointer tokens: escape, unescape, join, split
 //! schema.rs        schema generation, and the per-pointer facts read back from it: reload
 //!                  class, allowed keys, how a change weakens enforcement, what a rule is

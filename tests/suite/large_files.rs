@@ -127,3 +127,19 @@ fn a_duplicate_key_deep_in_a_large_file_is_reported_where_it_is() {
     let dup = line_of(&src, "message: first") + 1;
     assert_eq!(findings(&src), [("P102", dup)]);
 }
+
+#[test]
+fn a_syntax_error_at_the_end_of_a_large_file_is_reported_where_it_is() {
+    // The general reader, on its own thread, stops at the error; the builder reports it.
+    let src = config(3_000, |i, r| {
+        if i == 2_999 {
+            r.replace("message: 'blocked", "message: \"blocked")
+        } else {
+            r
+        }
+    });
+    let got = findings(&src);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].0, "P101");
+    assert!(got[0].1 >= line_of(&src, "message: \"blocked"), "{got:?}");
+}

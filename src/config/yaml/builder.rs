@@ -5,8 +5,9 @@
 //! building: a second document, duplicate keys, nesting past [`MAX_DEPTH`], aliases past
 //! [`ALIAS_NODE_BUDGET`] or to an anchor with no finished node, non-scalar keys, and `<<`
 //! merges of anything but mappings. What a scalar's text means is `scalars`' job; looking
-//! nodes up afterwards is `spans`'. Scanning, and the thread it may run on, is
-//! `parse`'s and `fast`'s (which may hand over scalars it resolved itself: `feed_resolved`).
+//! nodes up afterwards is `spans`'. Scanning is the readers' job, and
+//! the thread it may run on `pipeline`'s (which may hand over scalars already resolved:
+//! `feed_resolved`).
 
 use super::error::{YamlError, YamlErrorKind, ALIAS_NODE_BUDGET, MAX_DEPTH};
 use super::pairs::Pairs;

@@ -14,6 +14,7 @@
 //! - `spans`: positions, the span tree, and [`Document::locate`].
 //! - `builder`: events -> value + span tree, with every guard above.
 //! - `pairs`: a mapping's keys and values while it is read, with a key index once wide.
+//! - `pipeline`: a large input read on a second thread while this one builds (both readers).
 //! - `scalars`: the YAML 1.2 core schema (scalar resolution, accepted tags).
 //! - `fast/`: the event stream of the common plain subset of YAML without the general scanner
 //!   (same events and spans); anything else falls back to `saphyr-parser`.
@@ -25,6 +26,7 @@ mod builder;
 mod error;
 mod fast;
 mod pairs;
+mod pipeline;
 mod scalars;
 mod spans;
 
@@ -36,17 +38,8 @@ pub use spans::{Document, Entry, Located, Node, NodeKind, Pos, ScalarKind, Span}
 #[doc(hidden)]
 pub use fast::compare as fast_compare;
 
-use builder::{build, ParserItem};
+use builder::build;
 use saphyr_parser::Parser;
-
-/// Inputs at least this large are scanned on a second thread while this one builds the tree
-/// (by either reader). With saphyr, scanning is ~2/3 of the cost and building ~1/3; with the
-/// fast reader it is the other way round. Below it, a thread costs more than it saves.
-const PIPELINE_MIN_BYTES: usize = 256 * 1024;
-
-/// Events handed between the threads at once: large enough that the channel costs nothing per
-/// event, small enough that building starts early.
-const BATCH: usize = 512;
 
 /// Parse one YAML document. Duplicate keys are collected (all of them) and reading goes on;
 /// any other error stops reading and is returned alone.
@@ -60,31 +53,20 @@ pub fn parse(src: &str) -> Result<Document, Vec<YamlError>> {
 /// [`parse`] with the general scanner only: what a file outside the fast path's subset gets,
 /// and what the fast path is tested against.
 pub fn parse_general(src: &str) -> Result<Document, Vec<YamlError>> {
-    if src.len() < PIPELINE_MIN_BYTES {
+    if src.len() < pipeline::MIN_BYTES {
         return build(Parser::new_from_str(src));
     }
-    std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<ParserItem<'_>>>(32);
-        scope.spawn(move || {
-            let mut batch = Vec::with_capacity(BATCH);
-            for item in Parser::new_from_str(src) {
-                let last = item.is_err();
-                batch.push(item);
-                if batch.len() == BATCH || last {
-                    // A closed channel means the builder stopped at an error: stop scanning.
-                    if tx
-                        .send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
-                        .is_err()
-                        || last
-                    {
-                        return;
-                    }
-                }
+    let whole = pipeline::build_beside(|sink| {
+        for item in Parser::new_from_str(src) {
+            // A scan error is the last event; a refused send means the builder stopped.
+            let last = item.is_err();
+            if !sink.send(pipeline::Piece::Event(item)) || last {
+                break;
             }
-            let _ = tx.send(batch);
-        });
-        build(rx.into_iter().flatten())
-    })
+        }
+        true
+    });
+    whole.expect("the general reader reads every input whole")
 }
 
 #[cfg(test)]

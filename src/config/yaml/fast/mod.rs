@@ -19,12 +19,10 @@ pub mod compare;
 mod flow;
 
 use super::builder::{Build, ParserItem};
-use super::scalars::resolve_untagged;
-use super::spans::{Document, ScalarKind};
+use super::pipeline::{build_beside, Batches, Piece, MIN_BYTES};
+use super::spans::Document;
 use saphyr_parser::{Event, Marker, ScalarStyle, Span};
-use serde_json::Value;
 use std::borrow::Cow;
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 /// Where the events go: straight into the document builder, or (for the tests) a list.
 trait Sink<'a> {
@@ -46,90 +44,25 @@ impl<'a> Sink<'a> for Build {
     }
 }
 
-/// What the reading thread hands the building one: an event, or a scalar it resolved itself
-/// (the fast path's scalars have no tag or anchor), which takes that work off the builder.
-enum Piece<'a> {
-    Event(ParserItem<'a>),
-    Scalar(Value, ScalarKind, Span),
-}
-
-/// Pieces handed over at once.
-type Batch<'a> = Vec<Piece<'a>>;
-
-/// Batches in flight at once: the builder is the slower side, so a deeper queue would only
-/// hold more memory (every page of which the kernel must zero first).
-const IN_FLIGHT: usize = 4;
-
-/// A sink that hands events to the builder on another thread, [`BATCH`](super::BATCH) at a
-/// time, refilling the emptied batches the builder sends back.
-struct Batches<'a> {
-    batch: Batch<'a>,
-    tx: SyncSender<Batch<'a>>,
-    empty: Receiver<Batch<'a>>,
-}
-
-impl<'a> Sink<'a> for Batches<'a> {
+impl<'a> Sink<'a> for &mut Batches<'a> {
     fn take(&mut self, item: ParserItem<'a>) -> bool {
-        self.batch.push(match item {
-            Ok((Event::Scalar(text, style, 0, None), span)) => {
-                let (value, kind) = resolve_untagged(text, style);
-                Piece::Scalar(value, kind, span)
-            }
-            other => Piece::Event(other),
-        });
-        if self.batch.len() < super::BATCH {
-            return true;
-        }
-        // A closed channel means the builder stopped at an error: the fast path has failed.
-        // The reader still scans to the end (its result is ignored), as it does on one thread.
-        let next = self
-            .empty
-            .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(super::BATCH));
-        let full = std::mem::replace(&mut self.batch, next);
-        self.tx.send(full).is_ok()
+        // The fast path's scalars have no tag or anchor: all are resolved on this side.
+        // `false` means the builder stopped at an error: the fast path has failed. The reader
+        // still scans to the end (its result is ignored), as it does on one thread.
+        self.send(Piece::resolving(item))
     }
 }
 
 /// Read `src` into a document, or `None` when it is not in the accepted subset (or the
 /// builder found an error: the general path reports it). Small inputs are read and built on
-/// this thread without buffering their events; from [`PIPELINE_MIN_BYTES`](super::PIPELINE_MIN_BYTES)
-/// on, reading (with resolving the scalars) runs on a second thread while this one builds.
+/// this thread without buffering their events; large ones are read on a second thread while
+/// this one builds (`pipeline`).
 pub(super) fn read(src: &str) -> Option<Document> {
-    if src.len() < super::PIPELINE_MIN_BYTES {
+    if src.len() < MIN_BYTES {
         let build = reader(src, Build::default())?;
         return build.finish().ok();
     }
-    std::thread::scope(|scope| {
-        let (tx, rx) = sync_channel::<Batch<'_>>(IN_FLIGHT);
-        let (back, empty) = sync_channel::<Batch<'_>>(IN_FLIGHT + 2);
-        let reading = scope.spawn(move || {
-            let sink = Batches {
-                batch: Vec::with_capacity(super::BATCH),
-                tx,
-                empty,
-            };
-            // Declining drops the sender without the last batch: the builder finishes the
-            // batches already sent, and its partial document is thrown away below.
-            reader(src, sink).is_some_and(|Batches { batch, tx, .. }| tx.send(batch).is_ok())
-        });
-        let mut build = Build::default();
-        let mut built = true;
-        for mut batch in rx {
-            built = batch.drain(..).all(|piece| match piece {
-                Piece::Event(item) => build.feed(item).is_ok(),
-                Piece::Scalar(value, kind, span) => build.feed_resolved(value, kind, span).is_ok(),
-            });
-            // Full (the reader has enough) or gone (it finished): either way nothing is lost.
-            let _ = back.try_send(batch);
-            if !built {
-                break;
-            }
-        }
-        // Leaving the loop dropped the receiver, so after an error the reader's next send fails.
-        let accepted = reading.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (built && accepted).then(|| build.finish().ok()).flatten()
-    })
+    build_beside(|sink| reader(src, sink).is_some())?.ok()
 }
 
 /// The events of `src`, or `None` when it is not in the accepted subset.
