@@ -138,11 +138,11 @@ pub fn lint_source_with(path: &str, source: impl Into<String>, options: &Options
             broken.extend(diagnostics.iter().map(|d| d.pointer.clone()));
             broken.sort_unstable();
             diagnostics.extend(checked.schema_errors);
-            // The rules' findings on a file the schema and the model accepted were made while
-            // the schema ran; otherwise they run now, told what is broken.
+            // The rules' findings on a file the schema and the model accepted (nothing broken)
+            // were made while the schema ran; otherwise they run now, told what is broken.
             match checked.rule_findings {
-                Some(found) if broken.is_empty() && typed.is_some() => diagnostics.extend(found),
-                _ => {
+                Some(found) => diagnostics.extend(found),
+                None => {
                     let ctx = Context::new(&source, &lines, &doc, typed.as_ref(), &broken);
                     diagnostics.extend(run_rules(&ctx, workers));
                 }
@@ -214,18 +214,11 @@ fn check(doc: &Document, source: &str, lines: &LineIndex, workers: usize) -> Che
         let schema_errors = schema.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         (schema_errors, typed, found)
     });
-    if schema_errors.is_empty() {
-        Checked {
-            schema_errors,
-            typed: Some(typed),
-            rule_findings,
-        }
-    } else {
-        Checked {
-            schema_errors,
-            typed: None,
-            rule_findings: None,
-        }
+    let accepted = schema_errors.is_empty();
+    Checked {
+        schema_errors,
+        typed: accepted.then_some(typed),
+        rule_findings: rule_findings.filter(|_| accepted),
     }
 }
 
