@@ -61,6 +61,10 @@ fn audit_on_a_full_disk_fails_open_or_closed_and_recovers() {
     let status = gw.admin("GET", "/admin/status", None, "").json();
     assert_eq!(status["audit"]["writing"], false, "{status}");
     // One line for the first failure; no line per request (the summary interval is 10 s).
+    assert!(eventually(Duration::from_secs(5), || count(
+        &gw.log(),
+        "audit events cannot be written"
+    ) >= 1));
     let log = gw.log();
     assert_eq!(count(&log, "audit events cannot be written"), 1, "{log}");
     assert_eq!(count(&log, "still failing"), 0, "{log}");
@@ -70,6 +74,8 @@ fn audit_on_a_full_disk_fails_open_or_closed_and_recovers() {
     assert!(eventually(Duration::from_secs(5), || {
         gw.chat("after").status == 200 && audit_health(&gw)["writing"] == true
     }));
+    // The state flips before the line reaches the captured log: wait for it, then count.
+    assert!(eventually(Duration::from_secs(5), || count(&gw.log(), "succeed again") >= 1));
     assert_eq!(count(&gw.log(), "succeed again"), 1);
 
     // on_failure: closed (hot), on a second log whose disk is full (the writer keeps the
