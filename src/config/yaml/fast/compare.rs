@@ -50,6 +50,9 @@ mod tests {
         );
         same("- a\n- b: c\n  d: [1, 2]\n- 'x'\n");
         same("k: https://x.example/a:b\n\"q k\": v\n");
+        // `#` without a blank before it, and `:` without one after, are text.
+        same("a#b: c#d # note\ne: f:g\nh: i #j\n- x\n".replace("- x\n", "").as_str());
+        same("k a#: v\nurl: x:1:2  # c\nb: c #d: e\n");
     }
 
     #[test]
@@ -63,6 +66,7 @@ mod tests {
             "a:\t1\n",
             "a: [1,\n 2]\n",
             "a: b: c\n",
+            "a: x: \n",
             "- - a\n",
             "? a\n: b\n",
             "a: !!str 1\n",

@@ -285,12 +285,11 @@ impl<'a, S: Sink<'a>> Reader<'a, S> {
             }),
             Some(b'[') | Some(b'{') | None => false,
             _ => {
-                let mut i = 0;
-                while i < line.len() {
+                for i in memchr::memchr2_iter(b':', b'#', line) {
                     match line[i] {
                         b':' if matches!(line.get(i + 1), Some(b' ') | None) => return true,
                         b'#' if i > 0 && line[i - 1] == b' ' => return false,
-                        _ => i += 1,
+                        _ => {}
                     }
                 }
                 false
@@ -399,11 +398,11 @@ impl<'a, S: Sink<'a>> Reader<'a, S> {
                 let start = self.pos;
                 let rest = &self.b[start..];
                 let line_len = memchr::memchr(b'\n', rest).unwrap_or(rest.len()).min(MAX_KEY);
-                let colon = (0..line_len)
-                    .find(|&i| rest[i] == b':' && matches!(rest.get(i + 1), Some(b' ') | Some(b'\n') | None))?;
+                let colon = memchr::memchr_iter(b':', &rest[..line_len])
+                    .find(|&i| matches!(rest.get(i + 1), Some(b' ') | Some(b'\n') | None))?;
                 let src: &'a str = self.src;
                 let text = &src[start..start + colon];
-                if !plain_start(text) || text.ends_with(' ') || text.contains(" #") {
+                if !plain_start(text) || text.ends_with(' ') || comment_at(text.as_bytes()).is_some() {
                     return None;
                 }
                 self.plain(start, text)
@@ -420,18 +419,31 @@ impl<'a, S: Sink<'a>> Reader<'a, S> {
                 let start = self.pos;
                 let rest = &self.b[start..];
                 let mut end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
-                if let Some(h) = memchr::memmem::find(&rest[..end], b" #") {
+                if let Some(h) = comment_at(&rest[..end]) {
                     end = h;
                 }
                 let src: &'a str = self.src;
                 let text = src[start..start + end].trim_end_matches(' ');
-                if !plain_start(text) || text.contains(": ") || text.ends_with(':') {
+                if !plain_start(text) || colon_space(text.as_bytes()) || text.ends_with(':') {
                     return None;
                 }
                 self.plain(start, text)
             }
         }
     }
+}
+
+/// Where ` #` (a comment after a plain scalar) first occurs in `line`. Searched by its rarer
+/// byte: `str::contains` compares every blank-led candidate, and blanks are everywhere.
+fn comment_at(line: &[u8]) -> Option<usize> {
+    memchr::memchr_iter(b'#', line)
+        .find(|&i| i > 0 && line[i - 1] == b' ')
+        .map(|i| i - 1)
+}
+
+/// Whether `text` holds `: ` (which would make a plain scalar a mapping).
+fn colon_space(text: &[u8]) -> bool {
+    memchr::memchr_iter(b':', text).any(|i| text.get(i + 1) == Some(&b' '))
 }
 
 /// Whether `text` may be a plain scalar as written (not empty, not starting with an indicator).
