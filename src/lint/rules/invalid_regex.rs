@@ -125,15 +125,14 @@ pub fn syntax_check(pattern: &str) -> Result<(), RegexError> {
     })
 }
 
-/// Whether `p` has a counted repetition of 100 or more (`{100}`, `{2,500}`).
+/// Whether `p` has a counted repetition of 100 or more (`{100}`, `{2,500}`): some `{...}`
+/// holds a number three digits long (loose: a hit only costs a compile).
 fn has_large_repetition(p: &str) -> bool {
-    p.split('{').skip(1).any(|rest| {
-        let digits: String = rest
-            .chars()
-            .skip_while(|c| !c.is_ascii_digit())
-            .take_while(char::is_ascii_digit)
-            .collect();
-        digits.len() >= 3
+    let b = p.as_bytes();
+    memchr::memchr_iter(b'{', b).any(|open| {
+        let rest = &b[open + 1..];
+        let counts = &rest[..memchr::memchr(b'}', rest).unwrap_or(rest.len())];
+        counts.split(|c| !c.is_ascii_digit()).any(|digits| digits.len() >= 3)
     })
 }
 
@@ -342,6 +341,21 @@ fn inner_at(doc: &Document, pointer: &str, pattern: &str, (a, b): (usize, usize)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn large_repetitions_are_found_by_their_digits() {
+        for (p, large) in [
+            ("a{100}", true),
+            ("a{2,500}", true),
+            ("(?i)\\bword[0-9]{2,8}\\b", false),
+            ("a{99}b{7}", false),
+            ("x{y}123", false),
+            ("a{", false),
+            ("{", false),
+        ] {
+            assert_eq!(has_large_repetition(p), large, "{p}");
+        }
+    }
 
     #[test]
     fn common_patterns_take_the_fast_path() {
