@@ -393,6 +393,8 @@ mod tests {
         assert!(e.kind.contains("unclosed character class"), "{}", e.kind);
         assert!(syntax_check("foo(?=bar)").unwrap_err().help.contains("look-around"));
         assert!(syntax_check(r"\w{500}{500}").unwrap_err().kind.contains("size limit"));
+        // The upper bound counts too: the gateway could not compile this one either.
+        assert!(syntax_check(r"\w{2,5000}").unwrap_err().kind.contains("size limit"));
         assert!(syntax_check("[a-z]{100,200}").is_ok());
     }
 }
