@@ -47,8 +47,15 @@ fn a_bad_config_is_rejected_with_diagnostics_and_the_old_one_keeps_serving() {
         metrics.contains("gateway_config_reload_total{status=\"failure\"} 2"),
         "{metrics}"
     );
-    let audit = read_lines(&gw.path("audit.jsonl"));
-    assert_eq!(audit.iter().filter(|e| e["event"] == "policy_reload_failed").count(), 2);
+    // The audit log is written behind the request: wait for its lines, then count them.
+    let failed = || {
+        read_lines(&gw.path("audit.jsonl"))
+            .iter()
+            .filter(|e| e["event"] == "policy_reload_failed")
+            .count()
+    };
+    assert!(eventually(Duration::from_secs(5), || failed() >= 2));
+    assert_eq!(failed(), 2);
     assert!(gw.log().contains("P301"), "the log shows the diagnostics");
 }
 
@@ -77,8 +84,12 @@ fn revert_restores_the_previous_version() {
         (blocked.status, blocked.header("x-policy-config-version")),
         (403, Some("1.0.0"))
     );
-    let audit = read_lines(&gw.path("audit.jsonl"));
-    assert!(audit.iter().any(|e| e["event"] == "policy_revert"));
+    // The audit log is written behind the request (failed CI once: read before it landed).
+    assert!(eventually(Duration::from_secs(5), || read_lines(
+        &gw.path("audit.jsonl")
+    )
+    .iter()
+    .any(|e| e["event"] == "policy_revert")));
     let metrics = gw.admin("GET", "/metrics", None, "").body;
     assert!(metrics.contains("gateway_config_info{version=\"1.0.0\""), "{metrics}");
 }
