@@ -7,8 +7,7 @@
 //! config/          the one config model and its loading
 //!   model/         serde + schemars types of SPEC §1, one file per section; doc comments are
 //!                  the user docs; `x-reload`, `x-diff` and `x-enforce` annotations per field
-//!   yaml/          the YAML reader: fast/ (the plain subset without the general scanner; a
-//!                  large input read in two halves at once, split at a sequence item),
+//!   yaml/          the YAML reader: fast/ (the plain subset without the general scanner),
 //!                  pipeline (a large input read on a second thread, either reader), builder
 //!                  (events -> serde_json::Value + span tree, depth and alias guards), pairs (a
 //!                  mapping while it is read), spans (lookup by pointer), scalars (YAML 1.2)

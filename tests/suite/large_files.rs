@@ -1,6 +1,6 @@
-//! Files past the size where linting goes parallel (256 KB: the YAML is read in two halves at
-//! once, or on one thread while another builds it, and the schema check runs beside the rules)
-//! get the answers a small file gets: the same document, and every finding, wherever it is.
+//! Files past the size where linting goes parallel (256 KB: the YAML is read on one thread
+//! while another builds it, and the schema check runs beside the rules) get the answers a
+//! small file gets: the same document, and every finding, wherever it is.
 
 use policy::config::yaml;
 use policy::lint;
@@ -47,9 +47,9 @@ fn same_document(src: &str) {
 }
 
 #[test]
-fn the_fast_reader_in_two_halves_builds_what_the_general_reader_builds() {
+fn the_pipelined_fast_reader_builds_what_the_general_reader_builds() {
     same_document(&config(3_000, |_, r| r));
-    // Split inside the rules' own lists, and with keys after the long list.
+    // Lists inside the rules, and keys after the long list.
     same_document(&config(3_000, |i, r| {
         r.replace(
             "action:",
@@ -60,9 +60,8 @@ fn the_fast_reader_in_two_halves_builds_what_the_general_reader_builds() {
 }
 
 #[test]
-fn a_large_file_with_no_list_to_split_builds_what_the_general_reader_builds() {
-    // Mappings only (narrow ones: a wide one's key index prints in no fixed order): no
-    // sequence item past the middle, so the reader runs beside the builder.
+fn a_large_file_of_mappings_only_builds_what_the_general_reader_builds() {
+    // Narrow mappings only: a wide one's key index prints in no fixed order.
     let mut src = String::from("policy:\n");
     for g in 0..30 {
         src.push_str(&format!("  group-{g}:\n"));

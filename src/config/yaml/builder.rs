@@ -9,7 +9,7 @@
 //! the thread it may run on `pipeline`'s (which may hand over scalars already resolved:
 //! `feed_resolved`).
 
-use super::error::{scan_error, YamlError, YamlErrorKind, ALIAS_NODE_BUDGET, MAX_DEPTH};
+use super::error::{YamlError, YamlErrorKind, ALIAS_NODE_BUDGET, MAX_DEPTH};
 use super::pairs::Pairs;
 use super::scalars::{check_collection_tag, resolve};
 use super::spans::{Document, Entry, Node, NodeKind, Pos, ScalarKind, Span};
@@ -21,9 +21,6 @@ use std::collections::HashMap;
 
 /// One item of the parser's output, as `parse` hands it over (possibly from another thread).
 pub(super) type ParserItem<'a> = Result<(Event<'a>, saphyr_parser::Span), saphyr_parser::ScanError>;
-
-/// A sequence's items as `into_items` hands them over: values and nodes, index for index.
-pub(super) type Items = (Vec<Value>, Vec<Node>);
 
 /// A collection whose end event has not come yet.
 enum Frame {
@@ -48,18 +45,6 @@ enum Frame {
         /// Keys that came from a `<<` merge, so an explicit key may override them once.
         merged: Vec<String>,
     },
-}
-
-impl Frame {
-    fn seq(start: Span, anchor: usize) -> Frame {
-        let (values, nodes) = (Vec::new(), Vec::new());
-        Frame::Seq {
-            start,
-            anchor,
-            values,
-            nodes,
-        }
-    }
 }
 
 #[derive(Default)]
@@ -102,8 +87,29 @@ impl Build {
         let (event, span) = match event {
             Ok(ok) => ok,
             Err(e) => {
-                let (kind, message, span) = scan_error(&e);
-                return Err(vec![b.error(kind, message, span)]);
+                let m = Pos::from_saphyr(*e.marker());
+                let span = Span {
+                    start: m,
+                    end: Pos {
+                        line: m.line,
+                        col: m.col + 1,
+                    },
+                };
+                // The parser resolves alias names itself: an alias to a name no anchor has
+                // declared yet stops it here, not in `alias`.
+                if e.info().contains("unknown anchor") {
+                    let message = "this alias names no anchor; define `&name` on a node before `*name` refers to it";
+                    return Err(vec![b.error(YamlErrorKind::UnknownAnchor, message.into(), span)]);
+                }
+                // The scanner has its own flow-nesting guard; report it as what it is.
+                if e.info().contains("recursion limit") {
+                    return Err(vec![b.error(
+                        YamlErrorKind::TooDeep,
+                        format!("nesting deeper than the parser's limit ({})", e.info()),
+                        span,
+                    )]);
+                }
+                return Err(vec![b.error(YamlErrorKind::Syntax, e.info().to_string(), span)]);
             }
         };
         let span = Span::from_saphyr(span);
@@ -124,7 +130,15 @@ impl Build {
             Event::Alias(id) => Some(b.alias(id, span)?),
             Event::SequenceStart(anchor, tag) => {
                 b.check_tag(tag.as_deref(), span)?;
-                b.push(Frame::seq(span, anchor), span)?;
+                b.push(
+                    Frame::Seq {
+                        start: span,
+                        anchor,
+                        values: Vec::new(),
+                        nodes: Vec::new(),
+                    },
+                    span,
+                )?;
                 None
             }
             Event::MappingStart(anchor, tag) => {
@@ -174,36 +188,6 @@ impl Build {
             self.root = Some(finished);
         }
         Ok(())
-    }
-
-    /// A builder of the items of a sequence another builder opened (`fast::split` reads the
-    /// second half of a long one on a thread of its own): [`into_items`](Self::into_items)
-    /// hands them to [`splice`](Self::splice) on the other side.
-    pub(super) fn items() -> Build {
-        let mut build = Build::default();
-        build.b.stack.push(Frame::seq(Span::default(), 0));
-        build
-    }
-
-    /// The items read, unless something was refused or left open.
-    pub(super) fn into_items(mut self) -> Option<Items> {
-        match (self.b.errors.is_empty(), self.b.stack.pop(), self.b.stack.is_empty()) {
-            (true, Some(Frame::Seq { values, nodes, .. }), true) => Some((values, nodes)),
-            _ => None,
-        }
-    }
-
-    /// Append items another builder read to the sequence being read; `false` if none is open.
-    pub(super) fn splice(&mut self, (values, nodes): Items) -> bool {
-        let Some(Frame::Seq {
-            values: v, nodes: n, ..
-        }) = self.b.stack.last_mut()
-        else {
-            return false;
-        };
-        v.extend(values);
-        n.extend(nodes);
-        true
     }
 
     /// The document, once every event was fed.

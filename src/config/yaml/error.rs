@@ -1,11 +1,11 @@
 //! What the YAML reader refuses and why: its limits ([`MAX_DEPTH`], [`ALIAS_NODE_BUDGET`])
 //! and its error type ([`YamlError`], classified by [`YamlErrorKind`]).
 //!
-//! Owns these definitions, and what a scanner error becomes in them. Enforcing the limits
-//! and producing the errors is the `builder`'s job; turning an error into a lint diagnostic
-//! (code, label, help) is `crate::lint`'s.
+//! Owns these definitions only. Enforcing the limits and producing the errors is the
+//! `builder`'s job; turning an error into a lint diagnostic (code, label, help) is
+//! `crate::lint`'s.
 
-use super::spans::{Pos, Span};
+use super::spans::Span;
 
 /// Deepest nesting of mappings and sequences accepted. The deepest path of a valid config is
 /// 6 levels; 64 leaves room for anything hand-written while refusing hostile input before
@@ -50,27 +50,4 @@ pub struct YamlError {
     pub pointer: String,
     /// The earlier occurrence, for duplicate keys.
     pub related: Option<Span>,
-}
-
-/// What the scanner's error `e` is, in this reader's terms: its kind, message and span (the
-/// character it stopped at). The builder adds the pointer.
-pub(super) fn scan_error(e: &saphyr_parser::ScanError) -> (YamlErrorKind, String, Span) {
-    let start = Pos::from_saphyr(*e.marker());
-    let end = Pos {
-        line: start.line,
-        col: start.col + 1,
-    };
-    let span = start.to_span(end);
-    // The parser resolves alias names itself: an alias to a name no anchor has declared yet
-    // stops it here, not in the builder.
-    if e.info().contains("unknown anchor") {
-        let message = "this alias names no anchor; define `&name` on a node before `*name` refers to it";
-        return (YamlErrorKind::UnknownAnchor, message.into(), span);
-    }
-    // The scanner has its own flow-nesting guard; report it as what it is.
-    if e.info().contains("recursion limit") {
-        let message = format!("nesting deeper than the parser's limit ({})", e.info());
-        return (YamlErrorKind::TooDeep, message, span);
-    }
-    (YamlErrorKind::Syntax, e.info().to_string(), span)
 }

@@ -17,8 +17,7 @@
 //! - `pipeline`: a large input read on a second thread while this one builds (both readers).
 //! - `scalars`: the YAML 1.2 core schema (scalar resolution, accepted tags).
 //! - `fast/`: the event stream of the common plain subset of YAML without the general scanner
-//!   (same events and spans), a large input read in two halves at once (`fast/split`);
-//!   anything else falls back to `saphyr-parser`.
+//!   (same events and spans); anything else falls back to `saphyr-parser`.
 //!
 //! Pointer tokens are escaped and split by `crate::config::pointer`; `escape` and `unescape`
 //! are re-exported here for callers that still name them through this module.

@@ -1,6 +1,5 @@
-//! Reading a large input on two threads: one produces the events (saphyr's scanner, or the
-//! fast reader when `fast::split` finds no item to split at), this one builds the document
-//! from them as they come.
+//! Reading a large input on two threads: one produces the events (saphyr's scanner or the
+//! fast reader), this one builds the document from them as they come.
 //!
 //! Owns the hand-over (batches of [`Piece`]s over a bounded channel, emptied batches sent back
 //! for reuse) and the builder's side of it. What the events are is the readers' business;

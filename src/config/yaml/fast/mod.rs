@@ -17,7 +17,6 @@
 #[doc(hidden)]
 pub mod compare;
 mod flow;
-mod split;
 
 use super::builder::{Build, ParserItem};
 use super::pipeline::{build_beside, Batches, Piece, MIN_BYTES};
@@ -29,12 +28,6 @@ use std::borrow::Cow;
 trait Sink<'a> {
     /// Take one event; `false` stops reading (the fast path declines).
     fn take(&mut self, item: ParserItem<'a>) -> bool;
-
-    /// When another thread read the rest of the sequence from its item at `dash` on
-    /// (`split`): where to go on reading, or `Some(None)` if that thread declined.
-    fn read_beside(&mut self, _dash: usize) -> Option<Option<split::Resume>> {
-        None
-    }
 }
 
 impl<'a> Sink<'a> for Vec<ParserItem<'a>> {
@@ -62,16 +55,12 @@ impl<'a> Sink<'a> for &mut Batches<'a> {
 
 /// Read `src` into a document, or `None` when it is not in the accepted subset (or the
 /// builder found an error: the general path reports it). Small inputs are read and built on
-/// this thread without buffering their events. Large ones are read in two halves at once,
-/// split at a sequence item near the middle (`split`); one with no such item is read on a
-/// second thread while this one builds (`pipeline`).
+/// this thread without buffering their events; large ones are read on a second thread while
+/// this one builds (`pipeline`).
 pub(super) fn read(src: &str) -> Option<Document> {
     if src.len() < MIN_BYTES {
         let build = reader(src, Build::default())?;
         return build.finish().ok();
-    }
-    if let Some(at) = split::point(src) {
-        return split::read(src, at);
     }
     build_beside(|sink| reader(src, sink).is_some())?.ok()
 }
@@ -92,7 +81,17 @@ fn reader<'a, S: Sink<'a>>(src: &'a str, sink: S) -> Option<S> {
     if last.starts_with([' ', '#']) {
         return None;
     }
-    let mut r = Reader::new(src, sink);
+    let mut r = Reader {
+        src,
+        b: src.as_bytes(),
+        pos: 0,
+        line: 1,
+        line_start: 0,
+        ascii: src.is_ascii(),
+        depth: 0,
+        out: sink,
+        ok: true,
+    };
     r.document()?;
     r.ok.then_some(r.out)
 }
@@ -106,8 +105,6 @@ struct Reader<'a, S> {
     ascii: bool,
     /// Collections open: deeper than the builder allows is the general path's to report.
     depth: usize,
-    /// The most that were open at once.
-    deepest: usize,
     out: S,
     /// Whether the sink took every event.
     ok: bool,
@@ -120,22 +117,6 @@ type Found<T = ()> = Option<T>;
 const MAX_KEY: usize = 1000;
 
 impl<'a, S: Sink<'a>> Reader<'a, S> {
-    /// A reader at the start of `src`.
-    fn new(src: &'a str, out: S) -> Reader<'a, S> {
-        Reader {
-            src,
-            b: src.as_bytes(),
-            pos: 0,
-            line: 1,
-            line_start: 0,
-            ascii: src.is_ascii(),
-            depth: 0,
-            deepest: 0,
-            out,
-            ok: true,
-        }
-    }
-
     fn marker(&self, pos: usize) -> Marker {
         let col = if self.ascii {
             pos - self.line_start
@@ -147,7 +128,6 @@ impl<'a, S: Sink<'a>> Reader<'a, S> {
 
     fn enter(&mut self) -> Found {
         self.depth += 1;
-        self.deepest = self.deepest.max(self.depth);
         (self.depth <= super::MAX_DEPTH).then_some(())
     }
 
@@ -368,16 +348,33 @@ impl<'a, S: Sink<'a>> Reader<'a, S> {
         let mut first = true;
         loop {
             let dash = self.pos;
-            self.past_dash()?;
+            self.pos += 1;
+            if self.peek() != b' ' {
+                return None; // `-` alone: an empty item or one on the next lines
+            }
+            while self.peek() == b' ' {
+                self.pos += 1;
+            }
+            if matches!(self.peek(), b'\n' | b'#') {
+                return None;
+            }
             if first {
                 let at = self.marker(if indentless { self.pos } else { dash });
                 self.emit_at(Event::SequenceStart(0, None), at);
                 first = false;
             }
-            match self.out.read_beside(dash) {
-                // Another thread read this item and the rest of the sequence.
-                Some(resume) => self.resume(resume?)?,
-                None => self.item(n)?,
+            let m = self.marker(self.pos).col();
+            if self.dash_here() {
+                return None; // `- - x`
+            }
+            if self.key_here() {
+                self.block_mapping(m)?;
+            } else {
+                self.inline_value()?;
+                self.end_of_line()?;
+                if self.next_content().is_some_and(|c| c > n) {
+                    return None;
+                }
             }
             match self.next_content() {
                 Some(c) if c == n && self.dash_here() => continue,
@@ -389,36 +386,6 @@ impl<'a, S: Sink<'a>> Reader<'a, S> {
         self.block_end(Event::SequenceEnd);
         self.depth -= 1;
         Some(())
-    }
-
-    /// Past an item's `- ` and the blanks after it.
-    fn past_dash(&mut self) -> Found {
-        self.pos += 1;
-        if self.peek() != b' ' {
-            return None; // `-` alone: an empty item or one on the next lines
-        }
-        while self.peek() == b' ' {
-            self.pos += 1;
-        }
-        (!matches!(self.peek(), b'\n' | b'#')).then_some(())
-    }
-
-    /// The content of an item of the sequence at column `n`, its `- ` read.
-    fn item(&mut self, n: usize) -> Found {
-        let m = self.marker(self.pos).col();
-        if self.dash_here() {
-            return None; // `- - x`
-        }
-        if self.key_here() {
-            self.block_mapping(m)
-        } else {
-            self.inline_value()?;
-            self.end_of_line()?;
-            if self.next_content().is_some_and(|c| c > n) {
-                return None;
-            }
-            Some(())
-        }
     }
 
     /// A key: a one-line plain or quoted scalar directly before `:`.
