@@ -54,7 +54,11 @@ fn a_bad_config_is_rejected_with_diagnostics_and_the_old_one_keeps_serving() {
             .filter(|e| e["event"] == "policy_reload_failed")
             .count()
     };
-    assert!(eventually(Duration::from_secs(5), || failed() >= 2));
+    assert!(
+        eventually(Duration::from_secs(5), || failed() >= 2),
+        "{:#?}",
+        read_lines(&gw.path("audit.jsonl"))
+    );
     assert_eq!(failed(), 2);
     assert!(gw.log().contains("P301"), "the log shows the diagnostics");
 }
@@ -85,11 +89,14 @@ fn revert_restores_the_previous_version() {
         (403, Some("1.0.0"))
     );
     // The audit log is written behind the request (failed CI once: read before it landed).
-    assert!(eventually(Duration::from_secs(5), || read_lines(
-        &gw.path("audit.jsonl")
-    )
-    .iter()
-    .any(|e| e["event"] == "policy_revert")));
+    let audit = || read_lines(&gw.path("audit.jsonl"));
+    assert!(
+        eventually(Duration::from_secs(5), || audit()
+            .iter()
+            .any(|e| e["event"] == "policy_revert")),
+        "{:#?}",
+        audit()
+    );
     let metrics = gw.admin("GET", "/metrics", None, "").body;
     assert!(metrics.contains("gateway_config_info{version=\"1.0.0\""), "{metrics}");
 }
@@ -139,11 +146,13 @@ fn a_request_admitted_before_a_swap_is_answered_by_the_old_version() {
     assert_eq!(old.status, 200);
     assert_eq!(old.header("x-policy-config-version"), Some("1.0.0"));
     assert_eq!(old.header("x-policy-verdict"), Some("redact"));
-    let v1_hash = read_lines(&gw.path("audit.jsonl"))
-        .iter()
-        .find(|e| e["op"] == "start")
-        .map(|e| e["to"]["hash"].clone())
-        .unwrap();
+    let start = || {
+        read_lines(&gw.path("audit.jsonl"))
+            .into_iter()
+            .find(|e| e["op"] == "start")
+    };
+    assert!(eventually(Duration::from_secs(5), || start().is_some()));
+    let v1_hash = start().map(|e| e["to"]["hash"].clone()).unwrap();
     assert_eq!(old.header("x-policy-config-hash"), v1_hash.as_str());
 }
 

@@ -125,14 +125,16 @@ pub fn syntax_check(pattern: &str) -> Result<(), RegexError> {
     })
 }
 
-/// Whether `p` has a counted repetition of 100 or more (`{100}`, `{2,500}`): some `{...}`
-/// holds a number three digits long (loose: a hit only costs a compile).
+/// Whether `p` has a counted repetition of 100 or more (`{100}`, `{2,500}`: some `{...}`
+/// holds a number three digits long), or a count applied to something already counted
+/// (`\w{99}{99}`, `(\w{20}){20}`: the sizes multiply). Loose: a hit only costs a compile.
 fn has_large_repetition(p: &str) -> bool {
     let b = p.as_bytes();
     memchr::memchr_iter(b'{', b).any(|open| {
         let rest = &b[open + 1..];
         let counts = &rest[..memchr::memchr(b'}', rest).unwrap_or(rest.len())];
-        counts.split(|c| !c.is_ascii_digit()).any(|digits| digits.len() >= 3)
+        let stacked = open > 0 && matches!(b[open - 1], b'}' | b')') && b[..open - 1].contains(&b'{');
+        stacked || counts.split(|c| !c.is_ascii_digit()).any(|digits| digits.len() >= 3)
     })
 }
 
@@ -350,6 +352,9 @@ mod tests {
             ("(?i)\\bword[0-9]{2,8}\\b", false),
             ("a{99}b{7}", false),
             ("x{y}123", false),
+            ("\\w{99}{99}", true),
+            ("(\\w{20}){20}", true),
+            ("(ab){2}", false),
             ("a{", false),
             ("{", false),
         ] {
@@ -395,6 +400,8 @@ mod tests {
         assert!(syntax_check(r"\w{500}{500}").unwrap_err().kind.contains("size limit"));
         // The upper bound counts too: the gateway could not compile this one either.
         assert!(syntax_check(r"\w{2,5000}").unwrap_err().kind.contains("size limit"));
+        // So do counts applied to counts, none of them large alone.
+        assert!(syntax_check(r"\w{99}{99}").unwrap_err().kind.contains("size limit"));
         assert!(syntax_check("[a-z]{100,200}").is_ok());
     }
 }
