@@ -35,20 +35,28 @@ declare_rule! {
 use crate::engine::detectors::{looks_random, CREDENTIALS as SHAPES};
 
 /// One alternation of every shape, so each string is scanned once (the regex crate builds a
-/// literal prefilter from the alternatives); the single shapes only name what matched.
-pub(crate) fn shapes() -> &'static (Regex, Vec<(Regex, &'static str)>) {
-    static S: OnceLock<(Regex, Vec<(Regex, &'static str)>)> = OnceLock::new();
-    S.get_or_init(|| {
+/// literal prefilter from the alternatives).
+pub(crate) fn shapes() -> &'static Regex {
+    static ANY: OnceLock<Regex> = OnceLock::new();
+    ANY.get_or_init(|| {
         let any = SHAPES
             .iter()
             .map(|(p, _)| format!("(?:{p})"))
             .collect::<Vec<_>>()
             .join("|");
-        let each = SHAPES
+        Regex::new(&any).expect("constant pattern")
+    })
+}
+
+/// The single shapes, which only name what matched: built on the first match, since most
+/// files have none and building them costs about as much as the alternation.
+fn each_shape() -> &'static [(Regex, &'static str)] {
+    static EACH: OnceLock<Vec<(Regex, &'static str)>> = OnceLock::new();
+    EACH.get_or_init(|| {
+        SHAPES
             .iter()
             .map(|(p, n)| (Regex::new(p).expect("constant pattern"), *n))
-            .collect();
-        (Regex::new(&any).expect("constant pattern"), each)
+            .collect()
     })
 }
 
@@ -57,11 +65,11 @@ const MIN_SECRET_LEN: usize = 16;
 
 /// What kind of credential `text` contains, if any.
 pub fn detect(text: &str) -> Option<&'static str> {
-    let (any, each) = shapes();
-    if text.len() < MIN_SECRET_LEN || !any.is_match(text) {
+    if text.len() < MIN_SECRET_LEN || !shapes().is_match(text) {
         return None;
     }
-    each.iter()
+    each_shape()
+        .iter()
         .find_map(|(re, name)| re.find_iter(text).any(|m| looks_random(m.as_str())).then_some(*name))
 }
 
