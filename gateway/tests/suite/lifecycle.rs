@@ -3,7 +3,7 @@
 //! without client secrets.
 
 use crate::configs::{mock_config, upstream_config, FULL_CHAIN};
-use crate::support::{self, eventually, read_lines, Gateway, Opts, Upstream};
+use crate::support::{self, eventually, lines_once, Gateway, Opts, Upstream};
 use policy::process::Signal;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -139,12 +139,7 @@ fn audit_log_and_recording() {
     );
     assert_eq!(r.status, 403);
     assert_eq!(gw.chat("hello").status, 200);
-    assert!(eventually(Duration::from_secs(5), || read_lines(
-        &gw.path("audit.jsonl")
-    )
-    .len()
-        >= 3));
-    let audit = read_lines(&gw.path("audit.jsonl"));
+    let audit = lines_once(&gw.path("audit.jsonl"), |l| l.len() >= 3);
     let requests: Vec<&Value> = audit.iter().filter(|e| e["event"] == "request").collect();
     assert_eq!(requests.len(), 2);
     assert_eq!(requests[0]["verdict"], "block");
@@ -153,11 +148,7 @@ fn audit_log_and_recording() {
     assert_eq!(requests[0]["config_hash"].as_str(), r.header("x-policy-config-hash"));
     assert!(requests[0].get("body").is_none(), "include_bodies is off");
 
-    assert!(eventually(Duration::from_secs(5), || read_lines(
-        &gw.path("recorded.jsonl")
-    )
-    .len()
-        == 2));
+    lines_once(&gw.path("recorded.jsonl"), |l| l.len() == 2);
     let text = std::fs::read_to_string(gw.path("recorded.jsonl")).unwrap();
     assert!(
         !text.contains("sk-client-secret") && !text.contains("authorization"),

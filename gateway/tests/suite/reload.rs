@@ -4,9 +4,9 @@
 //! reloads on rename and skips identical bytes.
 
 use crate::configs::{mock_config, FULL_CHAIN};
-use crate::support::{self, eventually, read_lines, Gateway, Opts};
+use crate::support::{self, eventually, lines_once, Gateway, Opts};
 use policy::process::Signal;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::time::Duration;
 
 #[test]
@@ -47,19 +47,9 @@ fn a_bad_config_is_rejected_with_diagnostics_and_the_old_one_keeps_serving() {
         metrics.contains("gateway_config_reload_total{status=\"failure\"} 2"),
         "{metrics}"
     );
-    // The audit log is written behind the request: wait for its lines, then count them.
-    let failed = || {
-        read_lines(&gw.path("audit.jsonl"))
-            .iter()
-            .filter(|e| e["event"] == "policy_reload_failed")
-            .count()
-    };
-    assert!(
-        eventually(Duration::from_secs(5), || failed() >= 2),
-        "{:#?}",
-        read_lines(&gw.path("audit.jsonl"))
-    );
-    assert_eq!(failed(), 2);
+    let failed = |lines: &[Value]| lines.iter().filter(|e| e["event"] == "policy_reload_failed").count();
+    let audit = lines_once(&gw.path("audit.jsonl"), |l| failed(l) >= 2);
+    assert_eq!(failed(&audit), 2);
     assert!(gw.log().contains("P301"), "the log shows the diagnostics");
 }
 
@@ -88,15 +78,10 @@ fn revert_restores_the_previous_version() {
         (blocked.status, blocked.header("x-policy-config-version")),
         (403, Some("1.0.0"))
     );
-    // The audit log is written behind the request (failed CI once: read before it landed).
-    let audit = || read_lines(&gw.path("audit.jsonl"));
-    assert!(
-        eventually(Duration::from_secs(5), || audit()
-            .iter()
-            .any(|e| e["event"] == "policy_revert")),
-        "{:#?}",
-        audit()
-    );
+    // Written behind the response (failed CI once when read at once).
+    lines_once(&gw.path("audit.jsonl"), |l| {
+        l.iter().any(|e| e["event"] == "policy_revert")
+    });
     let metrics = gw.admin("GET", "/metrics", None, "").body;
     assert!(metrics.contains("gateway_config_info{version=\"1.0.0\""), "{metrics}");
 }
@@ -146,13 +131,13 @@ fn a_request_admitted_before_a_swap_is_answered_by_the_old_version() {
     assert_eq!(old.status, 200);
     assert_eq!(old.header("x-policy-config-version"), Some("1.0.0"));
     assert_eq!(old.header("x-policy-verdict"), Some("redact"));
-    let start = || {
-        read_lines(&gw.path("audit.jsonl"))
-            .into_iter()
-            .find(|e| e["op"] == "start")
-    };
-    assert!(eventually(Duration::from_secs(5), || start().is_some()));
-    let v1_hash = start().map(|e| e["to"]["hash"].clone()).unwrap();
+    let is_start = |e: &Value| e["op"] == "start";
+    let audit = lines_once(&gw.path("audit.jsonl"), |l| l.iter().any(is_start));
+    let v1_hash = audit
+        .iter()
+        .find(|e| is_start(e))
+        .map(|e| e["to"]["hash"].clone())
+        .unwrap();
     assert_eq!(old.header("x-policy-config-hash"), v1_hash.as_str());
 }
 

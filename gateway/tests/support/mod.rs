@@ -444,3 +444,17 @@ pub fn read_lines(path: &Path) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSONL line ({e}): {l}")))
         .collect()
 }
+
+/// The finished lines of the JSON Lines file at `path` once `ready` holds for them. The
+/// gateway writes its audit and record files on a thread of its own, behind the responses, so
+/// a test waits for the lines it expects (up to 5 s) before it reads them; after that it fails
+/// showing what the file held.
+pub fn lines_once(path: &Path, ready: impl Fn(&[serde_json::Value]) -> bool) -> Vec<serde_json::Value> {
+    let mut lines = Vec::new();
+    let done = eventually(Duration::from_secs(5), || {
+        lines = read_lines(path);
+        ready(&lines)
+    });
+    assert!(done, "{}: {lines:#?}", path.display());
+    lines
+}
