@@ -22,6 +22,11 @@ fn config(n: usize, edit: impl Fn(usize, String) -> String) -> String {
     s
 }
 
+/// The 3,000-rule config with `from` replaced by `to` in rule `at` alone.
+fn config_editing(at: usize, from: &str, to: &str) -> String {
+    config(3_000, |i, r| if i == at { r.replace(from, to) } else { r })
+}
+
 fn findings(src: &str) -> Vec<(&'static str, u32)> {
     lint::lint_source("large.yaml", src)
         .diagnostics
@@ -81,13 +86,7 @@ fn a_large_file_of_mappings_only_builds_what_the_general_reader_builds() {
 #[test]
 fn a_large_file_the_fast_reader_declines_near_its_end_is_read_whole() {
     // An anchor in the last rule: the fast reader has handed ~400 KB of events over by then.
-    let src = config(3_000, |i, r| {
-        if i == 2_999 {
-            r.replace("action: log", "action: &a log")
-        } else {
-            r
-        }
-    });
+    let src = config_editing(2_999, "action: log", "action: &a log");
     let doc = yaml::parse(&src).expect("valid YAML");
     assert_eq!(doc.value, yaml::parse_general(&src).unwrap().value);
     assert_eq!(doc.value["policy"]["content-filter"]["rules"][2999]["action"], "log");
@@ -101,14 +100,10 @@ fn a_valid_large_file_lints_clean() {
 #[test]
 fn a_rule_finding_on_a_large_file_the_schema_accepts_is_reported() {
     // Found while the schema check runs beside the rules.
-    let src = config(3_000, |i, r| {
-        if i == 2_500 {
-            r.replace("[0-9]{2,8}", "[0-9")
-        } else if i == 2_900 {
-            r.replace("rule-02900", "rule-00005")
-        } else {
-            r
-        }
+    let src = config(3_000, |i, r| match i {
+        2_500 => r.replace("[0-9]{2,8}", "[0-9"),
+        2_900 => r.replace("rule-02900", "rule-00005"),
+        _ => r,
     });
     assert_eq!(
         findings(&src),
@@ -148,13 +143,7 @@ fn a_large_file_with_schema_errors_still_gets_every_rule_finding() {
 
 #[test]
 fn a_duplicate_key_deep_in_a_large_file_is_reported_where_it_is() {
-    let src = config(3_000, |i, r| {
-        if i == 2_000 {
-            r.replace("message: ", "message: first\n        message: ")
-        } else {
-            r
-        }
-    });
+    let src = config_editing(2_000, "message: ", "message: first\n        message: ");
     let dup = line_of(&src, "message: first") + 1;
     assert_eq!(findings(&src), [("P102", dup)]);
 }
@@ -162,13 +151,7 @@ fn a_duplicate_key_deep_in_a_large_file_is_reported_where_it_is() {
 #[test]
 fn a_syntax_error_at_the_end_of_a_large_file_is_reported_where_it_is() {
     // The general reader, on its own thread, stops at the error; the builder reports it.
-    let src = config(3_000, |i, r| {
-        if i == 2_999 {
-            r.replace("message: 'blocked", "message: \"blocked")
-        } else {
-            r
-        }
-    });
+    let src = config_editing(2_999, "message: 'blocked", "message: \"blocked");
     let got = findings(&src);
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0].0, "P101");
