@@ -35,12 +35,9 @@ pub fn lint_yaml(data: &[u8]) {
 /// The traffic readers (JSON Lines and HAR) on any text: no panic, and every timestamp they
 /// accept prints and reads back to itself.
 pub fn traffic(data: &[u8]) {
-    let Ok(text) = std::str::from_utf8(data) else { return };
-    for (records, _) in [
-        traffic::parse_jsonl(text),
-        traffic::parse_har(text),
-        traffic::parse(text),
-    ] {
+    let as_read = [traffic::read(data, false), traffic::read(data, true)];
+    let as_text = std::str::from_utf8(data).map(traffic::parse);
+    for (records, _) in as_read.into_iter().flatten().chain(as_text) {
         for r in records {
             let printed = traffic::format_rfc3339(r.ts);
             assert_eq!(traffic::parse_rfc3339(&printed), Some(r.ts), "{printed}");

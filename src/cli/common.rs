@@ -63,6 +63,15 @@ pub enum CliError {
         /// How many lines could not be read (each listed on stderr).
         count: usize,
     },
+    /// A traffic file that cannot be read at all (a HAR file that does not parse).
+    #[error("{path}: {reason}")]
+    #[diagnostic(code(policy::traffic))]
+    TrafficFile {
+        /// The traffic file.
+        path: String,
+        /// Why nothing in it could be read.
+        reason: String,
+    },
     /// `git` ran and failed.
     #[error("{context}: {stderr}")]
     #[diagnostic(code(policy::git))]
@@ -116,6 +125,37 @@ pub fn load_all(
 
 /// Write `text` to stdout. A closed pipe (`policy lint | head`) comes back as
 /// [`CliError::BrokenPipe`], which `main.rs` ends quietly.
+/// Read a traffic file (SPEC §4; HAR when it is named `*.har`): what could be read, and the
+/// lines or entries that could not, each already reported on stderr.
+pub fn read_traffic(
+    path: &std::path::Path,
+) -> Result<
+    (
+        Vec<policy::replay::traffic::Recorded>,
+        Vec<policy::replay::traffic::TrafficError>,
+    ),
+    CliError,
+> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| CliError::Io {
+        path: name.clone(),
+        source,
+    })?;
+    let har = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("har"));
+    let (requests, skipped) = policy::replay::traffic::read(&bytes, har).map_err(|reason| CliError::TrafficFile {
+        path: name.clone(),
+        reason,
+    })?;
+    let unit = if har { "entry " } else { "" };
+    for e in &skipped {
+        eprintln!("{name}:{unit}{}: skipped: {}", e.line, e.error);
+    }
+    if requests.is_empty() && skipped.is_empty() {
+        eprintln!("{name}: warning: no requests in this file");
+    }
+    Ok((requests, skipped))
+}
+
 pub fn print(text: &str) -> Result<(), CliError> {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {

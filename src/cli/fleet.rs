@@ -4,7 +4,7 @@
 //! 2 could not run).
 
 use super::args::duration;
-use super::common::{print, CliError, Outcome};
+use super::common::{print, read_traffic, CliError, Outcome};
 use policy::fleet::rollout::{self, Options};
 use policy::fleet::status::group_status;
 use policy::fleet::Inventory;
@@ -208,13 +208,7 @@ pub fn rollout(args: RolloutArgs) -> Result<Outcome, CliError> {
         Err(e) => return Err(e.into()),
     };
     let traffic = match &args.traffic {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|source| CliError::Io {
-                path: path.display().to_string(),
-                source,
-            })?;
-            Some(policy::replay::traffic::parse(&text).0)
-        }
+        Some(path) => Some(read_traffic(path)?.0),
         None => None,
     };
     let opts = Options {

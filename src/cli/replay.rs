@@ -1,12 +1,11 @@
 //! `policy replay --traffic T --old A --new B`: offline verdict diff of two configs on
 //! recorded traffic.
 
-use super::common::{load_all, print, CliError, Loaded, Outcome};
+use super::common::{load_all, print, read_traffic, CliError, Loaded, Outcome};
 use super::live::{self, Input, LiveArgs};
 use policy::contract::Verdict;
 use policy::lint::{self, render::human as lint_human};
 use policy::replay::offline::{self, Report};
-use policy::replay::traffic;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
@@ -72,15 +71,8 @@ pub fn run(args: ReplayArgs) -> Result<Outcome, CliError> {
             return Ok(Outcome::Findings);
         }
     };
-    let text = std::fs::read_to_string(&args.traffic).map_err(|source| CliError::Io {
-        path: args.traffic.display().to_string(),
-        source,
-    })?;
-    let (requests, skipped) = traffic::parse(&text);
+    let (requests, skipped) = read_traffic(&args.traffic)?;
     let traffic_name = args.traffic.display().to_string();
-    for e in &skipped {
-        eprintln!("{traffic_name}:{}: skipped: {}", e.line, e.error);
-    }
     if args.strict && !skipped.is_empty() {
         return Err(CliError::Traffic {
             path: traffic_name,

@@ -5,7 +5,7 @@
 //! coverage is below the threshold, or the config under test has lint errors (shown); 2 usage,
 //! I/O, or a test file that is not a test file (its diagnostics shown like lint's).
 
-use super::common::{print, CliError, Outcome};
+use super::common::{print, read_traffic, CliError, Outcome};
 use policy::engine::Engine;
 use policy::lint::render::human as lint_human;
 use policy::lint::{self, LoadError};
@@ -279,14 +279,7 @@ fn record_from(traffic: &Path, config: &Path) -> Result<Outcome, CliError> {
         }
         Err(e) => return Err(CliError::Load(e)),
     };
-    let text = std::fs::read_to_string(traffic).map_err(|source| CliError::Io {
-        path: traffic.display().to_string(),
-        source,
-    })?;
-    let (requests, skipped) = policy::replay::traffic::parse(&text);
-    for s in &skipped {
-        eprintln!("{}:{}: skipped: {}", traffic.display(), s.line, s.error);
-    }
+    let (requests, _) = read_traffic(traffic)?;
     if requests.is_empty() {
         return Err(CliError::Usage(format!(
             "{}: no request could be read",

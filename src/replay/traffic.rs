@@ -2,7 +2,8 @@
 //!
 //! Owns parsing only. A malformed line (or HAR entry) is reported with its line number (entry
 //! number) and left out; the caller decides whether that is fatal (`--strict`). Nothing else
-//! in the file is lost.
+//! in the file is lost: a line that is not UTF-8 is one malformed line, and a byte-order mark
+//! is skipped. A HAR file that does not parse as a whole is an error, not an empty run.
 
 use crate::engine::{Millis, Request};
 use serde::{Deserialize, Serialize};
@@ -35,8 +36,8 @@ pub struct TrafficError {
 /// defined here only.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Line {
-    /// Request id; optional.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Request id; optional. A number is read as its decimal text.
+    #[serde(default, deserialize_with = "id_text", skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// Receive time, RFC 3339.
     pub ts: String,
@@ -47,35 +48,85 @@ pub struct Line {
     /// Client address; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_ip: Option<String>,
-    /// Request headers, lower-case names; optional.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    /// Request headers, lower-case names; optional (`null` is none).
+    #[serde(
+        default,
+        deserialize_with = "null_is_empty",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub headers: BTreeMap<String, String>,
     /// The JSON body.
     pub body: Value,
 }
 
-/// Read traffic from text: HAR when it is one JSON object with `log.entries`, JSON Lines
-/// otherwise.
-pub fn parse(text: &str) -> (Vec<Recorded>, Vec<TrafficError>) {
-    let trimmed = text.trim_start();
-    if looks_like_har(trimmed) {
-        return parse_har(trimmed);
+/// An optional id: a string, or a number read as its decimal text.
+fn id_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Id {
+        Text(String),
+        Number(serde_json::Number),
     }
-    parse_jsonl(text)
+    Ok(Option::<Id>::deserialize(d)?.map(|id| match id {
+        Id::Text(s) => s,
+        Id::Number(n) => n.to_string(),
+    }))
 }
 
-fn looks_like_har(text: &str) -> bool {
+/// Optional headers: `null` is the same as none.
+fn null_is_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    Ok(Option::<BTreeMap<String, String>>::deserialize(d)?.unwrap_or_default())
+}
+
+/// Read a traffic file's bytes. HAR when `har` (SPEC §4: the file is named `*.har`) or when
+/// the text is one JSON object whose first key is `log`; JSON Lines otherwise. A UTF-8
+/// byte-order mark is skipped. Malformed lines and entries are returned beside what was read;
+/// the error is for a HAR file that cannot be read at all.
+pub fn read(bytes: &[u8], har: bool) -> Result<(Vec<Recorded>, Vec<TrafficError>), String> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    if har || looks_like_har(bytes) {
+        let text = std::str::from_utf8(bytes)
+            .map_err(|e| format!("not a HAR file: not UTF-8 (invalid byte at offset {})", e.valid_up_to()))?;
+        return parse_har(text);
+    }
+    Ok(parse_jsonl(bytes))
+}
+
+/// [`read`] for text that is not a file (the demo's bundled traffic, tests): a HAR text that
+/// cannot be read is one malformed line.
+pub fn parse(text: &str) -> (Vec<Recorded>, Vec<TrafficError>) {
+    read(text.as_bytes(), false).unwrap_or_else(|error| (Vec::new(), vec![TrafficError { line: 1, error }]))
+}
+
+fn looks_like_har(bytes: &[u8]) -> bool {
     // A HAR file is one object whose first key is `log`; a JSONL line never has it.
-    let head: String = text.chars().take(200).filter(|c| !c.is_whitespace()).collect();
-    head.starts_with("{\"log\"")
+    let head: Vec<u8> = bytes
+        .iter()
+        .take(200)
+        .filter(|b| !b.is_ascii_whitespace())
+        .copied()
+        .collect();
+    head.starts_with(b"{\"log\"")
 }
 
-/// Parse JSON Lines (SPEC §4): one request a line, blank lines ignored.
-pub fn parse_jsonl(text: &str) -> (Vec<Recorded>, Vec<TrafficError>) {
+/// Parse JSON Lines (SPEC §4): one request a line, blank lines ignored, a line that is not
+/// UTF-8 reported like any malformed one.
+fn parse_jsonl(bytes: &[u8]) -> (Vec<Recorded>, Vec<TrafficError>) {
     let mut ok = Vec::new();
     let mut errors = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
+    for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
         let n = i + 1;
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let raw = match std::str::from_utf8(raw) {
+            Ok(text) => text,
+            Err(e) => {
+                errors.push(TrafficError {
+                    line: n,
+                    error: format!("not UTF-8 (invalid byte at column {})", e.valid_up_to() + 1),
+                });
+                continue;
+            }
+        };
         if raw.trim().is_empty() {
             continue;
         }
@@ -127,28 +178,12 @@ pub fn parse_jsonl(text: &str) -> (Vec<Recorded>, Vec<TrafficError>) {
 }
 
 /// Parse HAR 1.2: `log.entries[].request` with `postData.text` as the JSON body. Entries are
-/// numbered from 1 and get ids `entry-N`.
-pub fn parse_har(text: &str) -> (Vec<Recorded>, Vec<TrafficError>) {
-    let har: Value = match serde_json::from_str(text) {
-        Ok(v) => v,
-        Err(e) => {
-            return (
-                Vec::new(),
-                vec![TrafficError {
-                    line: e.line(),
-                    error: format!("not a HAR file: {e}"),
-                }],
-            )
-        }
-    };
+/// numbered from 1 and get ids `entry-N`; an entry that cannot be used is reported by that
+/// number. A text that is not HAR at all is the error.
+fn parse_har(text: &str) -> Result<(Vec<Recorded>, Vec<TrafficError>), String> {
+    let har: Value = serde_json::from_str(text).map_err(|e| format!("not a HAR file: {e}"))?;
     let Some(entries) = har.pointer("/log/entries").and_then(Value::as_array) else {
-        return (
-            Vec::new(),
-            vec![TrafficError {
-                line: 1,
-                error: "not a HAR file: no `log.entries`".into(),
-            }],
-        );
+        return Err("not a HAR file: no `log.entries` array".into());
     };
     let mut ok = Vec::new();
     let mut errors = Vec::new();
@@ -216,7 +251,7 @@ pub fn parse_har(text: &str) -> (Vec<Recorded>, Vec<TrafficError>) {
             },
         });
     }
-    (ok, errors)
+    Ok((ok, errors))
 }
 
 /// Milliseconds since the epoch to `2026-11-21T10:00:00.120Z`: the inverse of
@@ -324,5 +359,46 @@ mod tests {
         assert_eq!(ok.len(), 1);
         assert_eq!(ok[0].request.id, "line-1");
         assert_eq!(errors.iter().map(|e| e.line).collect::<Vec<_>>(), [2, 4]);
+    }
+
+    const LINE: &str = "{\"ts\":\"2026-11-21T10:00:00Z\",\"method\":\"POST\",\"path\":\"/v1/completions\",\"body\":{\"prompt\":\"hi\"}}";
+
+    #[test]
+    fn a_line_that_is_not_utf8_is_one_malformed_line() {
+        let mut bytes = format!("{LINE}\n").into_bytes();
+        bytes.extend_from_slice(b"{\"ts\":\"caf\xe9\"}\r\n");
+        bytes.extend_from_slice(format!("{LINE}\r\n").as_bytes());
+        let (ok, errors) = read(&bytes, false).unwrap();
+        assert_eq!(ok.iter().map(|r| r.line).collect::<Vec<_>>(), [1, 3]);
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].line, 2);
+        assert!(errors[0].error.contains("not UTF-8"), "{}", errors[0].error);
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped() {
+        let (ok, errors) = read(format!("\u{feff}{LINE}\n").as_bytes(), false).unwrap();
+        assert_eq!((ok.len(), errors.len()), (1, 0));
+        let har = "\u{feff}{\"log\":{\"entries\":[{\"request\":{\"method\":\"POST\",\"url\":\"http://x/v1/chat/completions\",\"postData\":{\"text\":\"{}\"}}}]}}";
+        let (ok, errors) = read(har.as_bytes(), false).unwrap();
+        assert_eq!((ok.len(), errors.len()), (1, 0));
+    }
+
+    #[test]
+    fn an_unreadable_har_file_is_an_error_not_an_empty_run() {
+        let err = read(b"{\"log\":{\"entries\":[", false).unwrap_err();
+        assert!(err.starts_with("not a HAR file"), "{err}");
+        // Named `.har`, it is read as HAR whatever its first key.
+        let err = read(b"{}", true).unwrap_err();
+        assert!(err.contains("log.entries"), "{err}");
+    }
+
+    #[test]
+    fn optional_fields_may_be_null_and_ids_numbers() {
+        let line = LINE.replace("\"ts\"", "\"id\":17,\"headers\":null,\"client_ip\":null,\"ts\"");
+        let (ok, errors) = parse(&line);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(ok[0].request.id, "17");
+        assert!(ok[0].request.headers.is_empty());
     }
 }

@@ -133,6 +133,46 @@ fn malformed_lines_are_reported_and_skipped() {
 }
 
 #[test]
+fn a_line_that_is_not_utf8_is_skipped_and_an_unreadable_har_file_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = std::fs::read("fixtures/traffic/chat.jsonl").unwrap();
+    let mut bytes = b"\xEF\xBB\xBF".to_vec();
+    bytes.extend_from_slice(&good);
+    bytes.extend_from_slice(b"{\"ts\":\"caf\xe9\"}\n");
+    let latin = dir.path().join("latin.jsonl");
+    std::fs::write(&latin, &bytes).unwrap();
+    let run = |traffic: &std::path::Path| {
+        policy(
+            &[
+                "replay",
+                "--format",
+                "json",
+                "--traffic",
+                traffic.to_str().unwrap(),
+                "--old",
+                "fixtures/seed/tutorial-v0.1.0.yaml",
+                "--new",
+                "fixtures/seed/tutorial-v0.1.1.yaml",
+            ],
+            None,
+        )
+    };
+    let out = run(&latin);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_str(&stdout(&out, None)).unwrap();
+    let lines = good.iter().filter(|&&b| b == b'\n').count();
+    // Every request of the fixture, the first one (behind the byte-order mark) included.
+    assert_eq!(v["requests"], traffic::parse(&String::from_utf8(good).unwrap()).0.len());
+    assert_eq!(v["skipped"][0]["line"], lines + 1);
+    let truncated = dir.path().join("broken.har");
+    let har = std::fs::read_to_string("fixtures/traffic/sample.har").unwrap();
+    std::fs::write(&truncated, &har[..har.len() / 2]).unwrap();
+    let out = run(&truncated);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a HAR file"));
+}
+
+#[test]
 fn fail_on_change_and_expect() {
     let base = [
         "replay",
