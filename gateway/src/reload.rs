@@ -114,7 +114,13 @@ pub async fn reload(gw: &Arc<Gateway>, source: Source, trigger: Trigger) -> Answ
             let next = Arc::new(candidate.active);
             if !unchanged {
                 gw.active.store(Arc::clone(&next));
-                *gw.previous.lock().expect("previous lock") = Some(Arc::clone(&running));
+                // The revert target is the last config that served differently. A reload that
+                // changed only restart-class fields (held, now pending) serves what ran before:
+                // making that the target would turn the next revert into a no-op and lose the
+                // config before it.
+                if !candidate.plan.is_empty() {
+                    *gw.previous.lock().expect("previous lock") = Some(Arc::clone(&running));
+                }
                 persist::configs_changed(gw);
                 gw.probes
                     .targets_changed(&running.config.providers.targets, &next.config.providers.targets);

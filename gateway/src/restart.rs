@@ -32,6 +32,23 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// The revert target the new process inherits: the running config, unless the new one differs
+/// from it only in restart-class fields (`policy gateway restart` after a reload that left
+/// them pending). Then the running config serves what the new one will, and the target stays
+/// the one before it, as a reload that changes nothing it serves leaves it.
+fn revert_target(gw: &Gateway, running: &Arc<Active>, next: &Active) -> Arc<Active> {
+    let plan = policy::diff::classify(&running.config, &next.config);
+    let serves_the_same = plan
+        .changes
+        .iter()
+        .all(|c| c.class == policy::schema::ReloadClass::Restart);
+    let previous = gw.previous.lock().expect("previous lock").clone();
+    match previous {
+        Some(previous) if serves_the_same => previous,
+        _ => Arc::clone(running),
+    }
+}
+
 /// Run a zero-drop restart: the HTTP status and the answer for `POST /admin/restart`.
 pub async fn restart(gw: &Arc<Gateway>, source: Source, trigger: Trigger) -> (u16, Answer) {
     if gw.restarting.swap(true, Ordering::SeqCst) {
@@ -64,18 +81,20 @@ async fn run(gw: &Arc<Gateway>, source: Source, trigger: Trigger) -> (u16, Answe
     // 1. Validate and compile exactly as a start would, before anything else happens.
     let checked = {
         let (path, label, overrides) = (gw.config_path.clone(), label.clone(), gw.overrides.clone());
-        tokio::task::spawn_blocking(move || -> Result<String, (String, Option<serde_json::Value>)> {
-            let bytes = match source {
-                Source::File => {
-                    std::fs::read(&path).map_err(|e| (format!("cannot read {}: {e}", path.display()), None))?
-                }
-                Source::Text(b) => b,
-            };
-            candidate::prepare(&label, &bytes, None, &overrides)
-                .map_err(|r| (r.error, Some(*r.diagnostics).filter(|d| !d.is_null())))?;
-            // prepare accepted it, so it is UTF-8.
-            Ok(String::from_utf8_lossy(&bytes).into_owned())
-        })
+        tokio::task::spawn_blocking(
+            move || -> Result<(String, Active), (String, Option<serde_json::Value>)> {
+                let bytes = match source {
+                    Source::File => {
+                        std::fs::read(&path).map_err(|e| (format!("cannot read {}: {e}", path.display()), None))?
+                    }
+                    Source::Text(b) => b,
+                };
+                let candidate = candidate::prepare(&label, &bytes, None, &overrides)
+                    .map_err(|r| (r.error, Some(*r.diagnostics).filter(|d| !d.is_null())))?;
+                // prepare accepted it, so it is UTF-8.
+                Ok((String::from_utf8_lossy(&bytes).into_owned(), candidate.active))
+            },
+        )
         .await
     };
     // A blocking worker that panicked or was cancelled: the restart did not happen.
@@ -89,8 +108,8 @@ async fn run(gw: &Arc<Gateway>, source: Source, trigger: Trigger) -> (u16, Answe
             None,
         )
     };
-    let text = match checked {
-        Ok(Ok(text)) => text,
+    let (text, next) = match checked {
+        Ok(Ok(checked)) => checked,
         Ok(Err((error, diagnostics))) => {
             let op = failed_op(gw, &running, trigger, started, OpOutcome::Rejected, &error);
             log(
@@ -139,7 +158,7 @@ async fn run(gw: &Arc<Gateway>, source: Source, trigger: Trigger) -> (u16, Answe
             .iter()
             .cloned()
             .collect(),
-        revert_to: String::from_utf8_lossy(&running.source).into_owned(),
+        revert_to: String::from_utf8_lossy(&revert_target(gw, &running, &next).source).into_owned(),
         from: running.identity(),
         trigger,
         started_ms,

@@ -14,7 +14,7 @@ use policy::admin_client::AdminClient;
 use policy::config::Config;
 use policy::contract::admin::{Answer, Applied, HistoryEntry, OpKind, Rejected};
 use policy::diff::{self, render};
-use policy::lint::{self, render::human as lint_human, FileReport};
+use policy::lint::{self, render::human as lint_human, FileReport, LoadError};
 use serde_json::{json, Map, Value};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -191,23 +191,72 @@ pub fn admin_from_listen(listen: &str) -> Result<SocketAddr, String> {
 
 /// The admin address: `--admin`, else the config's `gateway.admin.listen`, else
 /// [`DEFAULT_ADMIN`].
-pub fn admin_addr(flag: Option<&str>, config: Option<&Config>) -> Result<SocketAddr, CliError> {
-    match (flag, config) {
+pub fn admin_addr(flag: Option<&str>, listen: Option<&str>) -> Result<SocketAddr, CliError> {
+    match (flag, listen) {
         (Some(url), _) => http_addr("--admin", url),
-        (None, Some(c)) => admin_from_listen(&c.gateway.admin.listen)
-            .map_err(|e| CliError::Usage(format!("cannot derive --admin from --config: {e}"))),
+        (None, Some(listen)) => {
+            admin_from_listen(listen).map_err(|e| CliError::Usage(format!("cannot derive --admin from --config: {e}")))
+        }
         (None, None) => http_addr("--admin", DEFAULT_ADMIN),
+    }
+}
+
+/// What `--config` says about reaching the gateway.
+#[derive(Default)]
+struct Reach {
+    /// `gateway.admin.listen`.
+    listen: Option<String>,
+    /// `gateway.admin.token_env`.
+    token_env: Option<String>,
+}
+
+impl Reach {
+    fn of(config: Option<&Config>) -> Reach {
+        config.map_or_else(Reach::default, |c| Reach {
+            listen: Some(c.gateway.admin.listen.clone()),
+            token_env: c.gateway.admin.token_env.clone(),
+        })
+    }
+
+    /// For `status` and `revert`, which send no config: `--config`'s admin settings even when
+    /// the file has lint errors, read from its YAML (a broken push is when an operator needs
+    /// status and revert most), with a warning on stderr.
+    fn leniently(t: &TargetArgs) -> Result<Reach, CliError> {
+        let Some(path) = &t.config else {
+            return Ok(Reach::default());
+        };
+        match lint::load_config(path) {
+            Ok((config, _)) => Ok(Reach::of(Some(&config))),
+            Err(LoadError::Invalid { errors, report, .. }) => {
+                let Some(doc) = report.document.as_ref() else {
+                    if t.admin.is_some() {
+                        return Ok(Reach::default());
+                    }
+                    return Err(CliError::Usage(format!(
+                        "{} is not valid YAML, so the admin address cannot be read from it: pass --admin",
+                        path.display()
+                    )));
+                };
+                let at = |p: &str| doc.value.pointer(p).and_then(Value::as_str).map(String::from);
+                eprintln!(
+                    "warning: {} has {errors} lint error(s); the gateway is reached with its `gateway.admin` settings all the same",
+                    path.display()
+                );
+                Ok(Reach {
+                    listen: at("/gateway/admin/listen"),
+                    token_env: at("/gateway/admin/token_env"),
+                })
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 }
 
 /// The client for `t`: the address, and the token from `--token-env` or the config's
 /// `token_env` (named but unset: a usage error, sending nothing).
-fn client(t: &TargetArgs, config: Option<&Config>) -> Result<AdminClient, CliError> {
-    let admin = admin_addr(t.admin.as_deref(), config)?;
-    let var = t
-        .token_env
-        .clone()
-        .or_else(|| config.and_then(|c| c.gateway.admin.token_env.clone()));
+fn client(t: &TargetArgs, reach: Reach) -> Result<AdminClient, CliError> {
+    let admin = admin_addr(t.admin.as_deref(), reach.listen.as_deref())?;
+    let var = t.token_env.clone().or(reach.token_env);
     let token = match var {
         Some(var) => match std::env::var(&var) {
             Ok(v) if !v.is_empty() => Some(v),
@@ -224,11 +273,7 @@ fn client(t: &TargetArgs, config: Option<&Config>) -> Result<AdminClient, CliErr
 
 /// `policy gateway status`.
 async fn status(a: StatusArgs) -> Result<Outcome, CliError> {
-    let local = match lint_local(&a.target)? {
-        Ok(l) => l,
-        Err(refused) => return Ok(refused),
-    };
-    let client = client(&a.target, local.as_ref().map(|l| &l.config))?;
+    let client = client(&a.target, Reach::leniently(&a.target)?)?;
     let s = client.status().await?;
     let history: Option<Vec<HistoryEntry>> = if a.history || a.action.is_some() {
         let h = client.history().await?;
@@ -258,7 +303,7 @@ async fn reload(t: TargetArgs) -> Result<Outcome, CliError> {
         Ok(l) => l,
         Err(refused) => return Ok(refused),
     };
-    let client = client(&t, local.as_ref().map(|l| &l.config))?;
+    let client = client(&t, Reach::of(local.as_ref().map(|l| &l.config)))?;
     let before = client.status().await?;
     let mut out = String::new();
     let mut plan_json = Value::Null;
@@ -295,11 +340,7 @@ async fn reload(t: TargetArgs) -> Result<Outcome, CliError> {
 
 /// `policy gateway revert`.
 async fn revert(t: TargetArgs) -> Result<Outcome, CliError> {
-    let local = match lint_local(&t)? {
-        Ok(l) => l,
-        Err(refused) => return Ok(refused),
-    };
-    let client = client(&t, local.as_ref().map(|l| &l.config))?;
+    let client = client(&t, Reach::leniently(&t)?)?;
     let before = client.status().await?;
     let (code, answer) = client.revert().await?;
     // The reverted-to config may name another pack: ask (the operation is done either way).
@@ -318,7 +359,7 @@ async fn restart(t: TargetArgs) -> Result<Outcome, CliError> {
         Ok(l) => l,
         Err(refused) => return Ok(refused),
     };
-    let client = client(&t, local.as_ref().map(|l| &l.config))?;
+    let client = client(&t, Reach::of(local.as_ref().map(|l| &l.config)))?;
     let before = client.status().await?;
     let (code, answer) = client.restart(local.as_ref().map_or("", |l| l.text.as_str())).await?;
     let pack = local
@@ -374,8 +415,14 @@ fn finish(
                     out.push_str(&diagnostic_lines(w));
                 }
                 if !a.pending_restart.is_empty() {
+                    // Without `--config` a restart re-reads the gateway's own file (SPEC §5):
+                    // the text just sent is what must be named again.
+                    let with = t
+                        .config
+                        .as_ref()
+                        .map_or(String::new(), |p| format!(" --config {}", p.display()));
                     out.push_str(&format!(
-                        "  pending restart (changed but not applied): {}\n  run `policy gateway restart` to apply them\n",
+                        "  pending restart (changed but not applied): {}\n  run `policy gateway restart{with}` to apply them\n",
                         a.pending_restart.join(", ")
                     ));
                 }
@@ -439,22 +486,26 @@ mod tests {
             );
             lint::load_config_str("c.yaml", &text).expect("a valid config").0
         };
+        let listen = |c: &Config| Reach::of(Some(c)).listen;
         let c = config("127.0.0.1:5000");
-        assert_eq!(admin_addr(None, Some(&c)).unwrap(), "127.0.0.1:5000".parse().unwrap());
         assert_eq!(
-            admin_addr(Some("http://127.0.0.1:6000"), Some(&c)).unwrap(),
+            admin_addr(None, listen(&c).as_deref()).unwrap(),
+            "127.0.0.1:5000".parse().unwrap()
+        );
+        assert_eq!(
+            admin_addr(Some("http://127.0.0.1:6000"), listen(&c).as_deref()).unwrap(),
             "127.0.0.1:6000".parse().unwrap()
         );
         assert_eq!(admin_addr(None, None).unwrap(), "127.0.0.1:41003".parse().unwrap());
         // A wildcard listener is reached on loopback.
         assert_eq!(
-            admin_addr(None, Some(&config("0.0.0.0:7000"))).unwrap(),
+            admin_addr(None, listen(&config("0.0.0.0:7000")).as_deref()).unwrap(),
             "127.0.0.1:7000".parse().unwrap()
         );
         assert_eq!(admin_from_listen("[::]:7000").unwrap(), "[::1]:7000".parse().unwrap());
         // Port 0 is picked at start: no address can be derived.
         assert!(
-            matches!(admin_addr(None, Some(&config("127.0.0.1:0"))), Err(CliError::Usage(m)) if m.contains("--admin"))
+            matches!(admin_addr(None, listen(&config("127.0.0.1:0")).as_deref()), Err(CliError::Usage(m)) if m.contains("--admin"))
         );
         assert!(matches!(admin_addr(Some("https://x:1"), None), Err(CliError::Usage(_))));
     }

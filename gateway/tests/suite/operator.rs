@@ -246,3 +246,46 @@ fn a_refused_token_or_a_closed_port_is_exit_2_with_what_to_do() {
         "{err}"
     );
 }
+
+#[test]
+fn status_and_revert_reach_the_gateway_through_a_file_with_lint_errors() {
+    let gw = Gateway::start(&mock_config("1.0.0", 0, FULL_CHAIN));
+    let dir = gw.dir.path().display().to_string();
+    let named = mock_config("1.0.0", 0, FULL_CHAIN)
+        .replace(
+            "admin: { listen: 127.0.0.1:0 }",
+            &format!("admin: {{ listen: \"{}\" }}", gw.admin),
+        )
+        .replace("{dir}", &dir);
+    // A broken push is when status and revert are needed most: the file's admin address
+    // still reaches the gateway, with a warning.
+    let broken = gw.path("broken.yaml");
+    std::fs::write(&broken, named.clone() + "unknown_section: 1\n").unwrap();
+    let broken = broken.display().to_string();
+    let o = policy(&["gateway", "status", "--config", &broken], &[]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    assert!(stdout(&o).contains("version          1.0.0"), "{}", stdout(&o));
+    assert!(flat_stderr(&o).contains(&flat("1 lint error(s)")), "{o:?}");
+    let o = policy(&["gateway", "revert", "--config", &broken], &[]);
+    assert_eq!(o.status.code(), Some(1), "reached, and nothing to revert to: {o:?}");
+    assert!(stdout(&o).contains("nothing to revert to"), "{}", stdout(&o));
+    // Reload still lints first and sends nothing.
+    let o = policy(&["gateway", "reload", "--config", &broken], &[]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert_eq!(history_len(&gw), 1);
+
+    // A change that waits for a restart names the file the restart must be given: without
+    // it, the gateway re-reads its own file.
+    let threads = gw.path("threads.yaml");
+    std::fs::write(&threads, named.replace("gateway:\n", "gateway:\n  worker_threads: 3\n")).unwrap();
+    let threads = threads.display().to_string();
+    let o = policy(&["gateway", "reload", "--config", &threads], &[]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    assert!(
+        stdout(&o).contains(&format!(
+            "run `policy gateway restart --config {threads}` to apply them"
+        )),
+        "{}",
+        stdout(&o)
+    );
+}

@@ -192,6 +192,37 @@ fn a_broken_config_or_a_second_restart_is_refused() {
     assert_eq!(body["error"], "a restart is already running");
 }
 
+#[test]
+fn a_change_that_only_waits_for_a_restart_keeps_the_revert_target() {
+    let gw = Gateway::start(&mock_config("1.0.0", 0, "prompt-injection"));
+    let successors = Successors::default();
+    let revert_to = || admin_json(gw.admin, "GET", "/admin/status", "").1["revert_to"]["version"].clone();
+    let two = mock_config("2.0.0", 0, "prompt-injection");
+    assert_eq!(admin_json(gw.admin, "POST", "/admin/reload", &two).0, 200);
+    assert_eq!(revert_to(), "1.0.0");
+    // Only a restart-class field changes: it waits, what serves is unchanged, and a revert must
+    // still reach 1.0.0 (it used to target 2.0.0 itself, a revert that changed nothing).
+    let threads = two.replace("gateway:\n", "gateway:\n  worker_threads: 3\n");
+    let (code, answer) = admin_json(gw.admin, "POST", "/admin/reload", &threads);
+    assert_eq!(code, 200, "{answer}");
+    assert_eq!(
+        answer["pending_restart"],
+        serde_json::json!(["/gateway/worker_threads"])
+    );
+    assert_eq!(revert_to(), "1.0.0");
+    // The restart that applies it changes nothing that serves either: the new process
+    // inherits the same target.
+    let (code, answer) = admin_json(gw.admin, "POST", "/admin/restart", &threads);
+    if let Some(pid) = answer["pid"].as_u64() {
+        successors.adopt(pid as u32);
+    }
+    assert_eq!(code, 200, "{answer}");
+    assert_eq!(revert_to(), "1.0.0");
+    let (code, answer) = admin_json(gw.admin, "POST", "/admin/revert", "");
+    assert_eq!(code, 200, "{answer}");
+    assert_eq!(answer["version"], "1.0.0");
+}
+
 /// Resident size (KiB) and open descriptors of `pid`, the fewest descriptors seen over a
 /// quarter of a second (a connection the test just closed may still be open on its side).
 fn footprint(pid: u32) -> (u64, usize) {
