@@ -470,6 +470,10 @@ async fn run(
         ),
     }
     let _ = gw.lifecycle.send(stop);
+    // The copies kept for a restart's handover hold the listening sockets open: with them,
+    // the kernel would go on queueing connections nobody accepts (reset at exit) instead of
+    // refusing them, so clients could not fail over to another instance.
+    gw.listeners.lock().expect("listeners lock").clear();
     if matches!(stop, Stop::Drain | Stop::Handover) {
         let _ = data.await;
         let _ = admin.await;

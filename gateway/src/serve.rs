@@ -24,10 +24,11 @@ use tokio::sync::watch;
 /// Once a drain's time is up, how long streams get to send their closing `error` event.
 const CLOSING_GRACE: Duration = Duration::from_secs(1);
 
-/// After a handover, how long connections get to come back with one more request (answered
-/// with `connection: close`) before the idle ones are closed: a busy keep-alive client sends
-/// within milliseconds; closing an idle connection is the one moment a client's new request
-/// can meet a closing socket, so it is put off as long as a client plausibly stays idle.
+/// After a handover or SIGTERM, how long connections get to come back with one more request
+/// (answered with `connection: close`) before the idle ones are closed: a busy keep-alive
+/// client sends within milliseconds; closing an idle connection is the one moment a client's
+/// new request can meet a closing socket, so it is put off as long as a client plausibly
+/// stays idle.
 const HANDOVER_IDLE_GRACE: Duration = Duration::from_secs(2);
 
 /// Accept connections on `listener` and serve them with `handler` until the lifecycle
@@ -59,9 +60,10 @@ where
                     let (gw, lifecycle) = (Arc::clone(&gw), lifecycle.clone());
                     async move {
                         let mut resp = handler(gw, req, peer).await;
-                        if *lifecycle.borrow() == Stop::Handover {
+                        if matches!(*lifecycle.borrow(), Stop::Handover | Stop::Drain) {
                             // hyper closes the connection after a response that says so; the
-                            // client reconnects, and the next process accepts.
+                            // client reconnects, and the next process (or another instance)
+                            // accepts.
                             resp.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
                         }
                         Ok::<_, std::convert::Infallible>(resp)
@@ -86,19 +88,28 @@ where
     drop(listener);
     gw.accepting.send_modify(|n| *n = n.saturating_sub(1));
     let how = *stop.borrow();
-    if how == Stop::Handover {
-        let deadline = Instant::now() + HANDOVER_IDLE_GRACE;
-        while open.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
+    let stopped = Instant::now();
+    // `gateway.limits.drain_timeout_ms`: long enough for a slow completion, bounded so a stuck
+    // stream cannot block shutdown. A SIGTERM's drain counts from the signal, the idle grace
+    // included; a handover's from the end of the grace (the next process serves meanwhile).
+    let limit = Duration::from_millis(gw.active.load().config.gateway.limits.drain_timeout_ms);
+    if matches!(how, Stop::Handover | Stop::Drain) {
+        let grace = match how {
+            Stop::Drain => HANDOVER_IDLE_GRACE.min(limit),
+            _ => HANDOVER_IDLE_GRACE,
+        };
+        while open.load(Ordering::Relaxed) > 0 && stopped.elapsed() < grace {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
     if matches!(how, Stop::Drain | Stop::Handover) {
-        // `gateway.limits.drain_timeout_ms`: long enough for a slow completion, bounded so a
-        // stuck stream cannot block shutdown.
-        let limit = Duration::from_millis(gw.active.load().config.gateway.limits.drain_timeout_ms);
+        let left = match how {
+            Stop::Drain => limit.saturating_sub(stopped.elapsed()),
+            _ => limit,
+        };
         let shutdown = graceful.shutdown();
         tokio::pin!(shutdown);
-        if tokio::time::timeout(limit, &mut shutdown).await.is_err() {
+        if tokio::time::timeout(left, &mut shutdown).await.is_err() {
             let open = open.load(Ordering::Relaxed);
             log(
                 "WARN",

@@ -10,8 +10,21 @@ use std::time::{Duration, Instant};
 
 #[test]
 fn sigterm_drains_in_flight_requests_and_exits_0() {
-    let mut gw = Gateway::start(&mock_config("1.0.0", 1000, FULL_CHAIN));
+    use std::io::{Read, Write};
+    let mut gw = Gateway::start(&mock_config("1.0.0", 1500, FULL_CHAIN));
     let data = gw.data;
+    // A keep-alive connection, idle when the signal comes.
+    let mut idle = std::net::TcpStream::connect(data).unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let health = b"GET /health HTTP/1.1\r\nhost: gw\r\n\r\n";
+    idle.write_all(health).unwrap();
+    let mut first = [0u8; 1024];
+    let n = idle.read(&mut first).unwrap();
+    assert!(
+        first[..n].starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&first[..n])
+    );
     let held =
         std::thread::spawn(move || support::request(data, "POST", "/v1/completions", &[], br#"{"prompt":"hi"}"#));
     assert!(eventually(Duration::from_secs(5), || {
@@ -20,6 +33,25 @@ fn sigterm_drains_in_flight_requests_and_exits_0() {
             .contains("gateway_in_flight_requests 1")
     }));
     gw.signal(Signal::TERM);
+    // Draining: a new connection is refused at once (a client can go elsewhere), not queued
+    // where nobody accepts it.
+    assert!(eventually(Duration::from_secs(1), || std::net::TcpStream::connect(
+        data
+    )
+    .is_err()));
+    assert!(
+        !held.is_finished(),
+        "refused while the in-flight request is still served"
+    );
+    // The idle keep-alive connection's next request is answered, and told to close.
+    idle.write_all(health).unwrap();
+    let mut second = Vec::new();
+    let _ = idle.read_to_end(&mut second);
+    let second = String::from_utf8_lossy(&second).to_ascii_lowercase();
+    assert!(
+        second.starts_with("http/1.1 200") && second.contains("connection: close"),
+        "{second}"
+    );
     assert_eq!(held.join().unwrap().status, 200, "the in-flight request completes");
     let status = gw.wait_exit(Duration::from_secs(10)).expect("exits after draining");
     assert_eq!(status.code(), Some(0));
