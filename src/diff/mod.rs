@@ -101,7 +101,7 @@ pub fn classify(old: &Config, new: &Config) -> Plan {
     diff_value("", &a, &b, &mut changes);
     for c in &mut changes {
         c.class = schema::reload_class(&c.pointer);
-        c.weakens = weakens(c);
+        c.weakens = weakens(c).or_else(|| block_weakens(c, &a, &b));
     }
     let mut warnings = Vec::new();
     if old.pack.version == new.pack.version && !changes.is_empty() {
@@ -358,6 +358,41 @@ fn weakens(c: &Change) -> Option<String> {
     weakened?.wording(old, new)
 }
 
+/// A policy block written or deleted whole, for a kind the chain runs before and after: the
+/// kind's defaults run in its place (or ran before it), so the change weakens enforcement when
+/// the defaults are weaker than the block deleted, or the block written is weaker than them.
+/// (Deleting the `rate-limit` block raises the limits to the defaults; deleting the
+/// `content-filter` block deletes every rule.)
+fn block_weakens(c: &Change, a: &Value, b: &Value) -> Option<String> {
+    let kind = c
+        .pointer
+        .strip_prefix("/policy/")
+        .filter(|k| !k.is_empty() && !k.contains('/'))?;
+    let runs = |config: &Value| {
+        config
+            .pointer("/policies/chain")
+            .and_then(Value::as_array)
+            .is_some_and(|chain| chain.iter().any(|k| k.as_str() == Some(kind)))
+    };
+    if !(runs(a) && runs(b)) {
+        return None;
+    }
+    let blocks: crate::config::model::PolicyBlocks = serde_json::from_value(serde_json::json!({ kind: {} })).ok()?;
+    let defaults = serde_json::to_value(blocks).ok()?.get(kind).cloned()?;
+    let (old, new) = match c.op {
+        Op::Remove => (c.old.as_ref()?, &defaults),
+        Op::Add => (&defaults, c.new.as_ref()?),
+        Op::Change => return None,
+    };
+    let mut inner = Vec::new();
+    diff_value(&c.pointer, old, new, &mut inner);
+    let first = inner.iter().find_map(weakens)?;
+    Some(match c.op {
+        Op::Remove => format!("the block is deleted, so {kind} runs with its defaults: {first}"),
+        _ => format!("the block is weaker than {kind}'s defaults it replaces: {first}"),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -399,5 +434,39 @@ mod tests {
         let plan = classify(&config(BASE), &config(&new));
         assert_eq!(plan.weakening().count(), 2, "{plan:#?}");
         assert_eq!(plan.warnings.len(), 1, "version not bumped");
+    }
+
+    #[test]
+    fn deleting_a_block_the_chain_still_runs_weakens_when_its_defaults_are_weaker() {
+        let head = "pack: {name: a, version: 1.0.0}\nproviders:\n  targets: [{id: m, provider: mock}]\npolicies:\n  chain: [prompt-injection, content-filter, rate-limit]\npolicy:\n";
+        let rules = "  content-filter:\n    rules:\n      - {id: r1, pattern: a, action: block}\n";
+        let limits = "  rate-limit: {requests_per_minute: 60, burst: 10}\n";
+        let limited = format!("{head}{rules}{limits}");
+        let weakened = |from: &str, to: &str| -> Vec<String> {
+            classify(&config(from), &config(to))
+                .weakening()
+                .map(|c| format!("{} {}", c.pointer, c.weakens.as_deref().unwrap_or_default()))
+                .collect()
+        };
+        // The content-filter block deleted: every rule goes.
+        let w = weakened(&limited, &format!("{head}{limits}"));
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].starts_with("/policy/content-filter the block is deleted, so content-filter runs with its defaults"),
+            "{w:?}"
+        );
+        // The rate-limit block deleted: the limits rise to the defaults.
+        let default_limits = format!("{head}{rules}");
+        let w = weakened(&limited, &default_limits);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].starts_with("/policy/rate-limit the block is deleted"), "{w:?}");
+        // Written back: stronger than the defaults, not a weakening; a block for a kind the
+        // chain does not run is inert either way.
+        assert!(weakened(&default_limits, &limited).is_empty());
+        let inert = &BASE[..BASE.find("policy:\n").unwrap()];
+        assert!(
+            weakened(BASE, inert).is_empty(),
+            "content-filter is not in BASE's chain"
+        );
     }
 }
