@@ -126,9 +126,11 @@ pub fn json(results: &[FileResult], coverage: &[Coverage]) -> String {
     format!("{v}\n")
 }
 
+/// `s` as XML 1.0 text: the characters XML cannot hold at all (control characters but tab
+/// and newline, U+FFFE and U+FFFF) are left out, the rest escaped.
 fn xml(s: &str) -> String {
     s.chars()
-        .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
+        .filter(|c| (!c.is_control() || *c == '\n' || *c == '\t') && !matches!(c, '\u{FFFE}' | '\u{FFFF}'))
         .collect::<String>()
         .replace('&', "&amp;")
         .replace('<', "&lt;")
