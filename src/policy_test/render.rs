@@ -209,3 +209,16 @@ pub fn github(results: &[FileResult]) -> String {
     ));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::xml;
+
+    #[test]
+    fn xml_leaves_out_what_xml_cannot_hold_and_escapes_the_rest() {
+        assert_eq!(
+            xml("a\u{1}b\u{1b}[31m\u{FFFE}\u{FFFF}c\td\n<&\"'>"),
+            "ab[31mc\td\n&lt;&amp;&quot;&apos;&gt;"
+        );
+    }
+}
