@@ -194,9 +194,10 @@ pub fn run_files(files: &[PathBuf], config_override: Option<&Path>) -> Result<Re
     Ok(Ok(Ran { results, coverage }))
 }
 
-/// Show why the files did not run; the outcome to end with. Machine formats keep stdout for
-/// their one document, so the diagnostics go to stderr then.
-pub fn report_not_run(not_run: NotRun, human: bool) -> Result<Outcome, CliError> {
+/// Show why the files did not run; the outcome to end with. A config under test with lint
+/// errors is shown in the format asked for (a CI report then says why no case ran); a broken
+/// test file is a usage error, on stderr.
+fn report_not_run(not_run: NotRun, format: Format) -> Result<Outcome, CliError> {
     match not_run {
         NotRun::BrokenTests(reports) => {
             eprint!("{}", lint_human::render(&reports, lint_human::Style::detect_stderr()));
@@ -209,13 +210,13 @@ pub fn report_not_run(not_run: NotRun, human: bool) -> Result<Outcome, CliError>
                 }
             )))
         }
-        NotRun::InvalidConfig(reports) if human => {
-            print(&lint_human::render(&reports, lint_human::Style::detect()))?;
-            eprintln!("policy test: the config under test has errors; no case ran");
-            Ok(Outcome::Findings)
-        }
         NotRun::InvalidConfig(reports) => {
-            eprint!("{}", lint_human::render(&reports, lint_human::Style::detect_stderr()));
+            print(&match format {
+                Format::Human => lint_human::render(&reports, lint_human::Style::detect()),
+                Format::Json => lint::render::json::render(&reports),
+                Format::Github => lint::render::github::render(&reports),
+                Format::Junit => render::junit_not_run(&reports, &now_timestamp(), &hostname()),
+            })?;
             eprintln!("policy test: the config under test has errors; no case ran");
             Ok(Outcome::Findings)
         }
@@ -230,14 +231,12 @@ pub fn run(args: TestArgs) -> Result<Outcome, CliError> {
     let files = expand(&args.paths)?;
     let ran = match run_files(&files, args.config.as_deref())? {
         Ok(ran) => ran,
-        Err(not_run) => return report_not_run(not_run, args.format == Format::Human),
+        Err(not_run) => return report_not_run(not_run, args.format),
     };
-    let hostname =
-        std::fs::read_to_string("/proc/sys/kernel/hostname").map_or("localhost".into(), |h| h.trim().to_string());
     let text = match args.format {
         Format::Human => render::human(&ran.results, &ran.coverage, args.coverage || args.fail_under.is_some()),
         Format::Json => render::json(&ran.results, &ran.coverage),
-        Format::Junit => render::junit(&ran.results, &now_timestamp(), &hostname),
+        Format::Junit => render::junit(&ran.results, &now_timestamp(), &hostname()),
         Format::Github => render::github(&ran.results),
     };
     print(&text)?;
@@ -256,6 +255,11 @@ pub fn run(args: TestArgs) -> Result<Outcome, CliError> {
     } else {
         Outcome::Clean
     })
+}
+
+/// This machine's name, for the JUnit report.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map_or("localhost".into(), |h| h.trim().to_string())
 }
 
 /// `YYYY-MM-DDTHH:MM:SS` (UTC, no zone: what the Ant JUnit schema asks for).

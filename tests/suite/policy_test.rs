@@ -273,6 +273,30 @@ fn the_config_under_test_is_linted_first() {
     let out = policy_in(dir.path(), &["test", "t.policy-test.yaml"]);
     assert_eq!(code(&out), 1);
     assert!(text(&out).contains("P205"), "{}", text(&out));
+    // A CI report says why no case ran, in the format asked for.
+    let out = policy_in(dir.path(), &["test", "t.policy-test.yaml", "--format", "json"]);
+    assert_eq!(code(&out), 1);
+    let v: serde_json::Value = serde_json::from_str(&text(&out)).unwrap();
+    assert_eq!(v["files"][0]["diagnostics"][0]["code"], "P205", "{v}");
+    let out = policy_in(dir.path(), &["test", "t.policy-test.yaml", "--format", "junit"]);
+    assert_eq!(code(&out), 1);
+    let xml = text(&out);
+    std::fs::write(dir.path().join("report.xml"), &xml).unwrap();
+    let check = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, xmlschema; xmlschema.XMLSchema(sys.argv[1]).validate(sys.argv[2]); print('valid')",
+        ])
+        .arg(root().join("tests/schemas/junit.xsd"))
+        .arg(dir.path().join("report.xml"))
+        .output()
+        .expect("python3 with xmlschema (installed by .ci/run)");
+    assert!(
+        check.status.success(),
+        "{}\n{xml}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(xml.contains("errors=\"1\"") && xml.contains("P205"), "{xml}");
 }
 
 #[test]
