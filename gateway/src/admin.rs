@@ -21,11 +21,24 @@ use std::sync::Arc;
 /// 1 MB in ~70 ms), small enough that a stray upload cannot exhaust memory.
 const MAX_RELOAD_BODY: usize = 16 << 20;
 
-/// Handle one admin request: authenticate, then route.
+/// Handle one admin request: authenticate, then route. Every answer, a refusal included,
+/// carries this process's `x-policy-instance` (SPEC §5).
 pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, _peer: SocketAddr) -> Response<Body> {
-    if let Some(refusal) = refuse_unauthorized(&gw, &req) {
-        return refusal;
+    let mut resp = match refuse_unauthorized(&gw, &req) {
+        Some(refusal) => refusal,
+        None => route(&gw, req).await,
+    };
+    if let Ok(v) = HeaderValue::from_str(&gw.instance) {
+        resp.headers_mut().insert(
+            hyper::header::HeaderName::from_static(policy::contract::headers::INSTANCE),
+            v,
+        );
     }
+    resp
+}
+
+async fn route(gw: &Arc<Gateway>, req: Request<Incoming>) -> Response<Body> {
+    let gw = Arc::clone(gw);
     let path = req.uri().path().to_string();
     match (req.method().clone(), path.as_str()) {
         (Method::POST, admin::RELOAD) => reload_endpoint(&gw, req).await,
@@ -100,7 +113,12 @@ fn refuse_unauthorized(gw: &Gateway, req: &Request<Incoming>) -> Option<Response
         .headers()
         .get(hyper::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        // The scheme is case-insensitive (RFC 9110 §11.1).
+        .and_then(|v| {
+            v.get(..7)
+                .filter(|s| s.eq_ignore_ascii_case("bearer "))
+                .map(|_| &v[7..])
+        })
         .unwrap_or_default();
     if constant_time_eq(given.as_bytes(), expected.as_bytes()) {
         None

@@ -35,7 +35,7 @@ pub fn duration(flag: &str, s: &str) -> Result<Duration, CliError> {
 pub fn http_addr(flag: &str, url: &str) -> Result<SocketAddr, CliError> {
     let rest = url.strip_prefix("http://").ok_or_else(|| {
         CliError::Usage(format!(
-            "{flag} {url}: only http:// gateways can be driven (the load runs on loopback)"
+            "{flag} {url}: expected an http:// URL like http://127.0.0.1:41003 (the admin plane and the loopback load speak plain HTTP)"
         ))
     })?;
     let host = rest.split('/').next().unwrap_or_default();

@@ -25,6 +25,20 @@ fn the_admin_plane_wants_the_bearer_token() {
     let r = gw.admin("POST", "/admin/reload", Some("correct-hors"), "");
     assert_eq!(r.status, 401);
     assert!(r.header("www-authenticate").is_some());
+    // Every admin answer, a refusal included, says which process gave it (SPEC §5).
+    let instance = gw.chat("Hello").header("x-policy-instance").unwrap().to_string();
+    assert_eq!(r.header("x-policy-instance"), Some(instance.as_str()));
+    let ok = gw.admin("GET", "/admin/status", Some("correct-horse"), "");
+    assert_eq!(ok.header("x-policy-instance"), Some(instance.as_str()));
+    // The scheme is case-insensitive (RFC 9110).
+    let lower = crate::support::request(
+        gw.admin,
+        "GET",
+        "/admin/status",
+        &[("authorization", "bearer correct-horse")],
+        b"",
+    );
+    assert_eq!(lower.status, 200);
     assert_eq!(gw.admin("POST", "/admin/reload", Some("correct-horse"), "").status, 200);
     assert_eq!(
         gw.admin("GET", "/admin/history", Some("correct-horse"), "").json()["operations"]
