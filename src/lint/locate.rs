@@ -30,14 +30,20 @@ pub(super) fn make(rule: &'static Rule, doc: &Document, f: Finding) -> Diagnosti
         code: rule.code,
         name: rule.name,
         severity: rule.severity,
-        message: f.message,
+        message: masked(f.message),
         pointer: f.pointer,
         span,
-        label: f.label,
-        help: f.help,
+        label: masked(f.label),
+        help: masked(f.help),
         related,
         fix: f.fix,
     }
+}
+
+/// `text`, or with the credentials in it replaced (P310's shapes): a finding about a value
+/// may quote it, and a secret written where it does not belong must not be printed again.
+fn masked(text: String) -> String {
+    super::rules::plaintext_secret::masked(&text).unwrap_or(text)
 }
 
 /// Characters `a..b` of a single-line scalar written at `value` (quotes skipped when the span

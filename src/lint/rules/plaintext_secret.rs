@@ -73,6 +73,27 @@ pub fn detect(text: &str) -> Option<&'static str> {
         .find_map(|(re, name)| re.find_iter(text).any(|m| looks_random(m.as_str())).then_some(*name))
 }
 
+/// `text` with every credential in it replaced by what kind it is: what a diagnostic's
+/// message, label and help say about a value, so a key pasted where it does not belong (an
+/// env variable's name, a provider, a default) is not printed, nor copied into a baseline.
+/// `None` when there is none.
+pub(crate) fn masked(text: &str) -> Option<String> {
+    detect(text)?;
+    let mut out = text.to_string();
+    for (re, name) in each_shape() {
+        out = re
+            .replace_all(&out, |c: &regex::Captures<'_>| {
+                if looks_random(&c[0]) {
+                    format!("<{name}, not repeated here>")
+                } else {
+                    c[0].to_string()
+                }
+            })
+            .into_owned();
+    }
+    Some(out)
+}
+
 fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     /// One step of the path: a key, or an index (kept as a number until a pointer is needed).
     enum Step<'v> {
@@ -134,5 +155,23 @@ mod tests {
         assert!(detect("Authorization: Bearer abcdefghijklmnopqrstuvwxyz").is_none());
         assert!(detect("Authorization: Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9").is_some());
         assert!(detect("Request blocked: potential prompt injection detected").is_none());
+    }
+
+    #[test]
+    fn a_finding_about_a_pasted_key_does_not_repeat_it() {
+        let src = "pack: { name: p, version: 1.0.0 }\nproviders:\n  default: sk-proj-Q7vX2mN9pL4kR8tY3wZ6bC1d\n  targets:\n    - id: o\n      provider: openai\n      secret_key_ref: { env: sk-proj-Q7vX2mN9pL4kR8tY3wZ6bC1d }\npolicies:\n  chain: []\n";
+        let report = crate::lint::lint_source("s.yaml", src);
+        let codes: Vec<&str> = report.diagnostics.iter().map(|d| d.code).collect();
+        assert_eq!(codes, ["P305", "P310", "P206", "P310"]);
+        for d in &report.diagnostics {
+            for text in [&d.message, &d.label, &d.help] {
+                assert!(!text.contains("Q7vX2mN9"), "{}: {text}", d.code);
+            }
+        }
+        assert!(report.diagnostics[2]
+            .message
+            .contains("<an OpenAI API key, not repeated here>"));
+        // Nothing to hide: the text stays as it is.
+        assert_eq!(super::masked("found `OPENAI-KEY`"), None);
     }
 }
