@@ -14,8 +14,9 @@
 //!   pointer.rs     JSON pointer tokens: escape, unescape, join, split
 //! schema.rs        schema generation, and the per-pointer facts read back from it: reload
 //!                  class, allowed keys, how a change weakens enforcement, what a rule is
-//! lint/            load or diagnose: schema errors mapped to nodes (schema_check), one
-//!                  semantic rule per file (rules/), output formats (render/)
+//! lint/            load or diagnose: schema errors mapped to nodes (schema_check), the typed
+//!                  read's refusals located (typed), one semantic rule per file (rules/),
+//!                  output formats (render/)
 //! diff/            classify(old, new) -> Plan: every change with its reload class and its
 //!                  weakening mark (shared with the gateway's reload pipeline), renderings
 //! engine/          compile(config) -> Engine; evaluate(request, now) -> Decision, or Unreadable

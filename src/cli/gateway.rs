@@ -1,27 +1,21 @@
 //! `policy gateway status|reload|revert|restart` (SPEC §5): the operator's client of one
 //! running gateway's admin plane, so nobody hand-writes curl and kill.
 //!
-//! This file owns the command line (where the admin plane is, which token, which format), the
-//! local lint before anything is sent, the plan shown before a reload, and how answers are
+//! This file owns the command line (which format; where the admin plane is and which token is
+//! `admin_target`'s), the local lint before anything is sent, the plan shown before a reload, and how answers are
 //! printed and end the command (0 done, 1 refused). The HTTP calls are `policy::admin_client`'s;
 //! reloads, reverts and restarts themselves are the gateway's — nothing here decides whether
 //! a config may be applied beyond refusing to send one lint rejects.
 
-use super::args::http_addr;
+use super::admin_target::{client, Reach};
 use super::common::{load_all, print, CliError, Loaded, Outcome};
 use super::status_view::{human as status_human, json as status_json};
-use policy::admin_client::AdminClient;
 use policy::config::Config;
 use policy::contract::admin::{Answer, Applied, HistoryEntry, OpKind, Rejected};
 use policy::diff::{self, render};
-use policy::lint::{self, render::human as lint_human, FileReport, LoadError};
+use policy::lint::{self, render::human as lint_human, FileReport};
 use serde_json::{json, Map, Value};
-use std::net::SocketAddr;
 use std::path::PathBuf;
-
-/// Where a gateway's admin plane is when neither `--admin` nor a config says: the default of
-/// `gateway.admin.listen`, on loopback.
-pub const DEFAULT_ADMIN: &str = "http://127.0.0.1:41003";
 
 /// Arguments of `policy gateway`.
 #[derive(Debug, clap::Args)]
@@ -164,111 +158,6 @@ fn lint_local(t: &TargetArgs) -> Result<Result<Option<Local>, Outcome>, CliError
             Ok(Err(Outcome::Findings))
         }
     }
-}
-
-/// The admin address `gateway.admin.listen` implies for a client: a wildcard host means this
-/// machine's loopback; port 0 (a free port picked at start) cannot be known in advance.
-pub fn admin_from_listen(listen: &str) -> Result<SocketAddr, String> {
-    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, ToSocketAddrs};
-    let mut addr = listen
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut a| a.next())
-        .ok_or_else(|| format!("gateway.admin.listen `{listen}` is not a host:port"))?;
-    if addr.port() == 0 {
-        return Err(format!(
-            "gateway.admin.listen `{listen}` is a free port picked at start: pass the bound address with --admin (policy gateway status prints it)"
-        ));
-    }
-    if addr.ip().is_unspecified() {
-        addr.set_ip(match addr.ip() {
-            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
-            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
-        });
-    }
-    Ok(addr)
-}
-
-/// The admin address: `--admin`, else the config's `gateway.admin.listen`, else
-/// [`DEFAULT_ADMIN`].
-pub fn admin_addr(flag: Option<&str>, listen: Option<&str>) -> Result<SocketAddr, CliError> {
-    match (flag, listen) {
-        (Some(url), _) => http_addr("--admin", url),
-        (None, Some(listen)) => {
-            admin_from_listen(listen).map_err(|e| CliError::Usage(format!("cannot derive --admin from --config: {e}")))
-        }
-        (None, None) => http_addr("--admin", DEFAULT_ADMIN),
-    }
-}
-
-/// What `--config` says about reaching the gateway.
-#[derive(Default)]
-struct Reach {
-    /// `gateway.admin.listen`.
-    listen: Option<String>,
-    /// `gateway.admin.token_env`.
-    token_env: Option<String>,
-}
-
-impl Reach {
-    fn of(config: Option<&Config>) -> Reach {
-        config.map_or_else(Reach::default, |c| Reach {
-            listen: Some(c.gateway.admin.listen.clone()),
-            token_env: c.gateway.admin.token_env.clone(),
-        })
-    }
-
-    /// For `status` and `revert`, which send no config: `--config`'s admin settings even when
-    /// the file has lint errors, read from its YAML (a broken push is when an operator needs
-    /// status and revert most), with a warning on stderr.
-    fn leniently(t: &TargetArgs) -> Result<Reach, CliError> {
-        let Some(path) = &t.config else {
-            return Ok(Reach::default());
-        };
-        match lint::load_config(path) {
-            Ok((config, _)) => Ok(Reach::of(Some(&config))),
-            Err(LoadError::Invalid { errors, report, .. }) => {
-                let Some(doc) = report.document.as_ref() else {
-                    if t.admin.is_some() {
-                        return Ok(Reach::default());
-                    }
-                    return Err(CliError::Usage(format!(
-                        "{} is not valid YAML, so the admin address cannot be read from it: pass --admin",
-                        path.display()
-                    )));
-                };
-                let at = |p: &str| doc.value.pointer(p).and_then(Value::as_str).map(String::from);
-                eprintln!(
-                    "warning: {} has {errors} lint error(s); the gateway is reached with its `gateway.admin` settings all the same",
-                    path.display()
-                );
-                Ok(Reach {
-                    listen: at("/gateway/admin/listen"),
-                    token_env: at("/gateway/admin/token_env"),
-                })
-            }
-            Err(e) => Err(e.into()),
-        }
-    }
-}
-
-/// The client for `t`: the address, and the token from `--token-env` or the config's
-/// `token_env` (named but unset: a usage error, sending nothing).
-fn client(t: &TargetArgs, reach: Reach) -> Result<AdminClient, CliError> {
-    let admin = admin_addr(t.admin.as_deref(), reach.listen.as_deref())?;
-    let var = t.token_env.clone().or(reach.token_env);
-    let token = match var {
-        Some(var) => match std::env::var(&var) {
-            Ok(v) if !v.is_empty() => Some(v),
-            _ => {
-                return Err(CliError::Usage(format!(
-                    "--token-env {var}: the variable is not set (it holds the admin bearer token)"
-                )))
-            }
-        },
-        None => None,
-    };
-    Ok(AdminClient::new(admin, token))
 }
 
 /// `policy gateway status`.
@@ -472,41 +361,4 @@ fn diagnostic_lines(diags: &[Value]) -> String {
 
 fn colour() -> bool {
     lint_human::Style::detect() == lint_human::Style::Graphical
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_admin_address_comes_from_the_flag_then_the_config_then_the_default() {
-        let config = |listen: &str| {
-            let text = format!(
-                "pack: {{ name: p, version: 1.0.0 }}\ngateway:\n  admin: {{ listen: \"{listen}\", token_env: T }}\nproviders:\n  targets: [{{ id: m, provider: mock }}]\npolicies:\n  chain: []\n"
-            );
-            lint::load_config_str("c.yaml", &text).expect("a valid config").0
-        };
-        let listen = |c: &Config| Reach::of(Some(c)).listen;
-        let c = config("127.0.0.1:5000");
-        assert_eq!(
-            admin_addr(None, listen(&c).as_deref()).unwrap(),
-            "127.0.0.1:5000".parse().unwrap()
-        );
-        assert_eq!(
-            admin_addr(Some("http://127.0.0.1:6000"), listen(&c).as_deref()).unwrap(),
-            "127.0.0.1:6000".parse().unwrap()
-        );
-        assert_eq!(admin_addr(None, None).unwrap(), "127.0.0.1:41003".parse().unwrap());
-        // A wildcard listener is reached on loopback.
-        assert_eq!(
-            admin_addr(None, listen(&config("0.0.0.0:7000")).as_deref()).unwrap(),
-            "127.0.0.1:7000".parse().unwrap()
-        );
-        assert_eq!(admin_from_listen("[::]:7000").unwrap(), "[::1]:7000".parse().unwrap());
-        // Port 0 is picked at start: no address can be derived.
-        assert!(
-            matches!(admin_addr(None, listen(&config("127.0.0.1:0")).as_deref()), Err(CliError::Usage(m)) if m.contains("--admin"))
-        );
-        assert!(matches!(admin_addr(Some("https://x:1"), None), Err(CliError::Usage(_))));
-    }
 }

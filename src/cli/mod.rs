@@ -4,6 +4,7 @@
 //! Each subcommand's `run` returns an [`Outcome`] or a [`CliError`]; only `main.rs` turns them
 //! into an exit code (0 clean, 1 findings, 2 usage/I-O/internal), as SPEC §2 fixes.
 
+pub mod admin_target;
 pub mod args;
 pub mod ci;
 pub mod common;

@@ -52,6 +52,17 @@ pub fn join<T: AsRef<str>>(tokens: impl IntoIterator<Item = T>) -> String {
     p
 }
 
+/// The pointer of where serde stopped (`serde_path_to_error`'s path): sequence indices, keys
+/// and enum variants as tokens.
+pub fn of_serde_path(path: &serde_path_to_error::Path) -> String {
+    join(path.iter().filter_map(|seg| match seg {
+        serde_path_to_error::Segment::Seq { index } => Some(index.to_string()),
+        serde_path_to_error::Segment::Map { key } => Some(key.clone()),
+        serde_path_to_error::Segment::Enum { variant } => Some(variant.clone()),
+        serde_path_to_error::Segment::Unknown => None,
+    }))
+}
+
 /// `pointer`'s parent and its last token (unescaped); `None` for the root pointer `""`.
 pub fn split_last(pointer: &str) -> Option<(&str, Cow<'_, str>)> {
     let i = pointer.rfind('/')?;

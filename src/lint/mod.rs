@@ -14,6 +14,7 @@
 //! diagnostic.rs    Diagnostic, Severity, LineIndex: what every check produces
 //! locate.rs        a rule's Finding -> located Diagnostic
 //! schema_check.rs  JSON Schema validation, errors mapped to P2xx diagnostics
+//! typed.rs         what the typed read refuses that the schema let through, located
 //! rules/           the rule registry, one file per code
 //! suppress.rs      `# policy: ignore[...]` comments, applied to a file's diagnostics
 //! baseline.rs      accepted findings keyed by code, pointer and value; matching, stale entries
@@ -29,12 +30,13 @@ pub mod render;
 pub mod rules;
 mod schema_check;
 pub mod suppress;
+mod typed;
 
 use crate::config::yaml::{self, Document, YamlErrorKind};
 use crate::config::Config;
 pub use diagnostic::{Diagnostic, LineIndex, Severity};
 use locate::make;
-use rules::rule::{Context, Finding, Rule};
+use rules::rule::{Context, Rule};
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -117,19 +119,8 @@ pub fn lint_source_with(path: &str, source: impl Into<String>, options: &Options
             let checked = check(&doc, &source, &lines, workers);
             let typed = match checked.typed {
                 Some(Ok(c)) => Some(c),
-                Some(Err(e)) => {
-                    // The schema is generated from the same types, so this is our bug, not
-                    // the user's; say so rather than hide it.
-                    diagnostics.push(make(
-                        &rules::schema_violation::RULE,
-                        &doc,
-                        Finding::new(
-                            "",
-                            format!("internal: the schema accepted this file but the model did not: {e}"),
-                            "here",
-                            "please report this as a bug of `policy`",
-                        ),
-                    ));
+                Some(Err(_)) => {
+                    diagnostics.push(typed::refusal(&doc));
                     None
                 }
                 None => None,

@@ -158,15 +158,6 @@ pub fn read(path: &str, source: String) -> Result<TestFile, Box<FileReport>> {
     let raw: RawFile = match serde_path_to_error::deserialize(&doc.value) {
         Ok(raw) => raw,
         Err(e) => {
-            let mut tokens = Vec::new();
-            for seg in e.path().iter() {
-                match seg {
-                    serde_path_to_error::Segment::Seq { index } => tokens.push(index.to_string()),
-                    serde_path_to_error::Segment::Map { key } => tokens.push(key.clone()),
-                    serde_path_to_error::Segment::Enum { variant } => tokens.push(variant.clone()),
-                    serde_path_to_error::Segment::Unknown => {}
-                }
-            }
             let message = e.inner().to_string();
             let unknown = message.starts_with("unknown field");
             let help = if unknown {
@@ -176,7 +167,7 @@ pub fn read(path: &str, source: String) -> Result<TestFile, Box<FileReport>> {
             };
             return Err(fail(vec![located(
                 &doc,
-                &pointer::join(&tokens),
+                &pointer::of_serde_path(e.path()),
                 unknown,
                 message,
                 help,

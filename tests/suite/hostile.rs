@@ -41,3 +41,30 @@ fn wide_mapping_with_unknown_keys_stays_linear() {
     let report = lint::lint_source("wide.yaml", s);
     assert!(report.diagnostics.iter().filter(|d| d.code == "P201").count() == 20_000);
 }
+
+/// JSON Schema counts `100.0` as an integer and the schema bounds no integer by its Rust type:
+/// the typed read's refusal is located at the value and worded as the user's error, not
+/// reported as an internal error at the whole file.
+#[test]
+fn a_whole_number_written_as_a_fraction_or_past_its_range_is_located() {
+    for (value, code) in [
+        ("100.0", "P203"),
+        ("3e4", "P203"),
+        ("4294967296", "P205"),
+        ("18446744073709551616", "P205"),
+    ] {
+        let src = format!(
+            "pack: {{ name: p, version: 1.0.0 }}\nproviders:\n  targets: [{{ id: m, provider: mock }}]\npolicies:\n  chain: [rate-limit]\npolicy:\n  rate-limit:\n    burst: {value}\n"
+        );
+        let report = lint::lint_source("n.yaml", src);
+        let d = &report.diagnostics;
+        assert_eq!(d.len(), 1, "{value}: {d:?}");
+        assert_eq!(
+            (d[0].code, d[0].pointer.as_str()),
+            (code, "/policy/rate-limit/burst"),
+            "{value}"
+        );
+        assert_eq!((d[0].span.start.line, d[0].span.start.col), (8, 11), "{value}");
+        assert!(!d[0].message.contains("internal"), "{}", d[0].message);
+    }
+}
