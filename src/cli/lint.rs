@@ -233,7 +233,14 @@ pub fn run(args: LintArgs) -> Result<Outcome, CliError> {
             if args.diff {
                 diffs.push_str(&fix::unified_diff(&report.path, &report.source, &fixed.source));
             } else {
-                std::fs::write(&report.path, &fixed.source).map_err(|source| CliError::Io {
+                // Lint reads past a byte-order mark; the fixed file keeps the one it had.
+                let bom = std::fs::read(&report.path).is_ok_and(|b| b.starts_with("\u{feff}".as_bytes()));
+                let text = if bom {
+                    format!("\u{feff}{}", fixed.source)
+                } else {
+                    fixed.source.clone()
+                };
+                std::fs::write(&report.path, text).map_err(|source| CliError::Io {
                     path: report.path.clone(),
                     source,
                 })?;

@@ -106,7 +106,13 @@ pub fn lint_source(path: &str, source: impl Into<String>) -> FileReport {
 
 /// Lint one config given as text. Never panics on any input.
 pub fn lint_source_with(path: &str, source: impl Into<String>, options: &Options) -> FileReport {
-    let source = Arc::new(source.into());
+    let mut source: String = source.into();
+    // A UTF-8 byte-order mark is not part of the document (YAML 1.2 §5.2): without this, the
+    // first key would read `\u{feff}pack`. Writers that keep the mark (`--fix`) put it back.
+    if source.starts_with('\u{feff}') {
+        source.drain(..'\u{feff}'.len_utf8());
+    }
+    let source = Arc::new(source);
     // One line index for the schema mapper, the rules' fixes and the suppression comments.
     let lines = LineIndex::new(&source);
     let mut diagnostics = Vec::new();

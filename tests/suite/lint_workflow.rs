@@ -281,6 +281,25 @@ fn flow_chains_lose_the_duplicate_and_its_comma() {
 }
 
 #[test]
+fn a_byte_order_mark_is_not_part_of_the_document_and_a_fix_keeps_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("cfg.yaml");
+    let text = "\u{feff}pack: {name: f, version: 1.0.0}\nproviders: {targets: [{id: m, provider: mock}]}\npolicies:\n  chain: [prompt-injection, prompt-injection]\n";
+    std::fs::write(&cfg, text).unwrap();
+    let v = json(&policy_in(dir.path(), &["lint", "cfg.yaml", "--format", "json"]));
+    assert_eq!(
+        findings(&v),
+        [("P302".into(), 4)],
+        "the mark is not read into the first key"
+    );
+    assert_eq!(code(&policy_in(dir.path(), &["lint", "cfg.yaml", "--fix"])), 0);
+    assert_eq!(
+        std::fs::read_to_string(&cfg).unwrap(),
+        text.replace(", prompt-injection]", "]")
+    );
+}
+
+#[test]
 fn fix_refuses_standard_input_and_unsafe_fixes_need_fix() {
     let out = policy(&["lint", "--fix", "-"], Some("pack: {}\n"));
     assert_eq!(code(&out), 2);
