@@ -88,14 +88,33 @@ pub fn glob_files(pattern: &str) -> Result<Vec<PathBuf>, CliError> {
 }
 
 /// Every `NAME.yaml` / `NAME.yml` file below `dir` whose NAME matches the glob `name`, sorted.
+/// Hidden folders (`.git`, `.venv`) are skipped and symlinked folders are not followed, so a
+/// link back up the tree cannot list one file many times; a symlinked file is listed.
 pub fn yaml_below(dir: &std::path::Path, name: &str) -> Vec<PathBuf> {
-    let dir = glob::Pattern::escape(&dir.display().to_string());
-    let mut found: Vec<PathBuf> = ["yaml", "yml"]
+    let patterns: Vec<glob::Pattern> = ["yaml", "yml"]
         .iter()
-        .flat_map(|ext| glob::glob(&format!("{dir}/**/{name}.{ext}")).into_iter().flatten())
-        .filter_map(Result::ok)
-        .filter(|p| p.is_file())
+        .filter_map(|ext| glob::Pattern::new(&format!("{name}.{ext}")).ok())
         .collect();
+    let mut found = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(folder) = todo.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let (path, file_name) = (entry.path(), entry.file_name());
+            let file_name = file_name.to_string_lossy();
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => {
+                    if !file_name.starts_with('.') {
+                        todo.push(path);
+                    }
+                }
+                Ok(_) if path.is_file() && patterns.iter().any(|p| p.matches(&file_name)) => found.push(path),
+                _ => {}
+            }
+        }
+    }
     found.sort();
     found
 }
@@ -106,7 +125,8 @@ pub fn expand(args: &[String]) -> Result<Vec<Input>, CliError> {
     for arg in args {
         if arg == "-" {
             inputs.push(Input::Stdin);
-        } else if arg.contains(['*', '?', '[']) {
+        } else if arg.contains(['*', '?', '[']) && !std::path::Path::new(arg).is_file() {
+            // A file that exists is that file, even when its name has glob characters in it.
             inputs.extend(glob_files(arg)?.into_iter().map(Input::File));
         } else if std::path::Path::new(arg).is_dir() {
             // A folder means every YAML file below it, as ruff does for Python files.

@@ -40,6 +40,26 @@ fn a_folder_means_its_yaml_files() {
     assert_eq!(v["summary"]["files"], 2);
     let empty = tempfile::tempdir().unwrap();
     assert_eq!(code(&policy(&["lint", empty.path().to_str().unwrap()], None)), 2);
+
+    // Hidden folders are skipped and a symlinked folder is not followed (a link back up the
+    // tree listed one file forty times); a file named like a glob is that file.
+    let dir = tempfile::tempdir().unwrap();
+    let seed = std::fs::read_to_string("fixtures/seed/tutorial-v0.1.0.yaml").unwrap();
+    for sub in ["d/.git", "d/sub"] {
+        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+    }
+    for file in ["d/a.yaml", "d/.git/x.yaml", "d/sub/b.yml", "[x].yaml"] {
+        std::fs::write(dir.path().join(file), &seed).unwrap();
+    }
+    std::os::unix::fs::symlink("..", dir.path().join("d/sub/up")).unwrap();
+    let out = policy(
+        &["lint", "--format", "json", dir.path().join("d").to_str().unwrap()],
+        None,
+    );
+    let v: Value = serde_json::from_str(&stdout(&out, None)).unwrap();
+    assert_eq!(v["summary"]["files"], 2, "{v}");
+    let out = policy(&["lint", dir.path().join("[x].yaml").to_str().unwrap()], None);
+    assert_eq!(code(&out), 0, "{out:?}");
 }
 
 #[test]
