@@ -105,11 +105,8 @@ pub fn yaml_below(dir: &std::path::Path, name: &str) -> Vec<PathBuf> {
             let (path, file_name) = (entry.path(), entry.file_name());
             let file_name = file_name.to_string_lossy();
             match entry.file_type() {
-                Ok(t) if t.is_dir() => {
-                    if !file_name.starts_with('.') {
-                        todo.push(path);
-                    }
-                }
+                Ok(t) if t.is_dir() && !file_name.starts_with('.') => todo.push(path),
+                Ok(t) if t.is_dir() => {}
                 Ok(_) if path.is_file() && patterns.iter().any(|p| p.matches(&file_name)) => found.push(path),
                 _ => {}
             }
