@@ -172,7 +172,11 @@ impl Baseline {
                 report.diagnostics.push(d);
             }
         }
-        report.stale = open.into_iter().flatten().cloned().collect();
+        // A file whose YAML could not be read was not checked at all: its entries matched
+        // nothing because nothing ran, not because the problems are gone.
+        if report.document.is_some() {
+            report.stale = open.into_iter().flatten().cloned().collect();
+        }
     }
 }
 

@@ -177,6 +177,12 @@ fn a_baseline_accepts_todays_findings_by_value_not_by_line() {
         human.contains("stale baseline entry: P304 at `/policy/content-filter/rules/0/pattern`"),
         "{human}"
     );
+
+    // A file whose YAML cannot be read was not checked: nothing in the baseline is stale.
+    std::fs::write(&cfg, format!("{shifted}oops: [\n")).unwrap();
+    let v = json(&lint(&["--baseline", "baseline.json"]));
+    assert_eq!(v["files"][0]["stale"], serde_json::json!([]), "{v}");
+    assert_eq!(v["summary"]["stale"], 0);
 }
 
 #[test]
