@@ -1,7 +1,7 @@
 //! `policy lint`: expand the inputs (files, globs, `-`), lint each, render, decide the outcome.
 
 use super::common::{print, CliError, Outcome};
-use policy::lint::baseline::{self, Baseline};
+use policy::lint::baseline::Baseline;
 use policy::lint::render::{self, human};
 use policy::lint::{self as lint_mod, fix, FileReport, LoadError, Options, Severity};
 use std::io::Read;
@@ -275,7 +275,7 @@ pub fn run(args: LintArgs) -> Result<Outcome, CliError> {
         let old = if path.is_file() {
             Baseline::load(path).map_err(|e| CliError::Usage(e.to_string()))?
         } else {
-            Baseline::default()
+            Baseline::at(path)
         };
         let written = old.record(&reports);
         std::fs::write(path, written.to_text()).map_err(|source| CliError::Io {
@@ -284,7 +284,7 @@ pub fn run(args: LintArgs) -> Result<Outcome, CliError> {
         })?;
         let entries: usize = reports
             .iter()
-            .filter_map(|r| written.files.get(&baseline::key(&r.path)))
+            .filter_map(|r| written.files.get(&written.key(&r.path)))
             .map(Vec::len)
             .sum();
         eprintln!(

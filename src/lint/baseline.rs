@@ -25,8 +25,12 @@ const VERSION: u32 = 1;
 pub struct Baseline {
     /// Format version (1).
     pub version: u32,
-    /// Accepted findings by file path (as linted, `./` dropped).
+    /// Accepted findings by file path, relative to the baseline file's folder.
     pub files: BTreeMap<String, Vec<Entry>>,
+    /// The baseline file's folder, canonical: what the paths are relative to, so the same
+    /// baseline matches whichever folder `policy lint` runs from.
+    #[serde(skip)]
+    base: Option<std::path::PathBuf>,
 }
 
 /// One accepted finding.
@@ -64,10 +68,10 @@ pub enum BaselineError {
     },
 }
 
-/// The key a report's path is recorded under: as given, without a leading `./`; an absolute
-/// path inside the working directory is made relative to it, so `cfg.yaml`, `./cfg.yaml` and
-/// `$PWD/cfg.yaml` share their entries.
-pub fn key(path: &str) -> String {
+/// The key of a path with no baseline folder to be relative to (a file outside it): as given,
+/// without a leading `./`; an absolute path inside the working directory is made relative to
+/// it, so `cfg.yaml`, `./cfg.yaml` and `$PWD/cfg.yaml` share their entries.
+fn cwd_key(path: &str) -> String {
     let relative = std::env::current_dir().ok().and_then(|cwd| {
         std::path::Path::new(path)
             .strip_prefix(cwd)
@@ -82,6 +86,27 @@ pub fn key(path: &str) -> String {
 }
 
 impl Baseline {
+    /// An empty baseline to be written at `path`.
+    pub fn at(path: &std::path::Path) -> Baseline {
+        Baseline {
+            version: VERSION,
+            files: BTreeMap::new(),
+            base: folder_of(path),
+        }
+    }
+
+    /// The key `path` (a file as linted) is recorded under: relative to the baseline file's
+    /// folder when it is inside it, with `/` between components.
+    pub fn key(&self, path: &str) -> String {
+        let inside = self.base.as_ref().and_then(|base| {
+            let file = std::fs::canonicalize(path).ok()?;
+            let rel = file.strip_prefix(base).ok()?;
+            let parts: Vec<String> = rel.iter().map(|c| c.to_string_lossy().into_owned()).collect();
+            Some(parts.join("/"))
+        });
+        inside.unwrap_or_else(|| cwd_key(path))
+    }
+
     /// Read a baseline file.
     pub fn load(path: &std::path::Path) -> Result<Baseline, BaselineError> {
         let shown = path.display().to_string();
@@ -89,7 +114,7 @@ impl Baseline {
             path: shown.clone(),
             source,
         })?;
-        let b: Baseline = serde_json::from_str(&text).map_err(|e| BaselineError::Format {
+        let mut b: Baseline = serde_json::from_str(&text).map_err(|e| BaselineError::Format {
             path: shown.clone(),
             why: format!("{e} (line {}, column {})", e.line(), e.column()),
         })?;
@@ -102,6 +127,7 @@ impl Baseline {
                 ),
             });
         }
+        b.base = folder_of(path);
         Ok(b)
     }
 
@@ -125,9 +151,11 @@ impl Baseline {
             // Sorted, repeats kept: two identical findings need two entries.
             entries.sort();
             if entries.is_empty() {
-                self.files.remove(&key(&r.path));
+                let k = self.key(&r.path);
+                self.files.remove(&k);
             } else {
-                self.files.insert(key(&r.path), entries);
+                let k = self.key(&r.path);
+                self.files.insert(k, entries);
             }
         }
         self
@@ -143,7 +171,7 @@ impl Baseline {
     /// Move the findings of `report` that the baseline accepts into `report.baselined`, and
     /// this file's entries that matched nothing into `report.stale`.
     pub fn apply(&self, report: &mut FileReport) {
-        let Some(entries) = self.files.get(&key(&report.path)) else {
+        let Some(entries) = self.files.get(&self.key(&report.path)) else {
             return;
         };
         let mut open: Vec<Option<&Entry>> = entries.iter().map(Some).collect();
@@ -178,6 +206,15 @@ impl Baseline {
             report.stale = open.into_iter().flatten().cloned().collect();
         }
     }
+}
+
+/// The canonical folder of the file at `path` (which may not exist yet).
+fn folder_of(path: &std::path::Path) -> Option<std::path::PathBuf> {
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    std::fs::canonicalize(parent).ok()
 }
 
 /// The entry a diagnostic of `report` would be recorded as.
@@ -224,6 +261,6 @@ mod tests {
             "/policy/content-filter/rules/*/pattern"
         );
         assert_eq!(shape("/a~1b/3"), "/a~1b/*");
-        assert_eq!(key("././cfg.yaml"), "cfg.yaml");
+        assert_eq!(cwd_key("././cfg.yaml"), "cfg.yaml");
     }
 }

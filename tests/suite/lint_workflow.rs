@@ -178,6 +178,24 @@ fn a_baseline_accepts_todays_findings_by_value_not_by_line() {
         "{human}"
     );
 
+    // Paths are relative to the baseline's folder: the same baseline matches from a
+    // subfolder, where the file is `../cfg.yaml`.
+    std::fs::write(&cfg, &shifted).unwrap();
+    let sub = dir.path().join("sub");
+    std::fs::create_dir_all(&sub).unwrap();
+    let from_sub = policy_in(
+        &sub,
+        &[
+            "lint",
+            "../cfg.yaml",
+            "--baseline",
+            "../baseline.json",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(code(&from_sub), 0, "{}", String::from_utf8_lossy(&from_sub.stdout));
+
     // A file whose YAML cannot be read was not checked: nothing in the baseline is stale.
     std::fs::write(&cfg, format!("{shifted}oops: [\n")).unwrap();
     let v = json(&lint(&["--baseline", "baseline.json"]));
