@@ -48,6 +48,9 @@ pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, peer: SocketAddr) 
     let id = client_request_id(req.headers()).unwrap_or_else(|| gw.request_id());
     let (verdict, resp) = route(&gw, &active, req, peer, &id).await;
     gw.metrics.count(verdict);
+    if resp.status().is_server_error() {
+        gw.metrics.server_errors.fetch_add(1, Ordering::Relaxed);
+    }
     stamp(resp, &active, headers::verdict_value(verdict), &id, &gw.instance)
 }
 

@@ -5,7 +5,7 @@
 //! lock, so a scrape never stalls a request. It does not serve HTTP (`admin.rs` does) and does
 //! not decide when a reload counts as a success (`reload.rs` does).
 
-use policy::contract::{headers, Verdict};
+use policy::contract::{headers, metrics as metric, Verdict};
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, Ordering};
 
 /// Upper bounds of the reload-duration histogram, in seconds: reloads take milliseconds, a
@@ -46,6 +46,8 @@ pub struct Metrics {
     pub requests: [AtomicU64; VERDICT_LABELS],
     /// Upstream failures answered with 502/504.
     pub upstream_errors: AtomicU64,
+    /// Data-plane responses with a 5xx status, whatever the cause.
+    pub server_errors: AtomicU64,
     /// Data-plane requests being handled now: what a SIGTERM drain waits for.
     pub in_flight: AtomicI64,
     /// Failed reloads and watch errors, by [`ReloadError`].
@@ -249,25 +251,33 @@ impl Metrics {
         let _ = writeln!(o, "gateway_config_pending_restart {}", active.pending_restart);
         header(
             o,
-            "gateway_requests_total",
+            metric::REQUESTS,
             "counter",
             "Data-plane responses by policy verdict.",
         );
         for (i, v) in headers::verdict_values().enumerate() {
             let _ = writeln!(
                 o,
-                "gateway_requests_total{{verdict=\"{}\"}} {}",
+                "{}{{verdict=\"{}\"}} {}",
+                metric::REQUESTS,
                 headers::verdict_value(v),
                 get(&self.requests[i])
             );
         }
         header(
             o,
-            "gateway_upstream_errors_total",
+            metric::UPSTREAM_ERRORS,
             "counter",
             "Upstream failures answered with 502 or 504.",
         );
-        let _ = writeln!(o, "gateway_upstream_errors_total {}", get(&self.upstream_errors));
+        let _ = writeln!(o, "{} {}", metric::UPSTREAM_ERRORS, get(&self.upstream_errors));
+        header(
+            o,
+            metric::SERVER_ERRORS,
+            "counter",
+            "Data-plane responses with a 5xx status, whatever the cause.",
+        );
+        let _ = writeln!(o, "{} {}", metric::SERVER_ERRORS, get(&self.server_errors));
         header(
             o,
             "gateway_audit_write_errors_total",

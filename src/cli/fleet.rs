@@ -67,8 +67,8 @@ pub struct RolloutArgs {
     #[arg(long, value_name = "FILE")]
     pub file: Option<PathBuf>,
     /// Gateways per wave; the first wave is the canary.
-    #[arg(long, default_value_t = 1, value_name = "N")]
-    pub batch_size: usize,
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch_size: u32,
     /// How long each wave's traffic is watched before its gates are read: 30s, 2m.
     #[arg(long, default_value = "30s", value_name = "DURATION")]
     pub bake: String,
@@ -77,10 +77,10 @@ pub struct RolloutArgs {
     pub rollback_on_error: bool,
     /// Largest change of a verdict's share, batch vs the gateways not yet updated, beyond what
     /// `--traffic` predicts (0.2 = 20 points).
-    #[arg(long, default_value_t = 0.2, value_name = "X")]
+    #[arg(long, default_value_t = 0.2, value_name = "X", value_parser = share)]
     pub max_verdict_shift: f64,
-    /// Largest share of upstream errors (502/504) on a batch.
-    #[arg(long, default_value_t = 0.01, value_name = "X")]
+    /// Largest share of server errors (5xx) among a batch's responses.
+    #[arg(long, default_value_t = 0.01, value_name = "X", value_parser = share)]
     pub max_error_rate: f64,
     /// Recorded traffic (SPEC §4): the verdict shift its offline replay predicts is allowed.
     #[arg(long, value_name = "FILE")]
@@ -177,6 +177,16 @@ pub fn run(args: FleetArgs) -> Result<Outcome, CliError> {
 }
 
 /// Run `policy rollout`.
+/// A threshold given as a share: a number from 0 to 1 (NaN, a negative share or one above 1
+/// would turn a gate off or make it fail everything, after the canary was touched).
+fn share(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
+        Ok(_) => Err(format!("`{s}` is not a share from 0 to 1 (0.2 = 20 points)")),
+        Err(e) => Err(format!("`{s}`: {e}")),
+    }
+}
+
 pub fn rollout(args: RolloutArgs) -> Result<Outcome, CliError> {
     let inv = inventory(&args.inventory)?;
     let inv_name = args.inventory.display().to_string();
@@ -212,7 +222,7 @@ pub fn rollout(args: RolloutArgs) -> Result<Outcome, CliError> {
         None => None,
     };
     let opts = Options {
-        batch_size: args.batch_size,
+        batch_size: args.batch_size as usize,
         bake: duration("--bake", &args.bake)?,
         rollback_on_error: args.rollback_on_error,
         max_verdict_shift: args.max_verdict_shift,

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! headers.rs  response header names, the verdict header's values, the credential headers
+//! metrics.rs  the names of the metrics a client reads from `GET /metrics` (rollout gates)
 //! serving.rs  the "serving …" log line a gateway prints when it is ready (format and parser)
 //! admin.rs    the admin API: paths, request/response bodies, history operations, /health
 //!             (liveness) and /health/ready (readiness, with each target's reachability)
@@ -16,6 +17,7 @@
 
 pub mod admin;
 pub mod headers;
+pub mod metrics;
 pub mod serving;
 
 pub use crate::engine::Verdict;

@@ -46,16 +46,18 @@ pub fn health(readings: &[(String, bool, Option<String>)], expected: &str) -> Ga
     }
 }
 
-/// The batch's upstream failures (502/504) per response stay within `max`.
+/// The batch's 5xx responses (SPEC §6: an upstream failure, an audit log failing closed,
+/// anything) per response stay within `max`. A gateway that does not count them yet is read
+/// by its upstream failures (502/504).
 pub fn error_rate(batch: &Counters, max: f64) -> Gate {
     let responses = batch.responses();
-    let rate = batch.upstream_errors as f64 / responses.max(1) as f64;
+    let errors = batch.server_errors.max(batch.upstream_errors);
+    let rate = errors as f64 / responses.max(1) as f64;
     Gate {
         name: "error_rate",
         passed: rate <= max,
         detail: format!(
-            "{} of {responses} responses were upstream errors ({:.2}%, at most {:.2}%)",
-            batch.upstream_errors,
+            "{errors} of {responses} responses were server errors (5xx: {:.2}%, at most {:.2}%)",
             rate * 100.0,
             max * 100.0
         ),
@@ -125,5 +127,22 @@ mod tests {
         assert!(verdict_mix(&counters(5, 95), &counters(90, 10), &predicted, 0.2).passed);
         let thin = verdict_mix(&counters(3, 1), &counters(90, 10), &none, 0.2);
         assert!(!thin.passed && thin.detail.contains("too few"));
+    }
+
+    #[test]
+    fn the_error_rate_counts_every_5xx_not_only_upstream_failures() {
+        // An audit log failing closed answers 503: no upstream failed, yet the batch is broken.
+        let mut c = counters(90, 0);
+        c.by_verdict.insert("none".into(), 10);
+        c.server_errors = 10;
+        let g = error_rate(&c, 0.01);
+        assert!(!g.passed, "{}", g.detail);
+        assert!(
+            g.detail.starts_with("10 of 100 responses were server errors"),
+            "{}",
+            g.detail
+        );
+        c.server_errors = 0;
+        assert!(error_rate(&c, 0.01).passed);
     }
 }

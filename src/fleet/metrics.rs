@@ -1,9 +1,11 @@
 //! The counters a rollout gate reads from a gateway's `/metrics` (Prometheus text): responses
-//! by verdict (`gateway_requests_total{verdict}`) and upstream failures answered with 502/504
-//! (`gateway_upstream_errors_total`). Counters belong to a process, so a delta is only taken
-//! between two readings of the same `x-policy-instance`.
+//! by verdict (`gateway_requests_total{verdict}`), upstream failures answered with 502/504
+//! (`gateway_upstream_errors_total`) and every 5xx response (`gateway_server_errors_total`);
+//! the names are `crate::contract::metrics`'. Counters belong to a process, so a delta is only
+//! taken between two readings of the same `x-policy-instance`.
 
 use crate::contract::headers::{verdict_value, verdict_values};
+use crate::contract::metrics as metric;
 use std::collections::BTreeMap;
 
 /// One reading of a gateway's counters.
@@ -13,6 +15,8 @@ pub struct Counters {
     pub by_verdict: BTreeMap<String, u64>,
     /// Upstream failures answered with 502 or 504.
     pub upstream_errors: u64,
+    /// Responses with a 5xx status, whatever the cause.
+    pub server_errors: u64,
 }
 
 impl Counters {
@@ -26,12 +30,14 @@ impl Counters {
             let Ok(value) = value.trim().parse::<f64>() else {
                 continue;
             };
-            if let Some(labels) = name.strip_prefix("gateway_requests_total{") {
+            if let Some(labels) = name.strip_prefix(metric::REQUESTS).and_then(|n| n.strip_prefix('{')) {
                 if let Some(v) = labels.strip_prefix("verdict=\"").and_then(|l| l.split('"').next()) {
                     c.by_verdict.insert(v.to_string(), value as u64);
                 }
-            } else if name == "gateway_upstream_errors_total" {
+            } else if name == metric::UPSTREAM_ERRORS {
                 c.upstream_errors = value as u64;
+            } else if name == metric::SERVER_ERRORS {
+                c.server_errors = value as u64;
             }
         }
         c
@@ -46,6 +52,7 @@ impl Counters {
                 .map(|(k, v)| (k.clone(), v.saturating_sub(*earlier.by_verdict.get(k).unwrap_or(&0))))
                 .collect(),
             upstream_errors: self.upstream_errors.saturating_sub(earlier.upstream_errors),
+            server_errors: self.server_errors.saturating_sub(earlier.server_errors),
         }
     }
 
@@ -55,6 +62,7 @@ impl Counters {
             *self.by_verdict.entry(k.clone()).or_default() += v;
         }
         self.upstream_errors += other.upstream_errors;
+        self.server_errors += other.server_errors;
     }
 
     /// Responses the policy chain decided (the verdicts, `none` left out).
@@ -93,9 +101,12 @@ mod tests {
 
     #[test]
     fn reads_the_gateway_exposition() {
-        let text = "# HELP gateway_requests_total x\n# TYPE gateway_requests_total counter\ngateway_requests_total{verdict=\"allow\"} 30\ngateway_requests_total{verdict=\"block\"} 10\ngateway_requests_total{verdict=\"none\"} 5\ngateway_upstream_errors_total 2\n";
+        let text = "# HELP gateway_requests_total x\n# TYPE gateway_requests_total counter\ngateway_requests_total{verdict=\"allow\"} 30\ngateway_requests_total{verdict=\"block\"} 10\ngateway_requests_total{verdict=\"none\"} 5\ngateway_upstream_errors_total 2\ngateway_server_errors_total 7\n";
         let c = Counters::parse(text);
-        assert_eq!((c.decided(), c.responses(), c.upstream_errors), (40, 45, 2));
+        assert_eq!(
+            (c.decided(), c.responses(), c.upstream_errors, c.server_errors),
+            (40, 45, 2, 7)
+        );
         assert_eq!(c.shares()["block"], 0.25);
         let later = Counters::parse(&text.replace("} 30", "} 50"));
         assert_eq!(later.since(&c).decided(), 20);

@@ -1,12 +1,14 @@
 //! `policy rollout` (SPEC §6): move a group onto a new config batch by batch.
 //!
-//! 1. Preflight: every gateway reachable with its token, its running config read — any failure
-//!    stops here, before anything is touched.
+//! 1. Preflight: every gateway reachable with its token, its running config read, and no
+//!    process listed twice — any failure stops here, before anything is touched.
 //! 2. Plan: each gateway's change classified (`hot` reload, or `restart` when restart-class
 //!    fields change: the zero-drop restart), and with recorded traffic the verdict shift the
 //!    offline engine predicts. `--dry-run` stops here.
 //! 3. Waves of `batch_size` gateways, in inventory order: update, confirm the new hash, bake,
-//!    then gate (`gates.rs`). A failed gate rolls every updated gateway back to the exact
+//!    then gate (`gates.rs`) against the gateways not yet updated (or the last ones seen; when
+//!    the first wave is the whole group, against its own mix over one bake before the update).
+//!    A failed gate rolls every updated gateway back to the exact
 //!    config it ran before (its canonical JSON, confirmed by hash) with `rollback_on_error`,
 //!    or halts.
 //!
@@ -94,6 +96,7 @@ pub async fn run(
     let expected = config_hash(new);
     // 1. Preflight: nothing is touched unless every gateway answers.
     let mut targets = Vec::new();
+    let mut instances: Vec<(String, String)> = Vec::new();
     for entry in &group.gateways {
         let fail = |reason: String| RolloutError::Preflight {
             gateway: entry.name.clone(),
@@ -102,6 +105,15 @@ pub async fn run(
         let (admin, token) = entry.endpoint().map_err(|e| fail(e.to_string()))?;
         let client = AdminClient::new(admin, token);
         let status = client.status().await.map_err(|e| fail(e.to_string()))?;
+        // Two entries for one process (two spellings of its address) would let the canary be
+        // compared with itself.
+        if let Some((same, _)) = instances.iter().find(|(_, i)| *i == status.instance) {
+            return Err(fail(format!(
+                "it is the same gateway as `{same}` (instance {}): list each gateway once",
+                status.instance
+            )));
+        }
+        instances.push((entry.name.clone(), status.instance.clone()));
         let running = client.config().await.map_err(|e| fail(e.to_string()))?;
         let plan = diff::classify(&running, new);
         let class = if status.hash == expected {
@@ -191,6 +203,24 @@ pub async fn run(
             duration_ms: 0,
             error: None,
         };
+        // With no gateway outside the first wave (one gateway, or a batch the size of the
+        // group) there will never be a control: the wave's own verdict mix on the old config,
+        // over one bake before it is updated, stands in for it.
+        if w == 0 && range.end == targets.len() && !interrupt.load(Ordering::SeqCst) {
+            progress("  no gateway stays outside this wave: watching its verdict mix on the old config first");
+            let before = read_counters(&targets).await;
+            bake(opts.bake, progress, interrupt).await;
+            let after = read_counters(&targets).await;
+            let mut old_mix = Counters::default();
+            for (a, b) in before.iter().zip(&after) {
+                if let (Some(a), Some(b)) = (a, b) {
+                    if a.status.instance == b.status.instance {
+                        old_mix.add(&b.counters.since(&a.counters));
+                    }
+                }
+            }
+            last_control = Some(old_mix);
+        }
         // Update the batch.
         for t in &mut targets[range.clone()] {
             let result = update(t, new_text, &expected).await;
@@ -211,13 +241,7 @@ pub async fn run(
         if wave.error.is_none() {
             // Bake: read every gateway, wait, read again.
             let before = read_counters(&targets).await;
-            let mut left = opts.bake;
-            while !left.is_zero() && !interrupt.load(Ordering::SeqCst) {
-                let step = left.min(Duration::from_secs(1));
-                progress(&format!("  baking: {:.0} s left", left.as_secs_f64()));
-                tokio::time::sleep(step).await;
-                left = left.saturating_sub(step);
-            }
+            bake(opts.bake, progress, interrupt).await;
             let after = read_counters(&targets).await;
             let (mut batch_delta, mut control_delta) = (Counters::default(), Counters::default());
             let mut control_seen = false;
@@ -369,6 +393,17 @@ async fn update(t: &mut Target, text: &str, hash: &str) -> Result<(), String> {
 }
 
 /// Every gateway's reading, `None` for one that did not answer in time.
+/// Wait `how_long`, a progress line a second, or until interrupted.
+async fn bake(how_long: Duration, progress: &(dyn Fn(&str) + Sync), interrupt: &AtomicBool) {
+    let mut left = how_long;
+    while !left.is_zero() && !interrupt.load(Ordering::SeqCst) {
+        let step = left.min(Duration::from_secs(1));
+        progress(&format!("  baking: {:.0} s left", left.as_secs_f64()));
+        tokio::time::sleep(step).await;
+        left = left.saturating_sub(step);
+    }
+}
+
 async fn read_counters(targets: &[Target]) -> Vec<Option<Observed>> {
     let mut out = Vec::new();
     for t in targets {

@@ -373,3 +373,62 @@ fn ctrl_c_finishes_the_current_batch_and_says_where_the_fleet_stands() {
     let now = hashes(&fleet);
     assert_eq!((now[0] == r["hash"], now[1] == before[1]), (true, true), "{now:?}");
 }
+
+/// A group whose first wave is the whole group (here, one gateway) has no gateway left to
+/// compare with: its own verdict mix on the old config, over one bake before the update, is
+/// the control, so a good config completes. One gateway listed twice is refused before
+/// anything is touched: it would be compared with itself.
+#[test]
+fn a_one_gateway_group_is_gated_against_its_own_mix_and_a_gateway_listed_twice_is_refused() {
+    let fleet = start_fleet(1);
+    let inv = fleet.inventory.display().to_string();
+    let env = [("FLEET_ADMIN_TOKEN", TOKEN)];
+    let _load = load(&fleet);
+    std::thread::sleep(Duration::from_millis(500));
+    let good = fleet.dir.path().join("good.yaml");
+    std::fs::write(&good, fleet_config("2.0.0", "")).unwrap();
+    let good_s = good.display().to_string();
+    let rollout = |inventory: &str| {
+        policy(
+            &[
+                "rollout",
+                "--inventory",
+                inventory,
+                "--group",
+                "production",
+                "--file",
+                &good_s,
+                "--bake",
+                "2s",
+                "--rollback-on-error",
+                "--format",
+                "json",
+            ],
+            &env,
+        )
+    };
+    // Listed twice, under two spellings of one address.
+    let twice = fleet.dir.path().join("twice.yaml");
+    let admin = fleet.gateways[0].admin;
+    std::fs::write(
+        &twice,
+        format!(
+            "groups:\n  production:\n    gateways:\n      - {{ name: a, admin: \"http://{admin}\", token_env: FLEET_ADMIN_TOKEN }}\n      - {{ name: b, admin: \"http://localhost:{}\", token_env: FLEET_ADMIN_TOKEN }}\n",
+            admin.port()
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = rollout(twice.to_str().unwrap());
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(err.contains("the same gateway as `a`"), "{err}");
+    assert_eq!(fleet.gateways[0].health()["config_version"], "1.0.0", "nothing touched");
+
+    let (code, out, err) = rollout(&inv);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let r: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["outcome"], "completed", "{r:#}");
+    assert!(
+        err.contains("watching its verdict mix on the old config first"),
+        "{err}"
+    );
+}
