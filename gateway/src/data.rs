@@ -91,11 +91,12 @@ async fn route(
 ) -> (Option<Verdict>, Response<Body>) {
     let path = req.uri().path().to_string();
     match (req.method(), path.as_str()) {
-        (&Method::GET, admin::HEALTH) => (None, health(gw, active, false)),
-        (&Method::GET, admin::HEALTH_READY) => (None, health(gw, active, true)),
+        // HEAD as GET (load balancers probe with it); hyper sends no body for a HEAD.
+        (&Method::GET | &Method::HEAD, admin::HEALTH) => (None, health(gw, active, false)),
+        (&Method::GET | &Method::HEAD, admin::HEALTH_READY) => (None, health(gw, active, true)),
         (&Method::POST, "/v1/chat/completions" | "/v1/completions") => completion(gw, active, req, peer, id).await,
         (_, admin::HEALTH | admin::HEALTH_READY | "/v1/chat/completions" | "/v1/completions") => {
-            let allow = if path.starts_with(admin::HEALTH) { "GET" } else { "POST" };
+            let allow = if path.starts_with(admin::HEALTH) { "GET, HEAD" } else { "POST" };
             (None, method_not_allowed(req.method(), &path, allow))
         }
         _ => (

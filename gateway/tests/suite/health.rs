@@ -53,6 +53,15 @@ fn the_mock_is_always_reachable() {
     assert_eq!(h.targets.len(), 1);
     assert_eq!((h.targets[0].provider.as_str(), h.targets[0].reachable), ("mock", true));
     assert_eq!(gw.get("/health/ready").header("x-policy-verdict"), Some("none"));
+    // HEAD, as load balancers probe: the status and headers, no body.
+    use std::io::{Read, Write};
+    let mut raw = std::net::TcpStream::connect(gw.data).unwrap();
+    raw.write_all(b"HEAD /health/ready HTTP/1.1\r\nhost: gw\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    raw.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.ends_with("\r\n\r\n"), "no body: {answer}");
     assert_eq!(
         gw.admin("POST", "/health/ready", None, "").status,
         404,
