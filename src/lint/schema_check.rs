@@ -57,10 +57,12 @@ fn explain(
 ) -> Vec<(&'static Rule, Finding)> {
     let (parent, key) = pointer::split_last(pointer).unwrap_or_default();
     let key = key.as_ref();
-    let field = if key.is_empty() {
-        "the document".to_string()
-    } else {
-        format!("`{key}`")
+    // A list item is named by its list (`detect[1]`), not by its bare index.
+    let in_list = pointer::split_last(parent).filter(|_| key.parse::<usize>().is_ok());
+    let field = match in_list {
+        _ if key.is_empty() => "the document".to_string(),
+        Some((_, list)) => format!("`{list}[{key}]`"),
+        None => format!("`{key}`"),
     };
     let expected = schema::property(parent, key)
         .and_then(|p| p.get("x-expected"))

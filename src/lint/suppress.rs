@@ -80,6 +80,15 @@ pub fn apply(src: &str, lines: &LineIndex, doc: Option<&Document>, diagnostics: 
         }
     }
     for (d, used) in directives.iter().zip(&used) {
+        if d.codes.is_empty() {
+            out.kept.push(warning(
+                &unused_suppression::RULE,
+                "this suppression names no code, so it suppresses nothing".into(),
+                d.span,
+                "no code".into(),
+                "name the codes it is for in brackets, e.g. `# policy: ignore[P309] the pod network is private`".into(),
+            ));
+        }
         if !d.has_reason {
             out.kept.push(warning(
                 &suppression_without_reason::RULE,
@@ -213,7 +222,19 @@ fn parse_line(line: &str, line_no: u32) -> Option<Directive> {
         (false, rest.strip_prefix("ignore")?)
     };
     let open = line.len() - after.len();
-    let inner = after.strip_prefix('[')?;
+    let span = pos(hash).to_span(pos(line.trim_end().len()));
+    let Some(inner) = after.strip_prefix('[') else {
+        // `# policy: ignore because …`: it names no code, so it suppresses nothing (`apply`
+        // says so). `# policy: ignored …` is not a directive.
+        let bare = after.is_empty() || after.starts_with([' ', '\t']);
+        return bare.then_some(Directive {
+            line: line_no,
+            whole_file,
+            codes: Vec::new(),
+            span,
+            has_reason: true,
+        });
+    };
     let close = inner.find(']')?;
     let list_at = open + 1;
     let mut codes = Vec::new();
@@ -233,7 +254,7 @@ fn parse_line(line: &str, line_no: u32) -> Option<Directive> {
         line: line_no,
         whole_file,
         codes,
-        span: pos(hash).to_span(pos(line.trim_end().len())),
+        span,
         has_reason: !reason.is_empty(),
     })
 }
@@ -256,6 +277,10 @@ mod tests {
         assert!(d.whole_file && !d.has_reason);
         assert_eq!(d.codes[0].2.unwrap().code, "P311");
         assert!(parse_line("  pattern: a#policy: ignore[P304] x", 1).is_none());
+        // Naming no code is a directive that suppresses nothing; `ignored` is just a word.
+        assert!(parse_line("  a: 1 # policy: ignore[] reason", 1).is_some_and(|d| d.codes.is_empty()));
+        assert!(parse_line("  a: 1 # policy: ignore because", 1).is_some_and(|d| d.codes.is_empty()));
+        assert!(parse_line("  a: 1 # policy: ignored by hand", 1).is_none());
         assert!(parse_line("  # policy: ignored[P304] x", 1).is_none());
         assert!(parse_line("  # a note about policy: nothing", 1).is_none());
     }

@@ -474,3 +474,23 @@ fn the_unsafe_chain_fix_lands_after_a_quoted_entry_not_in_its_comment() {
         text.replace("\"content-filter\"]", "\"content-filter\", pii-detector]")
     );
 }
+
+#[test]
+fn a_suppression_naming_no_code_is_a_warning_and_list_items_are_named_by_their_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "pack: { name: p, version: 1.0.0 } # policy: ignore because\nproviders:\n  targets: [{ id: m, provider: mock }]\npolicies:\n  chain: [pii-detector] # policy: ignore[] why\npolicy:\n  pii-detector: { detect: [email, emial] }\n";
+    std::fs::write(dir.path().join("cfg.yaml"), text).unwrap();
+    let v = json(&policy_in(dir.path(), &["lint", "cfg.yaml", "--format", "json"]));
+    assert_eq!(
+        findings(&v),
+        [("P402".into(), 1), ("P402".into(), 5), ("P204".into(), 7)]
+    );
+    let messages: Vec<&str> = v["files"][0]["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(messages[0], "this suppression names no code, so it suppresses nothing");
+    assert_eq!(messages[2], "unknown `detect[1]` value `emial`");
+}
