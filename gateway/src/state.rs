@@ -214,11 +214,19 @@ impl Overrides {
     /// Whether the config's value at `pointer` is replaced by an override here, so that
     /// changing it in the file changes nothing this instance runs.
     pub fn covers(&self, pointer: &str) -> bool {
-        match pointer {
-            "/gateway/listen" => self.listen.is_some(),
-            "/gateway/admin/listen" => self.admin_listen.is_some(),
-            _ => false,
+        self.pointers().contains(&pointer)
+    }
+
+    /// The config pointers overridden here (what `GET /admin/status` lists as `overridden`).
+    pub fn pointers(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.listen.is_some() {
+            out.push("/gateway/listen");
         }
+        if self.admin_listen.is_some() {
+            out.push("/gateway/admin/listen");
+        }
+        out
     }
 }
 

@@ -242,6 +242,11 @@ pub struct Status {
     pub listen: String,
     /// The bound admin-plane address (`--admin-listen`, else `gateway.admin.listen`).
     pub admin_listen: String,
+    /// The config pointers this instance overrides on its command line (`/gateway/listen` for
+    /// `--listen`, `/gateway/admin/listen` for `--admin-listen`): a file that changes them
+    /// changes nothing this instance runs, so it is not restart-class here (SPEC §6).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overridden: Vec<String>,
     /// The audit log's state, when the chain has `audit-logger`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit: Option<AuditHealth>,

@@ -115,7 +115,14 @@ pub async fn run(
         }
         instances.push((entry.name.clone(), status.instance.clone()));
         let running = client.config().await.map_err(|e| fail(e.to_string()))?;
-        let plan = diff::classify(&running, new);
+        let mut plan = diff::classify(&running, new);
+        // An address this instance overrides on its command line is not the file's to change
+        // (SPEC §6): a new value there is no restart for it.
+        for c in &mut plan.changes {
+            if status.overridden.contains(&c.pointer) {
+                c.class = crate::schema::ReloadClass::Hot;
+            }
+        }
         let class = if status.hash == expected {
             "none"
         } else if plan.restart_required().is_empty() {

@@ -432,3 +432,56 @@ fn a_one_gateway_group_is_gated_against_its_own_mix_and_a_gateway_listed_twice_i
         "{err}"
     );
 }
+
+/// SPEC §6: an address an instance overrides on its command line is not the file's to change,
+/// so a new file that names other addresses is a hot change for it, not a restart.
+#[test]
+fn a_new_address_is_no_restart_for_an_instance_that_overrides_it() {
+    let config = fleet_config("1.0.0", "");
+    let gw = Gateway::start_with(
+        &config,
+        Opts {
+            env: vec![("FLEET_ADMIN_TOKEN", TOKEN)],
+            args: vec![
+                "--listen".into(),
+                "127.0.0.1:0".into(),
+                "--admin-listen".into(),
+                "127.0.0.1:0".into(),
+            ],
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = dir.path().join("inventory.yaml");
+    write_inventory(&inventory, std::slice::from_ref(&gw), "FLEET_ADMIN_TOKEN");
+    let status = gw.admin("GET", "/admin/status", Some(TOKEN), "").json();
+    assert_eq!(
+        status["overridden"],
+        serde_json::json!(["/gateway/listen", "/gateway/admin/listen"])
+    );
+    let moved = dir.path().join("moved.yaml");
+    std::fs::write(
+        &moved,
+        fleet_config("2.0.0", "")
+            .replace("  listen: 127.0.0.1:0\n", "  listen: 127.0.0.1:47999\n")
+            .replace("admin: { listen: 127.0.0.1:0,", "admin: { listen: 127.0.0.1:47998,"),
+    )
+    .unwrap();
+    let (code, out, err) = policy(
+        &[
+            "rollout",
+            "--inventory",
+            inventory.to_str().unwrap(),
+            "--group",
+            "production",
+            "--file",
+            moved.to_str().unwrap(),
+            "--dry-run",
+            "--format",
+            "json",
+        ],
+        &[("FLEET_ADMIN_TOKEN", TOKEN)],
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    let r: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["plan"][0]["class"], "hot", "{r:#}");
+}
