@@ -115,6 +115,14 @@ pub async fn run(
         }
         instances.push((entry.name.clone(), status.instance.clone()));
         let running = client.config().await.map_err(|e| fail(e.to_string()))?;
+        if running.gateway.admin.token_env != new.gateway.admin.token_env {
+            let name = |t: &Option<String>| t.as_deref().map_or("none".to_string(), |v| format!("`{v}`"));
+            return Err(fail(format!(
+                "the new config changes `gateway.admin.token_env` from {} to {}: once updated, the gateway would want a token this rollout does not hold, and could be neither gated nor rolled back; change the admin token outside a rollout",
+                name(&running.gateway.admin.token_env),
+                name(&new.gateway.admin.token_env)
+            )));
+        }
         let mut plan = diff::classify(&running, new);
         // An address this instance overrides on its command line is not the file's to change
         // (SPEC §6): a new value there is no restart for it.
@@ -345,8 +353,9 @@ pub async fn run(
         }
         rb.gateways.reverse();
         rb.breach_to_whole_ms = breach.elapsed().as_millis() as u64;
+        // A rollback that could not put every gateway back leaves the fleet where it stands.
+        report.outcome = if rb.complete { "rolled_back" } else { "halted" };
         report.rollback = Some(rb);
-        report.outcome = "rolled_back";
     } else if failed {
         report.outcome = "halted";
     } else {

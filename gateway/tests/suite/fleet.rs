@@ -485,3 +485,34 @@ fn a_new_address_is_no_restart_for_an_instance_that_overrides_it() {
     let r: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(r["plan"][0]["class"], "hot", "{r:#}");
 }
+
+/// A new config that changes the admin token's variable would lock the rollout out of the
+/// gateway it just updated (it could neither gate nor roll it back): refused before anything
+/// is touched.
+#[test]
+fn a_new_admin_token_variable_is_refused_before_anything_is_touched() {
+    let fleet = start_fleet(1);
+    let rotated = fleet.dir.path().join("rotated.yaml");
+    std::fs::write(
+        &rotated,
+        fleet_config("2.0.0", "").replace("token_env: FLEET_ADMIN_TOKEN", "token_env: ROTATED_TOKEN"),
+    )
+    .unwrap();
+    let (code, out, err) = policy(
+        &[
+            "rollout",
+            "--inventory",
+            fleet.inventory.to_str().unwrap(),
+            "--group",
+            "production",
+            "--file",
+            rotated.to_str().unwrap(),
+            "--bake",
+            "1s",
+        ],
+        &[("FLEET_ADMIN_TOKEN", TOKEN)],
+    );
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(err.contains("gateway.admin.token_env"), "{err}");
+    assert_eq!(fleet.gateways[0].health()["config_version"], "1.0.0", "nothing touched");
+}
