@@ -332,7 +332,29 @@ async fn respond(
                 headers,
                 request_id: id,
             };
-            match upstream::send(&gw.client, out).await {
+            // A drain that runs out before the upstream answers ends the request with a 503
+            // that says so (a stream already started ends with its `error` event instead),
+            // never a connection closed without a response.
+            let mut expired = gw.drain_expired.subscribe();
+            let drain_over = async move {
+                if expired.wait_for(|e| *e).await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            };
+            let sent = tokio::select! {
+                sent = upstream::send(&gw.client, out) => sent,
+                () = drain_over => {
+                    let ms = active.config.gateway.limits.drain_timeout_ms;
+                    return error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "server_error",
+                        "gateway_shutdown",
+                        &format!("the gateway is shutting down: gateway.limits.drain_timeout_ms ({ms} ms) ran out before the upstream answered; retry"),
+                        extra,
+                    );
+                }
+            };
+            match sent {
                 Ok(resp) if is_event_stream(&resp) => {
                     let (drain_ms, id) = (active.config.gateway.limits.drain_timeout_ms, id.to_string());
                     let closing = move || drain_event(drain_ms, &id);

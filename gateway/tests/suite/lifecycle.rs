@@ -196,3 +196,27 @@ fn audit_log_and_recording() {
     assert_eq!(recorded[0].request.client_ip.as_deref(), Some("127.0.0.1"));
     assert_eq!(recorded[0].request.body, body);
 }
+
+/// A request still waiting for its upstream when the drain runs out gets a 503 that names the
+/// shutdown, not a connection closed without a response.
+#[test]
+fn a_request_the_drain_timeout_overtakes_is_answered_503() {
+    let config = mock_config("1.0.0", 600, FULL_CHAIN).replace(
+        "limits: { max_body_bytes: 2048, request_timeout_ms: 800 }",
+        "limits: { max_body_bytes: 2048, request_timeout_ms: 800, drain_timeout_ms: 100 }",
+    );
+    let mut gw = Gateway::start(&config);
+    let data = gw.data;
+    let held =
+        std::thread::spawn(move || support::request(data, "POST", "/v1/completions", &[], br#"{"prompt":"hi"}"#));
+    assert!(eventually(Duration::from_secs(5), || {
+        gw.admin("GET", "/metrics", None, "")
+            .body
+            .contains("gateway_in_flight_requests 1")
+    }));
+    gw.signal(Signal::TERM);
+    let r = held.join().unwrap();
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(r.json()["error"]["code"], "gateway_shutdown", "{}", r.body);
+    assert_eq!(gw.wait_exit(Duration::from_secs(10)).unwrap().code(), Some(0));
+}
