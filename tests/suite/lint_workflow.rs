@@ -494,3 +494,17 @@ fn a_suppression_naming_no_code_is_a_warning_and_list_items_are_named_by_their_l
     assert_eq!(messages[0], "this suppression names no code, so it suppresses nothing");
     assert_eq!(messages[2], "unknown `detect[1]` value `emial`");
 }
+
+#[test]
+fn human_and_concise_give_the_same_column_on_a_line_with_non_ascii_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "pack: {description: \"héllo 😀\", name: p, version: 1.0.0, verison: 2}\nproviders:\n  targets: [{ id: m, provider: mock }]\npolicies:\n  chain: []\n";
+    std::fs::write(dir.path().join("cfg.yaml"), text).unwrap();
+    let concise = stdout(
+        &policy_in(dir.path(), &["lint", "cfg.yaml", "--format", "concise"]),
+        None,
+    );
+    assert!(concise.starts_with("cfg.yaml:1:57: P201"), "{concise}");
+    let human = stdout(&policy_in(dir.path(), &["lint", "cfg.yaml"]), None);
+    assert!(human.contains("[cfg.yaml:1:57]"), "{human}");
+}

@@ -47,8 +47,42 @@ impl Style {
 
 struct Report<'a> {
     d: &'a Diagnostic,
-    source: NamedSource<Arc<String>>,
+    source: CharColumns,
     labels: Vec<LabeledSpan>,
+}
+
+/// The file as miette reads it, with the column of a span counted in characters: miette
+/// counts bytes, so the `[file:line:col]` of a line with `é` in it disagreed with the JSON,
+/// concise and SARIF positions (and with editors).
+struct CharColumns(NamedSource<Arc<String>>);
+
+impl miette::SourceCode for CharColumns {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        before: usize,
+        after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
+        let read = self.0.read_span(span, before, after)?;
+        let text = self.0.inner().as_str();
+        let Some(head) = text.get(..span.offset()) else {
+            return Ok(read);
+        };
+        let column = head.len() - head.rfind('\n').map_or(0, |i| i + 1);
+        let column = head[head.len() - column..].chars().count();
+        let mut contents = miette::MietteSpanContents::new_named(
+            read.name().unwrap_or_default().to_string(),
+            read.data(),
+            *read.span(),
+            read.line(),
+            column,
+            read.line_count(),
+        );
+        if let Some(language) = read.language() {
+            contents = contents.with_language(language);
+        }
+        Ok(Box::new(contents))
+    }
 }
 
 impl fmt::Debug for Report<'_> {
@@ -110,7 +144,7 @@ pub fn render(reports: &[FileReport], style: Style) -> String {
             );
             let report = Report {
                 d,
-                source: NamedSource::new(&r.path, r.source.clone()).with_language("yaml"),
+                source: CharColumns(NamedSource::new(&r.path, r.source.clone()).with_language("yaml")),
                 labels,
             };
             let result = match style {
