@@ -90,6 +90,14 @@ mod tests {
     }
 
     #[test]
+    fn core_tags_are_read_short_or_verbatim() {
+        let doc = parse("a: !<tag:yaml.org,2002:str> 1\nb: !!int 2\nc: !<tag:yaml.org,2002:seq> [x]\n").unwrap();
+        assert_eq!(doc.value, json!({"a": "1", "b": 2, "c": ["x"]}));
+        let errs = parse("a: !<tag:example.com,2000:x> 1\n").unwrap_err();
+        assert_eq!(errs[0].kind, YamlErrorKind::Unsupported);
+    }
+
+    #[test]
     fn locate_maps_pointers_to_spans() {
         let doc = parse("a:\n  - x: 1\n  - x: 2\n    y: [3, 4]\n").unwrap();
         let l = doc.locate("/a/1/y/1");

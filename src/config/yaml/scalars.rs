@@ -18,18 +18,18 @@ pub(super) fn resolve(
 ) -> Result<(Value, ScalarKind), String> {
     let value = match tag {
         None => return Ok(resolve_untagged(text, style)),
-        Some(t) if t.is_yaml_core_schema() => match t.suffix.as_str() {
+        Some(t) if core(t).is_some() => match core(t).unwrap_or_default() {
             "str" => Value::String(text.into_owned()),
             "null" | "bool" | "int" | "float" => {
                 let v = resolve_plain(&text);
-                let ok = match t.suffix.as_str() {
+                let ok = match core(t).unwrap_or_default() {
                     "null" => v.is_null(),
                     "bool" => v.is_boolean(),
                     "int" => v.is_i64() || v.is_u64(),
                     _ => v.is_number(),
                 };
                 if !ok {
-                    return Err(format!("`{text}` is not a valid `!!{}`", t.suffix));
+                    return Err(format!("`{text}` is not a valid `!!{}`", core(t).unwrap_or_default()));
                 }
                 v
             }
@@ -55,8 +55,21 @@ pub(super) fn resolve_untagged(text: Cow<'_, str>, style: ScalarStyle) -> (Value
 pub(super) fn check_collection_tag(tag: Option<&Tag>) -> Result<(), String> {
     match tag {
         None => Ok(()),
-        Some(t) if t.is_yaml_core_schema() && matches!(t.suffix.as_str(), "map" | "seq") => Ok(()),
+        Some(t) if matches!(core(t), Some("map" | "seq")) => Ok(()),
         Some(t) => Err(unsupported(t)),
+    }
+}
+
+/// The core schema's name for `t` (`str`, `int`, `map`, …), written `!!str` or verbatim as
+/// `!<tag:yaml.org,2002:str>`; `None` for any other tag.
+fn core(t: &Tag) -> Option<&str> {
+    const CORE: &str = "tag:yaml.org,2002:";
+    if t.is_yaml_core_schema() {
+        return Some(t.suffix.as_str());
+    }
+    match t.handle.as_str() {
+        "" | "!" => t.suffix.strip_prefix(CORE),
+        _ => None,
     }
 }
 
