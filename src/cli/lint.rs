@@ -141,8 +141,15 @@ pub fn expand(args: &[String]) -> Result<Vec<Input>, CliError> {
             inputs.push(Input::File(PathBuf::from(arg)));
         }
     }
+    // One file named twice (`x.yaml ./x.yaml`, or through a glob and by name) is linted, and
+    // fixed, once.
     let mut seen = std::collections::HashSet::new();
-    inputs.retain(|i| seen.insert(i.clone()));
+    inputs.retain(|i| {
+        seen.insert(match i {
+            Input::File(p) => Input::File(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())),
+            Input::Stdin => Input::Stdin,
+        })
+    });
     Ok(inputs)
 }
 

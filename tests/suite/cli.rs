@@ -60,6 +60,15 @@ fn a_folder_means_its_yaml_files() {
     assert_eq!(v["summary"]["files"], 2, "{v}");
     let out = policy(&["lint", dir.path().join("[x].yaml").to_str().unwrap()], None);
     assert_eq!(code(&out), 0, "{out:?}");
+    // One file named twice is linted once.
+    let a = dir.path().join("d/a.yaml");
+    let again = dir.path().join("d/./a.yaml");
+    let out = policy(
+        &["lint", "--format", "json", a.to_str().unwrap(), again.to_str().unwrap()],
+        None,
+    );
+    let v: Value = serde_json::from_str(&stdout(&out, None)).unwrap();
+    assert_eq!(v["summary"]["files"], 1, "{v}");
 }
 
 #[test]
