@@ -39,6 +39,24 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// A streamed response still being sent: one request in flight until its body ends (the
+/// request's own [`InFlight`] ends with the response head), so status, metrics and a drain's
+/// log count open streams.
+struct Streaming(Arc<Gateway>);
+
+impl Streaming {
+    fn begin(gw: &Arc<Gateway>) -> Streaming {
+        gw.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+        Streaming(Arc::clone(gw))
+    }
+}
+
+impl Drop for Streaming {
+    fn drop(&mut self) {
+        self.0.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Handle one data-plane request: admit, route, count, stamp.
 pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
     // admit: everything below uses this config, whatever reloads happen meanwhile.
@@ -277,7 +295,7 @@ async fn read_body(active: &Active, headers: &HeaderMap, body: Incoming) -> Resu
 }
 
 async fn respond(
-    gw: &Gateway,
+    gw: &Arc<Gateway>,
     active: &Active,
     request: &engine::Request,
     d: &Decision,
@@ -358,7 +376,8 @@ async fn respond(
                 Ok(resp) if is_event_stream(&resp) => {
                     let (drain_ms, id) = (active.config.gateway.limits.drain_timeout_ms, id.to_string());
                     let closing = move || drain_event(drain_ms, &id);
-                    resp.map(|body| crate::http::until_expired(body, gw.drain_expired.subscribe(), closing))
+                    let streaming = Streaming::begin(gw);
+                    resp.map(|body| crate::http::until_expired(body, gw.drain_expired.subscribe(), closing, streaming))
                 }
                 Ok(resp) => resp,
                 Err(e) => {

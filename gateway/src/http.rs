@@ -66,13 +66,16 @@ fn events_end(bytes: &[u8]) -> usize {
 /// is up: the client reads why the stream ended, after the last whole event (a half-sent event
 /// is held back, never cut), instead of a connection closed mid-event. An upstream failure
 /// still aborts the body, and a client that goes away ends the task and the upstream request.
+/// `held` lives as long as the stream does (the in-flight count of the request).
 pub fn until_expired(
     mut body: Body,
     mut expired: tokio::sync::watch::Receiver<bool>,
     closing: impl FnOnce() -> Bytes + Send + 'static,
+    held: impl Send + 'static,
 ) -> Body {
     let (tx, out) = channel();
     tokio::spawn(async move {
+        let _held = held;
         let mut partial = bytes::BytesMut::new();
         loop {
             tokio::select! {

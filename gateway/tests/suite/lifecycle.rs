@@ -95,6 +95,9 @@ fn sigterm_with_streams_in_flight_completes_them_or_ends_them_with_an_error_even
         );
         let mut gw = Gateway::start(&config);
         let streams: Vec<_> = (0..3).map(|_| stream(gw.data)).collect();
+        // An open stream is a request in flight until its body ends, not only until its head.
+        let in_flight = gw.admin("GET", "/admin/status", None, "").json()["in_flight"].clone();
+        assert_eq!(in_flight, 3, "three streams are open");
         let signalled = Instant::now();
         gw.signal(Signal::TERM);
         for s in streams {
