@@ -106,15 +106,34 @@ impl Inventory {
             let e = &errors[0];
             invalid(format!("line {}: {}", e.span.start.line, e.message))
         })?;
-        let inventory: Inventory = serde_json::from_value(doc.value).map_err(|e| invalid(e.to_string()))?;
+        let inventory: Inventory = serde_path_to_error::deserialize(&doc.value).map_err(|e| {
+            let at = doc
+                .locate(&crate::config::pointer::of_serde_path(e.path()))
+                .value
+                .start
+                .line;
+            invalid(format!("line {at}: {}", e.inner()))
+        })?;
+        if inventory.groups.is_empty() {
+            return Err(invalid("names no group: list at least one under `groups:`".into()));
+        }
         for (name, group) in &inventory.groups {
             if group.gateways.is_empty() {
                 return Err(invalid(format!("group `{name}` lists no gateway")));
             }
             let mut seen = std::collections::BTreeSet::new();
             for g in &group.gateways {
+                if g.name.trim().is_empty() {
+                    return Err(invalid(format!("group `{name}` has a gateway with an empty name")));
+                }
                 if !seen.insert(&g.name) {
                     return Err(invalid(format!("group `{name}` names gateway `{}` twice", g.name)));
+                }
+                if !g.admin.starts_with("http://") {
+                    return Err(invalid(format!(
+                        "group `{name}`, gateway `{}`: admin `{}` is not an http://HOST:PORT URL",
+                        g.name, g.admin
+                    )));
                 }
             }
         }
@@ -187,5 +206,19 @@ mod tests {
         )
         .unwrap_err();
         assert!(twice.to_string().contains("twice"));
+        // Found when the file is read, not per gateway later: no group, an empty name, an
+        // address that is not an http:// URL; and a typo says on which line.
+        let refused = |text: &str| Inventory::parse("i.yaml", text).unwrap_err().to_string();
+        assert!(refused("groups: {}\n").contains("names no group"));
+        assert!(
+            refused("groups: { p: { gateways: [ { name: \"\", admin: \"http://127.0.0.1:1\" } ] } }\n")
+                .contains("empty name")
+        );
+        assert!(
+            refused("groups: { p: { gateways: [ { name: a, admin: \"127.0.0.1:1\" } ] } }\n")
+                .contains("not an http://HOST:PORT URL")
+        );
+        let typo = refused("groups:\n  p:\n    gateways:\n      - name: a\n        admn: x\n");
+        assert!(typo.contains("line 5") && typo.contains("admn"), "{typo}");
     }
 }
