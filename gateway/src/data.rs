@@ -29,29 +29,19 @@ use std::time::{Duration, Instant};
 /// Longest client-supplied `x-request-id` kept; longer ones are replaced by the gateway's own.
 const MAX_REQUEST_ID: usize = 128;
 
-/// Decrements the in-flight gauge however the request ends (including a client hang-up that
-/// drops the handler's future).
-struct InFlight<'a>(&'a Gateway);
+/// One request in the in-flight gauge, taken out however it ends (including a client hang-up
+/// that drops the handler's future). A request holds one until its response head is sent; a
+/// streamed response holds another until its body ends, so open streams are counted too.
+struct InFlight(Arc<Gateway>);
 
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// A streamed response still being sent: one request in flight until its body ends (the
-/// request's own [`InFlight`] ends with the response head), so status, metrics and a drain's
-/// log count open streams.
-struct Streaming(Arc<Gateway>);
-
-impl Streaming {
-    fn begin(gw: &Arc<Gateway>) -> Streaming {
+impl InFlight {
+    fn begin(gw: &Arc<Gateway>) -> InFlight {
         gw.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
-        Streaming(Arc::clone(gw))
+        InFlight(Arc::clone(gw))
     }
 }
 
-impl Drop for Streaming {
+impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
@@ -61,8 +51,7 @@ impl Drop for Streaming {
 pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
     // admit: everything below uses this config, whatever reloads happen meanwhile.
     let active = gw.active.load_full();
-    gw.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
-    let _in_flight = InFlight(&gw);
+    let _in_flight = InFlight::begin(&gw);
     let id = client_request_id(req.headers()).unwrap_or_else(|| gw.request_id());
     let (verdict, resp) = route(&gw, &active, req, peer, &id).await;
     gw.metrics.count(verdict);
@@ -376,7 +365,7 @@ async fn respond(
                 Ok(resp) if is_event_stream(&resp) => {
                     let (drain_ms, id) = (active.config.gateway.limits.drain_timeout_ms, id.to_string());
                     let closing = move || drain_event(drain_ms, &id);
-                    let streaming = Streaming::begin(gw);
+                    let streaming = InFlight::begin(gw);
                     resp.map(|body| crate::http::until_expired(body, gw.drain_expired.subscribe(), closing, streaming))
                 }
                 Ok(resp) => resp,
