@@ -210,7 +210,7 @@ fn status(gw: &Gateway) -> Status {
         in_flight: gw.metrics.in_flight.load(std::sync::atomic::Ordering::Relaxed),
         listen: gw.listen.to_string(),
         admin_listen: gw.admin_listen.to_string(),
-        overridden: gw.overrides.pointers().into_iter().map(String::from).collect(),
+        overridden: gw.overrides.pointers().map(String::from).collect(),
         instance: gw.instance.clone(),
         state_dir: crate::state_dir::path().map(|p| p.display().to_string()),
         audit: active.audit_health(&gw.journal.audit),

@@ -16,7 +16,6 @@ use policy::diff::{classify, Plan};
 use policy::engine::Engine;
 use policy::lint::rules::invalid_listen_address::{is_loopback, parse as parse_listen};
 use policy::lint::{self, FileReport};
-use policy::schema::ReloadClass;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -76,10 +75,10 @@ pub fn prepare(
     let (config, pending, plan) = match running {
         None => (config, Vec::new(), Plan::default()),
         Some(run) => {
-            let proposed = for_instance(classify(&run.config, &config), overrides);
+            let proposed = classify(&run.config, &config).for_instance(|p| overrides.covers(p));
             let pending: Vec<String> = proposed.restart_required().into_iter().map(String::from).collect();
             let effective = policy::diff::hold_restart_fields(&run.config, &config, &proposed);
-            let plan = for_instance(classify(&run.config, &effective), overrides);
+            let plan = classify(&run.config, &effective).for_instance(|p| overrides.covers(p));
             (effective, pending, plan)
         }
     };
@@ -113,17 +112,6 @@ pub fn prepare(
             .cloned()
             .unwrap_or_default(),
     })
-}
-
-/// `plan` as this instance sees it: a change at an address it overrides takes effect without
-/// a restart (there is nothing to rebind), so it is hot here.
-fn for_instance(mut plan: Plan, overrides: &Overrides) -> Plan {
-    for c in &mut plan.changes {
-        if overrides.covers(&c.pointer) {
-            c.class = ReloadClass::Hot;
-        }
-    }
-    plan
 }
 
 /// P309 (`admin-listener-without-token`) for the address this instance really binds: lint

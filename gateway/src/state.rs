@@ -214,19 +214,17 @@ impl Overrides {
     /// Whether the config's value at `pointer` is replaced by an override here, so that
     /// changing it in the file changes nothing this instance runs.
     pub fn covers(&self, pointer: &str) -> bool {
-        self.pointers().contains(&pointer)
+        self.pointers().any(|p| p == pointer)
     }
 
     /// The config pointers overridden here (what `GET /admin/status` lists as `overridden`).
-    pub fn pointers(&self) -> Vec<&'static str> {
-        let mut out = Vec::new();
-        if self.listen.is_some() {
-            out.push("/gateway/listen");
-        }
-        if self.admin_listen.is_some() {
-            out.push("/gateway/admin/listen");
-        }
-        out
+    pub fn pointers(&self) -> impl Iterator<Item = &'static str> + '_ {
+        [
+            ("/gateway/listen", &self.listen),
+            ("/gateway/admin/listen", &self.admin_listen),
+        ]
+        .into_iter()
+        .filter_map(|(pointer, set)| set.is_some().then_some(pointer))
     }
 }
 

@@ -91,6 +91,19 @@ impl Plan {
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()
     }
+
+    /// The plan as an instance that overrides some config values on its command line sees it
+    /// (SPEC §6: `--listen`, `--admin-listen`): a change at a pointer `overridden` names
+    /// changes nothing that instance runs, so it needs no restart there. The gateway plans its
+    /// reloads so, and `policy rollout` each gateway's update.
+    pub fn for_instance(mut self, overridden: impl Fn(&str) -> bool) -> Plan {
+        for c in &mut self.changes {
+            if overridden(&c.pointer) {
+                c.class = ReloadClass::Hot;
+            }
+        }
+        self
+    }
 }
 
 /// Compare two configs. Pure and deterministic; `classify(a, a)` is empty.

@@ -123,14 +123,9 @@ pub async fn run(
                 name(&new.gateway.admin.token_env)
             )));
         }
-        let mut plan = diff::classify(&running, new);
         // An address this instance overrides on its command line is not the file's to change
-        // (SPEC §6): a new value there is no restart for it.
-        for c in &mut plan.changes {
-            if status.overridden.contains(&c.pointer) {
-                c.class = crate::schema::ReloadClass::Hot;
-            }
-        }
+        // (SPEC §6): a new value there is no restart for it, as the gateway plans it.
+        let plan = diff::classify(&running, new).for_instance(|p| status.overridden.iter().any(|o| o == p));
         let class = if status.hash == expected {
             "none"
         } else if plan.restart_required().is_empty() {
@@ -229,9 +224,7 @@ pub async fn run(
             let mut old_mix = Counters::default();
             for (a, b) in before.iter().zip(&after) {
                 if let (Some(a), Some(b)) = (a, b) {
-                    if a.status.instance == b.status.instance {
-                        old_mix.add(&b.counters.since(&a.counters));
-                    }
+                    old_mix.add(&between(a, b));
                 }
             }
             last_control = Some(old_mix);
@@ -268,12 +261,7 @@ pub async fn run(
                     }
                     continue;
                 };
-                // Counters belong to a process: no delta across a restart.
-                let delta = if a.status.instance == b.status.instance {
-                    b.counters.since(&a.counters)
-                } else {
-                    Counters::default()
-                };
+                let delta = between(a, b);
                 if range.contains(&i) {
                     batch_delta.add(&delta);
                     health_readings.push((t.entry.name.clone(), b.ready, Some(b.status.hash.clone())));
@@ -417,6 +405,16 @@ async fn bake(how_long: Duration, progress: &(dyn Fn(&str) + Sync), interrupt: &
         progress(&format!("  baking: {:.0} s left", left.as_secs_f64()));
         tokio::time::sleep(step).await;
         left = left.saturating_sub(step);
+    }
+}
+
+/// What a gateway counted between two readings. Counters belong to a process: no delta
+/// across a restart.
+fn between(a: &Observed, b: &Observed) -> Counters {
+    if a.status.instance == b.status.instance {
+        b.counters.since(&a.counters)
+    } else {
+        Counters::default()
     }
 }
 
