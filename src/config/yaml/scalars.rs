@@ -16,26 +16,26 @@ pub(super) fn resolve(
     style: ScalarStyle,
     tag: Option<&Tag>,
 ) -> Result<(Value, ScalarKind), String> {
-    let value = match tag {
-        None => return Ok(resolve_untagged(text, style)),
-        Some(t) if core(t).is_some() => match core(t).unwrap_or_default() {
-            "str" => Value::String(text.into_owned()),
-            "null" | "bool" | "int" | "float" => {
-                let v = resolve_plain(&text);
-                let ok = match core(t).unwrap_or_default() {
-                    "null" => v.is_null(),
-                    "bool" => v.is_boolean(),
-                    "int" => v.is_i64() || v.is_u64(),
-                    _ => v.is_number(),
-                };
-                if !ok {
-                    return Err(format!("`{text}` is not a valid `!!{}`", core(t).unwrap_or_default()));
-                }
-                v
+    let Some(t) = tag else {
+        return Ok(resolve_untagged(text, style));
+    };
+    let value = match core(t) {
+        Some("str") => Value::String(text.into_owned()),
+        Some(name @ ("null" | "bool" | "int" | "float")) => {
+            let v = resolve_plain(&text);
+            let ok = match name {
+                "null" => v.is_null(),
+                "bool" => v.is_boolean(),
+                "int" => v.is_i64() || v.is_u64(),
+                _ => v.is_number(),
+            };
+            if !ok {
+                return Err(format!("`{text}` is not a valid `!!{name}`"));
             }
-            other => return Err(format!("unsupported tag `!!{other}`")),
-        },
-        Some(t) => return Err(unsupported(t)),
+            v
+        }
+        Some(other) => return Err(format!("unsupported tag `!!{other}`")),
+        None => return Err(unsupported(t)),
     };
     // Tagged: the writer chose the type.
     Ok((value, ScalarKind::Quoted))
