@@ -8,6 +8,20 @@ use policy::process::Signal;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
+/// Send one completion (to the mock, which takes its `latency_ms`) on a thread, and return
+/// once the gateway counts it in flight.
+fn one_in_flight(gw: &Gateway) -> std::thread::JoinHandle<support::Resp> {
+    let data = gw.data;
+    let held =
+        std::thread::spawn(move || support::request(data, "POST", "/v1/completions", &[], br#"{"prompt":"hi"}"#));
+    assert!(eventually(Duration::from_secs(5), || {
+        gw.admin("GET", "/metrics", None, "")
+            .body
+            .contains("gateway_in_flight_requests 1")
+    }));
+    held
+}
+
 #[test]
 fn sigterm_drains_in_flight_requests_and_exits_0() {
     use std::io::{Read, Write};
@@ -25,13 +39,7 @@ fn sigterm_drains_in_flight_requests_and_exits_0() {
         "{}",
         String::from_utf8_lossy(&first[..n])
     );
-    let held =
-        std::thread::spawn(move || support::request(data, "POST", "/v1/completions", &[], br#"{"prompt":"hi"}"#));
-    assert!(eventually(Duration::from_secs(5), || {
-        gw.admin("GET", "/metrics", None, "")
-            .body
-            .contains("gateway_in_flight_requests 1")
-    }));
+    let held = one_in_flight(&gw);
     gw.signal(Signal::TERM);
     // Draining: a new connection is refused at once (a client can go elsewhere), not queued
     // where nobody accepts it.
@@ -209,14 +217,7 @@ fn a_request_the_drain_timeout_overtakes_is_answered_503() {
         "limits: { max_body_bytes: 2048, request_timeout_ms: 800, drain_timeout_ms: 100 }",
     );
     let mut gw = Gateway::start(&config);
-    let data = gw.data;
-    let held =
-        std::thread::spawn(move || support::request(data, "POST", "/v1/completions", &[], br#"{"prompt":"hi"}"#));
-    assert!(eventually(Duration::from_secs(5), || {
-        gw.admin("GET", "/metrics", None, "")
-            .body
-            .contains("gateway_in_flight_requests 1")
-    }));
+    let held = one_in_flight(&gw);
     gw.signal(Signal::TERM);
     let r = held.join().unwrap();
     assert_eq!(r.status, 503, "{}", r.body);
