@@ -129,12 +129,8 @@ impl Inventory {
                 if !seen.insert(&g.name) {
                     return Err(invalid(format!("group `{name}` names gateway `{}` twice", g.name)));
                 }
-                if !g.admin.starts_with("http://") {
-                    return Err(invalid(format!(
-                        "group `{name}`, gateway `{}`: admin `{}` is not an http://HOST:PORT URL",
-                        g.name, g.admin
-                    )));
-                }
+                g.admin_host()
+                    .map_err(|e| invalid(format!("group `{name}`, gateway `{}`: {e}", g.name)))?;
             }
         }
         Ok(inventory)
@@ -151,17 +147,22 @@ impl Inventory {
 }
 
 impl GatewayEntry {
+    /// The `HOST:PORT` of its `admin` URL, or why it is not an `http://HOST:PORT` URL.
+    fn admin_host(&self) -> Result<&str, String> {
+        let rest = self
+            .admin
+            .strip_prefix("http://")
+            .ok_or_else(|| format!("admin `{}` is not an http://HOST:PORT URL", self.admin))?;
+        Ok(rest.split('/').next().unwrap_or_default())
+    }
+
     /// Its admin address and token, read from the environment now.
     pub fn endpoint(&self) -> Result<(SocketAddr, Option<String>), InventoryError> {
         let fail = |message: String| InventoryError::Gateway {
             gateway: self.name.clone(),
             message,
         };
-        let rest = self
-            .admin
-            .strip_prefix("http://")
-            .ok_or_else(|| fail(format!("admin `{}` is not an http://HOST:PORT URL", self.admin)))?;
-        let host = rest.split('/').next().unwrap_or_default();
+        let host = self.admin_host().map_err(fail)?;
         let addr = host
             .to_socket_addrs()
             .ok()
