@@ -28,13 +28,13 @@ fn bench(c: &mut Criterion) {
         1,
     );
     new_text.push_str("gateway:\n  listen: 0.0.0.0:8080\n");
-    let old = policy::lint::load_config_str("old.yaml", old_text.as_str())
+    let old = policy_lint::load_config_str("old.yaml", old_text.as_str())
         .expect("valid")
         .0;
-    let new = policy::lint::load_config_str("new.yaml", new_text.as_str())
+    let new = policy_lint::load_config_str("new.yaml", new_text.as_str())
         .expect("valid")
         .0;
-    let plan = policy::diff::classify(&old, &new);
+    let plan = policy_diff::classify(&old, &new);
     assert!(
         plan.changes.len() > 300 && plan.class_name() == "restart",
         "{}",
@@ -43,7 +43,7 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("diff");
     g.sample_size(20);
     g.bench_function("classify_two_1MB_configs", |b| {
-        b.iter(|| policy::diff::classify(black_box(&old), black_box(&new)))
+        b.iter(|| policy_diff::classify(black_box(&old), black_box(&new)))
     });
     g.finish();
 }

@@ -8,7 +8,7 @@
 #![allow(missing_docs)]
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use policy::engine::{Engine, Request};
+use policy_engine::{Engine, Request};
 use std::hint::black_box;
 
 #[path = "support/mod.rs"]
@@ -19,7 +19,7 @@ mod support;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn engine(rules: usize) -> Engine {
-    let config = policy::lint::load_config_str("bench.yaml", &support::chain_config(rules))
+    let config = policy_lint::load_config_str("bench.yaml", &support::chain_config(rules))
         .expect("valid")
         .0;
     Engine::compile(&config).expect("compiles")
@@ -59,14 +59,14 @@ fn bench(c: &mut Criterion) {
     });
     g.finish();
 
-    let old = policy::lint::load_config_str("old.yaml", include_str!("../fixtures/seed/tutorial-v0.1.0.yaml"))
+    let old = policy_lint::load_config_str("old.yaml", include_str!("../fixtures/seed/tutorial-v0.1.0.yaml"))
         .unwrap()
         .0;
-    let new = policy::lint::load_config_str("new.yaml", include_str!("../fixtures/seed/tutorial-v0.1.1.yaml"))
+    let new = policy_lint::load_config_str("new.yaml", include_str!("../fixtures/seed/tutorial-v0.1.1.yaml"))
         .unwrap()
         .0;
     let traffic: Vec<_> = (0..100_000)
-        .map(|i| policy::replay::traffic::Recorded {
+        .map(|i| policy_replay::traffic::Recorded {
             line: i + 1,
             ts: i as i64 * 10,
             method: "POST".into(),
@@ -81,7 +81,7 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("replay");
     g.sample_size(10);
     g.bench_function("offline_100k_requests_two_configs", |b| {
-        b.iter(|| policy::replay::offline::replay(&old, &new, black_box(&traffic)).unwrap())
+        b.iter(|| policy_replay::offline::replay(&old, &new, black_box(&traffic)).unwrap())
     });
     g.finish();
 }

@@ -21,7 +21,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn bench(c: &mut Criterion) {
     let big = big_config(1 << 20);
-    let report = policy::lint::lint_source("big.yaml", big.as_str());
+    let report = policy_lint::lint_source("big.yaml", big.as_str());
     assert!(report.diagnostics.is_empty(), "{:?}", report.diagnostics.first());
 
     let target = rules_config(10_000);
@@ -29,13 +29,13 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(target.len() as u64));
     g.sample_size(20);
     g.bench_function("1.5MB_config_10k_rules", |b| {
-        b.iter(|| policy::lint::lint_source("big.yaml", black_box(target.as_str())))
+        b.iter(|| policy_lint::lint_source("big.yaml", black_box(target.as_str())))
     });
     g.bench_function("1.5MB_yaml_read_fast_path", |b| {
-        b.iter(|| policy::config::yaml::parse(black_box(&target)))
+        b.iter(|| policy_config::yaml::parse(black_box(&target)))
     });
     g.bench_function("1.5MB_yaml_read_general", |b| {
-        b.iter(|| policy::config::yaml::parse_general(black_box(&target)))
+        b.iter(|| policy_config::yaml::parse_general(black_box(&target)))
     });
     g.finish();
 
@@ -43,10 +43,10 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(big.len() as u64));
     g.sample_size(20);
     g.bench_function("1MB_config", |b| {
-        b.iter(|| policy::lint::lint_source("big.yaml", black_box(big.as_str())))
+        b.iter(|| policy_lint::lint_source("big.yaml", black_box(big.as_str())))
     });
     g.bench_function("1MB_yaml_read_only", |b| {
-        b.iter(|| policy::config::yaml::parse(black_box(&big)))
+        b.iter(|| policy_config::yaml::parse(black_box(&big)))
     });
     g.finish();
 
@@ -59,7 +59,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("200_small_files", |b| {
         b.iter(|| {
             for i in 0..200 {
-                black_box(policy::lint::lint_source("small.yaml", seeds[i % 2]));
+                black_box(policy_lint::lint_source("small.yaml", seeds[i % 2]));
             }
         })
     });

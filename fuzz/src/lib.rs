@@ -3,10 +3,10 @@
 //! committed corpus file, on stable Rust. Each panics when an invariant breaks, which is what
 //! both a fuzzer and a test report.
 
-use policy::config::yaml::fast_compare::{fast, saphyr};
-use policy::engine::{extract_texts, Engine, Request, Text};
-use policy::lint::{self, render};
-use policy::replay::traffic;
+use policy_config::yaml::fast_compare::{fast, saphyr};
+use policy_engine::{extract_texts, Engine, Request, Text};
+use policy_lint::{self as lint, render};
+use policy_replay::traffic;
 use std::sync::OnceLock;
 
 /// The YAML reader and the whole linter on any text: no panic; where the fast reader takes a
@@ -39,8 +39,8 @@ pub fn traffic(data: &[u8]) {
     let as_text = std::str::from_utf8(data).map(traffic::parse);
     for (records, _) in as_read.into_iter().flatten().chain(as_text) {
         for r in records {
-            let printed = traffic::format_rfc3339(r.ts);
-            assert_eq!(traffic::parse_rfc3339(&printed), Some(r.ts), "{printed}");
+            let printed = policy_contract::time::format_rfc3339(r.ts);
+            assert_eq!(policy_contract::time::parse_rfc3339(&printed), Some(r.ts), "{printed}");
         }
     }
 }

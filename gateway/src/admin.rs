@@ -11,7 +11,7 @@ use crate::state::Gateway;
 use hyper::body::Incoming;
 use hyper::header::HeaderValue;
 use hyper::{Method, Request, Response, StatusCode};
-use policy::contract::admin::{self, Answer, History, Status};
+use policy_contract::admin::{self, Answer, History, Status};
 use serde_json::Map;
 use sha2::{Digest, Sha256};
 use std::net::SocketAddr;
@@ -30,7 +30,7 @@ pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, _peer: SocketAddr)
     };
     if let Ok(v) = HeaderValue::from_str(&gw.instance) {
         resp.headers_mut().insert(
-            hyper::header::HeaderName::from_static(policy::contract::headers::INSTANCE),
+            hyper::header::HeaderName::from_static(policy_contract::headers::INSTANCE),
             v,
         );
     }

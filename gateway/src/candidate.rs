@@ -12,10 +12,10 @@
 
 use crate::metrics::ReloadError;
 use crate::state::{Active, Overrides};
-use policy::diff::{classify, Plan};
-use policy::engine::Engine;
-use policy::lint::rules::invalid_listen_address::{is_loopback, parse as parse_listen};
-use policy::lint::{self, FileReport};
+use policy_diff::{classify, Plan};
+use policy_engine::Engine;
+use policy_config::address::{is_loopback, parse as parse_listen};
+use policy_lint::{self as lint, FileReport};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -77,7 +77,7 @@ pub fn prepare(
         Some(run) => {
             let proposed = classify(&run.config, &config).for_instance(|p| overrides.covers(p));
             let pending: Vec<String> = proposed.restart_required().into_iter().map(String::from).collect();
-            let effective = policy::diff::hold_restart_fields(&run.config, &config, &proposed);
+            let effective = policy_diff::hold_restart_fields(&run.config, &config, &proposed);
             let plan = classify(&run.config, &effective).for_instance(|p| overrides.covers(p));
             (effective, pending, plan)
         }
@@ -117,7 +117,7 @@ pub fn prepare(
 /// P309 (`admin-listener-without-token`) for the address this instance really binds: lint
 /// sees only the file's `gateway.admin.listen`, so an `--admin-listen` open to the network is
 /// checked here, at start and on every reload (a reload may drop `token_env`).
-fn open_admin_without_token(config: &policy::config::Config, overrides: &Overrides) -> Option<String> {
+fn open_admin_without_token(config: &policy_config::Config, overrides: &Overrides) -> Option<String> {
     let addr = overrides.admin_listen.as_deref()?;
     let host = parse_listen(addr).ok()?;
     (config.gateway.admin.token_env.is_none() && !is_loopback(host)).then(|| {
@@ -163,7 +163,7 @@ impl Rejection {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use policy::config::Config;
+    use policy_config::Config;
 
     fn config(text: &str) -> Config {
         lint::load_config_str("t.yaml", text).expect("valid").0
@@ -180,7 +180,7 @@ mod tests {
             "{BASE}gateway: {{ listen: 127.0.0.1:2, worker_threads: 8, limits: {{ max_body_bytes: 10 }} }}\n"
         ));
         let plan = classify(&running, &proposed);
-        let held = policy::diff::hold_restart_fields(&running, &proposed, &plan);
+        let held = policy_diff::hold_restart_fields(&running, &proposed, &plan);
         assert_eq!(held.gateway.listen, "127.0.0.1:1");
         assert_eq!(held.gateway.worker_threads, running.gateway.worker_threads);
         assert_eq!(

@@ -15,10 +15,10 @@ use crate::upstream::{self, Outbound};
 use hyper::body::Incoming;
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use policy::config::AuditFailure;
-use policy::contract::{admin, headers};
-use policy::engine::{self, Decision, Verdict};
-use policy::replay::traffic;
+use policy_config::AuditFailure;
+use policy_contract::{admin, headers};
+use policy_engine::{self as engine, Decision, Verdict};
+use policy_contract::{time, traffic};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -179,7 +179,7 @@ async fn completion(
     if let Some(file) = &gw.record {
         let line = traffic::Line {
             id: Some(id.to_string()),
-            ts: traffic::format_rfc3339(received),
+            ts: time::format_rfc3339(received),
             method: parts.method.to_string(),
             path: path.clone(),
             client_ip: Some(client_ip.clone()),
@@ -385,7 +385,7 @@ async fn respond(
 fn refusal_event(active: &Active, id: &str, path: &str, client_ip: &str, status: u16, code: &str) -> Value {
     json!({
         "event": "request",
-        "ts": traffic::format_rfc3339(now_ms()),
+        "ts": time::format_rfc3339(now_ms()),
         "id": id,
         "path": path,
         "client_ip": client_ip,
@@ -434,7 +434,7 @@ fn audit(
     };
     let mut event = json!({
         "event": "request",
-        "ts": traffic::format_rfc3339(received),
+        "ts": time::format_rfc3339(received),
         "id": request.id,
         "path": request.path,
         "client_ip": request.client_ip,

@@ -13,7 +13,7 @@
 //! recording the outcome and draining afterwards are `restart.rs`'s and `serve.rs`'s.
 
 use crate::journal::{log, now_ms};
-use policy::contract::admin::{Identity, Operation, Trigger};
+use policy_contract::admin::{Identity, Operation, Trigger};
 use rustix::net::{
     recvmsg, sendmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer, SendAncillaryMessage,
     SendFlags,

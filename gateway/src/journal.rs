@@ -239,7 +239,7 @@ fn append(files: &mut HashMap<PathBuf, File>, path: &PathBuf, buf: &[u8]) -> std
 
 /// One operator log line on stderr: `2026-11-22T10:00:00.123Z INFO message`.
 pub fn log(level: &str, message: &str) {
-    let ts = policy::replay::traffic::format_rfc3339(now_ms());
+    let ts = policy_contract::time::format_rfc3339(now_ms());
     eprintln!("{ts} {level:<5} {message}");
 }
 

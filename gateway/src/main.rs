@@ -3,7 +3,8 @@
 //! FILE and exits.
 //!
 //! ```text
-//! main.rs               arguments, startup, the lifecycle (signals -> actions, in one place: `run`)
+//! args.rs               the command line: flags, --help, --version (lexopt)
+//! main.rs               startup, the lifecycle (signals -> actions, in one place: `run`)
 //! state.rs              `Gateway`: the shared state, with the active config in an `ArcSwap`;
 //!                       `Overrides`: the instance's --listen/--admin-listen, applied where it binds
 //! reload.rs             the pipeline every trigger shares: read -> prepare -> swap -> record; revert
@@ -39,6 +40,7 @@
 //! `--state-dir`. `--check`: 0 valid, 1 errors, 2 unreadable.
 
 mod admin;
+mod args;
 mod candidate;
 mod check;
 mod data;
@@ -57,16 +59,15 @@ mod state_dir;
 mod upstream;
 mod watch;
 
-use clap::Parser;
+use args::{Args, Parsed};
 use handover::{Listening, Plane};
 use journal::{log, Journal};
 use metrics::Metrics;
-use policy::contract::admin::{OpKind, OpOutcome, Operation};
-use policy::contract::ServingLine;
+use policy_contract::admin::{OpKind, OpOutcome, Operation};
+use policy_contract::ServingLine;
 use reload::Trigger;
 use serve::serve;
-use state::{Gateway, History, Overrides, Stop};
-use std::path::PathBuf;
+use state::{Gateway, History, Stop};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -76,59 +77,18 @@ use tokio::sync::watch as signal_watch;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// The reference gateway for `policy`: proxies OpenAI-style requests through the policy chain
-/// and hot-reloads its config atomically (SIGHUP, POST /admin/reload, --watch).
-#[derive(Debug, Parser)]
-#[command(name = "policy-gateway", version)]
-struct Args {
-    /// The policy config (SPEC §1).
-    #[arg(long, short = 'c', value_name = "FILE")]
-    config: PathBuf,
-    /// Reload when the config file changes (directory watch, debounced, identical bytes skipped).
-    #[arg(long)]
-    watch: bool,
-    /// Append every data-plane request to FILE as JSON Lines (SPEC §4; never credentials).
-    #[arg(long, value_name = "FILE")]
-    record: Option<PathBuf>,
-    /// Internal: this process is the new side of a zero-drop restart; receive the listening
-    /// sockets and the config from the old process at SOCKET.
-    #[arg(long = "upgrade-from", value_name = "SOCKET", hide = true)]
-    upgrade_from: Option<PathBuf>,
-    /// Keep the operation history and the revert target in DIR (created if missing), written
-    /// atomically, so both survive a restart, a crash or `kill -9`.
-    #[arg(long, value_name = "DIR")]
-    state_dir: Option<PathBuf>,
-    /// Validate and compile --config as a reload would, print the verdict and exit: 0 valid,
-    /// 1 errors, 2 unreadable. Binds nothing.
-    #[arg(long)]
-    check: bool,
-    /// Serve the data plane on ADDR (`host:port`) instead of the config's `gateway.listen`.
-    /// An instance setting, not part of the config: the config hash stays the file's, and a
-    /// file that names another address is not a restart-class change for this instance.
-    #[arg(long, value_name = "ADDR", value_parser = listen_address)]
-    listen: Option<String>,
-    /// Serve the admin plane on ADDR (`host:port`) instead of the config's
-    /// `gateway.admin.listen`; not loopback: the config must set `gateway.admin.token_env`.
-    #[arg(long = "admin-listen", value_name = "ADDR", value_parser = listen_address)]
-    admin_listen: Option<String>,
-}
-
-impl Args {
-    fn overrides(&self) -> Overrides {
-        Overrides {
-            listen: self.listen.clone(),
-            admin_listen: self.admin_listen.clone(),
-        }
-    }
-}
-
-/// `--listen` and `--admin-listen` accept what `gateway.listen` does (lint rule P308).
-fn listen_address(addr: &str) -> Result<String, String> {
-    policy::lint::rules::invalid_listen_address::parse(addr).map(|_| addr.to_string())
-}
-
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args = match args::parse() {
+        Ok(Parsed::Run(args)) => args,
+        Ok(Parsed::Print(text)) => {
+            print!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("policy-gateway: {e}\n\nUsage: policy-gateway --config <FILE> [OPTIONS]\nFor more information, try '--help'.");
+            return ExitCode::from(2);
+        }
+    };
     if args.check {
         return check::run(&args.config, &args.overrides());
     }
@@ -374,7 +334,7 @@ async fn run(
         }
     }
 
-    // Whoever started this process waits for this line (`policy::process`). Both listeners
+    // Whoever started this process waits for this line (`policy_replay::process`). Both listeners
     // are bound (and the config watched), so a connection made from now on waits in the
     // backlog until it is served, and a change to the file from now on is seen.
     let serving = ServingLine {

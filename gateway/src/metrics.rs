@@ -5,7 +5,7 @@
 //! lock, so a scrape never stalls a request. It does not serve HTTP (`admin.rs` does) and does
 //! not decide when a reload counts as a success (`reload.rs` does).
 
-use policy::contract::{headers, metrics as metric, Verdict};
+use policy_contract::{headers, metrics as metric, Verdict};
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, Ordering};
 
 /// Upper bounds of the reload-duration histogram, in seconds: reloads take milliseconds, a
@@ -42,7 +42,7 @@ pub struct Metrics {
     pub reload_buckets: [AtomicU64; RELOAD_BUCKETS.len() + 1],
     /// Sum of reload durations, microseconds.
     pub reload_micros: AtomicU64,
-    /// Responses by verdict, in the order of `policy::contract::headers::verdict_values`.
+    /// Responses by verdict, in the order of `policy_contract::headers::verdict_values`.
     pub requests: [AtomicU64; VERDICT_LABELS],
     /// Upstream failures answered with 502/504.
     pub upstream_errors: AtomicU64,

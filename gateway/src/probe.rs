@@ -12,8 +12,8 @@
 //! starts [`run`] with a function that reads the active config's targets.
 
 use crate::journal::now_ms;
-use policy::config::{ProviderKind, Target};
-use policy::contract::admin::TargetHealth;
+use policy_config::{ProviderKind, Target};
+use policy_contract::admin::TargetHealth;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::Mutex;
@@ -111,7 +111,7 @@ pub async fn run(probes: &Probes, active_targets: impl Fn() -> Vec<Target>) {
         for (id, base_url) in targets {
             round.spawn(async move {
                 let error = probe(&base_url).await.err();
-                let checked_at = policy::replay::traffic::format_rfc3339(now_ms());
+                let checked_at = policy_contract::time::format_rfc3339(now_ms());
                 (
                     id,
                     Probe {

@@ -12,10 +12,10 @@ use crate::journal::{log, now_ms};
 use crate::metrics::ReloadError;
 use crate::persist;
 use crate::state::{Active, Gateway};
-pub use policy::contract::admin::Trigger;
-use policy::contract::admin::{Answer, Applied, OpKind, OpOutcome, Operation, Rejected};
-use policy::diff::classify;
-use policy::engine::Engine;
+pub use policy_contract::admin::Trigger;
+use policy_contract::admin::{Answer, Applied, OpKind, OpOutcome, Operation, Rejected};
+use policy_diff::classify;
+use policy_engine::Engine;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Instant;
@@ -179,7 +179,7 @@ pub async fn reload(gw: &Arc<Gateway>, source: Source, trigger: Trigger) -> Answ
                 hash: now.hash.clone(),
                 generation: now.generation,
                 previous: running.identity(),
-                changes: Some(policy::diff::render::to_json(&candidate.plan)["changes"].take()),
+                changes: Some(policy_diff::render::to_json(&candidate.plan)["changes"].take()),
                 pending_restart: now.pending_restart.clone(),
                 warnings: Some(candidate.warnings),
                 duration_ms: Some(crate::state::millis(started.elapsed())),
@@ -299,7 +299,7 @@ fn revert_failed(error: String) -> Answer {
 
 /// Put `op` in history and, when `config` audits, in its audit log as `event`.
 pub fn record(gw: &Gateway, mut op: Operation, config: &Active, event: &str) -> Operation {
-    op.at = policy::replay::traffic::format_rfc3339(now_ms());
+    op.at = policy_contract::time::format_rfc3339(now_ms());
     let op = gw.history.lock().expect("history lock").push(op);
     persist::history_changed(gw);
     if let Some(path) = config.audit_path() {

@@ -26,7 +26,7 @@ use crate::handover::{start_successor, Described, Handover};
 use crate::journal::{log, now_ms};
 use crate::reload::{self, Source};
 use crate::state::{Active, Gateway, Stop};
-use policy::contract::admin::{Answer, Applied, OpKind, OpOutcome, Operation, Rejected, Trigger};
+use policy_contract::admin::{Answer, Applied, OpKind, OpOutcome, Operation, Rejected, Trigger};
 use std::os::fd::OwnedFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -37,11 +37,11 @@ use std::time::Instant;
 /// them pending). Then the running config serves what the new one will, and the target stays
 /// the one before it, as a reload that changes nothing it serves leaves it.
 fn revert_target(gw: &Gateway, running: &Arc<Active>, next: &Active) -> Arc<Active> {
-    let plan = policy::diff::classify(&running.config, &next.config);
+    let plan = policy_diff::classify(&running.config, &next.config);
     let serves_the_same = plan
         .changes
         .iter()
-        .all(|c| c.class == policy::schema::ReloadClass::Restart);
+        .all(|c| c.class == policy_config::schema::ReloadClass::Restart);
     let previous = gw.previous.lock().expect("previous lock").clone();
     match previous {
         Some(previous) if serves_the_same => previous,

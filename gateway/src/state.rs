@@ -9,9 +9,9 @@
 use crate::journal::Journal;
 use crate::metrics::Metrics;
 use arc_swap::ArcSwap;
-use policy::config::{Config, PolicyKind};
-use policy::contract::admin::{Identity, OpKind, OpOutcome, Operation, Trigger};
-use policy::engine::Engine;
+use policy_config::{Config, PolicyKind};
+use policy_contract::admin::{Identity, OpKind, OpOutcome, Operation, Trigger};
+use policy_engine::Engine;
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -54,7 +54,7 @@ impl Active {
         }
         let path = match &config.policy.audit_logger {
             Some(a) => a.path.clone(),
-            None => policy::config::AuditLogger::default().path,
+            None => policy_config::AuditLogger::default().path,
         };
         Some(PathBuf::from(path))
     }
@@ -98,8 +98,8 @@ impl Active {
     }
 
     /// What `/health` and `/admin/status` say of the audit log, when the chain has one.
-    pub fn audit_health(&self, state: &crate::journal::AuditState) -> Option<policy::contract::admin::AuditHealth> {
-        Some(policy::contract::admin::AuditHealth {
+    pub fn audit_health(&self, state: &crate::journal::AuditState) -> Option<policy_contract::admin::AuditHealth> {
+        Some(policy_contract::admin::AuditHealth {
             path: self.audit_path()?.display().to_string(),
             on_failure: self.audit_on_failure().as_str().to_string(),
             writing: state.writing(),
@@ -109,7 +109,7 @@ impl Active {
     }
 
     /// `audit-logger.on_failure` (its default when the block is absent).
-    pub fn audit_on_failure(&self) -> policy::config::AuditFailure {
+    pub fn audit_on_failure(&self) -> policy_config::AuditFailure {
         self.config
             .policy
             .audit_logger
@@ -303,7 +303,7 @@ mod tests {
 
     #[test]
     fn history_goes_on_from_the_stored_operations() {
-        use policy::contract::admin::{OpOutcome, Trigger};
+        use policy_contract::admin::{OpOutcome, Trigger};
         let op = |seq| Operation {
             seq,
             op: OpKind::Reload,

@@ -22,7 +22,7 @@
 //! not in the new one's.
 
 use crate::journal::log;
-use policy::contract::admin::{self, Operation};
+use policy_contract::admin::{self, Operation};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;

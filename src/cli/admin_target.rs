@@ -6,9 +6,9 @@
 use super::args::http_addr;
 use super::common::CliError;
 use super::gateway::TargetArgs;
-use policy::admin_client::AdminClient;
-use policy::config::Config;
-use policy::lint::{self, LoadError};
+use policy_replay::admin_client::AdminClient;
+use policy_config::Config;
+use policy_lint::{self as lint, LoadError};
 use serde_json::Value;
 use std::net::SocketAddr;
 

@@ -36,24 +36,24 @@ pub enum CliError {
     /// A config could not be loaded at all.
     #[error(transparent)]
     #[diagnostic(transparent)]
-    Load(#[from] policy::lint::LoadError),
+    Load(#[from] policy_lint::LoadError),
     /// A config linted clean but the engine could not compile it.
     #[error(transparent)]
     #[diagnostic(code(policy::compile))]
-    Compile(#[from] policy::engine::CompileError),
+    Compile(#[from] policy_engine::CompileError),
     /// The live replay could not run (as opposed to: ran and found problems).
     #[error(transparent)]
     #[diagnostic(code(policy::live))]
-    Live(#[from] policy::replay::live::LiveError),
+    Live(#[from] policy_replay::live::LiveError),
     /// A running gateway's admin plane gave no usable answer: unreachable, the token refused
     /// (401), or not a policy-gateway.
     #[error(transparent)]
     #[diagnostic(transparent)]
-    Admin(#[from] policy::admin_client::ClientError),
+    Admin(#[from] policy_replay::admin_client::ClientError),
     /// A gateway process could not be found or started.
     #[error(transparent)]
     #[diagnostic(transparent)]
-    Process(#[from] policy::process::ProcessError),
+    Process(#[from] policy_replay::process::ProcessError),
     /// Malformed traffic lines under `--strict`.
     #[error("{path}: {count} malformed line(s) and --strict")]
     #[diagnostic(code(policy::traffic))]
@@ -98,21 +98,21 @@ pub enum CliError {
 /// Configs loaded for a command that needs all of them valid (diff, replay).
 pub enum Loaded {
     /// Every config linted without errors, in the order given.
-    Valid(Vec<(policy::config::Config, policy::lint::FileReport)>),
+    Valid(Vec<(policy_config::Config, policy_lint::FileReport)>),
     /// The reports of the configs with errors, for the command to print.
-    Invalid(Vec<policy::lint::FileReport>),
+    Invalid(Vec<policy_lint::FileReport>),
 }
 
-/// Sort the results of `policy::lint::load_config` into [`Loaded`]. A config that could not be
+/// Sort the results of `policy_lint::load_config` into [`Loaded`]. A config that could not be
 /// read at all (I/O, encoding) ends the command with that error.
 pub fn load_all(
-    results: impl IntoIterator<Item = Result<(policy::config::Config, policy::lint::FileReport), policy::lint::LoadError>>,
+    results: impl IntoIterator<Item = Result<(policy_config::Config, policy_lint::FileReport), policy_lint::LoadError>>,
 ) -> Result<Loaded, CliError> {
     let (mut valid, mut invalid) = (Vec::new(), Vec::new());
     for r in results {
         match r {
             Ok(loaded) => valid.push(loaded),
-            Err(policy::lint::LoadError::Invalid { report, .. }) => invalid.push(*report),
+            Err(policy_lint::LoadError::Invalid { report, .. }) => invalid.push(*report),
             Err(e) => return Err(e.into()),
         }
     }
@@ -131,8 +131,8 @@ pub fn read_traffic(
     path: &std::path::Path,
 ) -> Result<
     (
-        Vec<policy::replay::traffic::Recorded>,
-        Vec<policy::replay::traffic::TrafficError>,
+        Vec<policy_replay::traffic::Recorded>,
+        Vec<policy_replay::traffic::TrafficError>,
     ),
     CliError,
 > {
@@ -142,7 +142,7 @@ pub fn read_traffic(
         source,
     })?;
     let har = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("har"));
-    let (requests, skipped) = policy::replay::traffic::read(&bytes, har).map_err(|reason| CliError::TrafficFile {
+    let (requests, skipped) = policy_replay::traffic::read(&bytes, har).map_err(|reason| CliError::TrafficFile {
         path: name.clone(),
         reason,
     })?;

@@ -9,10 +9,10 @@
 use super::args::duration;
 use super::common::{print, CliError, Outcome};
 use super::live::write_report;
-use policy::diff::classify;
-use policy::lint::{self, Severity};
-use policy::replay::live::{spawned, Options, Until, Via};
-use policy::replay::{offline, traffic};
+use policy_diff::classify;
+use policy_lint::{self as lint, Severity};
+use policy_replay::live::{spawned, Options, Until, Via};
+use policy_replay::{offline, traffic};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -64,7 +64,7 @@ pub fn run(args: DemoArgs) -> Result<Outcome, CliError> {
             r.diagnostics.len()
         ))
     })?;
-    let engine = policy::engine::Engine::compile(&configs[0])?;
+    let engine = policy_engine::Engine::compile(&configs[0])?;
     let tested = policy::policy_test::run::run(&tests, A.0, &engine);
     let cov = policy::policy_test::coverage::measure(A.0, &configs[0], &[&tested]);
     print(&format!(
@@ -101,7 +101,7 @@ pub fn run(args: DemoArgs) -> Result<Outcome, CliError> {
             format!(" ({})", transitions.join(", "))
         }
     ))?;
-    let bin = policy::process::locate_binary(args.gateway_bin.as_deref())?;
+    let bin = policy_replay::process::locate_binary(args.gateway_bin.as_deref())?;
     let opts = Options {
         concurrency: 16,
         rate: None,
@@ -113,7 +113,7 @@ pub fn run(args: DemoArgs) -> Result<Outcome, CliError> {
     let (a, b) = (configs.remove(0), configs.remove(0));
     let (report, _) = spawned::run_spawned(&bin, (A.0.into(), a), (B.0.into(), b), true, &recorded, &opts)?;
     if let Some(path) = &args.report {
-        write_report(path, &policy::replay::html::render(&report, Some(&offline)))?;
+        write_report(path, &policy_replay::html::render(&report, Some(&offline)))?;
     }
     print(&format!(
         "5. live    {} requests on {} connections while the gateway switched A<->B {} times: {} dropped, {} unattributed, {} mismatched, {} failed reloads\n",

@@ -1,9 +1,9 @@
 //! `policy diff OLD NEW` (or `--base-ref REV NEW`): lint both, classify, render, decide.
 
 use super::common::{load_all, print, CliError, Loaded, Outcome};
-use policy::diff::{self, render};
-use policy::lint;
-use policy::lint::render::human as lint_human;
+use policy_diff::{self as diff, render};
+use policy_lint as lint;
+use policy_lint::render::human as lint_human;
 use std::path::{Path, PathBuf};
 
 /// Arguments of `policy diff`.

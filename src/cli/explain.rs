@@ -1,7 +1,7 @@
 //! `policy explain CODE`: print a diagnostic code's documentation (its rule's doc comment).
 
 use super::common::{print, CliError, Outcome};
-use policy::lint::rules::{self, RULES};
+use policy_lint::rules::{self, RULES};
 
 /// Arguments of `policy explain`.
 #[derive(Debug, clap::Args)]

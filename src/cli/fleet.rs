@@ -8,8 +8,8 @@ use super::common::{print, read_traffic, CliError, Outcome};
 use policy::fleet::rollout::{self, Options};
 use policy::fleet::status::group_status;
 use policy::fleet::Inventory;
-use policy::lint;
-use policy::lint::render::human as lint_human;
+use policy_lint as lint;
+use policy_lint::render::human as lint_human;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -246,7 +246,7 @@ pub fn rollout(args: RolloutArgs) -> Result<Outcome, CliError> {
     let audit_file = std::sync::Mutex::new(audit_file);
     let audit = |mut event: serde_json::Value| {
         if let Some(f) = audit_file.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
-            event["ts"] = serde_json::Value::String(policy::replay::traffic::format_rfc3339(now_ms()));
+            event["ts"] = serde_json::Value::String(policy_contract::time::format_rfc3339(now_ms()));
             let _ = writeln!(f, "{event}");
         }
     };

@@ -3,17 +3,17 @@
 //!
 //! This file owns the command line (which format; where the admin plane is and which token is
 //! `admin_target`'s), the local lint before anything is sent, the plan shown before a reload, and how answers are
-//! printed and end the command (0 done, 1 refused). The HTTP calls are `policy::admin_client`'s;
+//! printed and end the command (0 done, 1 refused). The HTTP calls are `policy_replay::admin_client`'s;
 //! reloads, reverts and restarts themselves are the gateway's — nothing here decides whether
 //! a config may be applied beyond refusing to send one lint rejects.
 
 use super::admin_target::{client, Reach};
 use super::common::{load_all, print, CliError, Loaded, Outcome};
 use super::status_view::{human as status_human, json as status_json};
-use policy::config::Config;
-use policy::contract::admin::{Answer, Applied, HistoryEntry, OpKind, Rejected};
-use policy::diff::{self, render};
-use policy::lint::{self, render::human as lint_human, FileReport};
+use policy_config::Config;
+use policy_contract::admin::{Answer, Applied, HistoryEntry, OpKind, Rejected};
+use policy_diff::{self as diff, render};
+use policy_lint::{self as lint, render::human as lint_human, FileReport};
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
 

@@ -1,9 +1,9 @@
 //! `policy lint`: expand the inputs (files, globs, `-`), lint each, render, decide the outcome.
 
 use super::common::{print, CliError, Outcome};
-use policy::lint::baseline::Baseline;
-use policy::lint::render::{self, human};
-use policy::lint::{self as lint_mod, fix, FileReport, LoadError, Options, Severity};
+use policy_lint::baseline::Baseline;
+use policy_lint::render::{self, human};
+use policy_lint::{self as lint_mod, fix, FileReport, LoadError, Options, Severity};
 use std::io::Read;
 use std::path::PathBuf;
 
@@ -255,7 +255,7 @@ pub fn run(args: LintArgs) -> Result<Outcome, CliError> {
                 continue;
             }
             if args.diff {
-                diffs.push_str(&fix::unified_diff(&report.path, &report.source, &fixed.source));
+                diffs.push_str(&unified_diff(&report.path, &report.source, &fixed.source));
             } else {
                 // Lint reads past a byte-order mark; the fixed file keeps the one it had.
                 let bom = std::fs::read(&report.path).is_ok_and(|b| b.starts_with("\u{feff}".as_bytes()));
@@ -345,4 +345,16 @@ pub fn run(args: LintArgs) -> Result<Outcome, CliError> {
     } else {
         Outcome::Clean
     })
+}
+
+/// A unified diff of `old` -> `new` for `path`, empty when they are equal.
+pub fn unified_diff(path: &str, old: &str, new: &str) -> String {
+    if old == new {
+        return String::new();
+    }
+    similar::TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("a/{path}"), &format!("b/{path}"))
+        .to_string()
 }

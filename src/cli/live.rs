@@ -1,15 +1,15 @@
 //! `policy replay --live`: its own flags (the `live options` group, each of which requires
 //! `--live`), finding the gateway — attach to a running one (`--gateway URL --admin URL`) or
-//! start one (`policy::replay::live::spawned`) — and printing and writing the report.
+//! start one (`policy_replay::live::spawned`) — and printing and writing the report.
 //!
-//! The load, the reloads and the checks are `policy::replay::live`'s. `cli::replay` calls in
+//! The load, the reloads and the checks are `policy_replay::live`'s. `cli::replay` calls in
 //! here; nothing here calls back.
 
 use super::args::{duration, http_addr};
 use super::common::{print, CliError, Outcome};
-use policy::config::Config;
-use policy::replay::live::{self, spawned, Endpoint, Options, Plan, Report, Until, Via};
-use policy::replay::{html, offline, traffic};
+use policy_config::Config;
+use policy_replay::live::{self, spawned, Endpoint, Options, Plan, Report, Until, Via};
+use policy_replay::{html, offline, traffic};
 use std::path::{Path, PathBuf};
 
 /// The flags of live mode. Every one of them requires `--live`.
@@ -49,7 +49,7 @@ pub struct LiveArgs {
     pub reloads: usize,
     /// Live: how to switch: admin API, SIGHUP after rewriting the file, or the file rewrite
     /// alone (the gateway must run with --watch). File modes restore the file at the end.
-    #[arg(long, value_enum, default_value_t = Via::Admin)]
+    #[arg(long, default_value = "admin", value_parser = reload_via())]
     pub reload_via: Via,
     /// Live: a request not answered within this counts as dropped.
     #[arg(long, default_value = "30s", value_name = "DURATION")]
@@ -112,7 +112,7 @@ pub fn run(
             (live::run(&plan, &ep, &opts)?, plan)
         }
         (None, None) => {
-            let bin = policy::process::locate_binary(args.gateway_bin.as_deref())?;
+            let bin = policy_replay::process::locate_binary(args.gateway_bin.as_deref())?;
             spawned::run_spawned(&bin, (a.name, a.config), (b.name, b.config), args.mock, recorded, &opts)?
         }
         _ => {
@@ -215,4 +215,10 @@ fn human(r: &Report, html: Option<&Path>) -> String {
         out.push_str(&format!("  report: {}\n", p.display()));
     }
     out
+}
+
+/// `--reload-via`'s values: the library's names for [`Via`], offered and checked by clap.
+fn reload_via() -> impl clap::builder::TypedValueParser<Value = Via> {
+    use clap::builder::{PossibleValuesParser, TypedValueParser};
+    PossibleValuesParser::new(Via::ALL.map(Via::as_str)).map(|name| Via::from_name(&name).expect("a listed value"))
 }

@@ -3,9 +3,9 @@
 
 use super::common::{load_all, print, read_traffic, CliError, Loaded, Outcome};
 use super::live::{self, Input, LiveArgs};
-use policy::contract::Verdict;
-use policy::lint::{self, render::human as lint_human};
-use policy::replay::offline::{self, Report};
+use policy_contract::Verdict;
+use policy_lint::{self as lint, render::human as lint_human};
+use policy_replay::offline::{self, Report};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
@@ -80,7 +80,7 @@ pub fn run(args: ReplayArgs) -> Result<Outcome, CliError> {
         });
     }
     if args.live {
-        let input = |path: &std::path::Path, (config, report): (policy::config::Config, lint::FileReport)| Input {
+        let input = |path: &std::path::Path, (config, report): (policy_config::Config, lint::FileReport)| Input {
             name: path.display().to_string(),
             config,
             text: report.source.to_string(),

@@ -12,7 +12,7 @@ pub struct SchemaArgs {
 
 /// Run `policy schema`.
 pub fn run(args: SchemaArgs) -> Result<Outcome, CliError> {
-    let text = policy::schema::schema_text();
+    let text = policy_config::schema::schema_text();
     match args.out {
         Some(path) => std::fs::write(&path, text).map_err(|source| CliError::Io {
             path: path.display().to_string(),

@@ -1,7 +1,7 @@
 //! How `policy gateway status` shows a gateway: SPEC §5's JSON (status fields plus
 //! `operations_history`) and the human lines, kt-style. Pure rendering of contract types.
 
-use policy::contract::admin::{HistoryEntry, Status};
+use policy_contract::admin::{HistoryEntry, Status};
 use serde_json::{Map, Value};
 
 pub fn json(s: &Status, history: Option<&[HistoryEntry]>) -> Value {

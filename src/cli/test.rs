@@ -6,9 +6,9 @@
 //! I/O, or a test file that is not a test file (its diagnostics shown like lint's).
 
 use super::common::{print, read_traffic, CliError, Outcome};
-use policy::engine::Engine;
-use policy::lint::render::human as lint_human;
-use policy::lint::{self, LoadError};
+use policy_engine::Engine;
+use policy_lint::render::human as lint_human;
+use policy_lint::{self as lint, LoadError};
 use policy::policy_test::coverage::{self, Coverage};
 use policy::policy_test::run::FileResult;
 use policy::policy_test::{file, record, render, run};
@@ -109,7 +109,7 @@ fn expand(args: &[String]) -> Result<Vec<PathBuf>, CliError> {
 struct UnderTest {
     /// The path as the first test file named it: what reports show.
     name: String,
-    config: policy::config::Config,
+    config: policy_config::Config,
     engine: Engine,
 }
 
@@ -267,7 +267,7 @@ fn now_timestamp() -> String {
     let ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
-    let full = policy::replay::traffic::format_rfc3339(ms);
+    let full = policy_contract::time::format_rfc3339(ms);
     full.get(..19).unwrap_or(&full).to_string()
 }
 

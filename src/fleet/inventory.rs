@@ -102,13 +102,13 @@ impl Inventory {
             message,
         };
         // The config reader: the same YAML 1.2 handling (and guards) as configs.
-        let doc = crate::config::yaml::parse(text).map_err(|errors| {
+        let doc = policy_config::yaml::parse(text).map_err(|errors| {
             let e = &errors[0];
             invalid(format!("line {}: {}", e.span.start.line, e.message))
         })?;
         let inventory: Inventory = serde_path_to_error::deserialize(&doc.value).map_err(|e| {
             let at = doc
-                .locate(&crate::config::pointer::of_serde_path(e.path()))
+                .locate(&policy_config::pointer::of_serde_path(e.path()))
                 .value
                 .start
                 .line;

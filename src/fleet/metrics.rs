@@ -1,11 +1,11 @@
 //! The counters a rollout gate reads from a gateway's `/metrics` (Prometheus text): responses
 //! by verdict (`gateway_requests_total{verdict}`), upstream failures answered with 502/504
 //! (`gateway_upstream_errors_total`) and every 5xx response (`gateway_server_errors_total`);
-//! the names are `crate::contract::metrics`'. Counters belong to a process, so a delta is only
+//! the names are `policy_contract::metrics`'. Counters belong to a process, so a delta is only
 //! taken between two readings of the same `x-policy-instance`.
 
-use crate::contract::headers::{verdict_value, verdict_values};
-use crate::contract::metrics as metric;
+use policy_contract::headers::{verdict_value, verdict_values};
+use policy_contract::metrics as metric;
 use std::collections::BTreeMap;
 
 /// One reading of a gateway's counters.

@@ -11,7 +11,7 @@
 //! report.rs     the JSON report: plan, waves with gate readings, before/after, rollback
 //! ```
 //!
-//! Talks to gateways only through `crate::admin_client` (the admin plane) and their `/health`; what to
+//! Talks to gateways only through `policy_replay::admin_client` (the admin plane) and their `/health`; what to
 //! print and which exit code follows is the CLI's business.
 
 pub mod gates;

@@ -20,11 +20,11 @@ use super::inventory::{GatewayEntry, Group};
 use super::metrics::Counters;
 pub use super::report::{GatewayOutcome, Planned, Report, Rollback, Wave};
 use super::status::{self, Observed};
-use crate::admin_client::AdminClient;
-use crate::config::Config;
-use crate::diff;
-use crate::engine::config_hash;
-use crate::replay::{offline, traffic::Recorded};
+use policy_replay::admin_client::AdminClient;
+use policy_config::Config;
+use policy_diff as diff;
+use policy_engine::config_hash;
+use policy_replay::{offline, traffic::Recorded};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -152,7 +152,7 @@ pub async fn run(
             let shares = |side: &str| -> BTreeMap<&'static str, f64> {
                 let counts = r.verdicts.get(side).cloned().unwrap_or_default();
                 let total = counts.values().sum::<usize>().max(1) as f64;
-                crate::contract::Verdict::ALL
+                policy_contract::Verdict::ALL
                     .iter()
                     .map(|v| (v.as_str(), counts.get(v.as_str()).copied().unwrap_or(0) as f64 / total))
                     .collect()
@@ -370,7 +370,7 @@ async fn update(t: &mut Target, text: &str, hash: &str) -> Result<(), String> {
     .map_err(|e| e.to_string())?;
     let Some(applied) = answer.applied().filter(|_| code == 200) else {
         return Err(match answer {
-            crate::contract::admin::Answer::Rejected(r) => format!("HTTP {code}: {}", r.error),
+            policy_contract::admin::Answer::Rejected(r) => format!("HTTP {code}: {}", r.error),
             other => format!("HTTP {code}: {}", other.status()),
         });
     };

@@ -4,8 +4,8 @@
 
 use super::inventory::{GatewayEntry, Group};
 use super::metrics::Counters;
-use crate::admin_client::AdminClient;
-use crate::contract::admin::{self, Health, Status};
+use policy_replay::admin_client::AdminClient;
+use policy_contract::admin::{self, Health, Status};
 use serde::Serialize;
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -5,9 +5,9 @@
 //! diagnostics are `policy lint`'s, converted to LSP positions.
 
 use super::position::{from_lsp, line_of, parent_pointer, range};
-use crate::config::pointer;
-use crate::lint::{FileReport, Severity};
-use crate::schema;
+use policy_config::pointer;
+use policy_lint::{FileReport, Severity};
+use policy_config::schema;
 use serde_json::{json, Value};
 
 /// `textDocument/publishDiagnostics` params for `report` of `text`.

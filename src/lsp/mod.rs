@@ -16,7 +16,7 @@
 mod features;
 pub mod position;
 
-use crate::lint::{self, FileReport};
+use policy_lint::{self as lint, FileReport};
 use lsp_server::{Connection, Message, Notification, Request, Response};
 use serde_json::{json, Value};
 use std::collections::HashMap;

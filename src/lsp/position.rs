@@ -2,7 +2,7 @@
 //! 0-based lines and UTF-16 code units; and the structure around a cursor in text that may
 //! not parse yet (the JSON pointer of the mapping a line belongs to, by indentation).
 
-use crate::config::yaml::{Pos, Span};
+use policy_config::yaml::{Pos, Span};
 use serde_json::{json, Value};
 
 /// The text of 0-based line `line` of `text` (without its newline).
@@ -112,7 +112,7 @@ pub fn parent_pointer(text: &str, line: usize, col: usize) -> String {
         }
     }
     tokens.reverse();
-    crate::config::pointer::join(tokens)
+    policy_config::pointer::join(tokens)
 }
 
 #[cfg(test)]

@@ -9,8 +9,8 @@
 //! `--fail-under` compares the exact fraction: 99.6 % is not 100 %.
 
 use super::run::FileResult;
-use crate::config::{Config, PolicyKind};
-use crate::engine::detectors::INJECTIONS;
+use policy_config::{Config, PolicyKind};
+use policy_engine::detectors::INJECTIONS;
 use serde::Serialize;
 use std::collections::BTreeSet;
 

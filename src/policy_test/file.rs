@@ -4,11 +4,11 @@
 //! Owns the file format only. Running cases is `run`'s; which config they run against is the
 //! caller's (`config:` relative to the file, or `--config`).
 
-use crate::config::yaml::Document;
-use crate::config::{pointer, PolicyKind};
-use crate::engine::{Millis, Verdict};
-use crate::lint::rules::invalid_test_file;
-use crate::lint::{self, Diagnostic, FileReport};
+use policy_config::yaml::Document;
+use policy_config::{pointer, PolicyKind};
+use policy_engine::{Millis, Verdict};
+use policy_lint::rules::invalid_test_file;
+use policy_lint::{self as lint, Diagnostic, FileReport};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -366,7 +366,7 @@ fn millis(at: Option<&RawAt>, p: &str) -> Result<Millis, Problem> {
 }
 
 fn expect(e: RawExpect, p: &str) -> Result<Expect, Problem> {
-    let verdict: Verdict = e.verdict.parse().map_err(|err: crate::engine::UnknownVerdict| {
+    let verdict: Verdict = e.verdict.parse().map_err(|err: policy_engine::UnknownVerdict| {
         (
             format!("{p}/verdict"),
             err.to_string(),

@@ -9,10 +9,10 @@
 //! with a comment saying so. `rate_limited` requests are left out too: a single request cannot
 //! reproduce a quota (write a `steps` case for it).
 
-use crate::config::{Config, PiiType};
-use crate::engine::detectors::{pii_pattern, pii_valid};
-use crate::engine::{Decision, Engine, Verdict};
-use crate::replay::traffic::Recorded;
+use policy_config::{Config, PiiType};
+use policy_engine::detectors::{pii_pattern, pii_valid};
+use policy_engine::{Decision, Engine, Verdict};
+use policy_replay::traffic::Recorded;
 use regex::Regex;
 use serde_json::Value;
 
@@ -30,7 +30,7 @@ fn synthetic(t: PiiType) -> &'static str {
 
 /// `body` with every PII match in its texts replaced by a synthetic value.
 fn mask(body: &Value, detectors: &[(PiiType, Regex)]) -> Value {
-    let Ok(mut texts) = crate::engine::extract_texts(body) else {
+    let Ok(mut texts) = policy_engine::extract_texts(body) else {
         return body.clone();
     };
     for (_, text) in texts.iter_mut() {
@@ -46,7 +46,7 @@ fn mask(body: &Value, detectors: &[(PiiType, Regex)]) -> Value {
             *text = masked.into_owned();
         }
     }
-    crate::engine::with_texts(body, texts)
+    policy_engine::with_texts(body, texts)
 }
 
 fn key(d: &Decision) -> (Verdict, Option<String>, Option<String>) {

@@ -6,7 +6,7 @@
 
 use super::coverage::{percent, Coverage};
 use super::run::FileResult;
-use crate::lint::render::{github, plural};
+use policy_lint::render::{github, plural};
 use serde_json::json;
 
 /// Totals over a run.
@@ -190,19 +190,19 @@ pub fn junit(results: &[FileResult], timestamp: &str, hostname: &str) -> String 
 /// JUnit XML for a run in which no case ran because a config under test has lint errors: a
 /// `testsuite` per config with one `testcase` that errs with its diagnostics, so a CI test
 /// reporter shows why instead of finding no report.
-pub fn junit_not_run(reports: &[crate::lint::FileReport], timestamp: &str, hostname: &str) -> String {
+pub fn junit_not_run(reports: &[policy_lint::FileReport], timestamp: &str, hostname: &str) -> String {
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     out.push_str(&format!(
         "<testsuites name=\"policy test\" tests=\"{0}\" failures=\"0\" errors=\"{0}\" time=\"0.000\">\n",
         reports.len()
     ));
     for (i, r) in reports.iter().enumerate() {
-        let errors = r.count(crate::lint::Severity::Error);
+        let errors = r.count(policy_lint::Severity::Error);
         out.push_str(&format!(
             "  <testsuite name=\"{path}\" package=\"policy-test\" id=\"{i}\" tests=\"1\" failures=\"0\" errors=\"1\" skipped=\"0\" time=\"0.000\" timestamp=\"{}\" hostname=\"{}\">\n    <properties>\n      <property name=\"config\" value=\"{path}\"/>\n    </properties>\n    <testcase name=\"the config under test lints clean\" classname=\"{path}\" time=\"0.000\">\n      <error message=\"{errors} lint error(s): no case ran\" type=\"lint\">{}</error>\n    </testcase>\n    <system-out/>\n    <system-err/>\n  </testsuite>\n",
             xml(timestamp),
             xml(hostname),
-            xml(&crate::lint::render::concise::render(std::slice::from_ref(r))),
+            xml(&policy_lint::render::concise::render(std::slice::from_ref(r))),
             path = xml(&r.path),
         ));
     }

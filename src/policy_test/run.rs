@@ -7,7 +7,7 @@
 //! verdicts is re-implemented: `Engine::evaluate` decides, this module only compares.
 
 use super::file::{Case, Expect, Step, TestFile};
-use crate::engine::{extract_texts, Decision, Engine, Millis, Request, Verdict};
+use policy_engine::{extract_texts, Decision, Engine, Millis, Request, Verdict};
 use serde::Serialize;
 
 /// 2026-01-01T00:00:00Z: where the clock of a run starts.

@@ -171,7 +171,7 @@ fn explain_prints_rule_docs() {
 fn schema_command_prints_the_committed_schema() {
     let out = policy(&["schema"], None);
     assert_eq!(code(&out), 0);
-    assert_eq!(stdout(&out, None), policy::schema::schema_text());
+    assert_eq!(stdout(&out, None), policy_config::schema::schema_text());
 }
 
 #[test]

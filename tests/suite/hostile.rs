@@ -1,7 +1,7 @@
 //! Hostile YAML is refused with one clear diagnostic (time and memory are measured in the
 //! closing note and the bench, not asserted here).
 
-use policy::lint;
+use policy_lint as lint;
 
 fn codes(src: &str) -> Vec<&'static str> {
     lint::lint_source("hostile.yaml", src)

@@ -2,8 +2,8 @@
 //! while another builds it, and the schema check runs beside the rules) get the answers a
 //! small file gets: the same document, and every finding, wherever it is.
 
-use policy::config::yaml;
-use policy::lint;
+use policy_config::yaml;
+use policy_lint as lint;
 
 /// A config of `n` content rules, about 130 bytes each, written in the shapes the fast reader
 /// takes (plain, single- and double-quoted scalars, flow lists, comments, numbers, booleans);

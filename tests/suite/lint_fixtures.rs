@@ -10,7 +10,7 @@
 //! diagnostic carries what SPEC §2 requires, and snapshots the human and JSON renderings.
 
 use crate::util::{root, yaml_files};
-use policy::lint::{self, render};
+use policy_lint::{self as lint, render};
 
 fn expectation(src: &str, path: &str) -> Option<Vec<(String, u32)>> {
     let first = src.lines().next().unwrap_or_default();

@@ -201,7 +201,7 @@ fn an_editor_session() {
     );
     let text = h["contents"]["value"].as_str().unwrap_or_default();
     assert!(text.contains("retention_days") && text.contains("Reload:"), "{h}");
-    let doc = policy::schema::property("/policy/audit-logger", "retention_days").unwrap()["description"]
+    let doc = policy_config::schema::property("/policy/audit-logger", "retention_days").unwrap()["description"]
         .as_str()
         .unwrap();
     assert!(text.contains(doc), "{text}");

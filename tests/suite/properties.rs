@@ -3,8 +3,8 @@
 //!   style, and reads back as the same model (serialise -> lint -> parse is the identity);
 //! - no byte string makes the linter panic.
 
-use policy::config::*;
-use policy::lint;
+use policy_config::*;
+use policy_lint as lint;
 use proptest::prelude::*;
 use serde_json::Value;
 
@@ -15,7 +15,7 @@ fn name() -> impl Strategy<Value = String> {
 fn text() -> impl Strategy<Value = String> {
     // Printable text with YAML-significant characters (`: `, `#`, quotes, leading `-`).
     "[ -~]{0,40}".prop_filter("no credential shapes", |s| {
-        policy::lint::rules::plaintext_secret::detect(s).is_none()
+        policy_lint::rules::plaintext_secret::detect(s).is_none()
     })
 }
 
@@ -349,7 +349,7 @@ fn value_text(x: &Yamlish, indent: usize, comment: bool, out: &mut String) {
 }
 
 fn agrees(src: &str) -> Result<(), TestCaseError> {
-    use policy::config::yaml::fast_compare::{fast, saphyr};
+    use policy_config::yaml::fast_compare::{fast, saphyr};
     if let Some(f) = fast(src) {
         prop_assert_eq!(Some(f), saphyr(src), "{}", src);
     }
@@ -369,7 +369,7 @@ proptest! {
 /// reads; and it accepts most of them (the test would be empty otherwise).
 #[test]
 fn the_fast_yaml_reader_agrees_with_saphyr() {
-    use policy::config::yaml::fast_compare::fast;
+    use policy_config::yaml::fast_compare::fast;
     use proptest::strategy::ValueTree;
     let mut runner = proptest::test_runner::TestRunner::deterministic();
     let (mut taken, mut total) = (0, 0);
@@ -395,7 +395,7 @@ fn the_fast_yaml_reader_agrees_with_saphyr() {
 #[test]
 fn every_fixture_the_fast_reader_takes_reads_as_saphyr_reads_it() {
     use crate::util::{root, yaml_files};
-    use policy::config::yaml::fast_compare::{fast, saphyr};
+    use policy_config::yaml::fast_compare::{fast, saphyr};
     let mut taken = 0;
     let files: Vec<_> = ["fixtures", "deploy", "../shared/seed-configs"]
         .iter()

@@ -9,14 +9,14 @@
 //!   allows everything.
 
 use crate::util::{policy, root, stdout};
-use policy::config::Config;
-use policy::engine::{Engine, Request, Verdict};
-use policy::replay::traffic;
+use policy_config::Config;
+use policy_engine::{Engine, Request, Verdict};
+use policy_replay::traffic;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
 fn config(name: &str) -> Config {
-    policy::lint::load_config(&root().join(name))
+    policy_lint::load_config(&root().join(name))
         .unwrap_or_else(|e| panic!("{e:?}"))
         .0
 }
@@ -237,7 +237,7 @@ fn new_rules_no_request_hit_are_listed() {
 }
 
 fn engine(src: &str) -> Engine {
-    Engine::compile(&policy::lint::load_config_str("p.yaml", src).unwrap().0).unwrap()
+    Engine::compile(&policy_lint::load_config_str("p.yaml", src).unwrap().0).unwrap()
 }
 
 fn chat(text: &str) -> Request {
@@ -309,7 +309,7 @@ proptest! {
                 let out = body["messages"][0]["content"].as_str().unwrap();
                 // PII redactions run first, so their ranges are into the original text. What
                 // they removed is not in the output (short matches could recur by chance).
-                for r in d.redactions.iter().filter(|r| r.policy == policy::config::PolicyKind::PiiDetector && r.field == "/messages/0/content") {
+                for r in d.redactions.iter().filter(|r| r.policy == policy_config::PolicyKind::PiiDetector && r.field == "/messages/0/content") {
                     let original = text.get(r.start..r.end).expect("ranges are char boundaries of the original");
                     if original.len() >= 7 {
                         prop_assert!(!out.contains(original), "{original:?} still in {out:?}");

@@ -2,7 +2,7 @@
 //! `x-enforce` on every enforcement-bearing field), SPEC's restart paths.
 
 use crate::util::root;
-use policy::schema::{self, Enforcement, ReloadClass, RuleUnit, Weakens};
+use policy_config::schema::{self, Enforcement, ReloadClass, RuleUnit, Weakens};
 use serde_json::Value;
 
 #[test]

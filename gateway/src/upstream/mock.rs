@@ -28,7 +28,7 @@ pub(super) async fn respond(out: &Outbound<'_>) -> Response<Body> {
         .to_string();
     let chat = out.path == "/v1/chat/completions";
     let id = format!("{}-{}", if chat { "chatcmpl" } else { "cmpl" }, out.request_id);
-    let prompt_tokens = policy::engine::extract_texts(&out.body)
+    let prompt_tokens = policy_engine::extract_texts(&out.body)
         .unwrap_or_default()
         .iter()
         .map(|(_, t)| t.split_whitespace().count())

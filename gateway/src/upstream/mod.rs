@@ -27,7 +27,7 @@ pub use wire::{client, Client};
 
 use crate::http::Body;
 use hyper::Response;
-use policy::config::ProviderKind;
+use policy_config::ProviderKind;
 use serde_json::Value;
 
 /// Send `out` to its target and return the response head with a streaming body.

@@ -7,7 +7,7 @@
 
 use hyper::header::HeaderMap;
 use hyper::StatusCode;
-use policy::config::Target;
+use policy_config::Target;
 use serde_json::Value;
 
 /// Why the upstream gave no response.

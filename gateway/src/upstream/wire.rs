@@ -17,8 +17,8 @@ use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Request, Response, Version};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use policy::config::Target;
-use policy::contract::headers;
+use policy_config::Target;
+use policy_contract::headers;
 use std::time::Duration;
 
 /// The shared HTTP/1.1 client (plain and TLS), pooled per upstream.
@@ -49,7 +49,7 @@ pub fn client() -> Client {
 }
 
 /// Client headers never sent upstream besides the credentials
-/// (`policy::contract::CREDENTIAL_HEADERS`: the client's credentials are for the gateway; the
+/// (`policy_contract::CREDENTIAL_HEADERS`: the client's credentials are for the gateway; the
 /// upstream gets the target's key): hop-by-hop headers, which hyper sets itself.
 const NOT_FORWARDED: &[&str] = &[
     "host",

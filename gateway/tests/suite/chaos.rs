@@ -14,7 +14,7 @@
 
 use crate::configs::mock_config;
 use crate::support::{eventually, try_request};
-use policy::process::{is_running, send_signal, GatewayProcess, Launch, Signal};
+use policy_replay::process::{is_running, send_signal, GatewayProcess, Launch, Signal};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

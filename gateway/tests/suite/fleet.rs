@@ -7,7 +7,7 @@
 //! reports where the fleet stands; `policy fleet status` shows drift.
 
 use crate::support::{Gateway, Opts};
-use policy::replay::live::steady::Steady;
+use policy_replay::live::steady::Steady;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -83,7 +83,7 @@ fn policy(args: &[&str], envs: &[(&str, &str)]) -> (i32, String, String) {
 /// Steady load on every gateway from the project's own load driver (`replay::live::steady`):
 /// two keep-alive connections each, recorded requests round robin.
 fn load(fleet: &Fleet) -> Steady {
-    let (traffic, _) = policy::replay::traffic::parse(TRAFFIC);
+    let (traffic, _) = policy_replay::traffic::parse(TRAFFIC);
     let addrs = fleet.gateways.iter().map(|g| g.data).collect();
     Steady::start(addrs, &traffic, 2, Duration::from_secs(120)).unwrap()
 }
@@ -352,7 +352,7 @@ fn ctrl_c_finishes_the_current_batch_and_says_where_the_fleet_stands() {
     assert!(crate::support::eventually(Duration::from_secs(20), || hashes(&fleet)
         [0]
         != before[0]));
-    policy::process::send_signal(child.id(), policy::process::Signal::INT).unwrap();
+    policy_replay::process::send_signal(child.id(), policy_replay::process::Signal::INT).unwrap();
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(

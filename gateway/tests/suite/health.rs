@@ -5,7 +5,7 @@
 
 use crate::configs::{mock_config, upstream_config};
 use crate::support::{closed_port, eventually, Gateway, Upstream};
-use policy::contract::admin::Health;
+use policy_contract::admin::Health;
 use std::time::Duration;
 
 fn health(gw: &Gateway, path: &str) -> (u16, Health) {

@@ -16,7 +16,7 @@ fn free_addr() -> SocketAddr {
 }
 
 fn hash_of(text: &str) -> String {
-    policy::engine::config_hash(&policy::lint::load_config_str("f.yaml", text).expect("valid").0)
+    policy_engine::config_hash(&policy_lint::load_config_str("f.yaml", text).expect("valid").0)
 }
 
 /// A gateway on `config` (its `{dir}` is the gateway's own) with `--listen` and, when given,

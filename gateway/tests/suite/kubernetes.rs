@@ -5,7 +5,7 @@
 
 use crate::configs::mock_config;
 use crate::support::{self, eventually};
-use policy::process::Launch;
+use policy_replay::process::Launch;
 use serde_json::Value;
 use std::os::unix::fs::symlink;
 use std::path::Path;
@@ -30,7 +30,7 @@ fn publish(dir: &Path, n: u32, text: &str) {
 }
 
 /// `policy-gateway --watch` on `file`, in `work`.
-fn watching(file: &Path, work: &Path) -> policy::process::GatewayProcess {
+fn watching(file: &Path, work: &Path) -> policy_replay::process::GatewayProcess {
     Launch::new(env!("CARGO_BIN_EXE_policy-gateway"), file)
         .args(["--watch"])
         .current_dir(work)

@@ -4,7 +4,7 @@
 
 use crate::configs::{mock_config, upstream_config, FULL_CHAIN};
 use crate::support::{self, eventually, lines_once, Gateway, Opts, Upstream};
-use policy::process::Signal;
+use policy_replay::process::Signal;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -197,7 +197,7 @@ fn audit_log_and_recording() {
         !text.contains("sk-client-secret") && !text.contains("authorization"),
         "{text}"
     );
-    let (recorded, errors) = policy::replay::traffic::parse(&text);
+    let (recorded, errors) = policy_replay::traffic::parse(&text);
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(recorded.len(), 2);
     assert_eq!(

@@ -5,14 +5,14 @@
 
 use crate::configs::mock_config;
 use crate::support::{self, Gateway, Opts};
-use policy::replay::live::{self, Endpoint, Options, Plan, Until, Via};
+use policy_replay::live::{self, Endpoint, Options, Plan, Until, Via};
 use serde_json::Value;
 use std::time::Duration;
 
 const TRAFFIC: &str = include_str!("../../../fixtures/traffic/chat.jsonl");
 
-fn side(text: &str, name: &str) -> (String, String, policy::config::Config) {
-    let config = policy::lint::load_config_str(name, text).expect("a valid config").0;
+fn side(text: &str, name: &str) -> (String, String, policy_config::Config) {
+    let config = policy_lint::load_config_str(name, text).expect("a valid config").0;
     (name.to_string(), text.to_string(), config)
 }
 
@@ -25,7 +25,7 @@ fn configs() -> (String, String) {
 }
 
 fn plan(a: &str, b: &str) -> Plan {
-    let (traffic, errors) = policy::replay::traffic::parse(TRAFFIC);
+    let (traffic, errors) = policy_replay::traffic::parse(TRAFFIC);
     assert!(errors.is_empty());
     Plan::new(side(a, "a.yaml"), side(b, "b.yaml"), &traffic).unwrap()
 }
@@ -85,7 +85,7 @@ fn zero_drops_and_every_response_attributed_across_reloads_by_each_trigger() {
             "8 switches end on A"
         );
         assert!(r.reload_duration_ms.count == 8 && r.reload_duration_ms.p50 > 0.0);
-        let html = policy::replay::html::render(&r, None);
+        let html = policy_replay::html::render(&r, None);
         assert_eq!(html.matches("class=\"reload\"").count(), 8, "one marker per reload");
     }
 }
@@ -122,7 +122,7 @@ fn a_gateway_that_dies_shows_up_as_dropped() {
     let pid = gw.pid();
     std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(1500));
-        let _ = policy::process::send_signal(pid as u32, policy::process::Signal::KILL);
+        let _ = policy_replay::process::send_signal(pid as u32, policy_replay::process::Signal::KILL);
     });
     let r = live::run(&plan, &ep, &options(Via::Admin, 4)).unwrap();
     assert!(!r.passed);

@@ -4,7 +4,7 @@
 
 use crate::configs::{mock_config, FULL_CHAIN};
 use crate::support::{self, eventually, Gateway, Opts};
-use policy::process::Signal;
+use policy_replay::process::Signal;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 #[test]
 fn the_readme_demo_config_lints_clean() {
     let path = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/gateway/demo.yaml"));
-    let report = policy::lint::lint_path(path).unwrap();
+    let report = policy_lint::lint_path(path).unwrap();
     assert!(report.diagnostics.is_empty(), "{:?}", report.diagnostics);
 }
 

@@ -5,7 +5,7 @@
 
 use crate::configs::{mock_config, FULL_CHAIN};
 use crate::support::{self, eventually, lines_once, Gateway, Opts};
-use policy::process::Signal;
+use policy_replay::process::Signal;
 use serde_json::{json, Value};
 use std::time::Duration;
 

@@ -7,9 +7,9 @@
 
 use crate::configs::mock_config;
 use crate::support::{self, Gateway};
-use policy::contract::admin::{History, OpKind, OpOutcome};
-use policy::process::{is_running, stop_pid, STOP_GRACE};
-use policy::replay::live::{self, Endpoint, Options, Plan, Until, Via};
+use policy_contract::admin::{History, OpKind, OpOutcome};
+use policy_replay::process::{is_running, stop_pid, STOP_GRACE};
+use policy_replay::live::{self, Endpoint, Options, Plan, Until, Via};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::Mutex;
@@ -57,8 +57,8 @@ fn a_and_b(gw_dir: &std::path::Path, admin_port: u16) -> (String, String) {
     (a, b)
 }
 
-fn side(text: &str, name: &str) -> (String, String, policy::config::Config) {
-    let config = policy::lint::load_config_str(name, text).expect("a valid config").0;
+fn side(text: &str, name: &str) -> (String, String, policy_config::Config) {
+    let config = policy_lint::load_config_str(name, text).expect("a valid config").0;
     (name.to_string(), text.to_string(), config)
 }
 
@@ -72,7 +72,7 @@ fn ten_restarts_under_load_drop_nothing_and_each_response_has_one_config_and_one
     let gw = Gateway::start(&mock_config("1.0.0", 0, "prompt-injection, pii-detector"));
     let successors = Successors::default();
     let (a, b) = a_and_b(gw.dir.path(), free_port());
-    let (traffic, _) = policy::replay::traffic::parse(TRAFFIC);
+    let (traffic, _) = policy_replay::traffic::parse(TRAFFIC);
     let plan = Plan::for_via(side(&a, "a.yaml"), side(&b, "b.yaml"), &traffic, Via::Restart).unwrap();
     let options = Options {
         concurrency: 32,

@@ -4,7 +4,7 @@
 
 use crate::configs::{mock_config, FULL_CHAIN};
 use crate::support::{Gateway, Opts};
-use policy::process::Signal;
+use policy_replay::process::Signal;
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;

@@ -3,7 +3,7 @@
 
 use crate::configs::{mock_config, FULL_CHAIN};
 use crate::support::{Gateway, Opts};
-use policy::process::Signal;
+use policy_replay::process::Signal;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -1,5 +1,5 @@
 //! Test harness: the real `policy-gateway` binary as a child process on free 127.0.0.1 ports
-//! (started and stopped by `policy::process`, the library's one way of doing it), a real HTTP
+//! (started and stopped by `policy_replay::process`, the library's one way of doing it), a real HTTP
 //! upstream on loopback, and a small HTTP/1.1 client over plain sockets.
 //!
 //! Everything binds 127.0.0.1 and is bounded in time; a gateway is stopped (SIGTERM, then
@@ -7,7 +7,7 @@
 
 #![allow(dead_code)]
 
-use policy::process::{GatewayProcess, Launch, Signal};
+use policy_replay::process::{GatewayProcess, Launch, Signal};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,91 @@
+//! The `prompt-injection` stage: the built-in detectors plus `extra_patterns`, compiled into
+//! one `RegexSet`; the first match in a text blocks (or is only logged).
+//!
+//! Owns compiling that block and running it on the request's texts. The patterns themselves
+//! live in `detectors`; this stage never rewrites text.
+
+use super::compile::{compile_regex, compile_set, CompileError};
+use super::decision::{excerpt, Decision, Hit};
+use super::detectors::INJECTIONS;
+use super::normalize::Text;
+use policy_config::{BlockOrLog, PolicyKind, PromptInjection};
+use regex::{Regex, RegexSet};
+
+#[derive(Debug)]
+pub(super) struct Injection {
+    /// Every pattern, built-in first, to tell in one pass whether and which ones match.
+    set: RegexSet,
+    /// The same patterns one by one, to find where the first matching one matched.
+    regexes: Vec<Regex>,
+    /// The rule id of each pattern: a detector id or `extra_patterns/N`.
+    ids: Vec<String>,
+    action: BlockOrLog,
+    /// What a block answers the client.
+    message: String,
+}
+
+impl Injection {
+    /// Compile the `prompt-injection` block (its defaults when absent).
+    pub(super) fn compile(block: Option<&PromptInjection>) -> Result<Injection, CompileError> {
+        let pi = block.cloned().unwrap_or_default();
+        let mut ids: Vec<String> = INJECTIONS.iter().map(|(id, _)| id.to_string()).collect();
+        let mut patterns: Vec<&str> = INJECTIONS.iter().map(|(_, p)| *p).collect();
+        for (i, p) in pi.extra_patterns.iter().enumerate() {
+            compile_regex(format!("/policy/prompt-injection/extra_patterns/{i}"), p)?;
+            ids.push(format!("extra_patterns/{i}"));
+            patterns.push(p);
+        }
+        Ok(Injection {
+            set: compile_set("/policy/prompt-injection/extra_patterns", &patterns)?,
+            regexes: patterns
+                .iter()
+                .map(|p| Regex::new(p))
+                .collect::<Result<_, _>>()
+                .map_err(|e| CompileError::Regex {
+                    pointer: "/policy/prompt-injection/extra_patterns".into(),
+                    message: e.to_string(),
+                })?,
+            ids,
+            action: pi.response.action,
+            message: pi.response.message,
+        })
+    }
+
+    /// This stage's patterns, for the engine's gate: a text none of them matches is skipped.
+    pub(super) fn gate_patterns(&self) -> &[String] {
+        self.set.patterns()
+    }
+
+    /// Record the first match in each text's view; `true` (stop the chain) when it blocks.
+    pub(super) fn run(&self, texts: &[Text], d: &mut Decision) -> bool {
+        for text in texts {
+            let view = text.view();
+            let matched = self.set.matches(view);
+            let Some(first) = matched.iter().next() else { continue };
+            let (s, e) = self.regexes[first]
+                .find(view)
+                .map_or((0, 0), |m| text.span(m.start(), m.end()));
+            let action = match self.action {
+                BlockOrLog::Block => "block",
+                BlockOrLog::Log => "log",
+            };
+            let original = text.original();
+            let shown = format!("«{}»", &original[s..e]);
+            d.hits.push(Hit {
+                policy: PolicyKind::PromptInjection,
+                rule: self.ids[first].clone(),
+                action,
+                field: text.field.clone(),
+                excerpt: excerpt(original, s, e, &shown),
+            });
+            if self.action == BlockOrLog::Block {
+                return d.block(
+                    PolicyKind::PromptInjection,
+                    self.ids[first].clone(),
+                    self.message.clone(),
+                );
+            }
+        }
+        false
+    }
+}

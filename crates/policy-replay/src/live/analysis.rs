@@ -1,0 +1,414 @@
+//! What the run reports, and how it is worked out from the samples: attribution of every
+//! response to A or B by its config hash, verdict checks against the offline engine, drops by
+//! kind, latency steady and near reloads, and the timeline behind the HTML report's plot.
+//!
+//! Pure computation over what `load` and `admin` recorded: no I/O.
+
+use super::load::{Outcome, Sample};
+use super::options::{Options, Via};
+use super::plan::Plan;
+use policy_contract::Verdict;
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// One reload as the harness saw it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReloadEvent {
+    /// 1-based.
+    pub n: usize,
+    /// `A` or `B`.
+    pub to: &'static str,
+    /// Seconds from the start of the run to the trigger.
+    pub at_s: f64,
+    /// Seconds from the start of the run to the confirmation (or the failure).
+    pub done_s: f64,
+    /// Whether the gateway confirmed the switch.
+    pub ok: bool,
+    /// The gateway's own measure of the pipeline, milliseconds.
+    pub duration_ms: Option<f64>,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// How it was made: `restart` (a new process) or a hot reload (`admin`, reported as such
+    /// whatever the trigger; the run's `reload_via` names the trigger).
+    pub kind: Via,
+    /// The process serving after it (restarts: the new one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+}
+
+/// One gateway process as the responses saw it (`x-policy-instance`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ProcessSummary {
+    /// Its `x-policy-instance`.
+    pub instance: String,
+    /// The configs it answered with (`A`, `B`), in order of first appearance.
+    pub configs: Vec<&'static str>,
+    /// Responses it gave.
+    pub responses: u64,
+    /// Seconds from the start of the run to its first and last response's send.
+    pub first_s: f64,
+    /// See `first_s`.
+    pub last_s: f64,
+}
+
+/// Percentiles, milliseconds.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Latency {
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Largest.
+    pub max: f64,
+    /// Number of samples.
+    pub count: u64,
+}
+
+/// A count with its first example.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    /// What kind.
+    pub kind: String,
+    /// How many.
+    pub count: u64,
+    /// The first one seen.
+    pub example: String,
+}
+
+/// One point of the latency-over-time plot: a time bucket.
+#[derive(Debug, Clone, Serialize)]
+pub struct Bucket {
+    /// Start of the bucket, seconds from the start of the run.
+    pub t: f64,
+    /// Requests sent in it.
+    pub requests: u64,
+    /// Median latency, ms.
+    pub p50: f64,
+    /// 99th percentile, ms.
+    pub p99: f64,
+    /// Largest, ms.
+    pub max: f64,
+    /// Drops in it.
+    pub dropped: u64,
+}
+
+/// The result (SPEC §2 `policy replay --live --format json`, plus more).
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Requests sent.
+    pub requests: u64,
+    /// Transport errors, timeouts, truncated bodies and 5xx.
+    pub dropped: u64,
+    /// Responses whose config hash is neither A's nor B's (or missing).
+    pub unattributed: u64,
+    /// Verdicts that differ from the offline engine's for the config that answered.
+    pub mismatched: u64,
+    /// 429s (excluded from the mismatch check).
+    pub rate_limited: u64,
+    /// Reloads attempted.
+    pub reloads: usize,
+    /// Reloads the gateway did not confirm.
+    pub reload_failures: usize,
+    /// Config hashes seen in responses, in order of first appearance.
+    pub versions_seen: Vec<String>,
+    /// Requests per second.
+    pub throughput_rps: f64,
+    /// Latency of every answered request.
+    pub latency_ms: Latency,
+    /// Latency of requests sent while a reload ran or within 50 ms after it.
+    pub latency_near_reload_ms: Latency,
+    /// Latency of the other requests.
+    pub latency_steady_ms: Latency,
+    /// The gateway's reload durations.
+    pub reload_duration_ms: Latency,
+    /// Drops by kind.
+    pub errors: Vec<Finding>,
+    /// Unattributed and mismatched responses by kind, with an example each.
+    pub findings: Vec<Finding>,
+    /// Responses per config.
+    pub responses_by_config: BTreeMap<String, u64>,
+    /// The gateway processes that answered, in order of first response. With restarts, each
+    /// must have answered with one config only (else its responses count as unattributed).
+    pub processes: Vec<ProcessSummary>,
+    /// The two configs.
+    pub configs: Vec<ConfigSummary>,
+    /// Every reload.
+    pub reload_events: Vec<ReloadEvent>,
+    /// The config the gateway serves at the end.
+    pub final_hash: Option<String>,
+    /// The process serving at the end (after restarts, not the one the run started with).
+    pub final_pid: Option<u32>,
+    /// Its admin address at the end (a restart may move it).
+    pub final_admin: Option<String>,
+    /// Wall time of the load, seconds.
+    pub duration_s: f64,
+    /// Keep-alive connections the load used.
+    pub concurrency: usize,
+    /// How reloads were triggered.
+    pub reload_via: Via,
+    /// Whether dropped, unattributed, mismatched and reload failures are all zero (exit 0).
+    pub passed: bool,
+    /// Latency over time, for the plot.
+    pub timeline: Vec<Bucket>,
+}
+
+/// One of the run's two configs, as the report names it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConfigSummary {
+    /// `A` or `B`.
+    pub label: &'static str,
+    /// Where it came from (the path as given).
+    pub source: String,
+    /// `pack.version`.
+    pub version: String,
+    /// The hash responses are attributed by.
+    pub hash: String,
+}
+
+/// What counts as "near a reload": from the trigger to this long after its confirmation.
+const NEAR_RELOAD: Duration = Duration::from_millis(50);
+/// Width of a timeline bucket.
+const BUCKET: Duration = Duration::from_millis(100);
+
+pub(super) fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds")
+}
+
+fn latency(h: &Histogram<u64>) -> Latency {
+    if h.is_empty() {
+        return Latency::default();
+    }
+    let ms = |us: u64| (us as f64 / 1000.0 * 1000.0).round() / 1000.0;
+    Latency {
+        p50: ms(h.value_at_quantile(0.50)),
+        p90: ms(h.value_at_quantile(0.90)),
+        p99: ms(h.value_at_quantile(0.99)),
+        max: ms(h.max()),
+        count: h.len(),
+    }
+}
+
+#[derive(Default)]
+struct Tally {
+    count: u64,
+    example: String,
+}
+
+fn bump(map: &mut BTreeMap<String, Tally>, kind: String, example: impl FnOnce() -> String) {
+    let t = map.entry(kind).or_default();
+    if t.count == 0 {
+        t.example = example();
+    }
+    t.count += 1;
+}
+
+fn findings(map: BTreeMap<String, Tally>) -> Vec<Finding> {
+    map.into_iter()
+        .map(|(kind, t)| Finding {
+            kind,
+            count: t.count,
+            example: t.example,
+        })
+        .collect()
+}
+
+pub(super) fn analyse(
+    plan: &Plan,
+    opts: &Options,
+    mut samples: Vec<Sample>,
+    events: Vec<ReloadEvent>,
+    elapsed: Duration,
+    final_hash: Option<String>,
+) -> Report {
+    samples.sort_by_key(|s| s.at_us);
+    let (mut all, mut near, mut steady) = (histogram(), histogram(), histogram());
+    let windows: Vec<(u64, u64)> = events
+        .iter()
+        .map(|e| {
+            (
+                (e.at_s * 1e6) as u64,
+                (e.done_s * 1e6) as u64 + NEAR_RELOAD.as_micros() as u64,
+            )
+        })
+        .collect();
+    let (mut dropped, mut unattributed, mut mismatched, mut rate_limited) = (0, 0, 0, 0);
+    let mut errors = BTreeMap::new();
+    let mut other = BTreeMap::new();
+    let mut versions_seen: Vec<String> = Vec::new();
+    let mut by_config: BTreeMap<String, u64> = BTreeMap::new();
+    let mut processes: Vec<ProcessSummary> = Vec::new();
+    let bucket_us = BUCKET.as_micros() as u64;
+    let buckets = (elapsed.as_micros() as u64 / bucket_us + 1) as usize;
+    let mut timeline: Vec<(Histogram<u64>, u64)> = (0..buckets).map(|_| (histogram(), 0)).collect();
+    for s in &samples {
+        let slot = &mut timeline[((s.at_us / bucket_us) as usize).min(buckets - 1)];
+        let req = &plan.requests[s.request as usize];
+        match &s.outcome {
+            Outcome::Error { kind, message } => {
+                dropped += 1;
+                slot.1 += 1;
+                bump(&mut errors, kind.to_string(), || format!("{}: {message}", req.id));
+                continue;
+            }
+            Outcome::Response {
+                status,
+                verdict,
+                hash,
+                instance,
+            } => {
+                let _ = all.record(s.latency_us.max(1));
+                let _ = slot.0.record(s.latency_us.max(1));
+                if windows.iter().any(|(a, b)| s.at_us >= *a && s.at_us <= *b) {
+                    let _ = near.record(s.latency_us.max(1));
+                } else {
+                    let _ = steady.record(s.latency_us.max(1));
+                }
+                if let Some(h) = hash {
+                    if !versions_seen.contains(h) {
+                        versions_seen.push(h.clone());
+                    }
+                }
+                if *status >= 500 {
+                    dropped += 1;
+                    slot.1 += 1;
+                    bump(&mut errors, format!("status_{status}"), || {
+                        format!(
+                            "{}: HTTP {status} from {}",
+                            req.id,
+                            hash.as_deref().unwrap_or("no config")
+                        )
+                    });
+                    continue;
+                }
+                let side = plan.sides.iter().position(|x| Some(&x.hash) == hash.as_ref());
+                let Some(side) = side else {
+                    unattributed += 1;
+                    bump(&mut other, "unattributed".into(), || {
+                        format!(
+                            "{}: HTTP {status} with x-policy-config-hash {:?}, neither A ({}) nor B ({})",
+                            req.id, hash, plan.sides[0].hash, plan.sides[1].hash
+                        )
+                    });
+                    continue;
+                };
+                let label = plan.sides[side].label;
+                let at_s = s.at_us as f64 / 1e6;
+                let process = instance.as_deref().unwrap_or("");
+                let i = match processes.iter().position(|p| p.instance == process) {
+                    Some(i) => i,
+                    None => {
+                        processes.push(ProcessSummary {
+                            instance: process.to_string(),
+                            configs: Vec::new(),
+                            responses: 0,
+                            first_s: at_s,
+                            last_s: at_s,
+                        });
+                        processes.len() - 1
+                    }
+                };
+                let p = &mut processes[i];
+                p.responses += 1;
+                p.last_s = p.last_s.max(at_s);
+                p.first_s = p.first_s.min(at_s);
+                if !p.configs.contains(&label) {
+                    p.configs.push(label);
+                }
+                // A restarted process runs one config for its whole life: a second config from
+                // the same process (or a response naming no process) means it is not known
+                // which process answered.
+                if opts.via == Via::Restart && (process.is_empty() || p.configs.len() > 1) {
+                    unattributed += 1;
+                    bump(&mut other, "unattributed process".into(), || {
+                        format!(
+                            "{}: HTTP {status} from x-policy-instance {process:?}, which also answered with another config",
+                            req.id
+                        )
+                    });
+                    continue;
+                }
+                *by_config.entry(label.to_string()).or_default() += 1;
+                if verdict == Verdict::RateLimited.as_str() {
+                    rate_limited += 1;
+                    continue;
+                }
+                let expected = policy_contract::headers::verdict_value(req.expect[side]);
+                if verdict != expected {
+                    mismatched += 1;
+                    bump(&mut other, format!("mismatched {expected}->{verdict}"), || {
+                        format!(
+                            "{}: config {} answered {verdict:?} (HTTP {status}); the engine predicts {expected}",
+                            req.id, plan.sides[side].label
+                        )
+                    });
+                }
+            }
+        }
+    }
+    let mut durations = histogram();
+    for e in &events {
+        if let Some(d) = e.duration_ms {
+            let _ = durations.record(((d * 1000.0) as u64).max(1));
+        }
+    }
+    let reload_failures = events.iter().filter(|e| !e.ok).count();
+    let requests = samples.len() as u64;
+    let passed = dropped == 0 && unattributed == 0 && mismatched == 0 && reload_failures == 0;
+    Report {
+        requests,
+        dropped,
+        unattributed,
+        mismatched,
+        rate_limited,
+        reloads: events.len(),
+        reload_failures,
+        versions_seen,
+        throughput_rps: (requests as f64 / elapsed.as_secs_f64() * 10.0).round() / 10.0,
+        latency_ms: latency(&all),
+        latency_near_reload_ms: latency(&near),
+        latency_steady_ms: latency(&steady),
+        reload_duration_ms: latency(&durations),
+        errors: findings(errors),
+        findings: findings(other),
+        responses_by_config: by_config,
+        processes,
+        configs: plan
+            .sides
+            .iter()
+            .map(|s| ConfigSummary {
+                label: s.label,
+                source: s.name.clone(),
+                version: s.config.pack.version.clone(),
+                hash: s.hash.clone(),
+            })
+            .collect(),
+        reload_events: events,
+        final_hash,
+        final_pid: None,
+        final_admin: None,
+        duration_s: elapsed.as_secs_f64(),
+        concurrency: opts.concurrency,
+        reload_via: opts.via,
+        passed,
+        timeline: timeline
+            .into_iter()
+            .enumerate()
+            .map(|(i, (h, dropped))| {
+                let l = latency(&h);
+                Bucket {
+                    t: i as f64 * BUCKET.as_secs_f64(),
+                    requests: h.len() + dropped,
+                    p50: l.p50,
+                    p99: l.p99,
+                    max: l.max,
+                    dropped,
+                }
+            })
+            .collect(),
+    }
+}
