@@ -157,8 +157,12 @@ mod tests {
     fn mistakes_name_their_flag() {
         assert!(parse(&[]).unwrap_err().contains("--config"));
         assert!(parse(&["--config"]).unwrap_err().contains("--config"));
-        assert!(parse(&["-c", "p", "--listen", "nowhere"]).unwrap_err().contains("--listen"));
-        assert!(parse(&["-c", "p", "--frobnicate"]).unwrap_err().contains("--frobnicate"));
+        assert!(parse(&["-c", "p", "--listen", "nowhere"])
+            .unwrap_err()
+            .contains("--listen"));
+        assert!(parse(&["-c", "p", "--frobnicate"])
+            .unwrap_err()
+            .contains("--frobnicate"));
         assert!(matches!(parse(&["--help"]), Ok(Parsed::Print(h)) if h.contains("--admin-listen")));
     }
 }

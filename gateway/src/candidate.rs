@@ -12,9 +12,9 @@
 
 use crate::metrics::ReloadError;
 use crate::state::{Active, Overrides};
+use policy_config::address::{is_loopback, parse as parse_listen};
 use policy_diff::{classify, Plan};
 use policy_engine::Engine;
-use policy_config::address::{is_loopback, parse as parse_listen};
 use policy_lint::{self as lint, FileReport};
 use serde_json::Value;
 use sha2::{Digest, Sha256};

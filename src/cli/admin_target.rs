@@ -5,11 +5,40 @@
 
 use super::args::http_addr;
 use super::common::CliError;
-use super::gateway::TargetArgs;
-use policy_replay::admin_client::AdminClient;
 use policy_config::Config;
 use policy_lint::{self as lint, LoadError};
+use policy_replay::admin_client::AdminClient;
 use serde_json::Value;
+use std::path::PathBuf;
+
+/// How to reach the gateway; every subcommand takes these.
+#[derive(Debug, clap::Args)]
+pub struct TargetArgs {
+    /// The config: reload and restart send it (after a local lint); every subcommand derives
+    /// the admin address and the token variable from it when --admin / --token-env are absent.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The admin plane, e.g. http://127.0.0.1:41003 (default: the config's
+    /// `gateway.admin.listen`, else http://127.0.0.1:41003).
+    #[arg(long, value_name = "URL")]
+    pub admin: Option<String>,
+    /// The environment variable holding the admin bearer token (default: the config's
+    /// `gateway.admin.token_env`; none: no token).
+    #[arg(long, value_name = "VAR")]
+    pub token_env: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+/// Output formats of `policy gateway`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Lines for people.
+    Human,
+    /// One JSON object (SPEC §5).
+    Json,
+}
 use std::net::SocketAddr;
 
 /// Where a gateway's admin plane is when neither `--admin` nor a config says: the default of

@@ -9,10 +9,10 @@
 
 use super::common::{print, CliError, Outcome};
 use super::lint::{expand, Input};
+use policy::policy_test::render as test_render;
 use policy_diff::{classify, render as diff_render};
 use policy_lint::baseline::Baseline;
 use policy_lint::{self as lint, render, FileReport, Severity};
-use policy::policy_test::render as test_render;
 use std::io::Write;
 use std::path::PathBuf;
 

@@ -7,7 +7,7 @@
 //! reloads, reverts and restarts themselves are the gateway's — nothing here decides whether
 //! a config may be applied beyond refusing to send one lint rejects.
 
-use super::admin_target::{client, Reach};
+use super::admin_target::{client, Format, Reach, TargetArgs};
 use super::common::{load_all, print, CliError, Loaded, Outcome};
 use super::status_view::{human as status_human, json as status_json};
 use policy_config::Config;
@@ -42,26 +42,6 @@ pub enum GatewayCommand {
     Restart(TargetArgs),
 }
 
-/// How to reach the gateway; every subcommand takes these.
-#[derive(Debug, clap::Args)]
-pub struct TargetArgs {
-    /// The config: reload and restart send it (after a local lint); every subcommand derives
-    /// the admin address and the token variable from it when --admin / --token-env are absent.
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// The admin plane, e.g. http://127.0.0.1:41003 (default: the config's
-    /// `gateway.admin.listen`, else http://127.0.0.1:41003).
-    #[arg(long, value_name = "URL")]
-    pub admin: Option<String>,
-    /// The environment variable holding the admin bearer token (default: the config's
-    /// `gateway.admin.token_env`; none: no token).
-    #[arg(long, value_name = "VAR")]
-    pub token_env: Option<String>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    pub format: Format,
-}
-
 /// Arguments of `policy gateway status`.
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
@@ -74,15 +54,6 @@ pub struct StatusArgs {
     /// Only the operations of this kind (implies --history).
     #[arg(long, value_enum, value_name = "ACTION")]
     pub action: Option<Action>,
-}
-
-/// Output formats of `policy gateway`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    /// Lines for people.
-    Human,
-    /// One JSON object (SPEC §5).
-    Json,
 }
 
 /// An operation kind to filter the history by.

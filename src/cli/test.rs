@@ -6,12 +6,12 @@
 //! I/O, or a test file that is not a test file (its diagnostics shown like lint's).
 
 use super::common::{print, read_traffic, CliError, Outcome};
-use policy_engine::Engine;
-use policy_lint::render::human as lint_human;
-use policy_lint::{self as lint, LoadError};
 use policy::policy_test::coverage::{self, Coverage};
 use policy::policy_test::run::FileResult;
 use policy::policy_test::{file, record, render, run};
+use policy_engine::Engine;
+use policy_lint::render::human as lint_human;
+use policy_lint::{self as lint, LoadError};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

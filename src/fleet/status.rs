@@ -4,8 +4,8 @@
 
 use super::inventory::{GatewayEntry, Group};
 use super::metrics::Counters;
-use policy_replay::admin_client::AdminClient;
 use policy_contract::admin::{self, Health, Status};
+use policy_replay::admin_client::AdminClient;
 use serde::Serialize;
 use std::net::SocketAddr;
 use std::time::Duration;

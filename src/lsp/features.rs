@@ -6,8 +6,8 @@
 
 use super::position::{from_lsp, line_of, parent_pointer, range};
 use policy_config::pointer;
-use policy_lint::{FileReport, Severity};
 use policy_config::schema;
+use policy_lint::{FileReport, Severity};
 use serde_json::{json, Value};
 
 /// `textDocument/publishDiagnostics` params for `report` of `text`.

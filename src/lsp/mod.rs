@@ -16,8 +16,8 @@
 mod features;
 pub mod position;
 
-use policy_lint::{self as lint, FileReport};
 use lsp_server::{Connection, Message, Notification, Request, Response};
+use policy_lint::{self as lint, FileReport};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::mpsc;

@@ -10,10 +10,10 @@
 
 use crate::properties::valid_config;
 use crate::util::{policy, root, stdout};
+use policy_config::schema::{self, ListKind};
 use policy_config::Config;
 use policy_diff::{classify, render, Change, Op};
 use policy_lint as lint;
-use policy_config::schema::{self, ListKind};
 use proptest::prelude::*;
 use std::path::Path;
 

@@ -26,6 +26,6 @@ pub mod serving;
 pub mod time;
 pub mod traffic;
 
-pub use policy_engine::Verdict;
 pub use headers::CREDENTIAL_HEADERS;
+pub use policy_engine::Verdict;
 pub use serving::ServingLine;

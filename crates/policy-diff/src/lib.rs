@@ -13,8 +13,8 @@
 pub mod render;
 
 use policy_config::pointer::{self, child};
-use policy_config::Config;
 use policy_config::schema::{self, ListKind, ReloadClass, Weakens};
+use policy_config::Config;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::borrow::Cow;

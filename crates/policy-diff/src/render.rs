@@ -3,9 +3,9 @@
 //! new file). Changes that weaken enforcement come first wherever order is free.
 
 use super::{Change, Op, Plan};
+use policy_config::schema::ReloadClass;
 use policy_config::yaml::Document;
 use policy_lint::render::github::{data, property};
-use policy_config::schema::ReloadClass;
 use serde_json::{json, Value};
 
 /// What the renderers need besides the plan: the two inputs as users named them, and the new

@@ -54,12 +54,12 @@ pub use normalize::Text;
 pub use request::{Millis, Request};
 pub use text::{extract_texts, with_texts, Unreadable};
 
-use policy_config::{Config, PolicyKind};
 use compile::compile_set;
 use content::Content;
 use digest::hex;
 use injection::Injection;
 use pii::Pii;
+use policy_config::{Config, PolicyKind};
 use rate_limit::RateLimiter;
 use regex::RegexSet;
 use serde_json::Value;

@@ -11,7 +11,7 @@
 //! the gateway would do beyond that is *unsafe* and applied only on request. Edits replace
 //! exact spans, so comments, order and formatting elsewhere survive byte for byte.
 
-use super::diagnostic::LineIndex;
+use super::line_index::LineIndex;
 use super::{lint_source_with, FileReport, Options};
 use policy_config::yaml::Span;
 

@@ -11,7 +11,8 @@
 //!
 //! ```text
 //! mod.rs           lint_source / lint_path / load_config: the pipeline above
-//! diagnostic.rs    Diagnostic, Severity, LineIndex: what every check produces
+//! diagnostic.rs    Diagnostic, Severity: what every check produces
+//! line_index.rs    LineIndex: line and column to byte offsets
 //! locate.rs        a rule's Finding -> located Diagnostic
 //! schema_check.rs  JSON Schema validation, errors mapped to P2xx diagnostics
 //! typed.rs         what the typed read refuses that the schema let through, located
@@ -27,6 +28,7 @@
 pub mod baseline;
 pub mod diagnostic;
 pub mod fix;
+mod line_index;
 mod locate;
 pub mod render;
 pub mod rules;
@@ -34,10 +36,11 @@ mod schema_check;
 pub mod suppress;
 mod typed;
 
+pub use diagnostic::{Diagnostic, Severity};
+pub use line_index::LineIndex;
+use locate::make;
 use policy_config::yaml::{self, Document, YamlErrorKind};
 use policy_config::Config;
-pub use diagnostic::{Diagnostic, LineIndex, Severity};
-use locate::make;
 use rules::rule::{Context, Rule};
 use serde::Deserialize;
 use std::sync::Arc;

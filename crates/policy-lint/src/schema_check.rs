@@ -5,18 +5,19 @@
 //! translation of `jsonschema` errors into P2xx diagnostics (plus P301 for the chain, whose
 //! allowed values are the schema's enum). It does not decide what is valid; the schema does.
 
-use super::diagnostic::{Diagnostic, LineIndex};
+use super::diagnostic::Diagnostic;
 use super::fix::{written_span, Fix};
+use super::line_index::LineIndex;
 use super::locate::make;
 use super::rules::rule::{did_you_mean, unique_candidate, At, Finding, Rule};
 use super::rules::{
     malformed_value, missing_key, schema_violation, unknown_key, unknown_policy_in_chain, unknown_value,
     value_out_of_range, wrong_type,
 };
-use policy_config::pointer;
-use policy_config::yaml::{Document, ScalarKind};
-use policy_config::schema;
 use jsonschema::error::{TypeKind, ValidationErrorKind};
+use policy_config::pointer;
+use policy_config::schema;
+use policy_config::yaml::{Document, ScalarKind};
 use serde_json::Value;
 use std::sync::OnceLock;
 

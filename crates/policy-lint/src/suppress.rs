@@ -9,8 +9,9 @@
 //! comments are left alone. Owns the comment syntax and the matching; counting and rendering
 //! are the report's and the renderers'.
 
-use super::diagnostic::{Diagnostic, LineIndex};
+use super::diagnostic::Diagnostic;
 use super::fix::quoted_token;
+use super::line_index::LineIndex;
 use super::rules::{did_you_mean, suppression_without_reason, unused_suppression, Rule, RULES};
 use policy_config::yaml::{Document, Pos, Span};
 

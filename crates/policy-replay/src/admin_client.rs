@@ -8,11 +8,11 @@
 //! [`ClientError::NotPolicyGateway`] — and nothing else: what a `rejected` answer means for an
 //! exit code, or what to print, is its callers' business.
 
-use policy_config::Config;
-use policy_contract::admin::{self, Answer, History, Status};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
+use policy_config::Config;
+use policy_contract::admin::{self, Answer, History, Status};
 use serde::de::DeserializeOwned;
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -14,9 +14,9 @@
 
 #![deny(missing_docs)]
 
+pub mod admin_client;
 pub mod html;
 pub mod live;
 pub mod offline;
-pub mod traffic;
-pub mod admin_client;
 pub mod process;
+pub mod traffic;

@@ -8,11 +8,11 @@
 //! config model (`x-enforce.rule`, read through `policy_config::schema::enforcement`).
 
 use super::traffic::Recorded;
+use policy_config::schema::{self, RuleUnit};
 use policy_config::yaml::{escape, unescape};
 use policy_config::{Config, PolicyKind};
 use policy_diff::{self as diff, Op};
 use policy_engine::{CompileError, Decision, Engine, Unreadable, Verdict};
-use policy_config::schema::{self, RuleUnit};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashSet};

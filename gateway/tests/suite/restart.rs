@@ -8,8 +8,8 @@
 use crate::configs::mock_config;
 use crate::support::{self, Gateway};
 use policy_contract::admin::{History, OpKind, OpOutcome};
-use policy_replay::process::{is_running, stop_pid, STOP_GRACE};
 use policy_replay::live::{self, Endpoint, Options, Plan, Until, Via};
+use policy_replay::process::{is_running, stop_pid, STOP_GRACE};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::Mutex;

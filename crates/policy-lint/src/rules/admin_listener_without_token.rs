@@ -1,7 +1,7 @@
 //! P309 `admin-listener-without-token`: an admin plane reachable from the network with no token.
 
-use policy_config::address::{is_loopback, parse as parse_listen};
 use super::rule::{declare_rule, At, Context, Finding};
+use policy_config::address::{is_loopback, parse as parse_listen};
 
 declare_rule! {
     /// ## What it does

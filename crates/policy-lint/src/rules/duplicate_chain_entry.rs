@@ -1,8 +1,8 @@
 //! P302 `duplicate-chain-entry`: a policy kind listed twice in the chain.
 
 use super::rule::{declare_rule, Context, Finding};
-use policy_config::PolicyKind;
 use crate::fix::{seq_style, whole_lines, Fix, SeqStyle};
+use policy_config::PolicyKind;
 
 declare_rule! {
     /// ## What it does

@@ -11,6 +11,7 @@
 //! reuse or renumber one.
 
 pub(crate) mod rule;
+mod similarity;
 
 pub use rule::{did_you_mean, unique_candidate, At, Context, Finding, Rule};
 

@@ -1,9 +1,9 @@
 //! P311 `policy-not-in-chain`: a policy is configured but never runs.
 
 use super::rule::{declare_rule, At, Context, Finding};
+use crate::fix::{seq_style, whole_lines, written_span, Fix, SeqStyle};
 use policy_config::yaml::Pos;
 use policy_config::PolicyKind;
-use crate::fix::{seq_style, whole_lines, written_span, Fix, SeqStyle};
 
 declare_rule! {
     /// ## What it does

@@ -6,10 +6,11 @@
 //! Owns these types and helpers only. Which rules exist is the registry's (`mod.rs`, `RULES`);
 //! what each flags is its own file's; locating a finding in the source is `lint::locate`'s.
 
+use crate::diagnostic::Severity;
+use crate::fix::Fix;
+use crate::line_index::LineIndex;
 use policy_config::yaml::Document;
 use policy_config::Config;
-use crate::diagnostic::{LineIndex, Severity};
-use crate::fix::Fix;
 use serde::de::DeserializeOwned;
 use std::borrow::Cow;
 
@@ -221,7 +222,7 @@ pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str
         let score = if norm(c) == w {
             2.0
         } else {
-            strsim::jaro_winkler(&w, &norm(c))
+            super::similarity::jaro_winkler(&w, &norm(c))
         };
         if score >= 0.8 && best.is_none_or(|(s, _)| score > s) {
             best = Some((score, c));
@@ -241,7 +242,7 @@ pub fn unique_candidate<'a>(word: &str, candidates: impl IntoIterator<Item = &'a
     }
     let close = candidates
         .iter()
-        .filter(|c| strsim::jaro_winkler(&norm(word), &norm(c)) >= 0.8)
+        .filter(|c| super::similarity::jaro_winkler(&norm(word), &norm(c)) >= 0.8)
         .count();
     (close == 1).then_some(best)
 }

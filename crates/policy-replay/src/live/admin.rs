@@ -10,8 +10,8 @@ use super::analysis::ReloadEvent;
 use super::options::{Endpoint, LiveError, Via};
 use super::plan::Side;
 use crate::admin_client::{AdminClient, ClientError};
-use policy_contract::admin::{Answer, History, Status};
 use crate::process::{send_signal, Signal};
+use policy_contract::admin::{Answer, History, Status};
 use std::path::Path;
 use std::time::{Duration, Instant};
 

@@ -7,8 +7,8 @@
 use super::load::{Outcome, Sample};
 use super::options::{Options, Via};
 use super::plan::Plan;
-use policy_contract::Verdict;
 use hdrhistogram::Histogram;
+use policy_contract::Verdict;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -7,11 +7,11 @@
 use super::options::{Options, Until};
 use super::plan::{Plan, Prepared};
 use crate::admin_client::error_chain;
-use policy_contract::headers;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
+use policy_contract::headers;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;

@@ -3,12 +3,12 @@
 //! for sending, with the verdict the offline engine predicts for it under A and under B.
 
 use super::options::{LiveError, Via};
+use crate::traffic::Recorded;
+use bytes::Bytes;
 use policy_config::{Config, PolicyKind};
 use policy_contract::{headers, Verdict};
 use policy_diff as diff;
 use policy_engine::{config_hash, Engine};
-use crate::traffic::Recorded;
-use bytes::Bytes;
 use std::sync::Arc;
 
 /// One of the two configs.

@@ -6,9 +6,9 @@
 
 use super::options::{Endpoint, LiveError, Options, Via};
 use super::{Plan, Report};
-use policy_config::{Config, MockSettings, ProviderKind};
 use crate::process::{GatewayProcess, Launch};
 use crate::traffic::Recorded;
+use policy_config::{Config, MockSettings, ProviderKind};
 use std::path::{Path, PathBuf};
 
 /// What a spawned gateway runs: `c` on free loopback ports, admin without a token (it is
