@@ -3,20 +3,17 @@
 //! committed corpus file, on stable Rust. Each panics when an invariant breaks, which is what
 //! both a fuzzer and a test report.
 
-use policy_config::yaml::fast_compare::{fast, saphyr};
+use policy_config::yaml::{self, Node, NodeKind, Pos, ScalarKind, Span};
 use policy_engine::{extract_texts, Engine, Request, Text};
 use policy_lint::{self as lint, render};
 use policy_replay::traffic;
 use std::sync::OnceLock;
 
-/// The YAML reader and the whole linter on any text: no panic; where the fast reader takes a
-/// document it reads the events and spans saphyr reads; every renderer handles the report; a
-/// config lint accepts compiles.
+/// The YAML reader and the whole linter on any text: no panic; the span tree holds to the
+/// source ([`yaml_spans`]); every renderer handles the report; a config lint accepts compiles.
 pub fn lint_yaml(data: &[u8]) {
     let Ok(src) = std::str::from_utf8(data) else { return };
-    if let Some(f) = fast(src) {
-        assert_eq!(Some(f), saphyr(src), "the fast reader and saphyr disagree on {src:?}");
-    }
+    yaml_spans(src);
     let report = lint::lint_source("fuzz.yaml", src);
     let reports = std::slice::from_ref(&report);
     let _ = render::human::render(reports, render::human::Style::Plain);
@@ -30,6 +27,91 @@ pub fn lint_yaml(data: &[u8]) {
     {
         let _ = Engine::compile(config);
     }
+}
+
+/// The byte offset of `pos` (1-based line, 0-based column in characters) in `src`, if `src`
+/// has that place: a span is only meaningful if both its ends do.
+pub fn offset(src: &str, pos: Pos) -> Option<usize> {
+    let mut start = 0;
+    for _ in 1..pos.line {
+        match src[start..].find('\n') {
+            Some(end) => start += end + 1,
+            // The line after the last one, at its start: the end of a text with no final newline.
+            None if pos.col == 0 => return Some(src.len()),
+            None => return None,
+        }
+    }
+    let line = &src[start..src[start..].find('\n').map_or(src.len(), |e| start + e)];
+    let col = pos.col as usize;
+    let within = line.char_indices().map(|(i, _)| i).chain([line.len()]).nth(col)?;
+    Some(start + within)
+}
+
+/// The source text a span covers.
+pub fn slice(src: &str, span: Span) -> &str {
+    let (Some(a), Some(b)) = (offset(src, span.start), offset(src, span.end)) else {
+        panic!("span {span:?} lies outside the source {src:?}");
+    };
+    assert!(a <= b, "span {span:?} ends before it starts in {src:?}");
+    &src[a..b]
+}
+
+/// Whatever YAML reads, its span tree holds to the source: every span lies inside the text,
+/// start before end; a one-line scalar's span, read again on its own, is that scalar (so the
+/// span covers exactly its source); every key's span is its key; and the value, written out
+/// as JSON (which is YAML), reads back to itself.
+pub fn yaml_spans(src: &str) {
+    let Ok(doc) = yaml::parse(src) else { return };
+    fn walk(src: &str, node: &Node, value: &serde_json::Value) {
+        let text = slice(src, node.span);
+        match (&node.kind, value) {
+            (NodeKind::Scalar(kind), _) => {
+                let quoted = text.starts_with(['\'', '"']);
+                // A tag or a block indicator lies outside the scalar's span: only plain and
+                // quoted scalars on one line are read again alone.
+                // An alias (`*name`) spans its own text but reads as its anchor's value.
+                let alias = text.starts_with('*');
+                if !text.contains('\n') && (quoted || *kind == ScalarKind::Plain) && !text.is_empty() && !alias {
+                    let again = yaml::parse(&format!("- {text}\n")).unwrap_or_else(|e| {
+                        panic!("the scalar at {:?}, {text:?}, does not read alone: {e:?}", node.span)
+                    });
+                    assert_eq!(
+                        &again.value[0], value,
+                        "the scalar at {:?} is {text:?} in {src:?}",
+                        node.span
+                    );
+                }
+            }
+            (NodeKind::Seq(items), serde_json::Value::Array(values)) => {
+                for (n, v) in items.iter().zip(values) {
+                    walk(src, n, v);
+                }
+            }
+            (NodeKind::Map(entries, _), serde_json::Value::Object(values)) => {
+                for (e, (k, v)) in entries.iter().zip(values) {
+                    let key = slice(src, e.key_span);
+                    if !key.starts_with("<<") && !key.contains('\n') {
+                        let again = yaml::parse(&format!("- {key}\n")).map(|d| d.value[0].clone());
+                        let read = match again {
+                            Ok(serde_json::Value::String(s)) => s,
+                            Ok(other) => other.to_string(),
+                            Err(err) => panic!("the key at {:?}, {key:?}, does not read alone: {err:?}", e.key_span),
+                        };
+                        assert_eq!(&read, k, "the key at {:?} in {src:?}", e.key_span);
+                    }
+                    walk(src, &e.value, v);
+                }
+            }
+            (kind, v) => panic!("the span tree's {kind:?} stands beside {v}"),
+        }
+    }
+    walk(src, &doc.root, &doc.value);
+    let json = serde_json::to_string(&doc.value).expect("a value prints");
+    let again = yaml::parse(&json).unwrap_or_else(|e| panic!("{json} does not read back: {e:?}"));
+    assert_eq!(
+        again.value, doc.value,
+        "the value of {src:?} does not round-trip through {json}"
+    );
 }
 
 /// The traffic readers (JSON Lines and HAR) on any text: no panic, and every timestamp they

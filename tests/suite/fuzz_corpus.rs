@@ -4,7 +4,7 @@
 
 #[path = "../../fuzz/src/lib.rs"]
 #[allow(dead_code, missing_docs)]
-mod bodies;
+pub(crate) mod bodies;
 
 use crate::util::root;
 

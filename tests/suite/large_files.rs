@@ -1,13 +1,12 @@
-//! Files past the size where linting goes parallel (256 KB: the YAML is read on one thread
+//! Files past the size where linting goes parallel (256 KB: the YAML is scanned on one thread
 //! while another builds it, and the schema check runs beside the rules) get the answers a
-//! small file gets: the same document, and every finding, wherever it is.
+//! small file gets: every finding, wherever it is. (That the two-thread read builds the
+//! document the one-thread read builds is `policy_config::yaml`'s own test.)
 
-use policy_config::yaml;
 use policy_lint as lint;
 
-/// A config of `n` content rules, about 130 bytes each, written in the shapes the fast reader
-/// takes (plain, single- and double-quoted scalars, flow lists, comments, numbers, booleans);
-/// `edit` may rewrite any rule's text.
+/// A config of `n` content rules, about 130 bytes each (plain, single- and double-quoted
+/// scalars, flow lists, comments, numbers, booleans); `edit` may rewrite any rule's text.
 fn config(n: usize, edit: impl Fn(usize, String) -> String) -> String {
     let mut s = String::from(
         "pack:\n  name: large\n  version: 1.0.0\nproviders:\n  targets:\n    - id: primary\n      provider: openai\n      base_url: https://api.openai.com\n      secret_key_ref: { env: OPENAI_API_KEY }\n      timeout_ms: 30000\npolicies:\n  chain: [prompt-injection, content-filter]   # order matters\npolicy:\n  prompt-injection:\n    extra_patterns: ['ignore (all|previous) instructions']\n  content-filter:\n    rules:\n",
@@ -39,57 +38,6 @@ fn findings(src: &str) -> Vec<(&'static str, u32)> {
 fn line_of(src: &str, needle: &str) -> u32 {
     let at = src.find(needle).expect("needle in source");
     src[..at].matches('\n').count() as u32 + 1
-}
-
-/// The fast reader and the general one read `src` to the same value and the same spans.
-fn same_document(src: &str) {
-    assert!(src.len() > 300_000, "{} bytes: below the parallel threshold", src.len());
-    // The fast reader takes it (`parse` would otherwise hand it to the general reader, and this
-    // would compare that reader with itself).
-    assert!(yaml::fast_compare::fast(src).is_some(), "the fast reader declined");
-    let fast = yaml::parse(src).expect("valid YAML");
-    let general = yaml::parse_general(src).expect("valid YAML");
-    assert_eq!(fast.value, general.value);
-    // Every span of the tree, not a sample.
-    assert_eq!(format!("{:?}", fast.root), format!("{:?}", general.root));
-}
-
-#[test]
-fn the_pipelined_fast_reader_builds_what_the_general_reader_builds() {
-    same_document(&config(3_000, |_, r| r));
-    // Lists inside the rules, and keys after the long list.
-    same_document(&config(3_000, |i, r| {
-        r.replace(
-            "action:",
-            &format!("tags:\n          - t{i}\n          - u\n        action:"),
-        )
-    }));
-    same_document(&(config(3_000, |_, r| r) + "  extra:\n    - last\nafter: 1\n"));
-}
-
-#[test]
-fn a_large_file_of_mappings_only_builds_what_the_general_reader_builds() {
-    // Narrow mappings only: a wide one's key index prints in no fixed order.
-    let mut src = String::from("policy:\n");
-    for g in 0..30 {
-        src.push_str(&format!("  group-{g}:\n"));
-        for s in 0..30 {
-            src.push_str(&format!("    set-{s}:\n"));
-            for k in 0..12 {
-                src.push_str(&format!("      key-{k}: \"value {k} of set {s} of group {g}\"\n"));
-            }
-        }
-    }
-    same_document(&src);
-}
-
-#[test]
-fn a_large_file_the_fast_reader_declines_near_its_end_is_read_whole() {
-    // An anchor in the last rule: the fast reader has handed ~400 KB of events over by then.
-    let src = config_editing(2_999, "action: log", "action: &a log");
-    let doc = yaml::parse(&src).expect("valid YAML");
-    assert_eq!(doc.value, yaml::parse_general(&src).unwrap().value);
-    assert_eq!(doc.value["policy"]["content-filter"]["rules"][2999]["action"], "log");
 }
 
 #[test]

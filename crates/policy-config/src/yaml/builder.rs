@@ -70,8 +70,8 @@ pub(super) fn build<'a>(events: impl Iterator<Item = ParserItem<'a>>) -> Result<
     b.finish()
 }
 
-/// A document being built, fed one event at a time (the fast reader feeds it directly, so its
-/// events are never buffered).
+/// A document being built, fed one event at a time (the pipeline feeds it batch by batch, so
+/// a large file's events are never all buffered).
 #[derive(Default)]
 pub(super) struct Build {
     b: Builder,
@@ -165,8 +165,8 @@ impl Build {
         }
     }
 
-    /// Take an untagged, unanchored scalar that its reader resolved already (the fast reader
-    /// does so on its own thread): what [`feed`](Self::feed) does with its event, minus that.
+    /// Take an untagged, unanchored scalar that its reader resolved already (the pipeline's
+    /// scanning thread does): what [`feed`](Self::feed) does with its event, minus that.
     pub(super) fn feed_resolved(
         &mut self,
         value: Value,
@@ -310,6 +310,14 @@ impl Builder {
     }
 
     fn pop(&mut self, end: Span) -> (Value, Node) {
+        // A flow collection's start event spans its `[` or `{`; a block one's is empty.
+        let is_flow = |start: Span| start.start != start.end;
+        // saphyr's span of a closing `]` or `}` runs on to the next token, over spaces and a
+        // comment; the collection itself ends just after the bracket.
+        let closing = |end: Span| Pos {
+            line: end.start.line,
+            col: end.start.col + 1,
+        };
         let frame = self.stack.pop().expect("parser emits balanced start/end events");
         let (value, node, anchor) = match frame {
             Frame::Seq {
@@ -318,9 +326,13 @@ impl Builder {
                 values,
                 nodes,
             } => {
-                let span = match nodes.last() {
+                // An item taken from an alias keeps its anchor's (earlier) span: the furthest
+                // end, not the last item's, is where the sequence ends.
+                let last = nodes.iter().map(|n| n.span.end).max();
+                let span = match last {
+                    _ if is_flow(start) => start.start.to_span(closing(end)),
                     // Block sequences end where the next token starts; end at the last item instead.
-                    Some(last) if end.start.line > last.span.end.line => start.to(last.span),
+                    Some(last) if end.start.line > last.line => start.start.to_span(last.max(start.start)),
                     _ => start.to(end),
                 };
                 (
@@ -339,9 +351,13 @@ impl Builder {
                 entries,
                 ..
             } => {
-                let span = match entries.last() {
+                // Entries copied by a `<<` merge, and values taken from an alias, keep their
+                // anchor's (earlier) spans: the furthest end is where the mapping ends.
+                let last = entries.iter().flat_map(|e| [e.key_span.end, e.value.span.end]).max();
+                let span = match last {
+                    _ if is_flow(start) => start.start.to_span(closing(end)),
                     // Block mappings end where the next token starts; end at the last value instead.
-                    Some(last) if end.start.line > last.value.span.end.line => start.to(last.value.span),
+                    Some(last) if end.start.line > last.line => start.start.to_span(last.max(start.start)),
                     _ => start.to(end),
                 };
                 let (map, index) = pairs.finish();

@@ -12,19 +12,22 @@
 //!
 //! - `error`: the limits and [`YamlError`], what every other part reports with.
 //! - `spans`: positions, the span tree, and [`Document::locate`].
+//! - `exact`: saphyr's spans of quoted scalars and implicit nulls, made exact.
 //! - `builder`: events -> value + span tree, with every guard above.
 //! - `pairs`: a mapping's keys and values while it is read, with a key index once wide.
-//! - `pipeline`: a large input read on a second thread while this one builds (both readers).
+//! - `pipeline`: a large input scanned on a second thread while this one builds.
 //! - `scalars`: the YAML 1.2 core schema (scalar resolution, accepted tags).
-//! - `fast/`: the event stream of the common plain subset of YAML without the general scanner
-//!   (same events and spans); anything else falls back to `saphyr-parser`.
+//!
+//! There is one scanner, `saphyr-parser`, for every file, every size and every caller (lint,
+//! the LSP, the gateway's reload): what the gateway enforces is what any YAML 1.2 tool reads
+//! from the same text.
 //!
 //! Pointer tokens are escaped and split by `crate::pointer`; `escape` and `unescape`
 //! are re-exported here for callers that still name them through this module.
 
 mod builder;
 mod error;
-mod fast;
+mod exact;
 mod pairs;
 mod pipeline;
 mod scalars;
@@ -34,45 +37,63 @@ pub use crate::pointer::{escape, unescape};
 pub use error::{YamlError, YamlErrorKind, ALIAS_NODE_BUDGET, MAX_DEPTH};
 pub use spans::{Document, Entry, Located, Node, NodeKind, Pos, ScalarKind, Span};
 
-/// The fast reader's and saphyr's event streams side by side, for the property tests.
-#[doc(hidden)]
-pub use fast::compare as fast_compare;
-
 use builder::build;
+use exact::Exact;
 use saphyr_parser::Parser;
 
 /// Parse one YAML document. Duplicate keys are collected (all of them) and reading goes on;
 /// any other error stops reading and is returned alone.
 pub fn parse(src: &str) -> Result<Document, Vec<YamlError>> {
-    if let Some(doc) = fast::read(src) {
-        return Ok(doc);
-    }
-    parse_general(src)
-}
-
-/// [`parse`] with the general scanner only: what a file outside the fast path's subset gets,
-/// and what the fast path is tested against.
-pub fn parse_general(src: &str) -> Result<Document, Vec<YamlError>> {
+    let mut exact = Exact::new(src);
+    let events = Parser::new_from_str(src).map(move |item| exact.correct(item));
     if src.len() < pipeline::MIN_BYTES {
-        return build(Parser::new_from_str(src));
+        return build(events);
     }
-    let whole = pipeline::build_beside(|sink| {
-        for item in Parser::new_from_str(src) {
+    pipeline::build_beside(|sink| {
+        for item in events {
             // A scan error is the last event; a refused send means the builder stopped.
             let last = item.is_err();
-            if !sink.send(pipeline::Piece::Event(item)) || last {
+            if !sink.send(pipeline::Piece::resolving(item)) || last {
                 break;
             }
         }
-        true
-    });
-    whole.expect("the general reader reads every input whole")
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// A file past [`pipeline::MIN_BYTES`] read on two threads builds exactly what one thread
+    /// builds: every value and every span, including after an error near the end.
+    #[test]
+    fn the_pipelined_read_builds_what_one_thread_builds() {
+        let mut src = String::from("policy:\n  content-filter:\n    rules:\n");
+        for i in 0..3_000 {
+            src.push_str(&format!(
+                "      # rule {i}\n      - id: rule-{i:05}\n        pattern: \"(?i)\\\\bword{i}\"\n        tags: [a, 'b', {i}]\n        action: {}\n",
+                ["block", "redact", "log"][i % 3]
+            ));
+        }
+        let with_anchor = src.replace("action: log\n", "action: &a log\n");
+        let broken = format!("{src}  - [unclosed\n");
+        for text in [&src, &with_anchor, &format!("{src}after: 1\n"), &broken] {
+            assert!(text.len() > pipeline::MIN_BYTES);
+            let mut exact = Exact::new(text);
+            let one = build(Parser::new_from_str(text).map(|item| exact.correct(item)));
+            let two = parse(text);
+            match (one, two) {
+                (Ok(one), Ok(two)) => {
+                    assert_eq!(one.value, two.value);
+                    // Every span of the tree, not a sample.
+                    assert_eq!(format!("{:?}", one.root), format!("{:?}", two.root));
+                }
+                (Err(one), Err(two)) => assert_eq!(format!("{one:?}"), format!("{two:?}")),
+                (one, two) => panic!("one thread: {:?}, two: {:?}", one.is_ok(), two.is_ok()),
+            }
+        }
+    }
 
     #[test]
     fn duplicate_keys_are_all_reported() {

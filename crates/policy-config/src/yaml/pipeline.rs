@@ -1,5 +1,5 @@
-//! Reading a large input on two threads: one produces the events (saphyr's scanner or the
-//! fast reader), this one builds the document from them as they come.
+//! Reading a large input on two threads: one scans it (saphyr's events, with plain scalars
+//! already resolved), this one builds the document from them as they come.
 //!
 //! Owns the hand-over (batches of [`Piece`]s over a bounded channel, emptied batches sent back
 //! for reuse) and the builder's side of it. What the events are is the readers' business;
@@ -13,10 +13,9 @@ use saphyr_parser::{Event, Span};
 use serde_json::Value;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
-/// Inputs at least this large are read on a second thread while this one builds the tree.
-/// With saphyr, scanning is ~2/3 of the cost and building ~1/3; with the fast reader (which
-/// also resolves scalars on its side) the two are about even. Below it, a thread costs more
-/// than it saves.
+/// Inputs at least this large are read on a second thread while this one builds the tree:
+/// scanning is about two thirds of the cost, and resolving scalars on the scanning side
+/// evens the two out. Below it, a thread costs more than it saves.
 pub(super) const MIN_BYTES: usize = 256 * 1024;
 
 /// Pieces handed over at once: large enough that the channel costs nothing per event, small
@@ -70,13 +69,9 @@ impl<'a> Batches<'a> {
     }
 }
 
-/// Build a document on this thread from what `read` sends on a second one. `read` returns
-/// whether it read its input whole; when it did not (the fast reader declined), the last
-/// batch is not sent, what was built is thrown away, and the answer is `None`. Otherwise it is
-/// the builder's answer, the first error it stopped at included.
-pub(super) fn build_beside<'a>(
-    read: impl FnOnce(&mut Batches<'a>) -> bool + Send,
-) -> Option<Result<Document, Vec<YamlError>>> {
+/// Build a document on this thread from what `read` sends on a second one: the builder's
+/// answer, the first error it stopped at included.
+pub(super) fn build_beside<'a>(read: impl FnOnce(&mut Batches<'a>) + Send) -> Result<Document, Vec<YamlError>> {
     std::thread::scope(|scope| {
         let (tx, rx) = sync_channel::<Batch<'a>>(IN_FLIGHT);
         let (back, empty) = sync_channel::<Batch<'a>>(IN_FLIGHT + 2);
@@ -86,12 +81,9 @@ pub(super) fn build_beside<'a>(
                 tx,
                 empty,
             };
-            let whole = read(&mut sink);
-            if whole {
-                // Fails only if the builder stopped at an error, which it then reports.
-                let _ = sink.tx.send(sink.batch);
-            }
-            whole
+            read(&mut sink);
+            // Fails only if the builder stopped at an error, which it then reports.
+            let _ = sink.tx.send(sink.batch);
         });
         let mut build = Build::default();
         let mut failed = None;
@@ -110,10 +102,10 @@ pub(super) fn build_beside<'a>(
             let _ = back.try_send(batch);
         }
         // Leaving the loop dropped the receiver, so after an error the reader's next send fails.
-        let whole = reading.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        whole.then(|| match failed {
+        reading.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        match failed {
             Some(errors) => Err(errors),
             None => build.finish(),
-        })
+        }
     })
 }

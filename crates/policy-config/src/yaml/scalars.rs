@@ -42,7 +42,7 @@ pub(super) fn resolve(
 }
 
 /// The value of an untagged scalar and how it was written: [`resolve`] without a tag, which
-/// cannot fail (the fast reader resolves its scalars on its own thread with this).
+/// cannot fail (a large file's scalars are resolved with this on the scanning thread).
 pub(super) fn resolve_untagged(text: Cow<'_, str>, style: ScalarStyle) -> (Value, ScalarKind) {
     if style == ScalarStyle::Plain {
         (resolve_plain_owned(text), ScalarKind::Plain)

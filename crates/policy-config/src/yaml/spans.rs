@@ -14,8 +14,8 @@ use std::collections::HashMap;
 /// about ten, and scanning ten keys is cheaper than hashing one.
 pub(super) const WIDE_MAP: usize = 32;
 
-/// A position in the source, as diagnostics print it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// A position in the source, as diagnostics print it; ordered as the text runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct Pos {
     /// 1-based line.
     pub line: u32,
