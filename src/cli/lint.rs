@@ -189,9 +189,11 @@ fn lint_all(inputs: Vec<Input>, options: &Options) -> Result<(Vec<FileReport>, V
             Input::File(path) => lint_mod::lint_path_with(path, options),
         }
     };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(inputs.len());
+    // One file needs no count of cores (reading it costs a few system calls).
+    let threads = match inputs.len() {
+        0 | 1 => 1,
+        n => std::thread::available_parallelism().map_or(1, |c| c.get()).min(n),
+    };
     let results: Vec<Result<FileReport, LoadError>> = if threads <= 1 {
         inputs.iter().map(one).collect()
     } else {

@@ -264,13 +264,12 @@ fn run_rules(ctx: &Context<'_>, workers: usize) -> Vec<Diagnostic> {
 }
 
 /// Build what every lint needs once per process and takes milliseconds to make: the schema
-/// validator (~4 ms: jsonschema first compiles the 2020-12 meta-schema to check ours) and the
-/// alternation of P310's credential shapes (~1.3 ms). The CLI runs this on a thread
-/// of its own while the first file is read and parsed. Both are `OnceLock`s, so a lint that
-/// needs one before it is ready waits for it: the result never depends on whether this ran.
+/// validator (~2 ms, most of it jsonschema compiling the meta-schema it checks ours against).
+/// The CLI runs this on a thread of its own while the first file is read and parsed. It is a
+/// `OnceLock`, so a lint that needs it before it is ready waits for it: the result never
+/// depends on whether this ran.
 pub fn warm_up() {
     schema_check::validator();
-    rules::plaintext_secret::shapes();
 }
 
 /// Sort by position, then code; drop exact repeats.
