@@ -54,6 +54,11 @@ pub struct Metrics {
     pub reload_errors: [AtomicU64; ReloadError::ALL.len()],
     /// [`WatchState`], as its `u8`: exported only once `--watch` has set it.
     pub watcher: AtomicU8,
+    /// Watch events after which the file held the active config's bytes, so nothing was
+    /// reloaded (`gateway_config_watch_skipped_total`, exported with `--watch`): the positive
+    /// sign that a change was seen and considered, where history and the reload counters stay
+    /// still (a kubelet resync republishes identical content every minute or so).
+    pub watch_skipped: AtomicU64,
 }
 
 /// `gateway_config_watcher_running`'s source.
@@ -196,6 +201,13 @@ impl Metrics {
                 "1 while --watch watches the config's directory, 0 while it cannot (alert on 0).",
             );
             let _ = writeln!(o, "gateway_config_watcher_running {watching}");
+            header(
+                o,
+                "gateway_config_watch_skipped_total",
+                "counter",
+                "Watch events after which the file's bytes equalled the active config's source (nothing reloaded).",
+            );
+            let _ = writeln!(o, "gateway_config_watch_skipped_total {}", get(&self.watch_skipped));
         }
         header(
             o,

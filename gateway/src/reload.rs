@@ -70,9 +70,15 @@ pub async fn reload(gw: &Arc<Gateway>, source: Source, trigger: Trigger) -> Answ
     };
     let elapsed = || started.elapsed().as_secs_f64();
     match prepared {
-        Ok(None) => Answer::Skipped {
-            reason: "the file's bytes equal the active config's source".into(),
-        },
+        Ok(None) => {
+            // Counted, so a skip can be told from a change the watch never saw.
+            gw.metrics
+                .watch_skipped
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Answer::Skipped {
+                reason: "the file's bytes equal the active config's source".into(),
+            }
+        }
         Err(rejection) => {
             let seconds = elapsed();
             gw.metrics

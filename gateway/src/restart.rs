@@ -62,6 +62,15 @@ pub async fn restart(gw: &Arc<Gateway>, source: Source, trigger: Trigger) -> (u1
             })),
         );
     }
+    // Logged once this restart holds the one-at-a-time flag, before its lint, compile and
+    // new process: from here until it fails or hands over, another restart is refused.
+    log(
+        "INFO",
+        &format!(
+            "restart ({}) started: checking the new config; this process serves until the new one is ready",
+            trigger.as_str()
+        ),
+    );
     let (code, answer) = run(gw, source, trigger).await;
     if code != 200 {
         gw.restarting.store(false, Ordering::SeqCst);

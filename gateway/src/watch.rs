@@ -5,7 +5,9 @@
 //! renaming it over the original, and Kubernetes updates a mounted ConfigMap by swapping a
 //! `..data` symlink, and both replace the inode a file watch would follow. Only create, modify
 //! and remove events count (not reads or metadata-only access); a burst of them is debounced
-//! into one reload, and the pipeline skips bytes identical to the active config's source.
+//! into one reload, and the pipeline skips bytes identical to the active config's source
+//! (counted as `gateway_config_watch_skipped_total`, so a skip is seen, not inferred from
+//! silence).
 //!
 //! A watch dies with its directory (a ConfigMap volume remounted, a deploy that replaces the
 //! folder). A supervisor checks the directory's identity every [`CHECK_EVERY`]: while it is

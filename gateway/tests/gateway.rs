@@ -34,6 +34,14 @@
 //!   and hung upstreams under load (502/504, no hang, others unaffected, descriptors back).
 //! - `kubernetes`    — `--watch` under the kubelet's atomic-writer layout (`..data` symlink swaps);
 //!   a watched folder that disappears and comes back.
+//!
+//! Tests wait for what the gateway reports (its serving line, `/admin/status`, history,
+//! `/metrics`, a log line, the kernel's view of its connections) with a deadline
+//! (`support::wait_until`), never for a while; a sleep left in a test is pacing or jitter that
+//! is itself under test, and says so. Soak-sized runs (RSS over 1,000 reloads, 100 restarts,
+//! 100 `kill -9` cycles, a rollout over five gateways) are `#[ignore = "soak: …"]`, so the
+//! default `cargo test` stays quick; `.ci/test --soak` runs them (by hand:
+//! `cargo test -p policy-gateway --test gateway -- --ignored`).
 
 mod support;
 

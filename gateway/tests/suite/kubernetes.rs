@@ -70,9 +70,16 @@ fn watch_follows_the_kubelet_atomic_writer() {
             .len()
     };
     let before = history(());
-    // The same content again, as kubelet republishes on a resync: skipped, no new operation.
+    // The same content again, as kubelet republishes on a resync: seen and skipped (counted),
+    // no new operation.
+    let skipped = || support::metric(admin, "gateway_config_watch_skipped_total");
+    let skips = skipped();
     publish(volume.path(), 4, &config("3.0.0"));
-    std::thread::sleep(Duration::from_millis(800));
+    assert!(
+        eventually(Duration::from_secs(10), || skipped() > skips),
+        "the identical swap was not seen:\n{}",
+        gw.log()
+    );
     assert_eq!(health(data)["config_version"], "3.0.0");
     assert_eq!(history(()), before, "identical bytes are skipped:\n{}", gw.log());
 }

@@ -9,16 +9,17 @@ use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
 /// Send one completion (to the mock, which takes its `latency_ms`) on a thread, and return
-/// once the gateway counts it in flight.
-fn one_in_flight(gw: &Gateway) -> std::thread::JoinHandle<support::Resp> {
+/// once the gateway counts it in flight; the thread returns the response, or the error of a
+/// connection closed without one.
+fn one_in_flight(gw: &Gateway) -> std::thread::JoinHandle<std::io::Result<support::Resp>> {
     let data = gw.data;
     let held =
-        std::thread::spawn(move || support::request(data, "POST", "/v1/completions", &[], br#"{"prompt":"hi"}"#));
-    assert!(eventually(Duration::from_secs(5), || {
+        std::thread::spawn(move || support::try_request(data, "POST", "/v1/completions", &[], br#"{"prompt":"hi"}"#));
+    support::wait_until(Duration::from_secs(5), "the completion to be in flight", || {
         gw.admin("GET", "/metrics", None, "")
             .body
             .contains("gateway_in_flight_requests 1")
-    }));
+    });
     held
 }
 
@@ -60,7 +61,8 @@ fn sigterm_drains_in_flight_requests_and_exits_0() {
         second.starts_with("http/1.1 200") && second.contains("connection: close"),
         "{second}"
     );
-    assert_eq!(held.join().unwrap().status, 200, "the in-flight request completes");
+    let answer = held.join().unwrap().expect("an answer");
+    assert_eq!(answer.status, 200, "the in-flight request completes");
     let status = gw.wait_exit(Duration::from_secs(10)).expect("exits after draining");
     assert_eq!(status.code(), Some(0));
     assert!(std::net::TcpStream::connect(data).is_err(), "no longer listening");
@@ -145,15 +147,12 @@ fn sigterm_with_streams_in_flight_completes_them_or_ends_them_with_an_error_even
     }
 }
 
+/// SIGINT with a 5 s completion in flight: the process exits at once, and the request is cut
+/// (its connection closes without a response; the log counts it), not waited for.
 #[test]
 fn sigint_stops_fast() {
     let mut gw = Gateway::start(&mock_config("1.0.0", 5000, FULL_CHAIN));
-    let data = gw.data;
-    std::thread::spawn(move || {
-        let _ =
-            std::panic::catch_unwind(|| support::request(data, "POST", "/v1/completions", &[], br#"{"prompt":"hi"}"#));
-    });
-    std::thread::sleep(Duration::from_millis(300));
+    let held = one_in_flight(&gw);
     let start = Instant::now();
     gw.signal(Signal::INT);
     let status = gw
@@ -161,6 +160,12 @@ fn sigint_stops_fast() {
         .expect("stops without waiting for the 5 s request");
     assert_eq!(status.code(), Some(0));
     assert!(start.elapsed() < Duration::from_secs(3));
+    let cut = held.join().unwrap();
+    assert!(cut.is_err(), "the in-flight request is cut, not answered: {cut:?}");
+    assert!(start.elapsed() < Duration::from_secs(3), "the client learns at once");
+    support::wait_until(Duration::from_secs(5), "the log line of the cut", || {
+        gw.log().contains("SIGINT: stopping now (1 in-flight request(s) cut)")
+    });
 }
 
 #[test]
@@ -219,7 +224,7 @@ fn a_request_the_drain_timeout_overtakes_is_answered_503() {
     let mut gw = Gateway::start(&config);
     let held = one_in_flight(&gw);
     gw.signal(Signal::TERM);
-    let r = held.join().unwrap();
+    let r = held.join().unwrap().expect("an answer");
     assert_eq!(r.status, 503, "{}", r.body);
     assert_eq!(r.json()["error"]["code"], "gateway_shutdown", "{}", r.body);
     assert_eq!(gw.wait_exit(Duration::from_secs(10)).unwrap().code(), Some(0));

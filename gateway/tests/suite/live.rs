@@ -99,12 +99,16 @@ fn a_foreign_config_shows_up_as_unattributed() {
     let intruder = std::thread::spawn({
         let admin = gw.admin;
         move || {
-            std::thread::sleep(Duration::from_millis(500));
+            // Once the run's load is answered (the run has checked that A serves, so it will
+            // not put A back first), a third config is loaded behind its back.
+            support::wait_until(Duration::from_secs(10), "the run's load to be answered", || {
+                support::completions(&support::request(admin, "GET", "/metrics", &[], b"").body) > 0.0
+            });
             let c = mock_config("9.9.9", 0, "prompt-injection");
             support::request(admin, "POST", "/admin/reload", &[], c.as_bytes())
         }
     });
-    // One switch, at 1.5 s: from 0.5 s to then, a third config answers.
+    // One switch, at 1.5 s: from the intruder's reload to then, a third config answers.
     let r = live::run(&plan, &ep, &options(Via::Admin, 1)).unwrap();
     assert_eq!(intruder.join().unwrap().status, 200);
     assert!(!r.passed);
@@ -119,12 +123,21 @@ fn a_gateway_that_dies_shows_up_as_dropped() {
     let gw = Gateway::start(&a);
     let plan = plan(&a, &b);
     let ep = endpoint(&gw);
-    let pid = gw.pid();
-    std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(1500));
+    let (pid, admin) = (gw.pid(), gw.admin);
+    // Killed once the first of the run's four reloads (at 0.6 s of 3 s) is applied, under
+    // load: the requests after it are dropped and the three reloads left fail.
+    let killer = std::thread::spawn(move || {
+        support::wait_until(Duration::from_secs(10), "the run's first reload", || {
+            support::try_request(admin, "GET", "/admin/history", &[], b"").is_ok_and(|r| {
+                r.json()["operations"]
+                    .as_array()
+                    .is_some_and(|ops| ops.iter().any(|o| o["op"] == "reload"))
+            })
+        });
         let _ = policy_replay::process::send_signal(pid as u32, policy_replay::process::Signal::KILL);
     });
     let r = live::run(&plan, &ep, &options(Via::Admin, 4)).unwrap();
+    killer.join().expect("killed after the run's first reload");
     assert!(!r.passed);
     assert!(r.dropped > 0, "{r:#?}");
     assert!(r.errors.iter().any(|e| e.kind == "connect"), "{:?}", r.errors);

@@ -86,6 +86,8 @@ fn no_request_fails_during_20_reloads_under_load() {
     let start = Instant::now();
     let mut last = "1.0.0";
     for i in 0..20 {
+        // Pacing: the 20 reloads are spread over the 10 s of load (the acceptance run's shape),
+        // each made under load; nothing is waited for here.
         std::thread::sleep(Duration::from_millis(450));
         let (text, version) = if i % 2 == 0 { (&b, "2.0.0") } else { (&a, "1.0.0") };
         if i % 4 < 2 {
@@ -98,9 +100,8 @@ fn no_request_fails_during_20_reloads_under_load() {
         }
         last = version;
     }
-    while start.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    // The load runs for its 10 s whatever the reloads took: the duration is the thing under test.
+    std::thread::sleep(Duration::from_secs(10).saturating_sub(start.elapsed()));
     stop.store(true, Ordering::Relaxed);
     for w in workers {
         w.join().unwrap();
@@ -130,6 +131,7 @@ fn no_request_fails_during_20_reloads_under_load() {
 
 /// Acceptance: RSS after 1,000 reloads under load within 10% of RSS after the first 10.
 #[test]
+#[ignore = "soak: run by `.ci/test --soak`"]
 fn rss_is_flat_over_1000_reloads() {
     let a = mock_config("1.0.0", 0, FULL_CHAIN);
     let b = mock_config("2.0.0", 0, "prompt-injection, pii-detector");
@@ -150,9 +152,11 @@ fn rss_is_flat_over_1000_reloads() {
     // made under load. Measured here: 37.8 -> 38.4 MB and 37.3 -> 37.5 MB; with a leak of
     // 8 KB per reload put into `reload` on purpose, 37.8 -> 47.0 MB (+24%, caught).
     let quiet_rss = || {
-        std::thread::sleep(Duration::from_millis(300));
+        // Paused means every connection of the load closed on the gateway's side too.
+        support::connections_closed(gw.pid() as u32);
         (0..10)
             .map(|_| {
+                // Sampling over a second (RSS reports no event): the lowest reading is kept.
                 std::thread::sleep(Duration::from_millis(100));
                 gw.rss_kib()
             })

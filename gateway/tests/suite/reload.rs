@@ -4,7 +4,7 @@
 //! reloads on rename and skips identical bytes.
 
 use crate::configs::{mock_config, FULL_CHAIN};
-use crate::support::{self, eventually, lines_once, Gateway, Opts};
+use crate::support::{self, eventually, lines_once, wait_until, Gateway, Opts};
 use policy_replay::process::Signal;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -96,11 +96,10 @@ fn a_restart_change_is_pending_and_the_old_listener_keeps_serving() {
     let status = gw.admin("GET", "/admin/status", None, "").json();
     assert_eq!(status["pending_restart"], json!(["/gateway/listen"]));
     assert_eq!(status["listen"], gw.data.to_string());
-    assert!(
-        gw.log().contains("some changes require restart: [/gateway/listen]"),
-        "{}",
-        gw.log()
-    );
+    // The log line is written after the swap the health check saw: wait for it.
+    wait_until(Duration::from_secs(10), "the pending-restart log line", || {
+        gw.log().contains("some changes require restart: [/gateway/listen]")
+    });
     let metrics = gw.admin("GET", "/metrics", None, "").body;
     assert!(metrics.contains("gateway_config_pending_restart 1"), "{metrics}");
     let history = gw.admin("GET", "/admin/history", None, "").json();
@@ -157,9 +156,13 @@ fn watch_reloads_on_rename_and_skips_identical_bytes() {
         "{}",
         gw.log()
     );
-    // Same bytes again: no reload recorded.
+    // Same bytes again: seen and skipped (counted), no reload recorded.
+    let skipped = || support::metric(gw.admin, "gateway_config_watch_skipped_total");
+    let before = skipped();
     gw.write_config(&mock_config("1.0.1", 0, FULL_CHAIN));
-    std::thread::sleep(Duration::from_millis(800));
+    support::wait_until(Duration::from_secs(10), "the watch to skip identical bytes", || {
+        skipped() > before
+    });
     let ops = gw.admin("GET", "/admin/history", None, "").json()["operations"]
         .as_array()
         .unwrap()

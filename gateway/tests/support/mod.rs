@@ -157,9 +157,71 @@ pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
         if f() {
             return true;
         }
+        // The poll interval of a wait with a deadline: what ends the wait is `f`, not the clock.
         std::thread::sleep(Duration::from_millis(25));
     }
     false
+}
+
+/// Wait for `ready` to hold, at most `limit`; fail naming `what` (what the test waited for)
+/// when it does not. Tests wait for something the gateway reports, never for a while.
+pub fn wait_until(limit: Duration, what: &str, ready: impl FnMut() -> bool) {
+    assert!(eventually(limit, ready), "timed out after {limit:?} waiting for {what}");
+}
+
+/// Completions answered so far, from a `/metrics` text: `gateway_requests_total` over every
+/// verdict but `none` (which counts `/health` and requests refused before the chain ran), so
+/// a test's own probes do not count as load.
+pub fn completions(metrics: &str) -> f64 {
+    metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("gateway_requests_total{verdict=\""))
+        .filter(|l| !l.starts_with("none\""))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
+/// The TCP connections (not listeners) `pid` holds a descriptor of, as `local -> remote`
+/// in the kernel's hexadecimal notation: its sockets looked up in `/proc/PID/net/tcp{,6}`.
+pub fn tcp_connections(pid: u32) -> Vec<String> {
+    let sockets: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                .filter_map(|l| Some(l.to_str()?.strip_prefix("socket:[")?.strip_suffix(']')?.to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut open = Vec::new();
+    for table in ["tcp", "tcp6"] {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")).unwrap_or_default();
+        for row in text.lines().skip(1) {
+            let f: Vec<&str> = row.split_whitespace().collect();
+            // Fields: sl, local, remote, state (0A: listening), queues, timer, retransmits,
+            // uid, timeout, inode.
+            if f.len() > 9 && f[3] != "0A" && sockets.iter().any(|s| s == f[9]) {
+                open.push(format!("{} -> {} (state {})", f[1], f[2], f[3]));
+            }
+        }
+    }
+    open
+}
+
+/// Wait (5 s at most) until `pid` holds no TCP connection: one a client just closed stays
+/// open on the gateway's side until the gateway has read the end of it.
+pub fn connections_closed(pid: u32) {
+    let mut open = Vec::new();
+    let closed = eventually(Duration::from_secs(5), || {
+        open = tcp_connections(pid);
+        open.is_empty()
+    });
+    assert!(closed, "pid {pid} still holds TCP connections after 5 s: {open:?}");
+}
+
+/// Open descriptors of `pid` once it holds no TCP connection (a connection the test just
+/// closed would count).
+pub fn settled_fds(pid: u32) -> usize {
+    connections_closed(pid);
+    std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count()
 }
 
 /// One HTTP response.
@@ -389,6 +451,7 @@ fn serve_upstream(stream: TcpStream, log: Arc<Mutex<Vec<Seen>>>) {
             body: body.clone(),
         });
         if body.contains("__slow__") {
+            // Slow on purpose: the request must stay in flight (a timeout, a drain) for a while.
             std::thread::sleep(Duration::from_secs(2));
         }
         let s = reader.get_mut();
@@ -402,6 +465,7 @@ fn serve_upstream(stream: TcpStream, log: Arc<Mutex<Vec<Seen>>>) {
                 let _ = write!(s, "{:x}\r\n{event}\r\n", event.len());
                 let _ = s.flush();
                 if i < 2 {
+                    // Paced on purpose: the stream stays open between events (drain, in flight).
                     std::thread::sleep(Duration::from_millis(300));
                 }
             }
