@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Whole-process `policy lint` timings for the lint speed target (README "Performance"):
-# the 1.5 MB config with 10,000 content-filter rules, 200 small files in one call, peak memory,
-# and lintel (the Rust JSON-Schema linter) on the same file and schema in the same run when a
-# `lintel` binary is on PATH or in $LINTEL. Runs are interleaved so machine noise hits every
+# Whole-process `policy lint` timings (README "Performance"): a seed config (a few KB, what
+# users write), the 1.5 MB config with 10,000 content-filter rules, 200 small files in one call,
+# peak memory, and lintel (the Rust JSON-Schema linter) on the same files and schema in the same
+# run when a `lintel` binary is on PATH or in $LINTEL (npm: @lintel/cli-linux-x64), with the
+# ratios of the medians. Runs are interleaved so machine noise hits every
 # tool alike; medians are reported. Usage: bench/lint-speed.sh [RUNS]   (default 40)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +32,8 @@ os.makedirs(os.path.join(work, "many"))
 seeds = [open(f"fixtures/seed/tutorial-v0.1.{k}.yaml").read() for k in (0, 1)]
 for i in range(200):
     open(os.path.join(work, "many", f"f{i}.yaml"), "w").write(seeds[i % 2])
+open(os.path.join(work, "seed.yaml"), "w").write(seeds[1])
+open(os.path.join(work, "seed-lintel.yaml"), "w").write(f"# yaml-language-server: $schema={schema}\n" + seeds[1])
 print(f"big.yaml: {len(s)} bytes, 10000 rules")
 PY
 LINTEL=${LINTEL:-$(command -v lintel || true)}
@@ -39,9 +42,11 @@ python3 - "$RUNS" "$POLICY" "$LINTEL" <<'PY'
 import subprocess, sys, time, statistics
 runs, policy, lintel = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 cases = [("policy lint big.yaml (1.5 MB)", [policy, "lint", "big.yaml"]),
+         ("policy lint seed.yaml (few KB)", [policy, "lint", "seed.yaml"]),
          ("policy lint 200 small files", [policy, "lint"] + [f"many/f{i}.yaml" for i in range(200)])]
 if lintel:
     cases.append(("lintel check big.yaml", [lintel, "check", "--no-catalog", "--force-validation", "big-lintel.yaml"]))
+    cases.append(("lintel check seed.yaml", [lintel, "check", "--no-catalog", "--force-validation", "seed-lintel.yaml"]))
 times = {name: [] for name, _ in cases}
 def cpu():  # (steal, total) jiffies from /proc/stat: on a VM, time the host gave to other guests
     f = [int(x) for x in open("/proc/stat").readline().split()[1:]]
@@ -59,7 +64,9 @@ steal1 = cpu()
 if steal1[1] > steal0[1]:
     print(f"{'CPU stolen by the host meanwhile':34} {100 * (steal1[0] - steal0[0]) / (steal1[1] - steal0[1]):.1f} %")
 if lintel:
-    print(f"{'policy vs lintel (medians)':34} {statistics.median(times['lintel check big.yaml']) / statistics.median(times[cases[0][0]]):.1f}x faster")
+    for size, ours in (("big.yaml", cases[0][0]), ("seed.yaml", cases[1][0])):
+        ratio = statistics.median(times[f"lintel check {size}"]) / statistics.median(times[ours])
+        print(f"{'policy vs lintel, ' + size:34} {ratio:.1f}x faster (medians)")
 peak = subprocess.run(["python3", "-c", "import resource,subprocess,sys; subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL); "
                        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)", policy, "lint", "big.yaml"],
                       capture_output=True, text=True).stdout.strip()
