@@ -144,7 +144,7 @@ pub fn read_traffic(
     let har = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("har"));
     let (requests, skipped) = policy_replay::traffic::read(&bytes, har).map_err(|reason| CliError::TrafficFile {
         path: name.clone(),
-        reason,
+        reason: reason.to_string(),
     })?;
     let unit = if har { "entry " } else { "" };
     for e in &skipped {

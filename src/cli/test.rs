@@ -298,7 +298,7 @@ fn record_from(traffic: &Path, config: &Path) -> Result<Outcome, CliError> {
         &requests,
         &traffic.display().to_string(),
     )
-    .map_err(CliError::Usage)?;
+    .map_err(|e| CliError::Usage(e.to_string()))?;
     print(&yaml)?;
     Ok(Outcome::Clean)
 }

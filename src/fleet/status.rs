@@ -5,7 +5,7 @@
 use super::inventory::{GatewayEntry, Group};
 use super::metrics::Counters;
 use policy_contract::admin::{self, Health, Status};
-use policy_replay::admin_client::AdminClient;
+use policy_replay::admin_client::{AdminClient, ClientError};
 use serde::Serialize;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -75,9 +75,9 @@ pub struct Observed {
 /// Ask `client`'s gateway for its status, its counters and its readiness (`/health/ready`, or
 /// `/health` on a gateway that predates readiness). Shared by `fleet status` and the rollout's
 /// bake readings.
-pub async fn observe(client: &AdminClient) -> Result<Observed, String> {
-    let status = client.status().await.map_err(|e| e.to_string())?;
-    let metrics = client.metrics().await.map_err(|e| e.to_string())?;
+pub async fn observe(client: &AdminClient) -> Result<Observed, ClientError> {
+    let status = client.status().await?;
+    let metrics = client.metrics().await?;
     let ready = match data_address(&status, client.admin) {
         Some(data) => match client.data_get::<Health>(data, admin::HEALTH_READY).await {
             Ok((code, _)) if code != 404 => code == 200,
@@ -133,7 +133,7 @@ pub async fn read(entry: &GatewayEntry) -> GatewayState {
             state.counters = Some(counters);
             state.status = Some(status);
         }
-        Ok(Err(e)) => state.error = Some(e),
+        Ok(Err(e)) => state.error = Some(e.to_string()),
         Err(_) => state.error = Some(format!("no answer within {:?}", GATEWAY_TIMEOUT * 3)),
     }
     state

@@ -11,7 +11,7 @@
 
 use policy_config::{Config, PiiType};
 use policy_engine::detectors::{pii_pattern, pii_valid};
-use policy_engine::{Decision, Engine, Verdict};
+use policy_engine::{CompileError, Decision, Engine, Verdict};
 use policy_replay::traffic::Recorded;
 use regex::Regex;
 use serde_json::Value;
@@ -54,10 +54,10 @@ fn key(d: &Decision) -> (Verdict, Option<String>, Option<String>) {
 }
 
 /// The test file, as YAML text. `config_line` is what `config:` says.
-pub fn record(config_line: &str, config: &Config, traffic: &[Recorded], source: &str) -> Result<String, String> {
-    let engine = Engine::compile(config).map_err(|e| e.to_string())?;
+pub fn record(config_line: &str, config: &Config, traffic: &[Recorded], source: &str) -> Result<String, CompileError> {
+    let engine = Engine::compile(config)?;
     // A second engine decides the masked requests, so their rate-limit buckets are their own.
-    let check = Engine::compile(config).map_err(|e| e.to_string())?;
+    let check = Engine::compile(config)?;
     let detectors: Vec<(PiiType, Regex)> = PiiType::all()
         .into_iter()
         .filter_map(|t| Regex::new(pii_pattern(t)).ok().map(|re| (t, re)))

@@ -2,27 +2,53 @@
 //! gateway's `--listen` / `--admin-listen` accept them: one reading for lint (P308, P309), the
 //! gateway's arguments and its bind-time checks.
 
+/// Why a text is not a listen address; its message completes "`X` is not a listen address: …".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AddressError {
+    /// Nothing after the last `:`, or no `:` at all.
+    #[error("no `:port`")]
+    NoPort,
+    /// A port number past 65535.
+    #[error("port {0} is above 65535")]
+    PortTooLarge(String),
+    /// A port that is not a number.
+    #[error("port `{0}` is not a number")]
+    PortNotNumber(String),
+    /// Brackets around something that is not an IPv6 address.
+    #[error("`{0}` is not an IPv6 address")]
+    NotIpv6(String),
+    /// `:port` alone.
+    #[error("no host; use 0.0.0.0 for every interface")]
+    NoHost,
+    /// An IPv6 address without its brackets.
+    #[error("an IPv6 address must be written in brackets, like [::1]:41003")]
+    Ipv6WithoutBrackets,
+    /// A host that is neither an IP address nor a host name.
+    #[error("`{0}` is not an IP address or host name")]
+    NotAHost(String),
+}
+
 /// Split `host:port`, checking both parts; returns the host.
-pub fn parse(addr: &str) -> Result<&str, String> {
+pub fn parse(addr: &str) -> Result<&str, AddressError> {
     let Some((host, port)) = addr.rsplit_once(':') else {
-        return Err("no `:port`".into());
+        return Err(AddressError::NoPort);
     };
     match port.parse::<u32>() {
         Ok(p) if p <= 65535 => {}
-        Ok(_) => return Err(format!("port {port} is above 65535")),
-        Err(_) => return Err(format!("port `{port}` is not a number")),
+        Ok(_) => return Err(AddressError::PortTooLarge(port.into())),
+        Err(_) => return Err(AddressError::PortNotNumber(port.into())),
     }
     if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
         return v6
             .parse::<std::net::Ipv6Addr>()
             .map(|_| host)
-            .map_err(|_| format!("`{v6}` is not an IPv6 address"));
+            .map_err(|_| AddressError::NotIpv6(v6.into()));
     }
     if host.is_empty() {
-        return Err("no host; use 0.0.0.0 for every interface".into());
+        return Err(AddressError::NoHost);
     }
     if host.contains(':') {
-        return Err("an IPv6 address must be written in brackets, like [::1]:41003".into());
+        return Err(AddressError::Ipv6WithoutBrackets);
     }
     if host.parse::<std::net::Ipv4Addr>().is_ok() {
         return Ok(host);
@@ -34,7 +60,7 @@ pub fn parse(addr: &str) -> Result<&str, String> {
     {
         return Ok(host);
     }
-    Err(format!("`{host}` is not an IP address or host name"))
+    Err(AddressError::NotAHost(host.into()))
 }
 
 /// Whether a listen host only accepts connections from this machine.

@@ -257,11 +257,6 @@ impl RuleUnit {
     pub fn is_policy_block(self) -> bool {
         matches!(self, RuleUnit::Policy | RuleUnit::PolicyOfItems | RuleUnit::InertPolicy)
     }
-
-    /// Whether each item of the list is a rule of its own.
-    pub fn is_item_rule(self) -> bool {
-        matches!(self, RuleUnit::ItemById | RuleUnit::ItemByIndex | RuleUnit::ItemByValue)
-    }
 }
 
 /// A field's `x-enforce`: what it means for enforcement.

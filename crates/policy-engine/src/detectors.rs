@@ -90,7 +90,7 @@ pub fn pii_valid(t: PiiType, text: &str) -> bool {
 }
 
 /// The Luhn checksum over `digits`.
-pub fn luhn(digits: &[u32]) -> bool {
+pub(crate) fn luhn(digits: &[u32]) -> bool {
     let sum: u32 = digits
         .iter()
         .rev()
@@ -111,7 +111,7 @@ pub fn luhn(digits: &[u32]) -> bool {
 }
 
 /// The label of a PII type in markers (`[EMAIL]`).
-pub fn pii_label(t: PiiType) -> &'static str {
+pub(crate) fn pii_label(t: PiiType) -> &'static str {
     match t {
         PiiType::Email => "EMAIL",
         PiiType::Phone => "PHONE",

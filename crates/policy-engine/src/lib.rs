@@ -248,7 +248,7 @@ pub fn config_hash(config: &Config) -> String {
 }
 
 /// Glob match: `*` any run of characters, `?` one character, everything else literal.
-pub fn glob_match(glob: &str, text: &str) -> bool {
+pub(crate) fn glob_match(glob: &str, text: &str) -> bool {
     let (g, t): (Vec<char>, Vec<char>) = (glob.chars().collect(), text.chars().collect());
     let (mut gi, mut ti, mut star, mut mark) = (0, 0, None, 0);
     while ti < t.len() {

@@ -49,7 +49,7 @@ impl Fix {
     }
 
     /// The same fix, marked unsafe.
-    pub fn unsafe_(mut self) -> Fix {
+    pub(crate) fn unsafe_(mut self) -> Fix {
         self.safe = false;
         self
     }
@@ -94,7 +94,7 @@ pub fn apply<'a>(src: &str, fixes: impl IntoIterator<Item = &'a Fix>) -> (String
 /// a fix replace it. `None` when the text there is something else (a key copied by a `<<`
 /// merge, a value reached through an alias, an escape sequence). The scanner's span of a
 /// quoted scalar may run on over a trailing comment; the result ends at the closing quote.
-pub fn written_span(src: &str, lines: &LineIndex, span: Span, word: &str) -> Option<Span> {
+pub(crate) fn written_span(src: &str, lines: &LineIndex, span: Span, word: &str) -> Option<Span> {
     let text = src.get(lines.range(src, span))?;
     if text == word {
         return Some(span);
@@ -112,7 +112,7 @@ pub fn written_span(src: &str, lines: &LineIndex, span: Span, word: &str) -> Opt
 /// quotes, `''` in single ones); `None` when `text` does not start with a quote or the quote
 /// does not close on the line. saphyr's span of a quoted scalar runs on over the blanks and
 /// comment after it; this is where the scalar really ends.
-pub fn quoted_token(text: &str) -> Option<&str> {
+pub(crate) fn quoted_token(text: &str) -> Option<&str> {
     let q = text.chars().next().filter(|c| *c == '"' || *c == '\'')?;
     let mut chars = text.char_indices().skip(1).peekable();
     while let Some((i, c)) = chars.next() {
@@ -142,7 +142,7 @@ pub enum SeqStyle {
 
 /// The style of the sequence whose item is written at `item`, and the text before it on its
 /// line (for a block sequence, what a new item's line starts with).
-pub fn seq_style<'s>(src: &'s str, lines: &LineIndex, item: Span) -> (SeqStyle, &'s str) {
+pub(crate) fn seq_style<'s>(src: &'s str, lines: &LineIndex, item: Span) -> (SeqStyle, &'s str) {
     let line_start = lines.offset(
         src,
         policy_config::yaml::Pos {
@@ -161,7 +161,7 @@ pub fn seq_style<'s>(src: &'s str, lines: &LineIndex, item: Span) -> (SeqStyle, 
 /// The span of the line(s) `span` is written on, newline included: what deleting a block
 /// sequence item removes. `None` when anything but the item, its dash and a comment shares
 /// those lines.
-pub fn whole_lines(src: &str, lines: &LineIndex, span: Span) -> Option<Span> {
+pub(crate) fn whole_lines(src: &str, lines: &LineIndex, span: Span) -> Option<Span> {
     use policy_config::yaml::Pos;
     let (style, _) = seq_style(src, lines, span);
     let after = &src[lines.offset(src, span.end)

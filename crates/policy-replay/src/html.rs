@@ -24,7 +24,7 @@ const BOTTOM: f64 = 40.0;
 
 /// The latency-over-time plot: p50 and p99 per 100 ms, max as a faint line, reloads as
 /// vertical markers (green confirmed, red failed), drops as red ticks on the axis.
-pub fn plot(r: &Report) -> String {
+pub(crate) fn plot(r: &Report) -> String {
     let duration = r.duration_s.max(0.1);
     let ymax = r
         .timeline

@@ -158,7 +158,6 @@ pub struct Launch {
     args: Vec<String>,
     env: Vec<(String, Option<String>)>,
     dir: Option<PathBuf>,
-    start_timeout: Duration,
 }
 
 /// How long a gateway may take to print its serving line: a debug build on a busy 2-core
@@ -178,7 +177,6 @@ impl Launch {
             args: Vec::new(),
             env: Vec::new(),
             dir: None,
-            start_timeout: START_TIMEOUT,
         }
     }
 
@@ -203,12 +201,6 @@ impl Launch {
     /// The child's working directory (relative audit-log paths resolve against it).
     pub fn current_dir(mut self, dir: impl Into<PathBuf>) -> Launch {
         self.dir = Some(dir.into());
-        self
-    }
-
-    /// How long to wait for the serving line.
-    pub fn start_timeout(mut self, limit: Duration) -> Launch {
-        self.start_timeout = limit;
         self
     }
 
@@ -253,7 +245,7 @@ impl Launch {
             serving: None,
             stopped: false,
         };
-        let deadline = Instant::now() + self.start_timeout;
+        let deadline = Instant::now() + START_TIMEOUT;
         loop {
             let text = process.log();
             if let Some(line) = ServingLine::find(&text) {
@@ -266,7 +258,7 @@ impl Launch {
             }
             if Instant::now() > deadline {
                 return Err(ProcessError::Timeout {
-                    within: self.start_timeout,
+                    within: START_TIMEOUT,
                     log: text,
                 });
             }

@@ -32,15 +32,28 @@ pub struct TrafficError {
     pub error: String,
 }
 
-/// Read a traffic file's bytes. HAR when `har` (SPEC §4: the file is named `*.har`) or when
+/// Why a HAR file could not be read at all (a malformed entry is a [`TrafficError`] instead).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HarError {
+    /// The bytes are not UTF-8.
+    #[error("not a HAR file: not UTF-8 (invalid byte at offset {0})")]
+    NotUtf8(usize),
+    /// The text is not JSON.
+    #[error("not a HAR file: {0}")]
+    NotJson(String),
+    /// JSON without the entries a HAR file has.
+    #[error("not a HAR file: no `log.entries` array")]
+    NoEntries,
+}
+
+/// Read a traffic file's bytes. HAR when `har` (the file is named `*.har`) or when
 /// the text is one JSON object whose first key is `log`; JSON Lines otherwise. A UTF-8
 /// byte-order mark is skipped. Malformed lines and entries are returned beside what was read;
 /// the error is for a HAR file that cannot be read at all.
-pub fn read(bytes: &[u8], har: bool) -> Result<(Vec<Recorded>, Vec<TrafficError>), String> {
+pub fn read(bytes: &[u8], har: bool) -> Result<(Vec<Recorded>, Vec<TrafficError>), HarError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     if har || looks_like_har(bytes) {
-        let text = std::str::from_utf8(bytes)
-            .map_err(|e| format!("not a HAR file: not UTF-8 (invalid byte at offset {})", e.valid_up_to()))?;
+        let text = std::str::from_utf8(bytes).map_err(|e| HarError::NotUtf8(e.valid_up_to()))?;
         return parse_har(text);
     }
     Ok(parse_jsonl(bytes))
@@ -49,7 +62,10 @@ pub fn read(bytes: &[u8], har: bool) -> Result<(Vec<Recorded>, Vec<TrafficError>
 /// [`read`] for text that is not a file (the demo's bundled traffic, tests): a HAR text that
 /// cannot be read is one malformed line.
 pub fn parse(text: &str) -> (Vec<Recorded>, Vec<TrafficError>) {
-    read(text.as_bytes(), false).unwrap_or_else(|error| (Vec::new(), vec![TrafficError { line: 1, error }]))
+    read(text.as_bytes(), false).unwrap_or_else(|error| {
+        let error = error.to_string();
+        (Vec::new(), vec![TrafficError { line: 1, error }])
+    })
 }
 
 fn looks_like_har(bytes: &[u8]) -> bool {
@@ -134,10 +150,10 @@ fn parse_jsonl(bytes: &[u8]) -> (Vec<Recorded>, Vec<TrafficError>) {
 /// Parse HAR 1.2: `log.entries[].request` with `postData.text` as the JSON body. Entries are
 /// numbered from 1 and get ids `entry-N`; an entry that cannot be used is reported by that
 /// number. A text that is not HAR at all is the error.
-fn parse_har(text: &str) -> Result<(Vec<Recorded>, Vec<TrafficError>), String> {
-    let har: Value = serde_json::from_str(text).map_err(|e| format!("not a HAR file: {e}"))?;
+fn parse_har(text: &str) -> Result<(Vec<Recorded>, Vec<TrafficError>), HarError> {
+    let har: Value = serde_json::from_str(text).map_err(|e| HarError::NotJson(e.to_string()))?;
     let Some(entries) = har.pointer("/log/entries").and_then(Value::as_array) else {
-        return Err("not a HAR file: no `log.entries` array".into());
+        return Err(HarError::NoEntries);
     };
     let mut ok = Vec::new();
     let mut errors = Vec::new();
@@ -247,10 +263,11 @@ mod tests {
     #[test]
     fn an_unreadable_har_file_is_an_error_not_an_empty_run() {
         let err = read(b"{\"log\":{\"entries\":[", false).unwrap_err();
-        assert!(err.starts_with("not a HAR file"), "{err}");
+        assert!(matches!(err, HarError::NotJson(_)) && err.to_string().starts_with("not a HAR file"), "{err}");
         // Named `.har`, it is read as HAR whatever its first key.
         let err = read(b"{}", true).unwrap_err();
-        assert!(err.contains("log.entries"), "{err}");
+        assert_eq!(err, HarError::NoEntries);
+        assert!(err.to_string().contains("log.entries"), "{err}");
     }
 
     #[test]

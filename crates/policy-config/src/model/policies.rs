@@ -92,19 +92,6 @@ pub struct PolicyBlocks {
     pub audit_logger: Option<AuditLogger>,
 }
 
-impl PolicyBlocks {
-    /// Whether a block is written for `kind`.
-    pub fn is_configured(&self, kind: PolicyKind) -> bool {
-        match kind {
-            PolicyKind::PromptInjection => self.prompt_injection.is_some(),
-            PolicyKind::PiiDetector => self.pii_detector.is_some(),
-            PolicyKind::ContentFilter => self.content_filter.is_some(),
-            PolicyKind::RateLimit => self.rate_limit.is_some(),
-            PolicyKind::AuditLogger => self.audit_logger.is_some(),
-        }
-    }
-}
-
 /// What a policy does on a match: `block` stops the chain (HTTP 403), `redact` replaces the
 /// matched text before later policies and the upstream see it, `log` records a finding and
 /// changes nothing. The values are listed strongest first: `policy diff` reads that order from

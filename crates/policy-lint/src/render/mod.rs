@@ -56,7 +56,7 @@ fn fixes(reports: &[FileReport], safe: bool) -> usize {
 
 /// The closing line of the human and concise formats: totals, what was hidden, what `--fix`
 /// can do.
-pub fn summary_line(s: Summary) -> String {
+pub(crate) fn summary_line(s: Summary) -> String {
     let files = plural(s.files, "file");
     let mut notes = Vec::new();
     if s.fixed > 0 {
@@ -108,7 +108,7 @@ pub fn plural(n: usize, what: &str) -> String {
 }
 
 /// One line per stale baseline entry, for the text formats.
-pub fn stale_lines(reports: &[FileReport]) -> String {
+pub(crate) fn stale_lines(reports: &[FileReport]) -> String {
     let mut out = String::new();
     for r in reports {
         for e in &r.stale {
@@ -122,7 +122,7 @@ pub fn stale_lines(reports: &[FileReport]) -> String {
 }
 
 /// The "What it does" paragraph of a rule doc, on one line: the rule's short description.
-pub fn short_description(doc: &str) -> String {
+pub(crate) fn short_description(doc: &str) -> String {
     let after = doc.split("## What it does").nth(1).unwrap_or(doc);
     let para = after.trim_start().split("\n\n").next().unwrap_or_default();
     para.split_whitespace().collect::<Vec<_>>().join(" ")

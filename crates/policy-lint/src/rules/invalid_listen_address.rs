@@ -41,7 +41,7 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
             out.push(Finding::new(
                 pointer,
                 format!("`{addr}` is not a listen address: {why}"),
-                why,
+                why.to_string(),
                 "write `host:port`, like `0.0.0.0:41002`, `127.0.0.1:41003` or `[::1]:41003`",
             ));
         }

@@ -75,7 +75,7 @@ pub struct RegexError {
 /// Check a pattern with the same parser the `regex` crate compiles with. Parsing (rather
 /// than compiling) keeps a 10,000-rule config fast to lint; the engine compiles later and
 /// only size limits, not syntax, can fail there.
-pub fn syntax_check(pattern: &str) -> Result<(), RegexError> {
+pub(crate) fn syntax_check(pattern: &str) -> Result<(), RegexError> {
     if has_large_repetition(pattern) {
         // Only counted repetitions can blow the compiled size past the regex crate's limit;
         // those few patterns are compiled for real so lint and the gateway agree.
@@ -143,7 +143,7 @@ fn has_large_repetition(p: &str) -> bool {
 /// `true` means regex-syntax accepts the pattern too (a proptest holds it to that); `false`
 /// means "ask regex-syntax", which is exact but costs ~10 µs a pattern — too slow for a
 /// 10,000-rule config under the 100 ms budget.
-pub fn surely_valid(p: &str) -> bool {
+pub(crate) fn surely_valid(p: &str) -> bool {
     let b = p.as_bytes();
     let mut i = 0;
     let mut depth = 0u32;

@@ -13,7 +13,7 @@
 pub(crate) mod rule;
 mod similarity;
 
-pub use rule::{did_you_mean, unique_candidate, At, Context, Finding, Rule};
+pub use rule::{did_you_mean, At, Context, Finding, Rule};
 
 pub mod admin_listener_without_token;
 pub mod alias_expansion_limit;

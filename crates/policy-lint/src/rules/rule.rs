@@ -71,7 +71,7 @@ impl<'a> Context<'a> {
     }
 
     /// Whether no schema finding lies at `pointer` or under it.
-    pub fn sound(&self, pointer: &str) -> bool {
+    pub(crate) fn sound(&self, pointer: &str) -> bool {
         let from = self.broken.partition_point(|b| b.as_str() < pointer);
         !self.broken[from..]
             .iter()
@@ -233,7 +233,7 @@ pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str
 
 /// The one candidate close to `word`, when exactly one is: what a safe fix may take. Two
 /// close candidates (`log` for `lgo`, or `block`?) leave the choice to the writer.
-pub fn unique_candidate<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn unique_candidate<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let candidates: Vec<&str> = candidates.into_iter().collect();
     let best = did_you_mean(word, candidates.iter().copied())?;
     let norm = |s: &str| s.to_ascii_lowercase().replace('-', "_");

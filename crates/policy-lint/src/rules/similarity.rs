@@ -43,7 +43,7 @@ fn jaro(a: &[char], b: &[char]) -> f64 {
 
 /// Jaro-Winkler similarity: Jaro, raised for a common prefix of up to four characters when
 /// the words are already close (above 0.7).
-pub fn jaro_winkler(a: &str, b: &str) -> f64 {
+pub(crate) fn jaro_winkler(a: &str, b: &str) -> f64 {
     let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
     let sim = jaro(&a, &b);
     if sim <= 0.7 {

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 /// What a spawned gateway runs: `c` on free loopback ports, admin without a token (it is
 /// local to this run), and with `mock`, every target answered by the mock provider.
-pub fn config_for_spawn(mut c: Config, mock: bool) -> Config {
+pub(crate) fn config_for_spawn(mut c: Config, mock: bool) -> Config {
     c.gateway.listen = "127.0.0.1:0".into();
     c.gateway.admin.listen = "127.0.0.1:0".into();
     c.gateway.admin.token_env = None;
