@@ -72,6 +72,15 @@ pub enum CliError {
         /// Why nothing in it could be read.
         reason: String,
     },
+    /// A traffic file of which no request could be read: a gate on it would pass on nothing.
+    #[error("{path}: no request could be read ({why})")]
+    #[diagnostic(code(policy::traffic), help("a traffic file is JSON Lines, one request a line with `ts`, `method`, `path` and `body`, or a HAR 1.2 file"))]
+    NoRequests {
+        /// The traffic file.
+        path: String,
+        /// Why: empty, or the first reasons lines were skipped.
+        why: String,
+    },
     /// `git` ran and failed.
     #[error("{context}: {stderr}")]
     #[diagnostic(code(policy::git))]
@@ -150,8 +159,22 @@ pub fn read_traffic(
     for e in &skipped {
         eprintln!("{name}:{unit}{}: skipped: {}", e.line, e.error);
     }
-    if requests.is_empty() && skipped.is_empty() {
-        eprintln!("{name}: warning: no requests in this file");
+    // Every reader of traffic is a gate or a recorder: with nothing read there is no evidence,
+    // and "no verdict changed" would pass on nothing.
+    if requests.is_empty() {
+        let reasons = skipped
+            .iter()
+            .take(3)
+            .map(|e| format!("{unit}{}: {}", e.line, e.error))
+            .collect::<Vec<_>>();
+        return Err(CliError::NoRequests {
+            path: name,
+            why: if reasons.is_empty() {
+                "the file holds no request".into()
+            } else {
+                format!("{} line(s) skipped; first: {}", skipped.len(), reasons.join("; "))
+            },
+        });
     }
     Ok((requests, skipped))
 }

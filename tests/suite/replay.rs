@@ -132,6 +132,59 @@ fn malformed_lines_are_reported_and_skipped() {
     assert_eq!(policy(&strict, None).status.code(), Some(2));
 }
 
+/// A gate needs evidence: with no request read, `--fail-on-change` or not, a replay is a usage
+/// error naming why (it used to print "No verdict changed." and exit 0), and so is recording
+/// policy tests from it.
+#[test]
+fn traffic_of_which_nothing_is_read_is_refused_not_passed() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    let broken = dir.path().join("broken.jsonl");
+    std::fs::write(&broken, "{\"ts\": 1}\nnot json\n{}\n\n{\"method\": \"POST\"}\n").unwrap();
+    for (file, says) in [
+        (&empty, "the file holds no request"),
+        (&broken, "4 line(s) skipped; first: 1: "),
+    ] {
+        for gate in [&[][..], &["--fail-on-change"][..]] {
+            let mut args = vec![
+                "replay",
+                "--traffic",
+                file.to_str().unwrap(),
+                "--old",
+                "fixtures/seed/tutorial-v0.1.0.yaml",
+                "--new",
+                "fixtures/seed/tutorial-v0.1.1.yaml",
+            ];
+            args.extend(gate);
+            let out = policy(&args, None);
+            // The report wraps long lines (continued after `|`): compare words.
+            let stderr = String::from_utf8_lossy(&out.stderr)
+                .split_whitespace()
+                .filter(|w| *w != "|")
+                .collect::<Vec<_>>()
+                .join(" ");
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+            assert!(
+                stderr.contains("no request could be read") && stderr.contains(says),
+                "{stderr}"
+            );
+            assert!(!String::from_utf8_lossy(&out.stdout).contains("No verdict changed"));
+        }
+        let out = policy(
+            &[
+                "test",
+                "--record-from",
+                file.to_str().unwrap(),
+                "--config",
+                "fixtures/gateway/demo.yaml",
+            ],
+            None,
+        );
+        assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
 #[test]
 fn a_line_that_is_not_utf8_is_skipped_and_an_unreadable_har_file_is_an_error() {
     let dir = tempfile::tempdir().unwrap();

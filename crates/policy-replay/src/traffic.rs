@@ -263,7 +263,10 @@ mod tests {
     #[test]
     fn an_unreadable_har_file_is_an_error_not_an_empty_run() {
         let err = read(b"{\"log\":{\"entries\":[", false).unwrap_err();
-        assert!(matches!(err, HarError::NotJson(_)) && err.to_string().starts_with("not a HAR file"), "{err}");
+        assert!(
+            matches!(err, HarError::NotJson(_)) && err.to_string().starts_with("not a HAR file"),
+            "{err}"
+        );
         // Named `.har`, it is read as HAR whatever its first key.
         let err = read(b"{}", true).unwrap_err();
         assert_eq!(err, HarError::NoEntries);

@@ -358,7 +358,14 @@ pub(super) fn analyse(
     }
     let reload_failures = events.iter().filter(|e| !e.ok).count();
     let requests = samples.len() as u64;
-    let passed = dropped == 0 && unattributed == 0 && mismatched == 0 && reload_failures == 0;
+    // A run in which nothing was answered proves nothing: it fails, whatever else is zero.
+    let answered = requests - dropped;
+    if answered == 0 {
+        bump(&mut other, "no-evidence".into(), || {
+            format!("no request was answered ({requests} sent): the run proves nothing")
+        });
+    }
+    let passed = answered > 0 && dropped == 0 && unattributed == 0 && mismatched == 0 && reload_failures == 0;
     Report {
         requests,
         dropped,
@@ -410,5 +417,50 @@ pub(super) fn analyse(
                 }
             })
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::{Until, Via};
+    use policy_config::Config;
+
+    fn side(name: &str, text: &str) -> (String, String, Config) {
+        let doc = policy_config::yaml::parse(text).expect("the demo config reads");
+        let config: Config = serde_json::from_value(doc.value).expect("the demo config types");
+        (name.to_string(), text.to_string(), config)
+    }
+
+    fn plan() -> Plan {
+        let a = side("demo.yaml", include_str!("../../../../fixtures/gateway/demo.yaml"));
+        let b = side(
+            "demo-next.yaml",
+            include_str!("../../../../fixtures/gateway/demo-next.yaml"),
+        );
+        let (traffic, _) = crate::traffic::parse(include_str!("../../../../fixtures/traffic/chat.jsonl"));
+        Plan::new(a, b, &traffic).expect("a plan")
+    }
+
+    /// A run in which nothing was answered fails with its reason, though nothing was dropped,
+    /// unattributed or mismatched: a gate needs evidence.
+    #[test]
+    fn a_run_with_no_answer_fails() {
+        let opts = Options {
+            concurrency: 1,
+            rate: None,
+            until: Until::Requests(0),
+            reloads: 0,
+            via: Via::Admin,
+            timeout: Duration::from_secs(1),
+        };
+        let report = analyse(&plan(), &opts, Vec::new(), Vec::new(), Duration::from_secs(1), None);
+        assert_eq!((report.requests, report.dropped, report.mismatched), (0, 0, 0));
+        assert!(!report.passed);
+        assert!(
+            report.findings.iter().any(|f| f.kind == "no-evidence"),
+            "{:?}",
+            report.findings
+        );
     }
 }
