@@ -13,6 +13,7 @@
 use crate::metrics::ReloadError;
 use crate::state::{Active, Overrides};
 use policy_config::address::{is_loopback, parse as parse_listen};
+use policy_config::ProviderKind;
 use policy_diff::{classify, Plan};
 use policy_engine::Engine;
 use policy_lint::{self as lint, FileReport};
@@ -82,6 +83,9 @@ pub fn prepare(
             (effective, pending, plan)
         }
     };
+    if let Some(error) = missing_key(&config) {
+        return Err(Rejection::new(ReloadError::Environment, format!("{label}: {error}")));
+    }
     let engine = match running {
         // Nothing the engine sees changed: keep it, and its rate-limit state.
         Some(run) if plan.is_empty() => Arc::clone(&run.engine),
@@ -127,6 +131,25 @@ fn open_admin_without_token(config: &policy_config::Config, overrides: &Override
     })
 }
 
+/// A target that would be called without its key: `secret_key_ref` names a variable that is
+/// unset or empty in this process's environment. Lint cannot know the environment the gateway
+/// runs in, so this is checked where a config is loaded (start, reload, restart, `--check`);
+/// a refused reload leaves the running config serving. A target with no `secret_key_ref` says
+/// it needs no key (an internal endpoint), and a mock target calls nothing.
+fn missing_key(config: &policy_config::Config) -> Option<String> {
+    config.providers.targets.iter().find_map(|t| {
+        let name = &t.secret_key_ref.as_ref()?.env;
+        if t.provider == ProviderKind::Mock || std::env::var(name).is_ok_and(|v| !v.is_empty()) {
+            return None;
+        }
+        Some(format!(
+            "target `{}` takes its key from ${name}, which is not set (or is empty) in the gateway's environment: it would call {} without its key; set {name}, or remove `secret_key_ref` if the upstream needs no key",
+            t.id,
+            t.base_url.as_deref().unwrap_or("its provider")
+        ))
+    })
+}
+
 fn rejected_by_lint(report: &FileReport, errors: usize) -> Rejection {
     let first = report
         .diagnostics
@@ -149,6 +172,15 @@ fn lint_json(report: &FileReport) -> Value {
 }
 
 impl Rejection {
+    /// The exit code of a start or `--check` this refused: 2 when the environment, not the
+    /// file, is at fault (a key variable unset), 1 for the file's errors.
+    pub fn exit_code(&self) -> u8 {
+        match self.kind {
+            ReloadError::Environment => 2,
+            _ => 1,
+        }
+    }
+
     /// A rejection with no lint diagnostics.
     pub fn new(kind: ReloadError, error: String) -> Rejection {
         Rejection {

@@ -5,7 +5,8 @@
 //!
 //! Exit codes: 0 valid (one line `FILE: ok (pack NAME VERSION, hash sha256:…)` on stdout,
 //! lint warnings on stderr), 1 errors (the diagnostics on stderr, as a failed start prints
-//! them), 2 unreadable. It does not compare against a running gateway: restart-class changes
+//! them), 2 unreadable, or a target's key variable (`secret_key_ref.env`) unset or empty in
+//! this environment. It does not compare against a running gateway: restart-class changes
 //! are `policy diff`'s question.
 
 use crate::candidate;
@@ -39,7 +40,7 @@ pub fn run(config: &Path, overrides: &Overrides) -> ExitCode {
         }
         Err(r) => {
             eprintln!("{}\npolicy-gateway: check failed: {}", r.rendered.trim_end(), r.error);
-            ExitCode::from(1)
+            ExitCode::from(r.exit_code())
         }
     }
 }

@@ -36,8 +36,8 @@
 //! ```
 //!
 //! Exit codes: 0 after SIGTERM (drained), SIGINT, or a restart handed over to a new process;
-//! 1 when the config at start has errors; 2 for usage, I/O and bind errors and an unusable
-//! `--state-dir`. `--check`: 0 valid, 1 errors, 2 unreadable.
+//! 1 when the config at start has errors; 2 for usage, I/O and bind errors, an unusable
+//! `--state-dir`, and a target's key variable unset in the environment. `--check`: 0 valid, 1 errors, 2 unreadable.
 
 mod admin;
 mod args;
@@ -118,7 +118,7 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(r) => {
             eprintln!("{}\npolicy-gateway: not starting: {}", r.rendered.trim_end(), r.error);
-            return ExitCode::from(1);
+            return ExitCode::from(r.exit_code());
         }
     };
     let state = match args.state_dir.as_deref().map(state_dir::StateDir::open).transpose() {

@@ -94,6 +94,9 @@ pub enum ReloadError {
     Lint,
     /// The engine could not compile it (a regex over the size limit).
     Compile,
+    /// A target's key variable (`secret_key_ref.env`) is unset or empty in the gateway's
+    /// environment: the provider would be called without its key.
+    Environment,
     /// The reload changed restart-class fields, which were not applied (pending restart).
     RestartClass,
     /// The watch failed, or its directory disappeared; a reload worker that died.
@@ -102,10 +105,11 @@ pub enum ReloadError {
 
 impl ReloadError {
     /// Every error type, in label order.
-    pub const ALL: [ReloadError; 5] = [
+    pub const ALL: [ReloadError; 6] = [
         ReloadError::Read,
         ReloadError::Lint,
         ReloadError::Compile,
+        ReloadError::Environment,
         ReloadError::RestartClass,
         ReloadError::Io,
     ];
@@ -116,6 +120,7 @@ impl ReloadError {
             ReloadError::Read => "read",
             ReloadError::Lint => "lint",
             ReloadError::Compile => "compile",
+            ReloadError::Environment => "environment",
             ReloadError::RestartClass => "restart-class",
             ReloadError::Io => "io",
         }

@@ -3,8 +3,9 @@
 //! Evaluates the traffic in order at its recorded times (as offline replay does), keeps the
 //! first request of each distinct (verdict, policy, rule), and writes it as a case whose
 //! expectation is today's decision. Texts are masked first: every PII match the built-in
-//! detectors find is replaced by a synthetic value of the same type (`jane.doe@example.com`,
-//! a test card number), so the file carries no one's data but still trips the same detector.
+//! detectors find is replaced by a synthetic value of the same type and shape
+//! (`jane.doe@example.com`; a test card number with the original's spaces), so the file carries
+//! no one's data but still trips the same detector; every other character is recorded as is.
 //! A masked request is decided again; if masking changed the decision, the case is left out
 //! with a comment saying so. `rate_limited` requests are left out too: a single request cannot
 //! reproduce a quota (write a `steps` case for it).
@@ -16,35 +17,73 @@ use policy_replay::traffic::Recorded;
 use regex::Regex;
 use serde_json::Value;
 
-/// A value of type `t` that its detector accepts and that belongs to no one.
-fn synthetic(t: PiiType) -> &'static str {
+/// A value of type `t` that its detector accepts, that belongs to no one, and that is written
+/// like `found`: a phone number, card number or SSN keeps its `+`, spaces and dashes, only its
+/// digits change (`+1 415-555-0134` becomes `+1 415-555-0100`); an e-mail address, an IPv4
+/// address or an API key is replaced whole.
+fn synthetic(t: PiiType, found: &str) -> String {
     match t {
-        PiiType::Email => "jane.doe@example.com",
-        PiiType::Phone => "+14155550100",
-        PiiType::CreditCard => "4111 1111 1111 1111",
-        PiiType::Ssn => "219-09-9999",
-        PiiType::Ipv4 => "192.0.2.10",
-        PiiType::ApiKey => "sk-TEST0000aaaaBBBBcccc1111dddd",
+        PiiType::Email => "jane.doe@example.com".into(),
+        PiiType::Ipv4 => "192.0.2.10".into(),
+        PiiType::ApiKey => "sk-TEST0000aaaaBBBBcccc1111dddd".into(),
+        PiiType::Phone => digits_like(found, "14155550100"),
+        PiiType::Ssn => digits_like(found, "219099999"),
+        PiiType::CreditCard => {
+            // A test number: 4, then 1s, then whichever last digit the detector takes (Luhn).
+            let n = found.chars().filter(|c| c.is_numeric()).count();
+            let body = format!("4{}", "1".repeat(n.saturating_sub(2)));
+            (0..10)
+                .map(|last| digits_like(found, &format!("{body}{last}")))
+                .find(|c| pii_valid(t, c))
+                .unwrap_or_else(|| digits_like(found, &body))
+        }
     }
 }
 
-/// `body` with every PII match in its texts replaced by a synthetic value.
+/// `found` with its digits (of any script) replaced, in order, by the last digits of
+/// `template` (left-padded with zeros when `found` has more); everything else as written.
+fn digits_like(found: &str, template: &str) -> String {
+    let n = found.chars().filter(|c| c.is_numeric()).count();
+    let template: Vec<char> = template.chars().collect();
+    let fill: Vec<char> = if n <= template.len() {
+        template[template.len() - n..].to_vec()
+    } else {
+        std::iter::repeat_n('0', n - template.len()).chain(template).collect()
+    };
+    let mut fill = fill.into_iter();
+    found
+        .chars()
+        .map(|c| if c.is_numeric() { fill.next().unwrap_or('0') } else { c })
+        .collect()
+}
+
+/// `body` with every PII match in its texts replaced by a synthetic value. Matches are found
+/// on the text as recorded, all detectors at once, and replaced where they are: nothing else
+/// of the text changes, and a synthetic value is never matched again.
 fn mask(body: &Value, detectors: &[(PiiType, Regex)]) -> Value {
     let Ok(mut texts) = policy_engine::extract_texts(body) else {
         return body.clone();
     };
     for (_, text) in texts.iter_mut() {
-        for (t, re) in detectors {
-            let masked = re.replace_all(text, |c: &regex::Captures<'_>| {
-                let m = &c[0];
-                if pii_valid(*t, m) {
-                    synthetic(*t).to_string()
-                } else {
-                    m.to_string()
-                }
-            });
-            *text = masked.into_owned();
+        let mut found: Vec<(usize, usize, PiiType)> = detectors
+            .iter()
+            .flat_map(|(t, re)| re.find_iter(text).map(move |m| (m.start(), m.end(), *t)))
+            .filter(|(a, b, t)| pii_valid(*t, &text[*a..*b]))
+            .collect();
+        // By position; of two at one place, the longer.
+        found.sort_by_key(|(a, b, _)| (*a, std::cmp::Reverse(*b)));
+        let mut masked = String::with_capacity(text.len());
+        let mut at = 0;
+        for (a, b, t) in found {
+            if a < at {
+                continue;
+            }
+            masked.push_str(&text[at..a]);
+            masked.push_str(&synthetic(t, &text[a..b]));
+            at = b;
         }
+        masked.push_str(&text[at..]);
+        *text = masked;
     }
     policy_engine::with_texts(body, texts)
 }
@@ -136,4 +175,45 @@ pub fn record(config_line: &str, config: &Config, traffic: &[Recorded], source: 
          config: {}\n{left_out}cases:\n{cases}",
         Value::String(config_line.to_string())
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A recorded text keeps every character that is not personal data, and personal data
+    /// keeps its shape: `+1 415-555-0134` used to become `++14155550100`.
+    #[test]
+    fn masking_keeps_the_text_around_and_the_shape_of_what_it_replaces() {
+        let detectors: Vec<(PiiType, Regex)> = PiiType::all()
+            .into_iter()
+            .map(|t| (t, Regex::new(pii_pattern(t)).unwrap()))
+            .collect();
+        let text = "Call +1 415-555-0134 (SSN 123-45-6789), card 4000 0566 5566 5556, mail a@acme.com!";
+        let body = serde_json::json!({"messages": [{"role": "user", "content": text}]});
+        let masked = mask(&body, &detectors)["messages"][0]["content"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        for raw in ["415-555-0134", "123-45-6789", "4000 0566 5566 5556", "a@acme.com"] {
+            assert!(!masked.contains(raw), "{raw} in {masked}");
+        }
+        assert!(masked.starts_with("Call +1 ") && !masked.contains("++"), "{masked}");
+        let shape = |s: &str| {
+            s.chars()
+                .map(|c| if c.is_ascii_digit() { '9' } else { c })
+                .collect::<String>()
+        };
+        let without_mail = |s: &str| s.split(", mail").next().unwrap().to_string();
+        assert_eq!(shape(&without_mail(&masked)), shape(&without_mail(text)), "{masked}");
+        assert!(masked.ends_with(", mail jane.doe@example.com!"), "{masked}");
+        // What is left is still what its detector takes.
+        for (t, re) in &detectors {
+            for m in re.find_iter(&masked) {
+                if [PiiType::CreditCard, PiiType::Ssn].contains(t) {
+                    assert!(pii_valid(*t, m.as_str()), "{t:?} {}", m.as_str());
+                }
+            }
+        }
+    }
 }

@@ -508,3 +508,36 @@ fn human_and_concise_give_the_same_column_on_a_line_with_non_ascii_text() {
     let human = stdout(&policy_in(dir.path(), &["lint", "cfg.yaml"]), None);
     assert!(human.contains("[cfg.yaml:1:57]"), "{human}");
 }
+
+/// P201's help lists every key the place allows, marking those already written (the unused
+/// ones alone read as the only keys allowed); a policy's settings written under `policies:`
+/// (the chain) are sent to the top-level `policy:`, not told to be removed.
+#[test]
+fn unknown_key_help_lists_every_allowed_key_and_sends_policy_settings_to_policy() {
+    let src = "pack: {name: a, version: 1.0.0}\nproviders:\n  targets:\n    - {id: m, provider: mock, zzzzzz: 1}\npolicies:\n  chain: [prompt-injection]\n  prompt-injection:\n    extra_patterns: ['x']\n";
+    let report = policy_lint::lint_source("a.yaml", src);
+    let help = |pointer: &str| {
+        report
+            .diagnostics
+            .iter()
+            .find(|d| d.code == "P201" && d.pointer == pointer)
+            .map(|d| d.help.clone())
+            .unwrap_or_else(|| panic!("no P201 at {pointer}: {:?}", report.diagnostics))
+    };
+    let target = help("/providers/targets/0/zzzzzz");
+    for key in [
+        "`id` (set)",
+        "`provider` (set)",
+        "`model`",
+        "`base_url`",
+        "`secret_key_ref`",
+    ] {
+        assert!(target.contains(key), "{key}: {target}");
+    }
+    let misplaced = help("/policies/prompt-injection");
+    assert!(
+        misplaced.contains("settings of `prompt-injection` go under the top-level `policy:`")
+            && !misplaced.starts_with("remove"),
+        "{misplaced}"
+    );
+}

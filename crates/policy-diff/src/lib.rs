@@ -353,9 +353,16 @@ fn weakens(c: &Change) -> Option<String> {
     let weakened = match c.op {
         Op::Add => None,
         Op::Remove => {
+            let removes_items = |e: &schema::Enforcement| e.weakens == Some(Weakens::RemoveItem);
+            // The list itself is gone (its key deleted, or its last item removed, and the
+            // field's default is empty): each item it held no longer applies.
+            if let (Some(e), Some(Value::Array(items))) = (schema::enforcement(&c.pointer).filter(removes_items), old) {
+                let said: Vec<String> = items.iter().filter_map(|item| e.wording(Some(item), None)).collect();
+                return (!said.is_empty()).then(|| said.join("; "));
+            }
             let (list, index) = c.pointer.rsplit_once('/')?;
             index.parse::<usize>().ok()?;
-            schema::enforcement(list).filter(|e| e.weakens == Some(Weakens::RemoveItem))
+            schema::enforcement(list).filter(removes_items)
         }
         Op::Change => schema::enforcement(&c.pointer).filter(|e| match e.weakens {
             Some(Weakens::LowerAction) => {
@@ -439,6 +446,51 @@ mod tests {
         assert_eq!(plan.changes.len(), 1);
         assert_eq!(plan.changes[0].pointer, "/policies/chain");
         assert_eq!(plan.changes[0].note.as_deref(), Some("reordered"));
+    }
+
+    /// Every `remove-item` field of the schema, removed whole (its key deleted, or emptied):
+    /// a weakening whenever that loses an item, the field's default included. (Removing the
+    /// only item of `extra_patterns` used to be a plain `-` change.)
+    #[test]
+    fn removing_an_enforcement_list_whole_weakens() {
+        let full = "pack: {name: a, version: 1.0.0}\nproviders:\n  targets: [{id: m, provider: mock}]\npolicies:\n  chain: [prompt-injection, pii-detector, content-filter]\npolicy:\n  prompt-injection:\n    extra_patterns: ['(?i)secret plan']\n  pii-detector:\n    detect: [email]\n  content-filter:\n    rules:\n      - {id: r1, pattern: a, action: block}\n";
+        let base = config(full);
+        let base_json = serde_json::to_value(&base).unwrap();
+        let fields: Vec<String> = schema::properties()
+            .into_iter()
+            .map(|(pointer, ..)| pointer)
+            .filter(|p| schema::enforcement(p).is_some_and(|e| e.weakens == Some(Weakens::RemoveItem)))
+            .collect();
+        assert!(fields.len() >= 4, "{fields:?}");
+        for pointer in &fields {
+            let set = base_json.pointer(pointer).and_then(Value::as_array);
+            assert!(
+                set.is_some_and(|l| !l.is_empty()),
+                "{pointer}: the base config must set it"
+            );
+            let (parent, key) = pointer.rsplit_once('/').unwrap();
+            for emptied in [None, Some(Value::Array(Vec::new()))] {
+                let mut v = base_json.clone();
+                let map = v.pointer_mut(parent).and_then(Value::as_object_mut).unwrap();
+                match &emptied {
+                    None => map.shift_remove(key),
+                    Some(empty) => map.insert(key.to_string(), empty.clone()),
+                };
+                let changed: Config = serde_json::from_value(v).unwrap();
+                // Deleted, the field takes its default: a weakening when that loses an item
+                // (`detect`'s default is every type, so deleting it strengthens).
+                let after = serde_json::to_value(&changed).unwrap();
+                let after = after.pointer(pointer).and_then(Value::as_array).cloned().unwrap_or_default();
+                let lost = set.unwrap().iter().any(|item| !after.contains(item));
+                let plan = classify(&base, &changed);
+                assert_eq!(
+                    plan.weakening().any(|c| c.pointer.starts_with(pointer.as_str())),
+                    lost,
+                    "{pointer} {}: {plan:#?}",
+                    if emptied.is_some() { "emptied" } else { "deleted" }
+                );
+            }
+        }
     }
 
     #[test]

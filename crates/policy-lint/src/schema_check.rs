@@ -18,6 +18,7 @@ use jsonschema::error::{TypeKind, ValidationErrorKind};
 use policy_config::pointer;
 use policy_config::schema;
 use policy_config::yaml::{Document, ScalarKind};
+use policy_config::PolicyKind;
 use serde_json::Value;
 use std::sync::OnceLock;
 
@@ -113,10 +114,17 @@ fn explain(
                         _ => None,
                     };
                     let suggestion = did_you_mean(k, allowed.iter().copied());
+                    // A policy's settings written in the chain's mapping: they belong under
+                    // the top-level `policy:`, and removing them would throw them away.
+                    let misplaced = pointer == "/policies" && PolicyKind::from_name(k).is_some();
                     let help = match suggestion {
+                        _ if misplaced => format!(
+                            "settings of `{k}` go under the top-level `policy:` (`policies:` holds only the `chain`): move `{k}:` and what is below it there"
+                        ),
                         Some(s) => format!("did you mean `{s}`?"),
-                        None if allowed.is_empty() => "remove this key".into(),
-                        None => format!("remove it; {} allows: {}", where_(pointer), list(&allowed)),
+                        // Every key the place allows, those already written marked: a list of
+                        // the unused ones alone read as the only keys allowed.
+                        None => format!("remove it; {} allows: {}", where_(pointer), list_marked(pointer, instance)),
                     };
                     let label = match suggestion {
                         Some(s) => format!("did you mean `{s}`?"),
@@ -385,6 +393,18 @@ fn where_(pointer: &str) -> String {
         }
     }
     format!("`{s}`")
+}
+
+/// Every key `pointer`'s mapping allows, the ones `instance` already has marked `(set)`.
+fn list_marked(pointer: &str, instance: &Value) -> String {
+    schema::allowed_keys(pointer)
+        .into_iter()
+        .map(|k| match instance.get(k) {
+            Some(_) => format!("`{k}` (set)"),
+            None => format!("`{k}`"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn list(items: &[&str]) -> String {

@@ -295,3 +295,63 @@ fn unreadable_shapes_are_refused_and_evasions_are_read_through() {
     let sent: Value = serde_json::from_str(&up.last().body).unwrap();
     assert_eq!(sent["messages"][0]["content"], "card [CREDIT_CARD] ok");
 }
+
+/// A target whose key variable is unset or empty is refused wherever a config is loaded, with
+/// the variable and the target named: the gateway never calls a provider without its key (it
+/// used to start, and forward requests with no `Authorization`). Exit 2 at start and for
+/// `--check` (the environment, not the file, is wrong); 422 on reload, the old config serving.
+#[test]
+fn a_target_whose_key_is_not_set_is_refused_at_start_check_and_reload() {
+    let up = Upstream::start();
+    let config = upstream_config(&format!("http://{}", up.addr), 5000);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("policy-config.yaml");
+    std::fs::write(&file, &config).unwrap();
+    for value in [None, Some("")] {
+        let mut start = std::process::Command::new(env!("CARGO_BIN_EXE_policy-gateway"));
+        start.arg("--config").arg(&file).env_remove("TEST_UPSTREAM_KEY");
+        if let Some(v) = value {
+            start.env("TEST_UPSTREAM_KEY", v);
+        }
+        let mut check = std::process::Command::new(env!("CARGO_BIN_EXE_policy-gateway"));
+        check.arg("--check").args(start.get_args());
+        check.env_remove("TEST_UPSTREAM_KEY");
+        if let Some(v) = value {
+            check.env("TEST_UPSTREAM_KEY", v);
+        }
+        for (what, mut cmd) in [("start", start), ("--check", check)] {
+            let out = cmd.output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{what} with the key {value:?}: {stderr}");
+            assert!(
+                stderr.contains("TEST_UPSTREAM_KEY") && stderr.contains("target `primary`"),
+                "{what}: {stderr}"
+            );
+        }
+    }
+    assert!(up.seen.lock().unwrap().is_empty(), "nothing reached the upstream");
+
+    // Running with a mock, a reload to the keyless target is refused and the mock serves on.
+    let gw = Gateway::start_with(
+        &mock_config("1.0.0", 0, FULL_CHAIN),
+        Opts {
+            env: vec![("TEST_UPSTREAM_KEY", "")],
+            ..Opts::default()
+        },
+    );
+    let refused = gw.admin("POST", "/admin/reload", None, &config);
+    assert_eq!(refused.status, 422, "{refused:?}");
+    let answer = refused.json();
+    assert!(
+        answer["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("TEST_UPSTREAM_KEY")),
+        "{answer}"
+    );
+    assert_eq!(gw.health()["config_version"], "1.0.0");
+    let metrics = gw.admin("GET", "/metrics", None, "").body;
+    assert!(
+        metrics.contains("gateway_config_reload_errors_total{error_type=\"environment\"} 1"),
+        "{metrics}"
+    );
+}

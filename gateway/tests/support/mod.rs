@@ -49,7 +49,10 @@ impl Gateway {
         let mut launch = Launch::new(env!("CARGO_BIN_EXE_policy-gateway"), &path)
             .args(opts.args.iter().cloned())
             .current_dir(dir.path())
-            .env_remove("POLICY_ADMIN_TOKEN");
+            .env_remove("POLICY_ADMIN_TOKEN")
+            // The key `configs::upstream_config` names: a gateway refuses to start with a
+            // target whose key variable is unset. A test's own `env` comes after and wins.
+            .env("TEST_UPSTREAM_KEY", "test-upstream-key");
         for (k, v) in &opts.env {
             launch = launch.env(k, v);
         }

@@ -44,6 +44,11 @@ impl PolicyKind {
         PolicyKind::AuditLogger,
     ];
 
+    /// The kind named `name` in YAML.
+    pub fn from_name(name: &str) -> Option<PolicyKind> {
+        PolicyKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
     /// The name used in YAML (`prompt-injection`, ...).
     pub fn as_str(self) -> &'static str {
         match self {

@@ -109,20 +109,52 @@ pub(crate) fn syntax_check(pattern: &str) -> Result<(), RegexError> {
         } else if kind.contains("backreference") {
             "Rust regex has no back-references; match each alternative explicitly".to_string()
         } else {
-            format!(
-                "the regex crate reads this pattern as: {}",
-                err.to_string()
-                    .lines()
-                    .last()
-                    .unwrap_or_default()
-                    .trim_start_matches("error: ")
-            )
+            match &err {
+                regex_syntax::Error::Parse(e) => how_to_fix(e.kind()).to_string(),
+                _ => "write it in the regex crate's syntax (https://docs.rs/regex/latest/regex/#syntax)".to_string(),
+            }
         };
     Err(RegexError {
         kind,
         span: (chars(span.start.offset), chars(span.end.offset)),
         help,
     })
+}
+
+/// What to do about a syntax error of this kind: the help line P304 prints under the
+/// message (which already says what is wrong).
+fn how_to_fix(kind: &regex_syntax::ast::ErrorKind) -> &'static str {
+    use regex_syntax::ast::ErrorKind as K;
+    match kind {
+        K::GroupUnclosed => "close the group with `)`, or write `\\(` to match a parenthesis",
+        K::GroupUnopened => "remove this `)`, or write `\\)` to match a parenthesis",
+        K::ClassUnclosed => "close the class with `]`, or write `\\[` to match a bracket",
+        K::ClassRangeInvalid => "write the range from low to high, like `[a-z]` or `[0-9]`",
+        K::ClassRangeLiteral => "a range goes between two characters; write `\\-` to match a dash",
+        K::ClassEscapeInvalid => "this escape cannot be one end of a range; list the characters instead",
+        K::RepetitionMissing => {
+            "a quantifier (`*`, `+`, `?`, `{n}`) repeats what comes before it; write `\\*`, `\\+`, `\\?` or `\\{` to match the character"
+        }
+        K::RepetitionCountUnclosed => "close the count with `}`, like `{2,5}`, or write `\\{` to match a brace",
+        K::RepetitionCountInvalid => "write the smaller count first, like `{2,5}`",
+        K::RepetitionCountDecimalEmpty => "write a number inside the braces, like `{3}` or `{2,5}`",
+        K::EscapeUnrecognized => "this escape means nothing here; write the character itself, or `\\\\` to match a backslash",
+        K::EscapeUnexpectedEof => "a pattern cannot end with a lone `\\`; write `\\\\` to match a backslash",
+        K::EscapeHexEmpty | K::EscapeHexInvalid | K::EscapeHexInvalidDigit => {
+            "write a hex escape as `\\x41`, `\\x{1F600}` or `\\u{00E9}`"
+        }
+        K::FlagUnrecognized => "the regex crate knows the flags `i`, `m`, `s`, `U`, `u`, `x` and `R`, like `(?i)`",
+        K::FlagDuplicate { .. } | K::FlagRepeatedNegation { .. } => "write each flag once, like `(?i)` or `(?-i)`",
+        K::FlagUnexpectedEof | K::FlagDanglingNegation => "end the flags with `)` or `:`, like `(?i)` or `(?i:abc)`",
+        K::GroupNameEmpty | K::GroupNameInvalid | K::GroupNameUnexpectedEof => {
+            "name a group with letters, digits and `_`, like `(?P<word>...)`"
+        }
+        K::GroupNameDuplicate { .. } => "give each named group its own name",
+        K::NestLimitExceeded(_) => "nest fewer groups, or split the rule",
+        K::UnsupportedLookAround => "Rust regex has no look-around; match the text itself, or split it into two rules",
+        K::UnsupportedBackreference => "Rust regex has no back-references; match each alternative explicitly",
+        _ => "write it in the regex crate's syntax (https://docs.rs/regex/latest/regex/#syntax)",
+    }
 }
 
 /// Whether `p` has a counted repetition of 100 or more (`{100}`, `{2,500}`: some `{...}`
@@ -397,6 +429,19 @@ mod tests {
         let e = syntax_check("sk-[A-Za-z0-9{20,}").unwrap_err();
         assert!(e.kind.contains("unclosed character class"), "{}", e.kind);
         assert!(syntax_check("foo(?=bar)").unwrap_err().help.contains("look-around"));
+        // The help says how to fix it, not what the message already said.
+        for (pattern, fix) in [
+            ("(foo", "close the group with `)`"),
+            ("foo)", "remove this `)`"),
+            ("[a-", "close the class with `]`"),
+            ("*a", "write `\\*`"),
+            ("a{5,2}", "smaller count first"),
+            ("(?q)a", "flags"),
+        ] {
+            let e = syntax_check(pattern).unwrap_err();
+            assert!(e.help.contains(fix), "{pattern}: {}", e.help);
+            assert!(!e.help.contains(&e.kind), "{pattern}: {}", e.help);
+        }
         assert!(syntax_check(r"\w{500}{500}").unwrap_err().kind.contains("size limit"));
         // The upper bound counts too: the gateway could not compile this one either.
         assert!(syntax_check(r"\w{2,5000}").unwrap_err().kind.contains("size limit"));
