@@ -12,7 +12,7 @@
 //!   enforcement-bearing field (action, pattern, detector list, limit, policy block) has `x-enforce`.
 //! - `cli`           — exit codes, formats, stdin, globs, `explain`.
 //! - `properties`    — proptest: generated valid configs lint clean and round-trip; arbitrary
-//!   bytes never panic the linter.
+//!   bytes never panic the linter; every node of the YAML span tree spans exactly its text.
 //! - `hostile`       — billion laughs and deep nesting are refused quickly.
 //! - `large_files`   — past the parallel threshold (read on two threads, schema beside the
 //!   rules) a file gets the document and the findings a small one gets.

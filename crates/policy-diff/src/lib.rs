@@ -480,7 +480,11 @@ mod tests {
                 // Deleted, the field takes its default: a weakening when that loses an item
                 // (`detect`'s default is every type, so deleting it strengthens).
                 let after = serde_json::to_value(&changed).unwrap();
-                let after = after.pointer(pointer).and_then(Value::as_array).cloned().unwrap_or_default();
+                let after = after
+                    .pointer(pointer)
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
                 let lost = set.unwrap().iter().any(|item| !after.contains(item));
                 let plan = classify(&base, &changed);
                 assert_eq!(
