@@ -201,6 +201,7 @@ fn status(gw: &Gateway) -> Status {
             .unwrap_or_else(|_| gw.config_path.clone())
             .display()
             .to_string(),
+        source: Some(active.origin.clone()),
         pid: std::process::id(),
         pending_restart: active.pending_restart.clone(),
         last_reload,

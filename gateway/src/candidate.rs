@@ -14,6 +14,7 @@ use crate::metrics::ReloadError;
 use crate::state::{Active, Overrides};
 use policy_config::address::{is_loopback, parse as parse_listen};
 use policy_config::ProviderKind;
+use policy_contract::admin::Origin;
 use policy_diff::{classify, Plan};
 use policy_engine::Engine;
 use policy_lint::{self as lint, FileReport};
@@ -48,13 +49,14 @@ pub fn source_sha(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Lint and compile `bytes` into a candidate against `running` (`None` at startup), for an
-/// instance with `overrides`. CPU-bound: call from a blocking thread.
+/// Lint and compile `bytes` (read from `origin`) into a candidate against `running` (`None`
+/// at startup), for an instance with `overrides`. CPU-bound: call from a blocking thread.
 pub fn prepare(
     label: &str,
     bytes: &[u8],
     running: Option<&Active>,
     overrides: &Overrides,
+    origin: Origin,
 ) -> Result<Candidate, Rejection> {
     let sha = source_sha(bytes);
     let text = match std::str::from_utf8(bytes) {
@@ -102,6 +104,7 @@ pub fn prepare(
         hash: engine.hash().to_string(),
         source_sha: sha,
         source: Arc::from(bytes),
+        origin,
         pending_restart: pending,
         generation: running.map_or(1, |r| r.generation + 1),
         engine,
@@ -195,6 +198,10 @@ impl Rejection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn origin() -> Origin {
+        Origin::file("test.yaml", String::new())
+    }
     use policy_config::Config;
 
     fn config(text: &str) -> Config {
@@ -228,9 +235,14 @@ mod tests {
     #[test]
     fn prepare_reports_pending_restart_and_rejects_errors() {
         let none = Overrides::default();
-        let running = prepare("a.yaml", BASE.as_bytes(), None, &none).ok().unwrap().active;
+        let running = prepare("a.yaml", BASE.as_bytes(), None, &none, origin())
+            .ok()
+            .unwrap()
+            .active;
         let next = format!("{BASE}gateway: {{ admin: {{ listen: 127.0.0.1:9 }} }}\n");
-        let c = prepare("b.yaml", next.as_bytes(), Some(&running), &none).ok().unwrap();
+        let c = prepare("b.yaml", next.as_bytes(), Some(&running), &none, origin())
+            .ok()
+            .unwrap();
         assert_eq!(c.active.pending_restart, ["/gateway/admin/listen"]);
         assert!(c.plan.is_empty());
         assert!(
@@ -238,10 +250,14 @@ mod tests {
             "nothing the engine sees changed"
         );
         assert_eq!(c.active.hash, running.hash);
-        let bad = prepare("c.yaml", b"pack: {}\n", Some(&running), &none).err().unwrap();
+        let bad = prepare("c.yaml", b"pack: {}\n", Some(&running), &none, origin())
+            .err()
+            .unwrap();
         assert!(bad.error.contains("c.yaml has"), "{}", bad.error);
         assert!(bad.diagnostics.as_array().is_some_and(|d| !d.is_empty()));
-        let not_utf8 = prepare("d.yaml", b"pack: \xff\n", Some(&running), &none).err().unwrap();
+        let not_utf8 = prepare("d.yaml", b"pack: \xff\n", Some(&running), &none, origin())
+            .err()
+            .unwrap();
         assert!(not_utf8.error.contains("not UTF-8"));
     }
 
@@ -251,8 +267,11 @@ mod tests {
             listen: Some("127.0.0.1:7".into()),
             admin_listen: None,
         };
-        let first = prepare("a.yaml", BASE.as_bytes(), None, &instance).ok().unwrap().active;
-        let plain = prepare("a.yaml", BASE.as_bytes(), None, &Overrides::default())
+        let first = prepare("a.yaml", BASE.as_bytes(), None, &instance, origin())
+            .ok()
+            .unwrap()
+            .active;
+        let plain = prepare("a.yaml", BASE.as_bytes(), None, &Overrides::default(), origin())
             .ok()
             .unwrap()
             .active;
@@ -261,7 +280,7 @@ mod tests {
             "the hash is the file's, whatever the instance binds"
         );
         let moved = format!("{BASE}gateway: {{ listen: 127.0.0.1:9, admin: {{ listen: 127.0.0.1:8 }} }}\n");
-        let c = prepare("b.yaml", moved.as_bytes(), Some(&first), &instance)
+        let c = prepare("b.yaml", moved.as_bytes(), Some(&first), &instance, origin())
             .ok()
             .unwrap();
         assert_eq!(
@@ -273,12 +292,12 @@ mod tests {
             c.active.config.gateway.listen, "127.0.0.1:9",
             "the file's value, as the file says"
         );
-        let file = prepare("b.yaml", moved.as_bytes(), None, &Overrides::default())
+        let file = prepare("b.yaml", moved.as_bytes(), None, &Overrides::default(), origin())
             .ok()
             .unwrap()
             .active;
         let held = format!("{BASE}gateway: {{ listen: 127.0.0.1:9 }}\n");
-        let expected = prepare("c.yaml", held.as_bytes(), None, &Overrides::default())
+        let expected = prepare("c.yaml", held.as_bytes(), None, &Overrides::default(), origin())
             .ok()
             .unwrap()
             .active;
@@ -292,9 +311,9 @@ mod tests {
             listen: None,
             admin_listen: Some("0.0.0.0:41003".into()),
         };
-        let refused = prepare("a.yaml", BASE.as_bytes(), None, &open).err().unwrap();
+        let refused = prepare("a.yaml", BASE.as_bytes(), None, &open, origin()).err().unwrap();
         assert!(refused.error.contains("--admin-listen"), "{}", refused.error);
         let with_token = format!("{BASE}gateway: {{ admin: {{ token_env: POLICY_ADMIN_TOKEN }} }}\n");
-        assert!(prepare("b.yaml", with_token.as_bytes(), None, &open).is_ok());
+        assert!(prepare("b.yaml", with_token.as_bytes(), None, &open, origin()).is_ok());
     }
 }

@@ -24,7 +24,7 @@ pub fn run(config: &Path, overrides: &Overrides) -> ExitCode {
         }
     };
     let label = config.display().to_string();
-    match candidate::prepare(&label, &bytes, None, overrides) {
+    match candidate::prepare(&label, &bytes, None, overrides, crate::file_origin(config)) {
         Ok(candidate) => {
             for w in &candidate.warnings {
                 if let Some(m) = w.get("message").and_then(|m| m.as_str()) {

@@ -13,7 +13,7 @@
 //! recording the outcome and draining afterwards are `restart.rs`'s and `serve.rs`'s.
 
 use crate::journal::{log, now_ms};
-use policy_contract::admin::{Identity, Operation, Trigger};
+use policy_contract::admin::{Identity, Operation, Origin, Trigger};
 use rustix::net::{
     recvmsg, sendmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer, SendAncillaryMessage,
     SendFlags,
@@ -104,6 +104,12 @@ pub struct Handover {
     pub trigger: Trigger,
     /// When the restart began (ms since the epoch): the restart's duration runs from here.
     pub started_ms: i64,
+    /// Where `config` came from (absent from a gateway that predates it).
+    #[serde(default)]
+    pub origin: Option<Origin>,
+    /// Where `revert_to` came from (absent from a gateway that predates it).
+    #[serde(default)]
+    pub revert_origin: Option<Origin>,
 }
 
 /// What the new process answers once it serves (one JSON line).

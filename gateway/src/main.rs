@@ -77,6 +77,15 @@ use tokio::sync::watch as signal_watch;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `path` (made absolute) as a config's origin, read now.
+pub fn file_origin(path: &std::path::Path) -> policy_contract::admin::Origin {
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    policy_contract::admin::Origin::file(
+        path.display().to_string(),
+        policy_contract::time::format_rfc3339(journal::now_ms()),
+    )
+}
+
 fn main() -> ExitCode {
     let args = match args::parse() {
         Ok(Parsed::Run(args)) => args,
@@ -114,7 +123,11 @@ fn main() -> ExitCode {
         },
     };
     let overrides = args.overrides();
-    let first = match candidate::prepare(&label, &bytes, None, &overrides) {
+    let origin = upgrade
+        .as_ref()
+        .and_then(|u| u.handover.origin.clone())
+        .unwrap_or_else(|| file_origin(&args.config));
+    let first = match candidate::prepare(&label, &bytes, None, &overrides, origin) {
         Ok(c) => c,
         Err(r) => {
             eprintln!("{}\npolicy-gateway: not starting: {}", r.rendered.trim_end(), r.error);
@@ -307,6 +320,10 @@ async fn run(
             u.handover.revert_to.as_bytes(),
             Some(&active),
             &gw.overrides,
+            u.handover
+                .revert_origin
+                .clone()
+                .unwrap_or_else(|| file_origin(&gw.config_path)),
         ) {
             Ok(c) => *gw.previous.lock().expect("previous lock") = Some(Arc::new(c.active)),
             Err(r) => log("WARN", &format!("restart: no revert target: {}", r.error)),

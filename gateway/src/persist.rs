@@ -48,7 +48,7 @@ fn revert_target(state: &StateDir, first: &Active, overrides: &Overrides) -> Opt
     }
     let path = state.dir().join(name);
     let label = path.display().to_string();
-    match candidate::prepare(&label, &text, Some(first), overrides) {
+    match candidate::prepare(&label, &text, Some(first), overrides, crate::file_origin(&path)) {
         Ok(candidate) => {
             log(
                 "INFO",

@@ -13,7 +13,7 @@ use crate::metrics::ReloadError;
 use crate::persist;
 use crate::state::{Active, Gateway};
 pub use policy_contract::admin::Trigger;
-use policy_contract::admin::{Answer, Applied, OpKind, OpOutcome, Operation, Rejected};
+use policy_contract::admin::{Answer, Applied, OpKind, OpOutcome, Operation, Origin, Rejected};
 use policy_diff::classify;
 use policy_engine::Engine;
 use serde_json::{json, Value};
@@ -28,6 +28,21 @@ pub enum Source {
     /// A YAML body posted to `/admin/reload`.
     Text(Vec<u8>),
 }
+/// Where `source`'s text comes from, stamped now: `--config` (absolute), or the admin body.
+pub fn origin(gw: &Gateway, source: &Source) -> Origin {
+    let at = policy_contract::time::format_rfc3339(now_ms());
+    match source {
+        Source::File => Origin::file(
+            std::path::absolute(&gw.config_path)
+                .unwrap_or_else(|_| gw.config_path.clone())
+                .display()
+                .to_string(),
+            at,
+        ),
+        Source::Text(_) => Origin::admin_body(at),
+    }
+}
+
 /// Read the config file (a blocking read: configs are small and this runs on a blocking thread).
 fn read_file(gw: &Gateway) -> Result<Vec<u8>, Rejection> {
     std::fs::read(&gw.config_path).map_err(|e| {
@@ -49,6 +64,20 @@ pub async fn reload(gw: &Arc<Gateway>, source: Source, trigger: Trigger) -> Answ
         Source::File => gw.config_path.display().to_string(),
         Source::Text(_) => "<admin request body>".to_string(),
     };
+    let origin = origin(gw, &source);
+    if matches!(source, Source::File) && running.origin.path != origin.path {
+        // SIGHUP, --watch or an empty reload re-read `--config`; what serves came from
+        // elsewhere (`policy gateway reload --config OTHER` posts its file as a body).
+        log(
+            "WARN",
+            &format!(
+                "reload ({}): re-reading {}, but the active config came from {}: the file replaces it",
+                trigger.as_str(),
+                gw.config_path.display(),
+                running.origin
+            ),
+        );
+    }
     let worker = {
         let gw = Arc::clone(gw);
         let running = Arc::clone(&running);
@@ -61,7 +90,7 @@ pub async fn reload(gw: &Arc<Gateway>, source: Source, trigger: Trigger) -> Answ
             if trigger == Trigger::Watch && candidate::source_sha(&bytes) == running.source_sha {
                 return Ok(None);
             }
-            candidate::prepare(&label, &bytes, Some(&running), &gw.overrides).map(Some)
+            candidate::prepare(&label, &bytes, Some(&running), &gw.overrides, origin).map(Some)
         })
     };
     let prepared: Result<Option<Candidate>, Rejection> = match worker.await {
@@ -240,6 +269,7 @@ pub async fn revert(gw: &Arc<Gateway>) -> Answer {
         hash: target.hash.clone(),
         source_sha: target.source_sha.clone(),
         source: Arc::clone(&target.source),
+        origin: target.origin.clone(),
         pending_restart: target.pending_restart.clone(),
         generation: running.generation + 1,
         audit: target.audit.clone(),

@@ -87,6 +87,7 @@ async fn run(gw: &Arc<Gateway>, source: Source, trigger: Trigger) -> (u16, Answe
         Source::File => gw.config_path.display().to_string(),
         Source::Text(_) => "<admin request body>".to_string(),
     };
+    let origin = crate::reload::origin(gw, &source);
     // 1. Validate and compile exactly as a start would, before anything else happens.
     let checked = {
         let (path, label, overrides) = (gw.config_path.clone(), label.clone(), gw.overrides.clone());
@@ -98,7 +99,7 @@ async fn run(gw: &Arc<Gateway>, source: Source, trigger: Trigger) -> (u16, Answe
                     }
                     Source::Text(b) => b,
                 };
-                let candidate = candidate::prepare(&label, &bytes, None, &overrides)
+                let candidate = candidate::prepare(&label, &bytes, None, &overrides, origin)
                     .map_err(|r| (r.error, Some(*r.diagnostics).filter(|d| !d.is_null())))?;
                 // prepare accepted it, so it is UTF-8.
                 Ok((String::from_utf8_lossy(&bytes).into_owned(), candidate.active))
@@ -155,7 +156,10 @@ async fn run(gw: &Arc<Gateway>, source: Source, trigger: Trigger) -> (u16, Answe
             }
         }
     };
+    let target = revert_target(gw, &running, &next);
     let handover = Handover {
+        origin: Some(next.origin.clone()),
+        revert_origin: Some(target.origin.clone()),
         config: text,
         label,
         sockets: described,
@@ -167,7 +171,7 @@ async fn run(gw: &Arc<Gateway>, source: Source, trigger: Trigger) -> (u16, Answe
             .iter()
             .cloned()
             .collect(),
-        revert_to: String::from_utf8_lossy(&revert_target(gw, &running, &next).source).into_owned(),
+        revert_to: String::from_utf8_lossy(&target.source).into_owned(),
         from: running.identity(),
         trigger,
         started_ms,

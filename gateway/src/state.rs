@@ -10,7 +10,7 @@ use crate::journal::Journal;
 use crate::metrics::Metrics;
 use arc_swap::ArcSwap;
 use policy_config::{Config, PolicyKind};
-use policy_contract::admin::{Identity, OpKind, OpOutcome, Operation, Trigger};
+use policy_contract::admin::{Identity, OpKind, OpOutcome, Operation, Origin, Trigger};
 use policy_engine::Engine;
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -37,6 +37,8 @@ pub struct Active {
     pub source_sha: String,
     /// The text it was loaded from: what `--state-dir` keeps of it (`state_dir.rs`).
     pub source: Arc<[u8]>,
+    /// Where that text came from and when (`/admin/status`'s `source`).
+    pub origin: Origin,
     /// Restart-class pointers whose value in the source differs from the running process.
     pub pending_restart: Vec<String>,
     /// 1 for the startup config, +1 per applied reload or revert.

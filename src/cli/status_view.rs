@@ -15,6 +15,9 @@ pub fn json(s: &Status, history: Option<&[HistoryEntry]>) -> Value {
     m.insert("instance".into(), serde_json::json!(s.instance));
     m.insert("uptime_seconds".into(), serde_json::json!(s.uptime_seconds));
     m.insert("config_path".into(), serde_json::json!(s.config_path));
+    if let Some(source) = &s.source {
+        m.insert("source".into(), serde_json::json!(source));
+    }
     m.insert("listen".into(), serde_json::json!(s.listen));
     m.insert("admin_listen".into(), serde_json::json!(s.admin_listen));
     m.insert("revert_to".into(), serde_json::json!(s.revert_to));
@@ -48,6 +51,7 @@ pub fn human(s: &Status, history: Option<&[HistoryEntry]>) -> String {
         ("instance", s.instance.clone()),
         ("revert to", revert),
         ("config", s.config_path.clone()),
+        ("serving from", source(s)),
         ("listen", format!("{} (admin {})", s.listen, s.admin_listen)),
     ] {
         out.push_str(&format!("{k:<16} {v}\n"));
@@ -74,6 +78,21 @@ pub fn human(s: &Status, history: Option<&[HistoryEntry]>) -> String {
         }
     }
     out
+}
+
+/// Where the active config came from, and a note when that is not the `--config` file, which
+/// a SIGHUP or a reload without a body would re-read.
+pub fn source(s: &Status) -> String {
+    let Some(origin) = &s.source else {
+        return "unknown (the gateway predates this field)".into();
+    };
+    match &origin.path {
+        Some(path) if *path == s.config_path => origin.to_string(),
+        _ => format!(
+            "{origin} (not the config file: a SIGHUP or a reload without --config re-reads {} instead)",
+            s.config_path
+        ),
+    }
 }
 
 /// `3d 4h`, `2h 5m`, `4m 12s`, `12.3s`.

@@ -30,6 +30,62 @@ pub const HEALTH: &str = "/health";
 /// (a config is loaded and at least one target is reachable), else 503.
 pub const HEALTH_READY: &str = "/health/ready";
 
+/// Where the text of a config came from, and when it was loaded: what `status` names as the
+/// active config's source, so an operator knows what a SIGHUP or a reload without a body would
+/// re-read instead.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    /// A file, or a body posted to `/admin/reload` or `/admin/restart`.
+    pub kind: OriginKind,
+    /// The file's absolute path, for `file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// When the gateway read it (RFC 3339, UTC).
+    pub at: String,
+}
+
+/// The kinds of [`Origin`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OriginKind {
+    /// Read from a file: `--config` at start, on SIGHUP, `--watch` or a reload without a body;
+    /// or a config kept in `--state-dir`.
+    File,
+    /// Posted as the body of `/admin/reload` or `/admin/restart` (`policy gateway reload
+    /// --config FILE` sends the file this way).
+    AdminBody,
+}
+
+impl Origin {
+    /// Read from `path` at `at`.
+    pub fn file(path: impl Into<String>, at: String) -> Origin {
+        Origin {
+            kind: OriginKind::File,
+            path: Some(path.into()),
+            at,
+        }
+    }
+
+    /// Posted to the admin API at `at`.
+    pub fn admin_body(at: String) -> Origin {
+        Origin {
+            kind: OriginKind::AdminBody,
+            path: None,
+            at,
+        }
+    }
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.kind, &self.path) {
+            (OriginKind::File, Some(path)) => write!(f, "the file {path}, read at {}", self.at),
+            (OriginKind::File, None) => write!(f, "a file, read at {}", self.at),
+            (OriginKind::AdminBody, _) => write!(f, "a body posted to the admin API at {}", self.at),
+        }
+    }
+}
+
 /// A config as operators name it: its version and its hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identity {
@@ -218,6 +274,10 @@ pub struct Status {
     pub source_sha256: String,
     /// Absolute path of the `--config` file (what SIGHUP and an empty reload re-read).
     pub config_path: String,
+    /// Where the active config's text came from: `config_path`, another file, or a body posted
+    /// to the admin API (absent from gateways that predate it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Origin>,
     /// The gateway's process id (what SIGHUP is sent to).
     pub pid: u32,
     /// Restart-class pointers changed in the source but not applied.

@@ -289,3 +289,71 @@ fn status_and_revert_reach_the_gateway_through_a_file_with_lint_errors() {
         stdout(&o)
     );
 }
+
+/// `status` names where the active config came from: after `reload --config OTHER` (posted as
+/// a body) it no longer names the `--config` file as if that served (it did, and a later SIGHUP
+/// or plain `reload` silently went back to the file). A plain `reload` then warns before it
+/// sends, and the gateway warns when it re-reads a file that is not what serves.
+#[test]
+fn status_names_the_active_configs_source_and_a_plain_reload_warns_when_it_differs() {
+    let gw = Gateway::start(&mock_config("1.0.0", 0, FULL_CHAIN));
+    let admin = format!("http://{}", gw.admin);
+    let status = || -> Value {
+        let o = policy(&["gateway", "status", "--format", "json", "--admin", &admin], &[]);
+        assert_eq!(o.status.code(), Some(0), "{o:?}");
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let s = status();
+    assert_eq!(s["source"]["kind"], "file", "{s}");
+    assert_eq!(s["source"]["path"], s["config_path"], "{s}");
+
+    let other = gw.path("dev-v2.yaml");
+    std::fs::write(&other, mock_config("2.0.0", 0, FULL_CHAIN)).unwrap();
+    let o = policy(
+        &[
+            "gateway",
+            "reload",
+            "--config",
+            other.to_str().unwrap(),
+            "--admin",
+            &admin,
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let s = status();
+    assert_eq!(s["source"]["kind"], "admin-body", "{s}");
+    assert!(s["source"]["at"].as_str().is_some_and(|at| at.ends_with('Z')), "{s}");
+    let human = policy(&["gateway", "status", "--admin", &admin], &[]);
+    let human = stdout(&human);
+    assert!(
+        human.contains("serving from")
+            && human.contains("posted to the admin API")
+            && human.contains("not the config file"),
+        "{human}"
+    );
+
+    // A plain reload re-reads the gateway's own file (1.0.0): the CLI and the gateway say so.
+    let o = policy(&["gateway", "reload", "--admin", &admin], &[]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("warning: the gateway will re-read") && stderr.contains("the file replaces it"),
+        "{stderr}"
+    );
+    assert_eq!(served_version(&gw), "1.0.0");
+    crate::support::wait_until(
+        std::time::Duration::from_secs(10),
+        "the gateway's re-read warning",
+        || {
+            gw.log()
+                .contains("but the active config came from a body posted to the admin API")
+        },
+    );
+    let s = status();
+    assert_eq!(
+        (s["source"]["kind"].as_str(), s["version"].as_str()),
+        (Some("file"), Some("1.0.0")),
+        "{s}"
+    );
+}
