@@ -541,3 +541,31 @@ fn unknown_key_help_lists_every_allowed_key_and_sends_policy_settings_to_policy(
         "{misplaced}"
     );
 }
+
+/// A credential pasted into a config is never shown: not in a message (P206, P310 say what it
+/// is), and not in a source snippet, which keeps its first characters and its length.
+#[test]
+fn no_output_format_shows_a_credential_from_the_file() {
+    let key = "sk-proj-AbCdEfGhIjKlMnOpQrStUvWx0123456789";
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("leak.yaml");
+    std::fs::write(
+        &file,
+        format!("pack: {{name: a, version: 1.0.0}}\nproviders:\n  targets:\n    - {{id: m, provider: mock, secret_key_ref: {key}}}\npolicies:\n  chain: [prompt-injection]\n"),
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    for format in ["human", "json", "concise", "github", "sarif"] {
+        let out = policy(&["lint", "--format", format, path], None);
+        assert_eq!(out.status.code(), Some(1), "{format}");
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!all.contains(&key[8..]), "{format} shows the key: {all}");
+        if format == "human" {
+            assert!(all.contains(&format!("sk-p{}", "*".repeat(key.len() - 4))), "{all}");
+        }
+    }
+}

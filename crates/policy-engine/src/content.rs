@@ -7,9 +7,10 @@
 //! The rewrite itself is `redact`'s.
 
 use super::compile::{compile_regex, compile_set, CompileError};
-use super::decision::{action_name, excerpt, Decision, Hit};
+use super::decision::{action_name, Decision, Hit};
 use super::normalize::Text;
 use super::redact::{apply, non_overlapping, Span};
+use super::shown::excerpt;
 use policy_config::{Action, ContentFilter, PolicyKind};
 use regex::{Regex, RegexSet};
 use std::collections::HashMap;

@@ -176,25 +176,6 @@ pub(super) fn action_name(a: Action) -> &'static str {
     }
 }
 
-/// How much text an excerpt shows on each side of a match.
-const EXCERPT_CONTEXT: usize = 24;
-
-/// `…before MATCH after…` around `start..end` of `text`, with the match shown as `shown`.
-pub(super) fn excerpt(text: &str, start: usize, end: usize, shown: &str) -> String {
-    let mut a = start.saturating_sub(EXCERPT_CONTEXT);
-    while !text.is_char_boundary(a) {
-        a -= 1;
-    }
-    let mut b = (end + EXCERPT_CONTEXT).min(text.len());
-    while !text.is_char_boundary(b) {
-        b += 1;
-    }
-    let pre = if a > 0 { "…" } else { "" };
-    let post = if b < text.len() { "…" } else { "" };
-    let raw = format!("{}{shown}{}", &text[a..start], &text[end..b]);
-    format!("{pre}{}{post}", raw.split_whitespace().collect::<Vec<_>>().join(" "))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,9 +5,10 @@
 //! live in `detectors`; this stage never rewrites text.
 
 use super::compile::{compile_regex, compile_set, CompileError};
-use super::decision::{excerpt, Decision, Hit};
+use super::decision::{Decision, Hit};
 use super::detectors::INJECTIONS;
 use super::normalize::Text;
+use super::shown::excerpt;
 use policy_config::{BlockOrLog, PolicyKind, PromptInjection};
 use regex::{Regex, RegexSet};
 

@@ -15,7 +15,7 @@
 //! whether anything matches, and only runs individual patterns on a hit.
 //!
 //! ```text
-//! mod.rs        Engine: compile (stages in chain order, the gate), evaluate (runs the chain),
+//! lib.rs        Engine: compile (stages in chain order, the gate), evaluate (runs the chain),
 //!               routing, config_hash
 //! request.rs    Request, Millis: what evaluate is asked, and when
 //! decision.rs   Verdict, Decision, Redaction, Hit: what evaluate reports
@@ -25,6 +25,7 @@
 //! normalize.rs  Text: the normalised view detection matches, mapped back to the original
 //! chars.rs      the character tables the view uses (default-ignorables, look-alikes, line breaks)
 //! redact.rs     applying redactions to a text
+//! shown.rs      excerpts: every PII value and credential in sight masked, cut around the match
 //! injection.rs  prompt-injection stage
 //! pii.rs        pii-detector stage
 //! content.rs    content-filter stage and its Aho-Corasick prefilter
@@ -46,6 +47,7 @@ mod pii;
 mod rate_limit;
 mod redact;
 mod request;
+mod shown;
 mod text;
 
 pub use compile::CompileError;
@@ -317,6 +319,18 @@ mod tests {
             d.body.unwrap()["messages"][0]["content"],
             "my card is [CREDIT_CARD], mail [EMAIL]"
         );
+    }
+
+    /// A number the card check refuses (a phone number run into the card: 22 digits) does not
+    /// carry the card after it past the detector.
+    #[test]
+    fn a_refused_match_does_not_hide_the_pii_after_it() {
+        let d = engine(SEED_1)
+            .evaluate(&chat("call 415-555-0134 4000 0566 5566 5556 now"), 0)
+            .unwrap();
+        assert_eq!(d.verdict, Verdict::Redact);
+        let text = d.body.unwrap()["messages"][0]["content"].as_str().unwrap().to_string();
+        assert!(text.contains("[CREDIT_CARD]") && !text.contains("5556"), "{text}");
     }
 
     #[test]

@@ -6,11 +6,12 @@
 //! patterns and validators live in `detectors`; the rewrite itself is `redact`'s.
 
 use super::compile::{compile_set, CompileError};
-use super::decision::{action_name, excerpt, Decision, Hit};
-use super::detectors::{constant, pii_label, pii_pattern, pii_valid};
+use super::decision::{action_name, Decision, Hit};
+use super::detectors::{constant, pii_label, pii_matches, pii_pattern};
 use super::digest::hex;
 use super::normalize::Text;
 use super::redact::{apply, non_overlapping, Span};
+use super::shown::excerpt;
 use policy_config::{Action, MarkerFormat, PiiDetector, PiiType, PolicyKind};
 use regex::{Regex, RegexSet};
 use sha2::{Digest, Sha256};
@@ -59,12 +60,10 @@ impl Pii {
             let mut spans: Vec<Span> = Vec::new();
             for i in matched.iter() {
                 let (t, re) = &self.types[i];
-                for m in re.find_iter(view) {
-                    if pii_valid(*t, m.as_str()) {
-                        let label = pii_label(*t);
-                        let (s, e) = text.span(m.start(), m.end());
-                        spans.push((s, e, t.as_str().to_string(), marker(self.marker, label, m.as_str())));
-                    }
+                for m in pii_matches(*t, re, view) {
+                    let label = pii_label(*t);
+                    let (s, e) = text.span(m.start(), m.end());
+                    spans.push((s, e, t.as_str().to_string(), marker(self.marker, label, m.as_str())));
                 }
             }
             if spans.is_empty() {

@@ -131,6 +131,12 @@ pub fn render(reports: &[FileReport], style: Style) -> String {
     let mut out = String::new();
     for r in reports {
         let lines = LineIndex::new(&r.source);
+        // A snippet never shows a credential: masked in place, its length kept, so every
+        // span computed on the source still points at the same characters.
+        let source = match crate::rules::plaintext_secret::masked_source(&r.source) {
+            Some(masked) => std::sync::Arc::new(masked),
+            None => r.source.clone(),
+        };
         for d in &r.diagnostics {
             let span = |s| {
                 let range = lines.range(&r.source, s);
@@ -144,7 +150,7 @@ pub fn render(reports: &[FileReport], style: Style) -> String {
             );
             let report = Report {
                 d,
-                source: CharColumns(NamedSource::new(&r.path, r.source.clone()).with_language("yaml")),
+                source: CharColumns(NamedSource::new(&r.path, source.clone()).with_language("yaml")),
                 labels,
             };
             let result = match style {

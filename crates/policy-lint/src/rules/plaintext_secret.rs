@@ -122,6 +122,38 @@ pub(crate) fn masked(text: &str) -> Option<String> {
     Some(out)
 }
 
+/// How many characters of a credential a snippet keeps, as a key's owner recognises it.
+const KEPT: usize = 4;
+
+/// `source` with every credential in it masked for a snippet: its first [`KEPT`] characters
+/// kept, every other character `*`, so the length (and every column after it) is unchanged.
+/// `None` when there is none (the common case: only a string with a shape's prefix is scanned).
+pub fn masked_source(source: &str) -> Option<String> {
+    if !prefixes().is_match(source) || !shapes().is_match(source) {
+        return None;
+    }
+    let mut out = source.to_string();
+    let mut any = false;
+    for (re, _) in each_shape() {
+        let found: Vec<(usize, usize)> = re
+            .find_iter(&out)
+            .filter(|m| looks_random(m.as_str()))
+            .map(|m| (m.start(), m.end()))
+            .collect();
+        for (a, b) in found {
+            let kept: String = out[a..b].chars().take(KEPT).collect();
+            // The shapes are ASCII but for the space after `bearer`, which is kept as written.
+            let rest: String = out[a + kept.len()..b]
+                .chars()
+                .map(|c| if c.is_whitespace() { c } else { '*' })
+                .collect();
+            out.replace_range(a..b, &format!("{kept}{rest}"));
+            any = true;
+        }
+    }
+    any.then_some(out)
+}
+
 fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     /// One step of the path: a key, or an index (kept as a number until a pointer is needed).
     enum Step<'v> {
