@@ -66,6 +66,7 @@ async fn route(gw: &Arc<Gateway>, req: Request<Incoming>) -> Response<Body> {
                 hash: &active.hash,
                 generation: active.generation,
                 pending_restart: active.pending_restart.len(),
+                service: &active.config.telemetry.service_name,
             };
             let text = gw.metrics.render(&info, &gw.journal.audit, gw.started.elapsed().as_secs_f64());
             Response::builder()

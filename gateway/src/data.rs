@@ -15,7 +15,7 @@ use crate::upstream::{self, Outbound};
 use hyper::body::Incoming;
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use policy_config::AuditFailure;
+use policy_config::{AuditFailure, PolicyKind};
 use policy_contract::{admin, headers};
 use policy_contract::{time, traffic};
 use policy_engine::{self as engine, Decision, Verdict};
@@ -225,11 +225,38 @@ async fn completion(
             return (None, resp);
         }
     };
-    let resp = respond(gw, active, &request, &decision, &parts.headers, id).await;
+    let mut resp = respond(gw, active, &request, &decision, &parts.headers, id).await;
+    if let Some(listed) = redaction_metadata(active, &decision) {
+        resp.headers_mut()
+            .insert(HeaderName::from_static(headers::REDACTIONS), listed);
+    }
     // Every request is audited when `audit-logger` is in the chain, wherever it stands:
     // a request that an earlier policy blocked is the one an auditor most wants to see.
     audit(gw, active, &request, &decision, resp.status(), started, received);
     (Some(decision.verdict), resp)
+}
+
+/// [`headers::REDACTIONS`] for `d`: `pii-detector`'s redactions by type and count, when its
+/// `redaction.include_metadata` is on (the default) and it redacted anything.
+fn redaction_metadata(active: &Active, d: &Decision) -> Option<HeaderValue> {
+    let on = active
+        .config
+        .policy
+        .pii_detector
+        .as_ref()
+        .is_none_or(|p| p.redaction.include_metadata);
+    if !on {
+        return None;
+    }
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in d.redactions.iter().filter(|r| r.policy == PolicyKind::PiiDetector) {
+        *counts.entry(r.kind.as_str()).or_default() += 1;
+    }
+    if counts.is_empty() {
+        return None;
+    }
+    let listed: Vec<String> = counts.iter().map(|(kind, n)| format!("{kind}={n}")).collect();
+    HeaderValue::from_str(&listed.join(", ")).ok()
 }
 
 fn bad_request(message: &str) -> Response<Body> {
@@ -394,6 +421,7 @@ fn refusal_event(active: &Active, id: &str, path: &str, client_ip: &str, status:
         "error": code,
         "config_version": active.version,
         "config_hash": active.hash,
+        "service": active.config.telemetry.service_name,
     })
 }
 
@@ -446,6 +474,7 @@ fn audit(
         "latency_ms": crate::state::millis(started.elapsed()),
         "config_version": active.version,
         "config_hash": active.hash,
+        "service": active.config.telemetry.service_name,
         "findings": d.hits.len(),
         "redactions": d.redactions.len(),
     });

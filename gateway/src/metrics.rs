@@ -27,6 +27,8 @@ pub struct ActiveInfo<'a> {
     pub generation: u64,
     /// `gateway_config_pending_restart`: changed restart-class fields not applied.
     pub pending_restart: usize,
+    /// `telemetry.service_name`, the `service` label of `gateway_service_info`.
+    pub service: &'a str,
 }
 
 /// Counters behind `/metrics`, updated lock-free on the hot path.
@@ -246,6 +248,13 @@ impl Metrics {
             "Reverts to the previous config.",
         );
         let _ = writeln!(o, "gateway_config_revert_total {}", get(&self.reverts));
+        header(
+            o,
+            "gateway_service_info",
+            "gauge",
+            "Always 1, labelled with `telemetry.service_name` (what dashboards group this process by).",
+        );
+        let _ = writeln!(o, "gateway_service_info{{service=\"{}\"}} 1", label(active.service));
         header(
             o,
             "gateway_config_info",

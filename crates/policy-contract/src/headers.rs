@@ -17,6 +17,11 @@ pub const CONFIG_HASH: &str = "x-policy-config-hash";
 /// The request's id: the client's own when it sent one, else one the gateway made.
 pub const REQUEST_ID: &str = "x-request-id";
 
+/// What `pii-detector` redacted in the request, when its `redaction.include_metadata` is on
+/// (the default): each PII type and how many of it, never a value, like `email=2, phone=1`.
+/// Absent when nothing was redacted by it, or the setting is off.
+pub const REDACTIONS: &str = "x-policy-redactions";
+
 /// Which gateway process answered: stable for the life of a process, different after a
 /// restart (SPEC §5), so a harness can attribute every response to one process.
 pub const INSTANCE: &str = "x-policy-instance";

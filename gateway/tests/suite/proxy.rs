@@ -355,3 +355,46 @@ fn a_target_whose_key_is_not_set_is_refused_at_start_check_and_reload() {
         "{metrics}"
     );
 }
+
+/// Settings that say what they do, do it: `pii-detector.redaction.include_metadata` (on by
+/// default) lists the redacted PII types and counts in `x-policy-redactions`, never a value,
+/// and off it lists nothing; `telemetry.service_name` labels `gateway_service_info` on
+/// /metrics and every request's audit event. (Both were parsed and never read.)
+#[test]
+fn include_metadata_and_service_name_have_their_effect() {
+    let config = mock_config("1.0.0", 0, FULL_CHAIN) + "telemetry: { service_name: checkout-llm }\n";
+    let gw = Gateway::start(&config);
+    let r = gw.chat("mail jane@example.com or bob@example.org, call 415-555-0134");
+    assert_eq!(r.header("x-policy-verdict"), Some("redact"));
+    assert_eq!(r.header("x-policy-redactions"), Some("email=2, phone=1"), "{r:?}");
+    assert!(!format!("{r:?}").contains("jane@example.com"));
+    assert_eq!(gw.chat("hello").header("x-policy-redactions"), None, "nothing redacted");
+    let metrics = gw.admin("GET", "/metrics", None, "").body;
+    assert!(
+        metrics.contains("gateway_service_info{service=\"checkout-llm\"} 1"),
+        "{metrics}"
+    );
+    let audit = gw.path("audit.jsonl");
+    crate::support::wait_until(Duration::from_secs(10), "the audit events", || {
+        std::fs::read_to_string(&audit).is_ok_and(|t| t.matches("\"event\":\"request\"").count() >= 2)
+    });
+    let events: Vec<Value> = std::fs::read_to_string(&audit)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|e: &Value| e["event"] == "request")
+        .collect();
+    assert!(!events.is_empty());
+    for event in events {
+        assert_eq!(event["service"], "checkout-llm", "{event}");
+    }
+
+    let quiet = mock_config("1.0.0", 0, FULL_CHAIN).replace(
+        "policy:\n",
+        "policy:\n  pii-detector: { redaction: { include_metadata: false } }\n",
+    );
+    let gw = Gateway::start(&quiet);
+    let r = gw.chat("mail jane@example.com");
+    assert_eq!(r.header("x-policy-verdict"), Some("redact"));
+    assert_eq!(r.header("x-policy-redactions"), None);
+}

@@ -82,7 +82,9 @@ pub struct Limits {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Telemetry {
-    /// Service name reported in logs and metrics. Default: `policy-gateway`. Reload: restart.
+    /// Service name: the `service` label of `gateway_service_info` on `/metrics` and the
+    /// `service` field of every request's audit event. Default: `policy-gateway`. Reload:
+    /// restart.
     #[serde(default = "default_service_name")]
     #[schemars(length(min = 1), extend("x-reload" = "restart"))]
     pub service_name: String,

@@ -257,8 +257,9 @@ pub struct Redaction {
     #[schemars(extend("x-reload" = "hot"))]
     pub marker_format: MarkerFormat,
 
-    /// Whether the response metadata lists what was redacted (types and counts, never the
-    /// values). Default: `true`. Reload: hot.
+    /// Whether a response lists what was redacted in its `x-policy-redactions` header: each
+    /// PII type and how many of it (`email=2, phone=1`), never the values. Default: `true`.
+    /// Reload: hot.
     #[serde(default = "default_true")]
     #[schemars(extend("x-reload" = "hot"))]
     pub include_metadata: bool,
