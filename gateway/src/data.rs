@@ -220,7 +220,7 @@ async fn completion(
                 let ip = request.client_ip.as_deref().unwrap_or_default();
                 let mut event = refusal_event(active, id, &request.path, ip, 400, "uninspectable_request");
                 event["reason"] = json!(e.to_string());
-                gw.journal.audit(file, &event);
+                gw.journal.audit(file, active.audit_keep_days(), &event);
             }
             return (None, resp);
         }
@@ -482,7 +482,8 @@ fn audit(
         // The body as it left the gateway: redacted text stays redacted in the log.
         event["body"] = d.body.clone().unwrap_or_else(|| request.body.clone());
     }
-    gw.journal.audit(path, &event);
+    let retention = crate::journal::Retention::at(received, active.audit_keep_days());
+    gw.journal.audit_at(path, retention, &event);
 }
 
 /// Under `audit-logger.on_failure: closed`, while audit writes fail: the 503 to answer. The
@@ -493,7 +494,7 @@ fn audit_closed(gw: &Gateway, active: &Active, path: &str, client_ip: &str, id: 
         return None;
     }
     let event = refusal_event(active, id, path, client_ip, 503, "audit_unavailable");
-    gw.journal.audit(file, &event);
+    gw.journal.audit(file, active.audit_keep_days(), &event);
     let why = gw.journal.audit.error().unwrap_or_else(|| "write failed".into());
     Some(error(
         StatusCode::SERVICE_UNAVAILABLE,

@@ -11,6 +11,11 @@
 //! summary line per [`SUMMARY_EVERY`] while failures go on (never a line per request), and the
 //! recovery once. The data plane reads the state to refuse requests under `on_failure: closed`.
 //!
+//! Audit logs are rotated by day and kept for `audit-logger.retention_days` ([`Retention`]):
+//! the first event of a new UTC day moves the file to `PATH.YYYY-MM-DD` (the day it holds) and
+//! deletes the rotated files of days past the retention, so no record older than that stays.
+//! A day is read from the event's own time, which the caller passes: the clock is an input.
+//!
 //! Also the process's operator log (`log`): plain lines on stderr, timestamped.
 
 use std::collections::HashMap;
@@ -25,9 +30,28 @@ use std::time::{Duration, Instant};
 pub const SUMMARY_EVERY: Duration = Duration::from_secs(10);
 
 enum Msg {
-    /// A line, and whether it is an audit event.
-    Line(PathBuf, Vec<u8>, bool),
+    /// A line, and for an audit event the day it belongs to and how long it is kept.
+    Line(PathBuf, Vec<u8>, Option<Retention>),
     Flush(mpsc::Sender<()>),
+}
+
+/// When an audit event happened and how long its log keeps events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// The event's UTC day (days since the epoch).
+    pub day: i64,
+    /// `audit-logger.retention_days`: rotated files of days older than this many are deleted.
+    pub keep_days: u32,
+}
+
+impl Retention {
+    /// The retention of an event at `at_ms` (milliseconds since the epoch) kept `keep_days`.
+    pub fn at(at_ms: i64, keep_days: u32) -> Retention {
+        Retention {
+            day: at_ms.div_euclid(86_400_000),
+            keep_days,
+        }
+    }
 }
 
 /// Whether audit events are being written.
@@ -135,19 +159,25 @@ impl Journal {
 
     /// Queue one JSON value as one line of `path` (the `--record` file).
     pub fn append(&self, path: &std::path::Path, event: &serde_json::Value) {
-        self.queue(path, event, false);
+        self.queue(path, event, None);
     }
 
-    /// Queue one audit event as one line of `path`; its outcome moves [`Journal::audit`].
-    pub fn audit(&self, path: &std::path::Path, event: &serde_json::Value) {
-        self.queue(path, event, true);
+    /// Queue one audit event, happening now, as one line of `path`, whose events are kept
+    /// `keep_days`; its outcome moves [`Journal::audit`].
+    pub fn audit(&self, path: &std::path::Path, keep_days: u32, event: &serde_json::Value) {
+        self.audit_at(path, Retention::at(now_ms(), keep_days), event);
     }
 
-    fn queue(&self, path: &std::path::Path, event: &serde_json::Value, audit: bool) {
+    /// [`Journal::audit`] for an event of a given day (the tests' clock).
+    pub fn audit_at(&self, path: &std::path::Path, retention: Retention, event: &serde_json::Value) {
+        self.queue(path, event, Some(retention));
+    }
+
+    fn queue(&self, path: &std::path::Path, event: &serde_json::Value, retention: Option<Retention>) {
         let mut line = serde_json::to_vec(event).expect("a JSON value serialises");
         line.push(b'\n');
         // The writer only stops after every handle is dropped, so this cannot fail.
-        let _ = self.tx.send(Msg::Line(path.to_path_buf(), line, audit));
+        let _ = self.tx.send(Msg::Line(path.to_path_buf(), line, retention));
     }
 
     /// Wait until everything queued so far is on disk (tests and shutdown read the files).
@@ -161,25 +191,35 @@ impl Journal {
 
 fn write_loop(rx: mpsc::Receiver<Msg>, audit: &AuditState) {
     let mut files: HashMap<PathBuf, File> = HashMap::new();
-    let mut batches: Vec<(PathBuf, Vec<u8>, bool)> = Vec::new();
+    // The day each audit file holds, once known.
+    let mut days: HashMap<PathBuf, i64> = HashMap::new();
+    let mut batches: Vec<(PathBuf, Vec<u8>, Option<Retention>)> = Vec::new();
     let mut waiters = Vec::new();
     while let Ok(first) = rx.recv() {
-        // Take everything already queued, then write one batch per file.
+        // Take everything already queued, then write one batch per file (and day).
         let mut next = Some(first);
         while let Some(msg) = next {
             match msg {
-                Msg::Line(path, line, is_audit) => match batches.iter_mut().find(|(p, _, _)| *p == path) {
-                    Some((_, buf, a)) => {
-                        buf.extend_from_slice(&line);
-                        *a |= is_audit;
+                Msg::Line(path, line, retention) => {
+                    let same = |(p, _, r): &&mut (PathBuf, Vec<u8>, Option<Retention>)| {
+                        *p == path && r.map(|r| r.day) == retention.map(|r| r.day)
+                    };
+                    match batches.iter_mut().rev().find(same) {
+                        Some((_, buf, _)) => buf.extend_from_slice(&line),
+                        None => batches.push((path, line, retention)),
                     }
-                    None => batches.push((path, line, is_audit)),
-                },
+                }
                 Msg::Flush(w) => waiters.push(w),
             }
             next = rx.try_recv().ok();
         }
-        for (path, buf, is_audit) in batches.drain(..) {
+        for (path, buf, retention) in batches.drain(..) {
+            let is_audit = retention.is_some();
+            if let Some(r) = retention {
+                if let Err(e) = rotate(&mut files, &mut days, &path, r) {
+                    log("WARN", &format!("cannot rotate the audit log {}: {e}", path.display()));
+                }
+            }
             match append(&mut files, &path, &buf) {
                 Ok(()) if is_audit => audit.succeeded(&path),
                 Ok(()) => {}
@@ -201,6 +241,99 @@ fn write_loop(rx: mpsc::Receiver<Msg>, audit: &AuditState) {
             let _ = w.send(());
         }
     }
+}
+
+/// Before an event of `r.day` is appended to `path`: when the file holds an earlier day, move
+/// it to `PATH.YYYY-MM-DD` (that day) and delete rotated files older than `r.keep_days`. The
+/// day a file holds is its first event's, read once from the file (a restart continues it).
+fn rotate(
+    files: &mut HashMap<PathBuf, File>,
+    days: &mut HashMap<PathBuf, i64>,
+    path: &PathBuf,
+    r: Retention,
+) -> std::io::Result<()> {
+    // Only a plain file is rotated: a symlink (to /dev/full, to a file another tool rotates),
+    // a pipe or a device is the operator's arrangement, and renaming it would undo it.
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if !m.file_type().is_file() => return Ok(()),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Ok(()),
+        _ => {}
+    }
+    let held = match days.get(path) {
+        Some(day) => *day,
+        None => match first_day(path) {
+            Some(day) => day,
+            None => {
+                days.insert(path.clone(), r.day);
+                return Ok(());
+            }
+        },
+    };
+    if r.day <= held {
+        // The same day, or an event stamped earlier (a clock stepped back): append.
+        days.insert(path.clone(), held);
+        return Ok(());
+    }
+    files.remove(path);
+    let rotated = rotated_name(path, held);
+    if rotated.exists() {
+        // That day was rotated already (a clock stepped back and forth): add to it.
+        let text = std::fs::read(path)?;
+        OpenOptions::new().append(true).open(&rotated)?.write_all(&text)?;
+        std::fs::remove_file(path)?;
+    } else {
+        std::fs::rename(path, &rotated)?;
+    }
+    days.insert(path.clone(), r.day);
+    prune(path, r)
+}
+
+/// Delete `path`'s rotated files of days before `r.day - r.keep_days`.
+fn prune(path: &std::path::Path, r: Retention) -> std::io::Result<()> {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
+        return Ok(());
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        std::path::Path::new(".")
+    } else {
+        dir
+    };
+    let prefix = format!("{name}.");
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let file = entry.file_name();
+        let Some(date) = file.to_str().and_then(|f| f.strip_prefix(&prefix)) else {
+            continue;
+        };
+        let Some(day) = policy_contract::time::parse_rfc3339(&format!("{date}T00:00:00Z")) else {
+            continue;
+        };
+        if day.div_euclid(86_400_000) < r.day - i64::from(r.keep_days) {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// `PATH.YYYY-MM-DD` for `day`.
+fn rotated_name(path: &std::path::Path, day: i64) -> PathBuf {
+    let date = policy_contract::time::format_rfc3339(day * 86_400_000);
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".{}", &date[..10]));
+    PathBuf::from(name)
+}
+
+/// The UTC day of the first event in `path` (its `ts`), if the file has one.
+fn first_day(path: &std::path::Path) -> Option<i64> {
+    use std::io::{BufRead, Read};
+    let mut line = String::new();
+    // One line, and no more than an event can be: a file with no line break reads no further.
+    std::io::BufReader::new(File::open(path).ok()?.take(1 << 20))
+        .read_line(&mut line)
+        .ok()?;
+    let event: serde_json::Value = serde_json::from_str(&line).ok()?;
+    let at = policy_contract::time::parse_rfc3339(event.get("ts")?.as_str()?)?;
+    Some(at.div_euclid(86_400_000))
 }
 
 fn append(files: &mut HashMap<PathBuf, File>, path: &PathBuf, buf: &[u8]) -> std::io::Result<()> {
@@ -253,6 +386,43 @@ pub fn now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Forty days of events, kept thirty: the file holds today's, each of the thirty days
+    /// before has its rotated file, older ones are gone; a new writer (a restart) continues
+    /// the same file, reading the day it holds from its first event.
+    #[test]
+    fn audit_logs_rotate_by_day_and_keep_retention_days() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let first = 20_400; // 2025-11-08
+        let event = |day: i64| {
+            let ts = policy_contract::time::format_rfc3339(day * 86_400_000 + 3_600_000);
+            serde_json::json!({"event": "request", "ts": ts})
+        };
+        let journal = Journal::start();
+        for day in first..first + 20 {
+            journal.audit_at(&path, Retention { day, keep_days: 30 }, &event(day));
+            journal.flush();
+        }
+        drop(journal);
+        let journal = Journal::start();
+        for day in first + 20..first + 40 {
+            journal.audit_at(&path, Retention { day, keep_days: 30 }, &event(day));
+            journal.audit_at(&path, Retention { day, keep_days: 30 }, &event(day));
+            journal.flush();
+        }
+        let last = first + 39;
+        let today = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(today.lines().count(), 2, "{today}");
+        for day in first..last {
+            let rotated = rotated_name(&path, day);
+            assert_eq!(rotated.exists(), day >= last - 30, "{}", rotated.display());
+        }
+        let kept = std::fs::read_to_string(rotated_name(&path, last - 1)).unwrap();
+        assert!(kept
+            .lines()
+            .all(|l| l.contains(&policy_contract::time::format_rfc3339((last - 1) * 86_400_000)[..10])));
+    }
 
     /// One line for the first failure, none per later failure within the interval, one
     /// summary per interval after it, and the count of every lost event.

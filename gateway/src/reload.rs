@@ -343,7 +343,7 @@ pub fn record(gw: &Gateway, mut op: Operation, config: &Active, event: &str) -> 
         if let (Value::Object(m), Ok(Value::Object(fields))) = (&mut ev, serde_json::to_value(&op)) {
             m.extend(fields);
         }
-        gw.journal.audit(path, &ev);
+        gw.journal.audit(path, config.audit_keep_days(), &ev);
     }
     op
 }

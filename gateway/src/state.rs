@@ -119,6 +119,14 @@ impl Active {
             .map_or_else(Default::default, |a| a.on_failure)
     }
 
+    /// `audit-logger.retention_days`: how many days of rotated audit files are kept.
+    pub fn audit_keep_days(&self) -> u32 {
+        self.config.policy.audit_logger.as_ref().map_or_else(
+            || policy_config::AuditLogger::default().retention_days,
+            |a| a.retention_days,
+        )
+    }
+
     /// Whether request bodies go into audit events.
     pub fn audit_bodies(&self) -> bool {
         self.config

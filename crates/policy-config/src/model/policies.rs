@@ -383,7 +383,9 @@ pub struct AuditLogger {
     #[schemars(length(min = 1), extend("x-reload" = "hot"))]
     pub path: String,
 
-    /// Days audit events are kept. Default: 30. Reload: hot.
+    /// Days audit events are kept: the log is rotated at the first event of each UTC day to
+    /// `PATH.YYYY-MM-DD` (the day it holds), and rotated files of days more than this many
+    /// days before today are deleted. Default: 30. Reload: hot.
     #[serde(default = "default_retention_days")]
     #[schemars(range(min = 1), extend("x-reload" = "hot"))]
     pub retention_days: u32,
