@@ -569,3 +569,45 @@ fn no_output_format_shows_a_credential_from_the_file() {
         }
     }
 }
+
+/// The safe fix for a policy's settings written under `policies:` moves them, as written, to
+/// `policy:` (made when missing, joined when present), and the file then lints clean.
+#[test]
+fn misplaced_policy_settings_are_moved_to_policy_by_fix() {
+    let head = "pack: {name: a, version: 1.0.0}\nproviders:\n  targets:\n    - {id: m, provider: mock}\npolicies:\n  chain: [prompt-injection, content-filter]\n  prompt-injection:\n    # ours\n    extra_patterns: ['(?i)secret plan']\n";
+    let with_policy = format!(
+        "{head}policy:\n    content-filter:\n        rules:\n            - {{id: r1, pattern: a, action: block}}\n"
+    );
+    for (src, expect) in [
+        (
+            head.to_string(),
+            "policy:\n  prompt-injection:\n    # ours\n    extra_patterns: ['(?i)secret plan']\n",
+        ),
+        (
+            with_policy.clone(),
+            "    prompt-injection:\n      # ours\n      extra_patterns: ['(?i)secret plan']\n",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("policy-config.yaml");
+        std::fs::write(&file, &src).unwrap();
+        let out = policy(&["lint", "--fix", file.to_str().unwrap()], None);
+        let fixed = std::fs::read_to_string(&file).unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}\n{fixed}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(fixed.contains(expect), "{fixed}");
+        assert!(
+            !fixed.split("policy:").next().unwrap().contains("extra_patterns"),
+            "{fixed}"
+        );
+        let config = policy_lint::load_config(&file).unwrap().0;
+        assert_eq!(
+            config.policy.prompt_injection.unwrap().extra_patterns,
+            vec!["(?i)secret plan".to_string()]
+        );
+    }
+}

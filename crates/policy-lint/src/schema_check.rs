@@ -117,6 +117,10 @@ fn explain(
                     // A policy's settings written in the chain's mapping: they belong under
                     // the top-level `policy:`, and removing them would throw them away.
                     let misplaced = pointer == "/policies" && PolicyKind::from_name(k).is_some();
+                    let fix = match fix {
+                        None if misplaced => move_to_policy(doc, src, lines, k),
+                        fix => fix,
+                    };
                     let help = match suggestion {
                         _ if misplaced => format!(
                             "settings of `{k}` go under the top-level `policy:` (`policies:` holds only the `chain`): move `{k}:` and what is below it there"
@@ -393,6 +397,108 @@ fn where_(pointer: &str) -> String {
         }
     }
     format!("`{s}`")
+}
+
+/// The safe fix for a policy's settings written under `policies:` (the chain's mapping): move
+/// the `kind:` entry, as written, to the top-level `policy:` mapping (made if missing). Only in
+/// block style, where whole lines move: not when `policy:` already has that kind, is written in
+/// flow style, or anything but the entry shares its lines.
+fn move_to_policy(doc: &Document, src: &str, lines: &LineIndex, kind: &str) -> Option<Fix> {
+    use policy_config::yaml::{Pos, Span};
+    let line_start = |line: u32| Pos { line, col: 0 };
+    let entry = doc.locate(&pointer::child("/policies", kind));
+    let key = entry.key?;
+    let end = entry.value.end.max(key.end);
+    // The entry starts its line and nothing after it shares its last line but a comment.
+    let before = src.get(lines.range(
+        src,
+        Span {
+            start: line_start(key.start.line),
+            end: key.start,
+        },
+    ))?;
+    let after = src.get(lines.range(
+        src,
+        Span {
+            start: end,
+            end: line_start(end.line + 1),
+        },
+    ))?;
+    if !before.trim().is_empty() || !(after.trim().is_empty() || after.trim_start().starts_with('#')) {
+        return None;
+    }
+    let moved = Span {
+        start: line_start(key.start.line),
+        end: line_start(end.line + 1),
+    };
+    let text = src.get(lines.range(src, moved))?;
+    let indent = key.start.col as usize;
+    let reindent = |to: usize| -> Option<String> {
+        let mut out = String::new();
+        for line in text.split_inclusive('\n') {
+            let blank = line.trim().is_empty();
+            let lead = line.len() - line.trim_start_matches(' ').len();
+            if !blank && lead < indent {
+                return None;
+            }
+            if blank {
+                out.push_str(line);
+            } else {
+                out.push_str(&" ".repeat(to));
+                out.push_str(&line[indent..]);
+            }
+        }
+        if !out.ends_with('\n') {
+            out.push('\n');
+        }
+        Some(out)
+    };
+    let insert = match doc.value.get("policy") {
+        // No `policy:` yet: it is made at the end of the file.
+        None => {
+            let body = reindent(indent.max(2))?;
+            let newline = if src.is_empty() || src.ends_with('\n') {
+                ""
+            } else {
+                "\n"
+            };
+            let tail = &src[src.rfind('\n').map_or(0, |i| i + 1)..];
+            let eof = Pos {
+                line: src.matches('\n').count() as u32 + 1,
+                col: tail.chars().count() as u32,
+            };
+            (Span { start: eof, end: eof }, format!("{newline}policy:\n{body}"))
+        }
+        Some(Value::Object(kinds)) if !kinds.contains_key(kind) => {
+            // After the last line of a block mapping, at its entries' indentation.
+            let block = doc.locate("/policy");
+            let first = doc.locate(&pointer::child("/policy", kinds.keys().next()?)).key?;
+            if block.key.is_none_or(|k| k.start.line == first.start.line) {
+                return None; // `policy: { ... }`: flow style
+            }
+            let at = line_start(block.value.end.line + 1);
+            let body = reindent(first.start.col as usize)?;
+            (Span { start: at, end: at }, body)
+        }
+        _ => return None,
+    };
+    if insert.0.start.line > moved.start.line && insert.0.start.line < moved.end.line {
+        return None;
+    }
+    Some(Fix {
+        safe: true,
+        message: format!("move the settings of `{kind}` to the top-level `policy:`"),
+        edits: vec![
+            crate::fix::Edit {
+                span: moved,
+                content: String::new(),
+            },
+            crate::fix::Edit {
+                span: insert.0,
+                content: insert.1,
+            },
+        ],
+    })
 }
 
 /// Every key `pointer`'s mapping allows, the ones `instance` already has marked `(set)`.
