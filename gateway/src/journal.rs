@@ -419,9 +419,40 @@ mod tests {
             assert_eq!(rotated.exists(), day >= last - 30, "{}", rotated.display());
         }
         let kept = std::fs::read_to_string(rotated_name(&path, last - 1)).unwrap();
+        assert!(!kept.is_empty());
         assert!(kept
             .lines()
             .all(|l| l.contains(&policy_contract::time::format_rfc3339((last - 1) * 86_400_000)[..10])));
+    }
+
+    /// `audit-logger.retention_days` as a config sets it is what the rotation keeps.
+    #[test]
+    fn the_configs_retention_days_is_what_rotation_keeps() {
+        let config = "pack: {name: a, version: 1.0.0}\nproviders: {targets: [{id: m, provider: mock}]}\npolicies: {chain: [audit-logger]}\npolicy: {audit-logger: {retention_days: 2}}\n";
+        let origin = policy_contract::admin::Origin::file("a.yaml", String::new());
+        let overrides = crate::state::Overrides::default();
+        let active = crate::candidate::prepare("a.yaml", config.as_bytes(), None, &overrides, origin)
+            .ok()
+            .expect("the config loads")
+            .active;
+        assert_eq!(active.audit_keep_days(), 2);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let journal = Journal::start();
+        let first = 20_400;
+        for day in first..first + 6 {
+            let ts = policy_contract::time::format_rfc3339(day * 86_400_000);
+            let retention = Retention {
+                day,
+                keep_days: active.audit_keep_days(),
+            };
+            journal.audit_at(&path, retention, &serde_json::json!({"event": "request", "ts": ts}));
+            journal.flush();
+        }
+        let rotated: Vec<i64> = (first..first + 5)
+            .filter(|d| rotated_name(&path, *d).exists())
+            .collect();
+        assert_eq!(rotated, [first + 3, first + 4], "two days kept besides today");
     }
 
     /// One line for the first failure, none per later failure within the interval, one

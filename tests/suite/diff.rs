@@ -226,3 +226,34 @@ proptest! {
         }
     }
 }
+
+/// A key pasted into a config is not repeated by a diff of it, in any format.
+#[test]
+fn no_diff_format_shows_a_credential() {
+    let key = "sk-proj-AbCdEfGhIjKlMnOpQrStUvWx0123456789";
+    let dir = tempfile::tempdir().unwrap();
+    let base = "pack: {name: a, version: 1.0.0}\nproviders:\n  targets: [{id: m, provider: mock}]\npolicies:\n  chain: [content-filter]\npolicy:\n  content-filter:\n    rules:\n      - {id: r1, pattern: a, action: block, message: MSG}\n";
+    let old = dir.path().join("old.yaml");
+    let new = dir.path().join("new.yaml");
+    std::fs::write(&old, base.replace("MSG", "no")).unwrap();
+    std::fs::write(&new, base.replace("MSG", &format!("'use {key}'"))).unwrap();
+    for format in ["human", "json", "markdown", "github"] {
+        let out = policy(
+            &["diff", "--format", format, old.to_str().unwrap(), new.to_str().unwrap()],
+            None,
+        );
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!all.contains(&key[8..]), "{format}: {all}");
+    }
+    // Lint refuses such a file before a diff is drawn; the renderers mask it all the same.
+    let value = serde_json::json!({"message": format!("use {key}")});
+    let shown = render::short(Some(&value));
+    assert!(
+        !shown.contains(&key[8..]) && shown.contains("not repeated here"),
+        "{shown}"
+    );
+}

@@ -237,3 +237,182 @@ fn enforcement_lookups() {
         Some(0)
     );
 }
+
+/// Every setting has an effect: each leaf of the config model is held to one test that sets it
+/// to something other than its default and fails if the gateway, the engine or the CLI ignored
+/// it. Purely descriptive fields are listed apart, with why. A new field fails here until it is
+/// given its test (or reviewed as descriptive); a test renamed or removed fails here too.
+#[test]
+fn every_leaf_of_the_config_has_a_test_of_its_effect() {
+    const DESCRIPTIVE: &[(&str, &str)] = &[("/pack/description", "free text for people; nothing reads it")];
+    const PROXY: &str = "gateway/tests/suite/proxy.rs";
+    const ENGINE: &str = "crates/policy-engine/src/lib.rs";
+    const SETTINGS: &str = "default_target_include_bodies_and_worker_threads_have_their_effect";
+    const LIMITS: (&str, &str) = (
+        "gateway/tests/suite/limits.rs",
+        "oversized_malformed_and_slow_requests_fail_alone",
+    );
+    const UPSTREAM: (&str, &str) = (
+        PROXY,
+        "forwards_the_redacted_body_with_the_target_key_to_a_real_upstream",
+    );
+    const HEADERS: (&str, &str) = (PROXY, "every_response_carries_the_policy_headers");
+    const INJECTION: (&str, &str) = (ENGINE, "prompt_injection_settings_have_their_effect");
+    const PII: (&str, &str) = (ENGINE, "pii_detector_settings_have_their_effect");
+    const CONTENT: (&str, &str) = ("crates/policy-engine/src/content.rs", "content_rules_block_and_redact");
+    const RATE: (&str, &str) = (
+        "crates/policy-engine/src/rate_limit.rs",
+        "rate_limit_uses_the_given_clock",
+    );
+    const FAULTS: (&str, &str) = (
+        "gateway/tests/suite/faults.rs",
+        "audit_on_a_full_disk_fails_open_or_closed_and_recovers",
+    );
+    const METADATA: (&str, &str) = (PROXY, "include_metadata_and_service_name_have_their_effect");
+    let tested: &[(&str, (&str, &str))] = &[
+        (
+            "/pack/name",
+            (
+                "gateway/tests/suite/state.rs",
+                "check_exits_0_1_2_for_a_good_a_broken_and_a_missing_file",
+            ),
+        ),
+        ("/pack/version", HEADERS),
+        (
+            "/pack/enabled",
+            ("tests/suite/replay.rs", "a_disabled_pack_allows_everything"),
+        ),
+        (
+            "/gateway/listen",
+            (
+                "gateway/tests/suite/restart.rs",
+                "a_new_process_that_cannot_start_is_reported_and_the_old_one_serves_on",
+            ),
+        ),
+        ("/gateway/worker_threads", (PROXY, SETTINGS)),
+        (
+            "/gateway/admin/listen",
+            (
+                "gateway/tests/suite/operator.rs",
+                "status_and_revert_reach_the_gateway_through_a_file_with_lint_errors",
+            ),
+        ),
+        (
+            "/gateway/admin/token_env",
+            ("gateway/tests/suite/admin.rs", "the_admin_plane_wants_the_bearer_token"),
+        ),
+        ("/gateway/limits/max_body_bytes", LIMITS),
+        ("/gateway/limits/request_timeout_ms", LIMITS),
+        (
+            "/gateway/limits/drain_timeout_ms",
+            (
+                "gateway/tests/suite/lifecycle.rs",
+                "a_request_the_drain_timeout_overtakes_is_answered_503",
+            ),
+        ),
+        (
+            "/providers/targets/0/id",
+            (
+                "gateway/tests/suite/health.rs",
+                "a_target_at_a_closed_port_is_unreachable_and_the_gateway_alive_but_not_ready",
+            ),
+        ),
+        (
+            "/providers/targets/0/provider",
+            (PROXY, "translates_to_the_anthropic_messages_api"),
+        ),
+        ("/providers/targets/0/model", UPSTREAM),
+        ("/providers/targets/0/base_url", UPSTREAM),
+        ("/providers/targets/0/secret_key_ref/env", UPSTREAM),
+        (
+            "/providers/targets/0/timeout_ms",
+            (PROXY, "refused_upstream_is_502_and_slow_upstream_is_504"),
+        ),
+        (
+            "/providers/targets/0/mock/latency_ms",
+            ("gateway/tests/suite/lifecycle.rs", "sigint_stops_fast"),
+        ),
+        ("/providers/targets/0/mock/reply", HEADERS),
+        ("/providers/default", (PROXY, SETTINGS)),
+        ("/routes/0/match/model", (PROXY, SETTINGS)),
+        ("/routes/0/target", (PROXY, SETTINGS)),
+        ("/policies/chain/0", HEADERS),
+        ("/policy/prompt-injection/response/action", INJECTION),
+        ("/policy/prompt-injection/response/message", INJECTION),
+        ("/policy/prompt-injection/extra_patterns/0", INJECTION),
+        (
+            "/policy/pii-detector/action",
+            (
+                "tests/suite/policy_test.rs",
+                "a_redact_expectation_passes_on_a_redacting_config_and_fails_on_a_blocking_one",
+            ),
+        ),
+        ("/policy/pii-detector/detect/0", PII),
+        ("/policy/pii-detector/redaction/marker_format", PII),
+        ("/policy/pii-detector/redaction/include_metadata", METADATA),
+        ("/policy/content-filter/rules/0/id", CONTENT),
+        ("/policy/content-filter/rules/0/pattern", CONTENT),
+        ("/policy/content-filter/rules/0/action", CONTENT),
+        ("/policy/content-filter/rules/0/message", CONTENT),
+        ("/policy/rate-limit/requests_per_minute", RATE),
+        ("/policy/rate-limit/burst", RATE),
+        (
+            "/policy/rate-limit/key",
+            (ENGINE, "a_rate_limit_keyed_by_header_counts_each_value_apart"),
+        ),
+        ("/policy/audit-logger/path", FAULTS),
+        (
+            "/policy/audit-logger/retention_days",
+            (
+                "gateway/src/journal.rs",
+                "the_configs_retention_days_is_what_rotation_keeps",
+            ),
+        ),
+        ("/policy/audit-logger/include_bodies", (PROXY, SETTINGS)),
+        ("/policy/audit-logger/on_failure", FAULTS),
+        ("/telemetry/service_name", METADATA),
+    ];
+    // The leaves: properties whose schema has no properties and no item schema of its own.
+    let leaves: std::collections::BTreeSet<String> = policy_config::schema::properties()
+        .into_iter()
+        .filter(|(_, _, node)| {
+            let node = policy_config::schema::resolve(node);
+            node.get("properties").is_none()
+                && !node.get("items").is_some_and(|i| {
+                    let i = policy_config::schema::resolve(i);
+                    i.get("properties").is_some()
+                })
+        })
+        .map(|(pointer, ..)| pointer)
+        .collect();
+    let listed: std::collections::BTreeSet<String> = tested
+        .iter()
+        .map(|(p, _)| p.to_string())
+        .chain(DESCRIPTIVE.iter().map(|(p, _)| p.to_string()))
+        .collect();
+    // A list of scalars is one leaf, written with its item (`/chain/0`).
+    let normalised: std::collections::BTreeSet<String> = leaves
+        .iter()
+        .map(|p| {
+            if listed.contains(&format!("{p}/0")) {
+                format!("{p}/0")
+            } else {
+                p.clone()
+            }
+        })
+        .collect();
+    let untested: Vec<_> = normalised.difference(&listed).collect();
+    let unknown: Vec<_> = listed.difference(&normalised).collect();
+    assert!(
+        untested.is_empty(),
+        "fields with no test of their effect (add one, or review as descriptive): {untested:?}"
+    );
+    assert!(unknown.is_empty(), "listed but not in the model: {unknown:?}");
+    for (pointer, (file, test)) in tested {
+        let text = std::fs::read_to_string(crate::util::root().join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert!(
+            text.contains(&format!("fn {test}(")),
+            "{pointer}: no test `{test}` in {file}"
+        );
+    }
+}

@@ -21,9 +21,17 @@ pub struct Inputs<'a> {
 
 /// SPEC §2's object (plus `warnings`, and `weakens`/`note` on changes where they apply).
 pub fn to_json(plan: &Plan) -> Value {
+    let mut changes = serde_json::to_value(&plan.changes).expect("changes serialise");
+    for change in changes.as_array_mut().into_iter().flatten() {
+        for side in ["old", "new"] {
+            if let Some(v) = change.get_mut(side) {
+                mask(v);
+            }
+        }
+    }
     json!({
         "class": plan.class_name(),
-        "changes": plan.changes,
+        "changes": changes,
         "restart_required": plan.restart_required(),
         "warnings": plan.warnings,
     })
@@ -43,9 +51,30 @@ fn paint(colour: bool, code: &str, text: &str) -> String {
     }
 }
 
-/// A value on one line, cut to a readable length.
+/// Every string in `v` with a credential in it, the credential replaced by what it is: a key
+/// pasted into a config is not repeated by a diff of it (lint's P310 flags it).
+fn mask(v: &mut Value) {
+    match v {
+        Value::String(s) => {
+            if let Some(m) = policy_lint::rules::plaintext_secret::masked(s) {
+                *s = m;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(mask),
+        Value::Object(map) => map.values_mut().for_each(mask),
+        _ => {}
+    }
+}
+
+/// A value on one line, cut to a readable length, credentials masked.
 pub fn short(v: Option<&Value>) -> String {
-    let s = v.map(Value::to_string).unwrap_or_default();
+    let s = v
+        .map(|v| {
+            let mut v = v.clone();
+            mask(&mut v);
+            v.to_string()
+        })
+        .unwrap_or_default();
     if s.chars().count() > 72 {
         format!("{}…", s.chars().take(71).collect::<String>())
     } else {

@@ -398,3 +398,62 @@ fn include_metadata_and_service_name_have_their_effect() {
     assert_eq!(r.header("x-policy-verdict"), Some("redact"));
     assert_eq!(r.header("x-policy-redactions"), None);
 }
+
+/// `providers.default` picks the target of a request no route matches; `audit-logger.
+/// include_bodies` puts the forwarded body (redacted) in the audit event; `gateway.
+/// worker_threads` is the runtime's number of workers.
+#[test]
+fn default_target_include_bodies_and_worker_threads_have_their_effect() {
+    let config = r#"pack: { name: t, version: 1.0.0 }
+gateway:
+  listen: 127.0.0.1:0
+  admin: { listen: 127.0.0.1:0 }
+  worker_threads: 3
+providers:
+  targets:
+    - { id: first, provider: mock, mock: { reply: "from the first" } }
+    - { id: second, provider: mock, mock: { reply: "from the second" } }
+  default: second
+routes:
+  - { match: { model: "gpt-4o*" }, target: first }
+policies:
+  chain: [pii-detector, audit-logger]
+policy:
+  audit-logger: { path: "{dir}/audit.jsonl", include_bodies: true }
+"#;
+    let gw = Gateway::start(config);
+    let reply = |model: &str| {
+        let body = json!({"model": model, "messages": [{"role": "user", "content": "mail a@b.io"}]});
+        let r = support::request(
+            gw.data,
+            "POST",
+            "/v1/chat/completions",
+            &[],
+            body.to_string().as_bytes(),
+        );
+        r.json()["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(reply("claude-3"), "from the second", "no route matches: the default");
+    assert_eq!(reply("gpt-4o-mini"), "from the first", "the route");
+    let audit = gw.path("audit.jsonl");
+    crate::support::wait_until(Duration::from_secs(10), "the audit events", || {
+        std::fs::read_to_string(&audit).is_ok_and(|t| t.matches("\"event\":\"request\"").count() >= 2)
+    });
+    let text = std::fs::read_to_string(&audit).unwrap();
+    let event: Value = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|e| e["event"] == "request")
+        .unwrap();
+    assert_eq!(event["body"]["messages"][0]["content"], "mail [EMAIL]", "{event}");
+    // The runtime's workers are tokio's threads (`/proc/PID/task/*/comm`).
+    let workers = std::fs::read_dir(format!("/proc/{}/task", gw.pid()))
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|comm| comm.starts_with("tokio-rt-worker"))
+        .count();
+    assert_eq!(workers, 3);
+}

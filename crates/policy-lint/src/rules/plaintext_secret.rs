@@ -105,7 +105,7 @@ pub fn detect(text: &str) -> Option<&'static str> {
 /// message, label and help say about a value, so a key pasted where it does not belong (an
 /// env variable's name, a provider, a default) is not printed, nor copied into a baseline.
 /// `None` when there is none.
-pub(crate) fn masked(text: &str) -> Option<String> {
+pub fn masked(text: &str) -> Option<String> {
     detect(text)?;
     let mut out = text.to_string();
     for (re, name) in each_shape() {
