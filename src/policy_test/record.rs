@@ -11,10 +11,9 @@
 //! reproduce a quota (write a `steps` case for it).
 
 use policy_config::{Config, PiiType};
-use policy_engine::detectors::{pii_pattern, pii_valid};
+use policy_engine::detectors::{pii_valid, pii_values};
 use policy_engine::{CompileError, Decision, Engine, Verdict};
 use policy_replay::traffic::Recorded;
-use regex::Regex;
 use serde_json::Value;
 
 /// A value of type `t` that its detector accepts, that belongs to no one, and that is written
@@ -60,21 +59,15 @@ fn digits_like(found: &str, template: &str) -> String {
 /// `body` with every PII match in its texts replaced by a synthetic value. Matches are found
 /// on the text as recorded, all detectors at once, and replaced where they are: nothing else
 /// of the text changes, and a synthetic value is never matched again.
-fn mask(body: &Value, detectors: &[(PiiType, Regex)]) -> Value {
+fn mask(body: &Value) -> Value {
     let Ok(mut texts) = policy_engine::extract_texts(body) else {
         return body.clone();
     };
     for (_, text) in texts.iter_mut() {
-        let mut found: Vec<(usize, usize, PiiType)> = detectors
-            .iter()
-            .flat_map(|(t, re)| re.find_iter(text).map(move |m| (m.start(), m.end(), *t)))
-            .filter(|(a, b, t)| pii_valid(*t, &text[*a..*b]))
-            .collect();
-        // By position; of two at one place, the longer.
-        found.sort_by_key(|(a, b, _)| (*a, std::cmp::Reverse(*b)));
         let mut masked = String::with_capacity(text.len());
         let mut at = 0;
-        for (a, b, t) in found {
+        // By position; of two at one place, the longer; one that overlaps a kept one is left.
+        for (a, b, t) in pii_values(text) {
             if a < at {
                 continue;
             }
@@ -97,10 +90,6 @@ pub fn record(config_line: &str, config: &Config, traffic: &[Recorded], source: 
     let engine = Engine::compile(config)?;
     // A second engine decides the masked requests, so their rate-limit buckets are their own.
     let check = Engine::compile(config)?;
-    let detectors: Vec<(PiiType, Regex)> = PiiType::all()
-        .into_iter()
-        .filter_map(|t| Regex::new(pii_pattern(t)).ok().map(|re| (t, re)))
-        .collect();
     let mut seen = Vec::new();
     let mut cases = String::new();
     let mut left_out = String::new();
@@ -132,7 +121,7 @@ pub fn record(config_line: &str, config: &Config, traffic: &[Recorded], source: 
             ));
             continue;
         }
-        let body = mask(&r.request.body, &detectors);
+        let body = mask(&r.request.body);
         let mut masked = r.request.clone();
         masked.body = body.clone();
         // Far from the recorded times, so the check engine's buckets are full.
@@ -180,6 +169,8 @@ pub fn record(config_line: &str, config: &Config, traffic: &[Recorded], source: 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use policy_engine::detectors::pii_pattern;
+    use regex::Regex;
 
     /// A recorded text keeps every character that is not personal data, and personal data
     /// keeps its shape: `+1 415-555-0134` used to become `++14155550100`.
@@ -191,10 +182,7 @@ mod tests {
             .collect();
         let text = "Call +1 415-555-0134 (SSN 123-45-6789), card 4000 0566 5566 5556, mail a@acme.com!";
         let body = serde_json::json!({"messages": [{"role": "user", "content": text}]});
-        let masked = mask(&body, &detectors)["messages"][0]["content"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let masked = mask(&body)["messages"][0]["content"].as_str().unwrap().to_string();
         for raw in ["415-555-0134", "123-45-6789", "4000 0566 5566 5556", "a@acme.com"] {
             assert!(!masked.contains(raw), "{raw} in {masked}");
         }

@@ -146,6 +146,30 @@ pub fn pii_matches<'t>(t: PiiType, re: &Regex, text: &'t str) -> Vec<regex::Matc
     found
 }
 
+/// Every value a built-in PII detector finds in `text`, of every type: byte range and type,
+/// by start, the longer first where two start together. Overlaps are left in: what to do
+/// with them is the caller's (an excerpt hides their union; a recording keeps the first).
+/// The detectors are compiled once per process.
+pub fn pii_values(text: &str) -> Vec<(usize, usize, PiiType)> {
+    static DETECTORS: std::sync::OnceLock<Vec<(PiiType, Regex)>> = std::sync::OnceLock::new();
+    let detectors = DETECTORS.get_or_init(|| {
+        PiiType::all()
+            .into_iter()
+            .map(|t| (t, constant(pii_pattern(t))))
+            .collect()
+    });
+    let mut found: Vec<(usize, usize, PiiType)> = detectors
+        .iter()
+        .flat_map(|(t, re)| {
+            pii_matches(*t, re, text)
+                .into_iter()
+                .map(move |m| (m.start(), m.end(), *t))
+        })
+        .collect();
+    found.sort_by_key(|(a, b, _)| (*a, std::cmp::Reverse(*b)));
+    found
+}
+
 /// Compile a constant pattern.
 pub(crate) fn constant(p: &str) -> Regex {
     Regex::new(p).unwrap_or_else(|e| panic!("built-in pattern {p:?}: {e}"))

@@ -6,8 +6,7 @@
 //! Owns the masking and the cutting of an excerpt around its match. Which detectors exist is
 //! `detectors`'; what a policy redacts in the forwarded body is `redact`'s.
 
-use crate::detectors::{constant, looks_random, pii_label, pii_matches, pii_pattern, CREDENTIALS};
-use policy_config::PiiType;
+use crate::detectors::{constant, looks_random, pii_label, pii_values, CREDENTIALS};
 use regex::Regex;
 use std::sync::OnceLock;
 
@@ -26,33 +25,19 @@ const TOKEN_LIMIT: usize = 512;
 /// The marker of a credential shape's match.
 const CREDENTIAL: &str = "CREDENTIAL";
 
-struct Shapes {
-    pii: Vec<(PiiType, Regex)>,
-    credentials: Vec<Regex>,
-}
-
-/// Compiled once per process, whatever the configs: built-in shapes only.
-fn shapes() -> &'static Shapes {
-    static SHAPES: OnceLock<Shapes> = OnceLock::new();
-    SHAPES.get_or_init(|| Shapes {
-        pii: PiiType::all()
-            .into_iter()
-            .map(|t| (t, constant(pii_pattern(t))))
-            .collect(),
-        credentials: CREDENTIALS.iter().map(|(p, _)| constant(p)).collect(),
-    })
+/// The credential shapes, compiled once per process.
+fn credentials() -> &'static [Regex] {
+    static SHAPES: OnceLock<Vec<Regex>> = OnceLock::new();
+    SHAPES.get_or_init(|| CREDENTIALS.iter().map(|(p, _)| constant(p)).collect())
 }
 
 /// Byte ranges of `text` to hide, each with its marker's label: sorted, non-overlapping.
 fn hidden(text: &str) -> Vec<(usize, usize, &'static str)> {
-    let s = shapes();
-    let mut spans: Vec<(usize, usize, &'static str)> = Vec::new();
-    for (t, re) in &s.pii {
-        for m in pii_matches(*t, re, text) {
-            spans.push((m.start(), m.end(), pii_label(*t)));
-        }
-    }
-    for re in &s.credentials {
+    let mut spans: Vec<(usize, usize, &'static str)> = pii_values(text)
+        .into_iter()
+        .map(|(a, b, t)| (a, b, pii_label(t)))
+        .collect();
+    for re in credentials() {
         for m in re.find_iter(text) {
             if looks_random(m.as_str()) {
                 spans.push((m.start(), m.end(), CREDENTIAL));
@@ -101,38 +86,27 @@ pub(crate) fn excerpt(text: &str, start: usize, end: usize, shown: &str) -> Stri
             _ => merged.push((a, b, marker)),
         }
     }
-    // The window as shown, and where the match begins and ends in it.
+    // The window as shown, and where the match begins and ends in it: plain text maps byte
+    // for byte; an edge of the match inside a replacement moves to the replacement's edge.
     let mut out = String::with_capacity(window.len());
     let (mut shown_start, mut shown_end) = (None, None);
     let mut at = 0;
-    let mark = |out: &String, pos: usize, next: usize, s: &mut Option<usize>, e: &mut Option<usize>| {
-        if s.is_none() && ms < next.max(pos + 1) && ms >= pos {
-            *s = Some(out.len());
-        }
-        if e.is_none() && me <= next && me >= pos {
-            *e = Some(out.len());
-        }
-    };
     for (a, b, marker) in &merged {
-        // Plain text up to the replacement, character by character where the match edges fall.
-        for (i, c) in window[at..*a].char_indices() {
-            mark(&out, at + i, at + i + c.len_utf8(), &mut shown_start, &mut shown_end);
-            out.push(c);
-        }
-        // A replacement covering an edge of the match moves that edge to its own edge.
-        if shown_start.is_none() && ms < *b && ms >= *a {
+        place(ms, at..=*a, out.len(), &mut shown_start);
+        place(me, at..=*a, out.len(), &mut shown_end);
+        out.push_str(&window[at..*a]);
+        if shown_start.is_none() && ms < *b {
             shown_start = Some(out.len());
         }
         out.push_str(marker);
-        if shown_end.is_none() && me <= *b && me > *a {
+        if shown_end.is_none() && me <= *b {
             shown_end = Some(out.len());
         }
         at = *b;
     }
-    for (i, c) in window[at..].char_indices() {
-        mark(&out, at + i, at + i + c.len_utf8(), &mut shown_start, &mut shown_end);
-        out.push(c);
-    }
+    place(ms, at..=window.len(), out.len(), &mut shown_start);
+    place(me, at..=window.len(), out.len(), &mut shown_end);
+    out.push_str(&window[at..]);
     let s = shown_start.unwrap_or(out.len());
     let e = shown_end.unwrap_or(out.len()).max(s);
     // Cut to CONTEXT bytes each side of the match, widened to whole characters.
@@ -150,6 +124,14 @@ pub(crate) fn excerpt(text: &str, start: usize, end: usize, shown: &str) -> Stri
         "{pre}{}{post}",
         out[a..b].split_whitespace().collect::<Vec<_>>().join(" ")
     )
+}
+
+/// Where `edge` (a byte of the window) falls in the text shown, when it falls in the plain
+/// run `run` of the window, which starts at byte `base` of the text shown.
+fn place(edge: usize, run: std::ops::RangeInclusive<usize>, base: usize, slot: &mut Option<usize>) {
+    if slot.is_none() && run.contains(&edge) {
+        *slot = Some(base + edge - run.start());
+    }
 }
 
 /// Where to start reading before `start`: [`READ_AHEAD`] back, then on back to the start of
