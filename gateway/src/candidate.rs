@@ -142,7 +142,7 @@ fn open_admin_without_token(config: &policy_config::Config, overrides: &Override
 fn missing_key(config: &policy_config::Config) -> Option<String> {
     config.providers.targets.iter().find_map(|t| {
         let name = &t.secret_key_ref.as_ref()?.env;
-        if t.provider == ProviderKind::Mock || std::env::var(name).is_ok_and(|v| !v.is_empty()) {
+        if t.provider == ProviderKind::Mock || crate::upstream::secret(t).is_some() {
             return None;
         }
         Some(format!(

@@ -30,16 +30,9 @@ pub enum Source {
 }
 /// Where `source`'s text comes from, stamped now: `--config` (absolute), or the admin body.
 pub fn origin(gw: &Gateway, source: &Source) -> Origin {
-    let at = policy_contract::time::format_rfc3339(now_ms());
     match source {
-        Source::File => Origin::file(
-            std::path::absolute(&gw.config_path)
-                .unwrap_or_else(|_| gw.config_path.clone())
-                .display()
-                .to_string(),
-            at,
-        ),
-        Source::Text(_) => Origin::admin_body(at),
+        Source::File => crate::file_origin(&gw.config_path),
+        Source::Text(_) => Origin::admin_body(policy_contract::time::format_rfc3339(now_ms())),
     }
 }
 

@@ -166,11 +166,7 @@ async fn reload(t: TargetArgs) -> Result<Outcome, CliError> {
     let client = client(&t, Reach::of(local.as_ref().map(|l| &l.config)))?;
     let before = client.status().await?;
     // Without --config the gateway re-reads its own file: say so when that is not what serves.
-    let elsewhere = before
-        .source
-        .as_ref()
-        .filter(|o| o.path.as_ref() != Some(&before.config_path));
-    if let (None, Some(origin)) = (&local, elsewhere) {
+    if let (None, Some(origin)) = (&local, before.served_from_elsewhere()) {
         eprintln!(
             "warning: the gateway will re-read {}, but the active config came from {origin}: the file replaces it",
             before.config_path

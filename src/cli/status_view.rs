@@ -83,12 +83,10 @@ pub fn human(s: &Status, history: Option<&[HistoryEntry]>) -> String {
 /// Where the active config came from, and a note when that is not the `--config` file, which
 /// a SIGHUP or a reload without a body would re-read.
 pub fn source(s: &Status) -> String {
-    let Some(origin) = &s.source else {
-        return "unknown (the gateway predates this field)".into();
-    };
-    match &origin.path {
-        Some(path) if *path == s.config_path => origin.to_string(),
-        _ => format!(
+    match (&s.source, s.served_from_elsewhere()) {
+        (None, _) => "unknown (the gateway predates this field)".into(),
+        (Some(origin), None) => origin.to_string(),
+        (Some(_), Some(origin)) => format!(
             "{origin} (not the config file: a SIGHUP or a reload without --config re-reads {} instead)",
             s.config_path
         ),

@@ -312,6 +312,16 @@ pub struct Status {
     pub audit: Option<AuditHealth>,
 }
 
+impl Status {
+    /// Where the active config came from, when that is not `config_path` (what a SIGHUP or a
+    /// reload without a body would re-read instead).
+    pub fn served_from_elsewhere(&self) -> Option<&Origin> {
+        self.source
+            .as_ref()
+            .filter(|o| o.path.as_deref() != Some(self.config_path.as_str()))
+    }
+}
+
 /// The body of a successful reload or revert (`applied` or `unchanged`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Applied {

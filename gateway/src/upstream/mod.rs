@@ -23,7 +23,7 @@ mod outbound;
 mod wire;
 
 pub use outbound::{Outbound, UpstreamError};
-pub use wire::{client, Client};
+pub use wire::{client, secret, Client};
 
 use crate::http::Body;
 use hyper::Response;

@@ -85,8 +85,9 @@ pub(super) fn upstream_url(base: &str, path: &str) -> String {
 }
 
 /// The target's API key, from the variable `secret_key_ref.env` names; `None` when unset or
-/// empty (the request then goes without one).
-pub(super) fn secret(target: &Target) -> Option<String> {
+/// empty. A config whose target names a key that is `None` here is refused where it is
+/// loaded (`candidate`), so no request goes without its key.
+pub fn secret(target: &Target) -> Option<String> {
     let name = &target.secret_key_ref.as_ref()?.env;
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
