@@ -91,10 +91,15 @@ pub fn yaml_spans(src: &str) {
                 for (e, (k, v)) in entries.iter().zip(values) {
                     let key = slice(src, e.key_span);
                     if !key.starts_with("<<") && !key.contains('\n') {
-                        let again = yaml::parse(&format!("- {key}\n")).map(|d| d.value[0].clone());
-                        let read = match again {
-                            Ok(serde_json::Value::String(s)) => s,
-                            Ok(other) => other.to_string(),
+                        // Read again where it stood, as a key: a plain key may end in `:`
+                        // (`a:: b`), which anywhere else would start a map.
+                        let again = yaml::parse(&format!("{key}: 0\n"));
+                        let read = match again
+                            .as_ref()
+                            .map(|d| d.value.as_object().and_then(|m| m.keys().next()))
+                        {
+                            Ok(Some(read)) => read.clone(),
+                            Ok(None) => panic!("the key at {:?}, {key:?}, does not read alone as a key", e.key_span),
                             Err(err) => panic!("the key at {:?}, {key:?}, does not read alone: {err:?}", e.key_span),
                         };
                         assert_eq!(&read, k, "the key at {:?} in {src:?}", e.key_span);
