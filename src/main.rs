@@ -1,6 +1,6 @@
 //! The `policy` binary: parse the command line, run it, map the outcome to an exit code.
 //!
-//! Exit codes (SPEC §2): 0 clean, 1 findings, 2 usage, I/O or internal error.
+//! Exit codes (docs/reference/exit-codes.md): 0 clean, 1 findings, 2 usage, I/O or internal error.
 
 mod cli;
 

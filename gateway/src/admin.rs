@@ -22,7 +22,7 @@ use std::sync::Arc;
 const MAX_RELOAD_BODY: usize = 16 << 20;
 
 /// Handle one admin request: authenticate, then route. Every answer, a refusal included,
-/// carries this process's `x-policy-instance` (SPEC §5).
+/// carries this process's `x-policy-instance` (docs/reference/admin-api.md).
 pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, _peer: SocketAddr) -> Response<Body> {
     let mut resp = match refuse_unauthorized(&gw, &req) {
         Some(refusal) => refusal,

@@ -38,7 +38,7 @@ pub struct Rejection {
     pub kind: ReloadError,
     /// One line for logs and history.
     pub error: String,
-    /// Lint diagnostics (SPEC §2 JSON shape), when lint refused it.
+    /// Lint diagnostics (the lint JSON shape), when lint refused it.
     pub diagnostics: Box<Value>,
     /// The diagnostics rendered for a terminal (the log).
     pub rendered: String,
@@ -168,7 +168,7 @@ fn rejected_by_lint(report: &FileReport, errors: usize) -> Rejection {
     }
 }
 
-/// The SPEC §2 JSON of one file's diagnostics.
+/// One file's diagnostics as `policy lint --format json` writes them.
 fn lint_json(report: &FileReport) -> Value {
     let all = lint::render::json::to_value(std::slice::from_ref(report));
     all.pointer("/files/0").cloned().unwrap_or(Value::Null)

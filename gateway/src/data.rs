@@ -6,7 +6,8 @@
 //! `admit` (pin the active config: one `ArcSwap` load, held to the end), `read_body` (size and
 //! time limits), `record` (`--record`), `decide` (the shared engine), `respond` (403/429, or
 //! `upstream::send`), `audit`. Every response, errors included, leaves through `stamp`, which
-//! adds the SPEC §3 headers of the pinned config. This module never changes the active config.
+//! adds the response headers (docs/reference/headers.md) of the pinned config. This module never
+//! changes the active config.
 
 use crate::http::{error, json_response, method_not_allowed, read_limited, Body};
 use crate::journal::now_ms;
@@ -67,7 +68,7 @@ fn client_request_id(sent: &HeaderMap) -> Option<String> {
     ok.then(|| v.to_string())
 }
 
-/// Add the SPEC §3 headers.
+/// Add the response headers (docs/reference/headers.md).
 fn stamp(mut resp: Response<Body>, active: &Active, verdict: &'static str, id: &str, instance: &str) -> Response<Body> {
     let h = resp.headers_mut();
     h.insert(

@@ -1,5 +1,5 @@
-//! The handover protocol of a zero-drop restart (SPEC §5), both ends: what the old process
-//! sends the new one ([`Handover`], with the listening sockets attached by SCM_RIGHTS: the
+//! The handover protocol of a zero-drop restart (docs/operator/restart.md), both ends: what the old
+//! process sends the new one ([`Handover`], with the listening sockets attached by SCM_RIGHTS: the
 //! same sockets, so connections queued in their backlogs are not lost — no `SO_REUSEPORT`
 //! overlap) and what the new one answers once it serves ([`Ready`]).
 //!

@@ -1,5 +1,5 @@
-//! Zero-drop restart (SPEC §5): a new process takes over the listening sockets and runs the
-//! new config in full, restart-class fields included, while not one connection is refused.
+//! Zero-drop restart (docs/operator/restart.md): a new process takes over the listening sockets and
+//! runs the new config in full, restart-class fields included, while not one connection is refused.
 //!
 //! The old process (triggered by SIGUSR2 or `POST /admin/restart`):
 //! 1. lints and compiles the new config — errors end it here (422), nothing else happens;

@@ -30,7 +30,7 @@ pub struct Active {
     pub engine: Arc<Engine>,
     /// `pack.version`.
     pub version: String,
-    /// `sha256:` + hex of the canonical `config` (SPEC §3 `x-policy-config-hash`).
+    /// `sha256:` + hex of the canonical `config` (the `x-policy-config-hash` header).
     pub hash: String,
     /// SHA-256 of the text it was loaded from: `--watch` skips a file whose bytes it already
     /// serves.
@@ -198,8 +198,8 @@ pub struct Gateway {
 }
 
 /// Addresses this instance listens on in place of the config's (`--listen`,
-/// `--admin-listen`, SPEC §6). They are instance settings, not part of the config: the config
-/// keeps the file's values (so its hash is the same on every instance running the file), and
+/// `--admin-listen`; docs/guide/fleet.md). They are instance settings, not part of the config: the
+/// config keeps the file's values (so its hash is the same on every instance running the file), and
 /// only binding — at start and when a zero-drop restart matches inherited sockets — reads
 /// them. The next process of a restart gets the same arguments, hence the same overrides.
 #[derive(Debug, Clone, Default)]

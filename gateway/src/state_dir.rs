@@ -1,4 +1,4 @@
-//! `--state-dir DIR`: what survives the process (SPEC §5 "State that survives") — the operation
+//! `--state-dir DIR`: what survives the process (docs/operator/state.md) — the operation
 //! history and the last known-good configs — so history and `POST /admin/revert` work across a
 //! restart, a crash and `kill -9`.
 //!

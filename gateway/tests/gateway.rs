@@ -3,6 +3,8 @@
 //!
 //! Modules (`cargo test -p policy-gateway <module>` runs one area):
 //! - `support`       — harness: start the binary, loopback upstream, plain-socket HTTP client.
+//! - `output_schemas` — `assert_valid`: a `policy` JSON output against its schema under
+//!   `schema/output/` (gateway status, fleet status, rollout, live replay, where they are produced).
 //! - `configs`       — the configs the areas start gateways with (`mock_config`,
 //!   `upstream_config`, `FULL_CHAIN`).
 //! - `proxy`         — data plane: headers, verdicts, real upstream (redaction, key, Anthropic,
@@ -21,7 +23,7 @@
 //!   state; `--check` exit codes.
 //! - `systemd`       — sd_notify on `$NOTIFY_SOCKET`; the unit passes `systemd-analyze verify`.
 //! - `operator`      — `policy gateway status|reload|revert` (the real `policy` binary): lint
-//!   before sending, plan, revert, SPEC §5 history, refused token, closed port.
+//!   before sending, plan, revert, the operations history, refused token, closed port.
 //! - `fleet`         — five gateways under load: `policy rollout` converges in waves, a blocking
 //!   config is rolled back after the canary; preflight refusals; `policy fleet status` drift.
 //! - `instance`      — `--listen`/`--admin-listen`: one file on two instances, one hash; a moved
@@ -44,6 +46,9 @@
 //! `cargo test -p policy-gateway --test gateway -- --ignored`).
 
 mod support;
+
+#[path = "suite/output_schemas.rs"]
+mod output_schemas;
 
 #[path = "suite/configs.rs"]
 mod configs;

@@ -36,7 +36,7 @@ pub struct TargetArgs {
 pub enum Format {
     /// Lines for people.
     Human,
-    /// One JSON object (SPEC §5).
+    /// One JSON object.
     Json,
 }
 use std::net::SocketAddr;

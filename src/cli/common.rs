@@ -132,9 +132,7 @@ pub fn load_all(
     })
 }
 
-/// Write `text` to stdout. A closed pipe (`policy lint | head`) comes back as
-/// [`CliError::BrokenPipe`], which `main.rs` ends quietly.
-/// Read a traffic file (SPEC §4; HAR when it is named `*.har`): what could be read, and the
+/// Read a traffic file (JSON Lines; HAR when it is named `*.har`): what could be read, and the
 /// lines or entries that could not, each already reported on stderr.
 pub fn read_traffic(
     path: &std::path::Path,
@@ -179,6 +177,8 @@ pub fn read_traffic(
     Ok((requests, skipped))
 }
 
+/// Write `text` to stdout. A closed pipe (`policy lint | head`) comes back as
+/// [`CliError::BrokenPipe`], which `main.rs` ends quietly.
 pub fn print(text: &str) -> Result<(), CliError> {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {

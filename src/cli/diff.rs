@@ -28,7 +28,7 @@ pub struct DiffArgs {
 pub enum Format {
     /// A terraform-plan-like listing.
     Human,
-    /// SPEC §2's JSON object.
+    /// One JSON object.
     Json,
     /// A Markdown table for pull requests and step summaries.
     Markdown,

@@ -1,6 +1,6 @@
-//! `policy fleet status` and `policy rollout` (SPEC §6): the CLI over `policy::fleet`. Reads
-//! the inventory, prints a group's state or runs a rollout with progress on stderr, and maps
-//! the outcome to SPEC §6's exit codes (0 rolled out / consistent, 1 a gate failed or drift,
+//! `policy fleet status` and `policy rollout` (docs/guide/fleet.md): the CLI over `policy::fleet`.
+//! Reads the inventory, prints a group's state or runs a rollout with progress on stderr, and maps
+//! the outcome to their exit codes (0 rolled out / consistent, 1 a gate failed or drift,
 //! 2 could not run).
 
 use super::args::duration;
@@ -20,7 +20,7 @@ use std::sync::Arc;
 pub enum Format {
     /// A table, and progress lines on stderr.
     Human,
-    /// SPEC §6's JSON.
+    /// One JSON object.
     Json,
 }
 
@@ -43,7 +43,7 @@ pub enum FleetCommand {
 /// Arguments of `policy fleet status`.
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
-    /// The inventory file (SPEC §6).
+    /// The inventory file.
     #[arg(long, value_name = "FILE")]
     pub inventory: PathBuf,
     /// One group (default: every group).
@@ -57,7 +57,7 @@ pub struct StatusArgs {
 /// Arguments of `policy rollout`.
 #[derive(Debug, clap::Args)]
 pub struct RolloutArgs {
-    /// The inventory file (SPEC §6).
+    /// The inventory file.
     #[arg(long, value_name = "FILE")]
     pub inventory: PathBuf,
     /// The group to roll out to.
@@ -82,7 +82,7 @@ pub struct RolloutArgs {
     /// Largest share of server errors (5xx) among a batch's responses.
     #[arg(long, default_value_t = 0.01, value_name = "X", value_parser = share)]
     pub max_error_rate: f64,
-    /// Recorded traffic (SPEC §4): the verdict shift its offline replay predicts is allowed.
+    /// Recorded traffic: the verdict shift its offline replay predicts is allowed.
     #[arg(long, value_name = "FILE")]
     pub traffic: Option<PathBuf>,
     /// Print the plan (per gateway: hot or restart, the changes, the predicted shift) and stop.
@@ -176,7 +176,6 @@ pub fn run(args: FleetArgs) -> Result<Outcome, CliError> {
     Ok(if consistent { Outcome::Clean } else { Outcome::Findings })
 }
 
-/// Run `policy rollout`.
 /// A threshold given as a share: a number from 0 to 1 (NaN, a negative share or one above 1
 /// would turn a gate off or make it fail everything, after the canary was touched).
 fn share(s: &str) -> Result<f64, String> {
@@ -187,6 +186,7 @@ fn share(s: &str) -> Result<f64, String> {
     }
 }
 
+/// Run `policy rollout`.
 pub fn rollout(args: RolloutArgs) -> Result<Outcome, CliError> {
     let inv = inventory(&args.inventory)?;
     let inv_name = args.inventory.display().to_string();

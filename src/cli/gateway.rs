@@ -1,5 +1,5 @@
-//! `policy gateway status|reload|revert|restart` (SPEC §5): the operator's client of one
-//! running gateway's admin plane, so nobody hand-writes curl and kill.
+//! `policy gateway status|reload|revert|restart` (docs/guide/gateway.md): the operator's client of
+//! one running gateway's admin plane, so nobody hand-writes curl and kill.
 //!
 //! This file owns the command line (which format; where the admin plane is and which token is
 //! `admin_target`'s), the local lint before anything is sent, the plan shown before a reload, and how answers are
@@ -155,8 +155,6 @@ async fn status(a: StatusArgs) -> Result<Outcome, CliError> {
     Ok(Outcome::Clean)
 }
 
-/// SPEC §5's object: `version`, `hash`, `pid`, `pending_restart` first, then what else the
-/// status says, then `operations_history` when asked for.
 /// `policy gateway reload`.
 async fn reload(t: TargetArgs) -> Result<Outcome, CliError> {
     let local = match lint_local(&t)? {
@@ -282,7 +280,7 @@ fn finish(
                     out.push_str(&diagnostic_lines(w));
                 }
                 if !a.pending_restart.is_empty() {
-                    // Without `--config` a restart re-reads the gateway's own file (SPEC §5):
+                    // Without `--config` a restart re-reads the gateway's own file:
                     // the text just sent is what must be named again.
                     let with = t
                         .config
@@ -314,8 +312,8 @@ fn refusal(code: u16, r: &Rejected) -> String {
     out
 }
 
-/// SPEC §2 diagnostics (as the gateway sends them) one a line: `error[P304] line 12:18
-/// /pointer: message`.
+/// Lint diagnostics (in their JSON shape, as the gateway sends them) one a line:
+/// `error[P304] line 12:18 /pointer: message`.
 fn diagnostic_lines(diags: &[Value]) -> String {
     let field = |d: &Value, k: &str| {
         d.get(k)

@@ -51,7 +51,7 @@ pub enum Format {
     Concise,
     /// Plain text with every position in words, for screen readers.
     Narrated,
-    /// One JSON object (SPEC §2).
+    /// One JSON object.
     Json,
     /// GitHub Actions annotations.
     Github,

@@ -1,9 +1,11 @@
-//! How `policy gateway status` shows a gateway: SPEC §5's JSON (status fields plus
+//! How `policy gateway status` shows a gateway: its JSON (status fields plus
 //! `operations_history`) and the human lines, kt-style. Pure rendering of contract types.
 
 use policy_contract::admin::{HistoryEntry, Status};
 use serde_json::{Map, Value};
 
+/// The status object (schema/output/gateway-status.schema.json): `version`, `hash`, `pid`,
+/// `pending_restart` first, then the rest of the status, then `operations_history` if asked for.
 pub fn json(s: &Status, history: Option<&[HistoryEntry]>) -> Value {
     let mut m = Map::new();
     m.insert("version".into(), serde_json::json!(s.version));

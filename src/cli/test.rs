@@ -1,5 +1,5 @@
 //! `policy test`: expand the test files, read them, load and compile each config under test
-//! once, run the cases, report, decide the exit code (SPEC §8); and `--record-from`.
+//! once, run the cases, report, decide the exit code; and `--record-from`.
 //!
 //! Exit codes: 0 every case passed (and coverage is at least `--fail-under`); 1 a case failed,
 //! coverage is below the threshold, or the config under test has lint errors (shown); 2 usage,

@@ -46,7 +46,7 @@ pub fn health(readings: &[(String, bool, Option<String>)], expected: &str) -> Ga
     }
 }
 
-/// The batch's 5xx responses (SPEC §6: an upstream failure, an audit log failing closed,
+/// The batch's 5xx responses (an upstream failure, an audit log failing closed,
 /// anything) per response stay within `max`. A gateway that does not count them yet is read
 /// by its upstream failures (502/504).
 pub fn error_rate(batch: &Counters, max: f64) -> Gate {

@@ -1,6 +1,7 @@
-//! The inventory (SPEC §6): groups of gateways, each named, with its admin URL and the
-//! environment variable that holds its admin token. Read from YAML with clear errors; the
-//! tokens themselves are read from the environment when a gateway is contacted, never stored.
+//! The inventory (docs/reference/inventory-format.md): groups of gateways, each named, with its
+//! admin URL and the environment variable that holds its admin token. Read from YAML with clear
+//! errors; the tokens themselves are read from the environment when a gateway is contacted, never
+//! stored.
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -186,7 +187,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_the_spec_example_and_refuses_mistakes() {
+    fn reads_the_documented_example_and_refuses_mistakes() {
         let inv = Inventory::parse(
             "i.yaml",
             "groups:\n  production:\n    config: policies/production.yaml\n    gateways:\n      - { name: gw-prod-01, admin: \"http://127.0.0.1:41003\", token_env: PROD_ADMIN_TOKEN }\n",

@@ -1,6 +1,6 @@
-//! Operating a fleet (SPEC §6): the inventory that names the gateways, what each one says about
-//! itself, and the rollout that moves a group onto a new config batch by batch, gated on health,
-//! errors and the verdict mix, rolled back when a gate fails.
+//! Operating a fleet (docs/guide/fleet.md): the inventory that names the gateways, what each one
+//! says about itself, and the rollout that moves a group onto a new config batch by batch, gated on
+//! health, errors and the verdict mix, rolled back when a gate fails.
 //!
 //! ```text
 //! inventory.rs  the inventory file: groups of gateways (name, admin URL, token variable)

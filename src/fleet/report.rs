@@ -1,6 +1,6 @@
-//! What a rollout reports (SPEC §6 `policy rollout --format json`): the plan, every wave with
-//! its gate readings, each gateway's hash before and after, and the rollback. Plain data, built
-//! by `rollout.rs`, printed by the CLI.
+//! What a rollout reports (`policy rollout --format json`, schema/output/rollout.schema.json): the
+//! plan, every wave with its gate readings, each gateway's hash before and after, and the rollback.
+//! Plain data, built by `rollout.rs`, printed by the CLI.
 
 use super::gates::Gate;
 use serde::Serialize;
@@ -60,7 +60,7 @@ pub struct Rollback {
     pub errors: Vec<String>,
 }
 
-/// The report (SPEC §6 JSON, plus the plan and the rollback).
+/// The report (the documented JSON, plus the plan and the rollback).
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     /// The group.

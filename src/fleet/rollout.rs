@@ -1,4 +1,4 @@
-//! `policy rollout` (SPEC §6): move a group onto a new config batch by batch.
+//! `policy rollout` (docs/guide/fleet.md): move a group onto a new config batch by batch.
 //!
 //! 1. Preflight: every gateway reachable with its token, its running config read, and no
 //!    process listed twice — any failure stops here, before anything is touched.
@@ -124,7 +124,7 @@ pub async fn run(
             )));
         }
         // An address this instance overrides on its command line is not the file's to change
-        // (SPEC §6): a new value there is no restart for it, as the gateway plans it.
+        // (docs/guide/fleet.md): a new value there is no restart for it, as the gateway plans it.
         let plan = diff::classify(&running, new).for_instance(|p| status.overridden.iter().any(|o| o == p));
         let class = if status.hash == expected {
             "none"

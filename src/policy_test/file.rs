@@ -1,5 +1,5 @@
-//! Policy test files (SPEC §8): their shape, and reading one into checked [`Case`]s with every
-//! problem located by line and column like a lint finding (code P501).
+//! Policy test files (docs/reference/policy-test-format.md): their shape, and reading one into
+//! checked [`Case`]s with every problem located by line and column like a lint finding (code P501).
 //!
 //! Owns the file format only. Running cases is `run`'s; which config they run against is the
 //! caller's (`config:` relative to the file, or `--config`).

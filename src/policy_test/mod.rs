@@ -1,5 +1,5 @@
-//! `policy test` (SPEC §8): table-driven cases run against a config with the engine the
-//! gateway and replay use, judged against expected verdicts, with rule coverage.
+//! `policy test` (docs/guide/policy-test.md): table-driven cases run against a config with the
+//! engine the gateway and replay use, judged against expected verdicts, with rule coverage.
 //!
 //! ```text
 //! file.rs      the test file format, read into checked cases (P501 diagnostics otherwise)

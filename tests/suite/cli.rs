@@ -11,7 +11,7 @@ fn code(out: &std::process::Output) -> i32 {
 }
 
 #[test]
-fn exit_codes_follow_spec() {
+fn exit_codes_are_the_documented_ones() {
     assert_eq!(code(&policy(&["lint", "--file", SEED], None)), 0);
     assert_eq!(code(&policy(&["lint", "-"], Some(BAD))), 1);
     assert_eq!(code(&policy(&["lint", "--file", "no/such/file.yaml"], None)), 2);
@@ -79,7 +79,7 @@ fn an_empty_file_says_so() {
 }
 
 #[test]
-fn json_has_the_spec_shape() {
+fn json_has_the_documented_shape() {
     let out = policy(&["lint", "--format", "json", "-"], Some(BAD));
     let v: Value = serde_json::from_str(&stdout(&out, None)).unwrap();
     let d = &v["files"][0]["diagnostics"][0];

@@ -7,7 +7,7 @@
 //! ```
 //!
 //! The test lints it, compares the (code, line) set with the expectation, checks every
-//! diagnostic carries what SPEC §2 requires, and snapshots the human and JSON renderings.
+//! diagnostic carries what the JSON output requires, and snapshots the human and JSON renderings.
 
 use crate::util::{root, yaml_files};
 use policy_lint::{self as lint, render};

@@ -1,5 +1,5 @@
-//! Lint for people (SPEC §7): suppressions with reasons, baselines keyed by value, fixes that
-//! touch only their spans, and output through a pipe. Every test runs the real binary on real
+//! Lint for people (docs/guide/lint.md): suppressions with reasons, baselines keyed by value, fixes
+//! that touch only their spans, and output through a pipe. Every test runs the real binary on real
 //! files in a temporary folder.
 
 use crate::util::{policy, policy_in, stdout};

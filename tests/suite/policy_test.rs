@@ -1,4 +1,4 @@
-//! `policy test` (SPEC §8) through the real binary: passing and failing files, redact vs block,
+//! `policy test` through the real binary: passing and failing files, redact vs block,
 //! a rate-limit sequence, coverage and `--fail-under`, JUnit against a JUnit XML schema, a
 //! malformed file, `--record-from`, and the bundled demo tests.
 

@@ -405,7 +405,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn spec_restart_paths_are_restart() {
+    fn the_documented_restart_paths_are_restart() {
         for p in [
             "/gateway/listen",
             "/gateway/worker_threads",

@@ -1,5 +1,5 @@
-//! Header names and values of the data plane (SPEC §3), and the headers that carry
-//! credentials.
+//! Header names and values of the data plane (docs/reference/headers.md), and the headers that
+//! carry credentials.
 //!
 //! The gateway writes these on every response; the live harness and the tests read them. The
 //! credential list is the one place that says which request headers are secrets: the gateway
@@ -23,7 +23,7 @@ pub const REQUEST_ID: &str = "x-request-id";
 pub const REDACTIONS: &str = "x-policy-redactions";
 
 /// Which gateway process answered: stable for the life of a process, different after a
-/// restart (SPEC §5), so a harness can attribute every response to one process.
+/// zero-drop restart, so a harness can attribute every response to one process.
 pub const INSTANCE: &str = "x-policy-instance";
 
 /// [`VERDICT`]'s value when no policy decision was made (400, 404, 408, 413 before the chain).

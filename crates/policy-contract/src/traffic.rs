@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// One line of SPEC §4, as read and as written (`policy-gateway --record`): the format is
-/// defined here only.
+/// One line of recorded traffic (docs/reference/traffic-format.md), as read and as written
+/// (`policy-gateway --record`): the format is defined here only.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Line {
     /// Request id; optional. A number is read as its decimal text.

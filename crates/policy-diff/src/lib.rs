@@ -43,7 +43,7 @@ pub struct Change {
     pub op: Op,
     /// When the change can take effect.
     pub class: ReloadClass,
-    /// The old value (`null` for `add`: SPEC §2 gives every change both keys).
+    /// The old value (`null` for `add`: every change in the JSON has both keys).
     pub old: Option<Value>,
     /// The new value (`null` for `remove`).
     pub new: Option<Value>,
@@ -70,7 +70,7 @@ impl Plan {
         self.changes.iter().map(|c| c.class).max()
     }
 
-    /// `none`, `hot` or `restart`, as SPEC §2 names the plan's class.
+    /// `none`, `hot` or `restart`: the plan's class as the JSON output names it.
     pub fn class_name(&self) -> &'static str {
         self.class().map_or("none", ReloadClass::as_str)
     }
@@ -95,9 +95,9 @@ impl Plan {
     }
 
     /// The plan as an instance that overrides some config values on its command line sees it
-    /// (SPEC §6: `--listen`, `--admin-listen`): a change at a pointer `overridden` names
-    /// changes nothing that instance runs, so it needs no restart there. The gateway plans its
-    /// reloads so, and `policy rollout` each gateway's update.
+    /// (`--listen`, `--admin-listen`; docs/guide/fleet.md): a change at a pointer `overridden`
+    /// names changes nothing that instance runs, so it needs no restart there. The gateway plans
+    /// its reloads so, and `policy rollout` each gateway's update.
     pub fn for_instance(mut self, overridden: impl Fn(&str) -> bool) -> Plan {
         for c in &mut self.changes {
             if overridden(&c.pointer) {

@@ -1,6 +1,7 @@
-//! Renderings of a reload plan: `human` (a terraform-plan-like listing), `json` (SPEC §2),
-//! `markdown` (a pull-request comment or `$GITHUB_STEP_SUMMARY`), `github` (annotations on the
-//! new file). Changes that weaken enforcement come first wherever order is free.
+//! Renderings of a reload plan: `human` (a terraform-plan-like listing), `json`
+//! (schema/output/diff.schema.json), `markdown` (a pull-request comment or `$GITHUB_STEP_SUMMARY`),
+//! `github` (annotations on the new file). Changes that weaken enforcement come first wherever
+//! order is free.
 
 use super::{Change, Op, Plan};
 use policy_config::schema::ReloadClass;
@@ -19,7 +20,8 @@ pub struct Inputs<'a> {
     pub new_doc: Option<&'a Document>,
 }
 
-/// SPEC §2's object (plus `warnings`, and `weakens`/`note` on changes where they apply).
+/// The `json` rendering (schema/output/diff.schema.json): the plan, plus `warnings`, and
+/// `weakens`/`note` on changes where they apply.
 pub fn to_json(plan: &Plan) -> Value {
     let mut changes = serde_json::to_value(&plan.changes).expect("changes serialise");
     for change in changes.as_array_mut().into_iter().flatten() {

@@ -2,9 +2,9 @@
 //! `Engine::compile_after(&Config, Some(&running))` when it replaces a running engine), then
 //! `engine.evaluate(&Request, now)` per request.
 //!
-//! Owns the semantics of SPEC §1 "Verdicts": policies run in chain order on every text of the
-//! request (`text` lists them; a body they cannot be read from is refused), matching its
-//! normalised view (`normalize`); `redact` rewrites the text that
+//! Owns the semantics of verdicts (docs/guide/enforcement.md): policies run in chain order on every
+//! text of the request (`text` lists them; a body they cannot be read from is refused), matching
+//! its normalised view (`normalize`); `redact` rewrites the text that
 //! later policies and the upstream see; `block` stops the chain; an exhausted rate limit gives
 //! `rate_limited`; `log` records a finding and changes nothing. Time is an input, so offline
 //! replay is deterministic. The engine decides and reports; it does no I/O (the gateway writes

@@ -1,4 +1,4 @@
-//! Baselines (SPEC §7): today's findings recorded so that only new ones fail.
+//! Baselines (docs/reference/baseline-format.md): today's findings recorded so only new ones fail.
 //!
 //! An entry is keyed by file, code, JSON pointer and a fingerprint of the offending value,
 //! never by line: edits elsewhere in the file leave it matching. Matching is two-pass: exact

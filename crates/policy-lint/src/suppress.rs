@@ -1,5 +1,5 @@
-//! Suppression comments (SPEC §7): reading them from the source and applying them to a file's
-//! diagnostics.
+//! Suppression comments (docs/guide/lint.md): reading them from the source and applying them to a
+//! file's diagnostics.
 //!
 //! `# policy: ignore[P310,P311] reason` suppresses those codes on its own line and the line
 //! below; `# policy: ignore-file[P311] reason` in the whole file. Codes may be given by name

@@ -1,5 +1,6 @@
-//! The admin-plane client (SPEC §3, §5): one HTTP/1.1 call per fresh loopback-or-LAN
-//! connection to a running `policy-gateway`, its bodies read as the contract's types.
+//! The admin-plane client (docs/reference/admin-api.md): one HTTP/1.1 call per fresh
+//! loopback-or-LAN connection to a running `policy-gateway`, its bodies read as the contract's
+//! types.
 //!
 //! Shared by the live harness (`replay::live`, which switches configs under load) and by
 //! `policy gateway` (the operator's status / reload / revert / restart). It owns the wire

@@ -66,8 +66,8 @@ pub struct Unexercised {
     pub rule: String,
 }
 
-/// A recorded request the engine cannot read (SPEC §1): the gateway answers it 400 under
-/// either config, so it is left out of the comparison.
+/// A recorded request the engine cannot read (docs/guide/enforcement.md): the gateway answers it
+/// 400 under either config, so it is left out of the comparison.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Refused {
     /// Request id.

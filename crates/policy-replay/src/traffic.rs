@@ -1,4 +1,4 @@
-//! Recorded traffic: the JSON Lines format of SPEC §4 and HAR 1.2.
+//! Recorded traffic: the JSON Lines format (docs/reference/traffic-format.md) and HAR 1.2.
 //!
 //! Owns parsing only. A malformed line (or HAR entry) is reported with its line number (entry
 //! number) and left out; the caller decides whether that is fatal (`--strict`). Nothing else
@@ -79,7 +79,7 @@ fn looks_like_har(bytes: &[u8]) -> bool {
     head.starts_with(b"{\"log\"")
 }
 
-/// Parse JSON Lines (SPEC §4): one request a line, blank lines ignored, a line that is not
+/// Parse JSON Lines: one request a line, blank lines ignored, a line that is not
 /// UTF-8 reported like any malformed one.
 fn parse_jsonl(bytes: &[u8]) -> (Vec<Recorded>, Vec<TrafficError>) {
     let mut ok = Vec::new();

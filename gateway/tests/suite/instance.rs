@@ -1,5 +1,5 @@
-//! Instance addresses apart from the config (SPEC §6): `--listen` and `--admin-listen`. Two
-//! instances of one file on different addresses report the config's own hash and both serve;
+//! Instance addresses apart from the config (docs/guide/fleet.md): `--listen` and `--admin-listen`.
+//! Two instances of one file on different addresses report the config's own hash and both serve;
 //! a reload of a file that moves an overridden address leaves nothing pending; a zero-drop
 //! restart keeps the overridden address, even when the file now names another.
 

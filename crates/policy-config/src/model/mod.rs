@@ -1,4 +1,4 @@
-//! The config model: the Rust types of `policy-config.yaml` (SPEC §1).
+//! The config model: the Rust types of `policy-config.yaml` (docs/reference/config.md).
 //!
 //! This file owns the *shape* of a config and nothing else: field names, defaults, value
 //! constraints, and each field's reload class. The doc comment of every field is its user
@@ -129,7 +129,8 @@ pub struct Pack {
     pub description: Option<String>,
 }
 
-// Defaults are functions because serde's `default = "..."` takes a path; each is SPEC §1's value.
+// Defaults are functions because serde's `default = "..."` takes a path; each returns the
+// field's documented default.
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -35,7 +35,7 @@ pub enum PolicyKind {
 }
 
 impl PolicyKind {
-    /// Every kind, in the order SPEC §1 lists them.
+    /// Every kind, in the order the config reference lists them.
     pub const ALL: [PolicyKind; 5] = [
         PolicyKind::PromptInjection,
         PolicyKind::PiiDetector,

@@ -1,4 +1,4 @@
-//! `--format json`: one JSON object, the shape of SPEC §2, plus per diagnostic its `fix`
+//! `--format json`: one JSON object (schema/output/lint.schema.json), plus per diagnostic its `fix`
 //! (`null`, or `safe`, `message` and `edits` with 1-based positions), per file the counts of
 //! suppressed and baselined findings, stale baseline entries and fixes applied, and those
 //! totals in the summary.
@@ -7,7 +7,7 @@ use super::Summary;
 use crate::FileReport;
 use serde_json::{json, Value};
 
-/// The SPEC §2 object for `reports`.
+/// The `--format json` object for `reports`.
 pub fn to_value(reports: &[FileReport]) -> Value {
     let files: Vec<Value> = reports
         .iter()

@@ -4,7 +4,7 @@ use super::rule::declare_rule;
 
 declare_rule! {
     /// ## What it does
-    /// Reports what keeps `policy test` from reading a test file (SPEC §8): an unknown key, a
+    /// Reports what keeps `policy test` from reading a test file: an unknown key, a
     /// value of the wrong type, an unknown verdict or policy, a case without `request` or
     /// `expect`, a time offset it cannot read. `policy test` exits 2 on such a file.
     ///

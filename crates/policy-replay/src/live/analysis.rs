@@ -97,7 +97,7 @@ pub struct Bucket {
     pub dropped: u64,
 }
 
-/// The result (SPEC §2 `policy replay --live --format json`, plus more).
+/// The result of `policy replay --live` (schema/output/replay-live.schema.json, plus more).
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     /// Requests sent.
