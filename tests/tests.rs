@@ -5,11 +5,13 @@
 //! - `lint_fixtures` — every file under `fixtures/lint/`: the codes and lines its first comment
 //!   line expects, and insta snapshots of its human and JSON output.
 //! - `lint_workflow` — suppressions, baselines, `--fix`/`--diff`, output through a pipe, the
-//!   concise format, several files at once (SPEC §7).
-//! - `policy_test`   — `policy test` (SPEC §8): failures, redact vs block, rate-limit sequences,
+//!   concise format, several files at once.
+//! - `policy_test`   — `policy test`: failures, redact vs block, rate-limit sequences,
 //!   coverage and `--fail-under`, JUnit against `tests/schemas/junit.xsd`, `--record-from`.
 //! - `schema`        — the committed schema is current; every field has a reload class; every
 //!   enforcement-bearing field (action, pattern, detector list, limit, policy block) has `x-enforce`.
+//! - `output_schemas` — the JSON outputs of `lint`, `diff`, `replay` and `test` against their
+//!   schemas under `schema/output/`; every schema there valid, documented and exercised.
 //! - `cli`           — exit codes, formats, stdin, globs, `explain`.
 //! - `properties`    — proptest: generated valid configs lint clean and round-trip; arbitrary
 //!   bytes never panic the linter; every node of the YAML span tree spans exactly its text.
@@ -18,6 +20,8 @@
 //!   rules) a file gets the document and the findings a small one gets.
 //! - `diff`          — `fixtures/diff/` cases and their snapshots, `--fail-on`, `--base-ref`,
 //!   and the properties of `classify` (empty on itself, symmetric, class = strongest).
+//! - `docs`          — README and `docs/`: generated pages current, every code documented,
+//!   links resolve, every console block prints what it shows, the example config lints clean.
 //! - `replay`        — engine verdicts on the traffic fixtures, offline replay, engine proptests.
 //! - `action`        — the GitHub Action's script in a simulated environment; `action.yml` and
 //!   `.pre-commit-hooks.yaml` against their schemas.
@@ -44,6 +48,9 @@ mod policy_test;
 #[path = "suite/schema.rs"]
 mod schema;
 
+#[path = "suite/output_schemas.rs"]
+mod output_schemas;
+
 #[path = "suite/cli.rs"]
 mod cli;
 
@@ -58,6 +65,9 @@ mod large_files;
 
 #[path = "suite/diff.rs"]
 mod diff;
+
+#[path = "suite/docs.rs"]
+mod docs;
 
 #[path = "suite/replay.rs"]
 mod replay;

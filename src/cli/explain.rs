@@ -1,7 +1,7 @@
 //! `policy explain CODE`: print a diagnostic code's documentation (its rule's doc comment).
 
 use super::common::{print, CliError, Outcome};
-use policy_lint::rules::{self, RULES};
+use policy_lint::rules::{self, Rule, RULES};
 
 /// Arguments of `policy explain`.
 #[derive(Debug, clap::Args)]
@@ -21,13 +21,7 @@ pub fn run(args: ExplainArgs) -> Result<Outcome, CliError> {
     };
     match rules::find(&code) {
         Some(r) => {
-            print(&format!(
-                "# {} {} ({})\n\n{}",
-                r.code,
-                r.name,
-                r.severity.as_str(),
-                unindent(r.doc)
-            ))?;
+            print(&text(r))?;
             Ok(Outcome::Clean)
         }
         None => {
@@ -39,6 +33,17 @@ pub fn run(args: ExplainArgs) -> Result<Outcome, CliError> {
             Err(CliError::Usage(format!("unknown diagnostic code `{code}`{hint}")))
         }
     }
+}
+
+/// A rule's documentation as `policy explain CODE` prints it (and `policy docs` writes it).
+pub fn text(r: &Rule) -> String {
+    format!(
+        "# {} {} ({})\n\n{}",
+        r.code,
+        r.name,
+        r.severity.as_str(),
+        unindent(r.doc)
+    )
 }
 
 /// Doc comments carry one leading space per line.

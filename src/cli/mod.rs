@@ -2,7 +2,8 @@
 //! share (outcomes, errors, output, loading configs) is `common`'s.
 //!
 //! Each subcommand's `run` returns an [`Outcome`] or a [`CliError`]; only `main.rs` turns them
-//! into an exit code (0 clean, 1 findings, 2 usage/I-O/internal), as SPEC §2 fixes.
+//! into an exit code (0 clean, 1 findings, 2 usage/I-O/internal), as docs/reference/exit-codes.md
+//! documents.
 
 pub mod admin_target;
 pub mod args;
@@ -10,6 +11,7 @@ pub mod ci;
 pub mod common;
 pub mod demo;
 pub mod diff;
+pub mod docs;
 pub mod explain;
 pub mod fleet;
 pub mod gateway;
@@ -42,7 +44,7 @@ pub enum Command {
     Diff(diff::DiffArgs),
     /// Replay recorded traffic against two configs: which verdicts change before rollout.
     Replay(Box<replay::ReplayArgs>),
-    /// Run policy tests: expected verdicts per request, rule coverage, JUnit (SPEC §8).
+    /// Run policy tests: expected verdicts per request, rule coverage, JUnit.
     Test(test::TestArgs),
     /// A language server over stdio for editors: diagnostics, hover, completion, fixes.
     Lsp(lsp::LspArgs),
@@ -55,13 +57,17 @@ pub enum Command {
     Ci(ci::CiArgs),
     /// Operate one running gateway over its admin plane: status, reload, revert, restart.
     Gateway(gateway::GatewayArgs),
-    /// Operate a fleet: the state of a group of gateways (SPEC §6).
+    /// Operate a fleet: the state of a group of gateways.
     Fleet(fleet::FleetArgs),
     /// Roll a config out over a group, batch by batch, gated on health, errors and the verdict
-    /// mix, rolled back on a failed gate (SPEC §6).
+    /// mix, rolled back on a failed gate.
     Rollout(Box<fleet::RolloutArgs>),
     /// The whole story on the bundled fixtures: lint, policy tests, diff, offline replay, live replay.
     Demo(demo::DemoArgs),
+    /// Write the reference pages generated from the code under `docs/reference/` (`--check`:
+    /// only say which are stale). For contributors; hidden from `--help`.
+    #[command(hide = true)]
+    Docs(docs::DocsArgs),
 }
 
 /// Run the parsed command line.
@@ -79,5 +85,6 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Gateway(args) => gateway::run(args),
         Command::Fleet(args) => fleet::run(args),
         Command::Rollout(args) => fleet::rollout(*args),
+        Command::Docs(args) => docs::run(args),
     }
 }

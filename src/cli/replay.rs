@@ -12,7 +12,7 @@ use std::path::PathBuf;
 /// Arguments of `policy replay`.
 #[derive(Debug, clap::Args)]
 pub struct ReplayArgs {
-    /// Recorded traffic: JSON Lines (SPEC §4) or a HAR 1.2 file.
+    /// Recorded traffic: JSON Lines or a HAR 1.2 file.
     #[arg(long, value_name = "FILE")]
     pub traffic: PathBuf,
     /// The config in force now.
@@ -24,11 +24,12 @@ pub struct ReplayArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
-    /// Exit 1 when any verdict changed.
-    #[arg(long)]
+    /// Exit 1 when any verdict changed (offline only).
+    #[arg(long, conflicts_with = "live")]
     pub fail_on_change: bool,
-    /// Allowed transitions, one `old->new` a line (`#` comments); exit 1 on any other.
-    #[arg(long, value_name = "FILE")]
+    /// Allowed transitions, one `old->new` a line (`#` comments); exit 1 on any other
+    /// (offline only).
+    #[arg(long, value_name = "FILE", conflicts_with = "live")]
     pub expect: Option<PathBuf>,
     /// Treat a malformed traffic line as fatal (exit 2) instead of skipping it.
     #[arg(long)]
@@ -40,8 +41,8 @@ pub struct ReplayArgs {
     /// The flags of live mode (each requires --live).
     #[command(flatten)]
     pub live_args: LiveArgs,
-    /// How many changed requests the human format lists.
-    #[arg(long, default_value_t = 20, value_name = "N")]
+    /// How many changed requests the human format lists (offline only).
+    #[arg(long, default_value_t = 20, value_name = "N", conflicts_with = "live")]
     pub show: usize,
 }
 
@@ -50,7 +51,7 @@ pub struct ReplayArgs {
 pub enum Format {
     /// A summary and the first changed requests.
     Human,
-    /// SPEC §2's JSON object, plus `verdicts`, `unexercised`, `skipped`.
+    /// One JSON object: changes and transitions, plus `verdicts`, `unexercised`, `skipped`.
     Json,
 }
 

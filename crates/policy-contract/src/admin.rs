@@ -1,5 +1,5 @@
-//! The admin API (SPEC §3): its paths, the bodies it answers with, the history of operations,
-//! and the data plane's `/health` (liveness) and `/health/ready` (readiness).
+//! The admin API (docs/reference/admin-api.md): its paths, the bodies it answers with, the history
+//! of operations, and the data plane's `/health` (liveness) and `/health/ready` (readiness).
 //!
 //! The gateway builds these values and serialises them; the live harness (and every other
 //! client in this crate) deserialises them. Fields are read by name on both sides through these
@@ -12,8 +12,8 @@ use serde_json::Value;
 pub const RELOAD: &str = "/admin/reload";
 /// `POST`: back to the config before the active one.
 pub const REVERT: &str = "/admin/revert";
-/// `POST`: zero-drop restart (SPEC §5); empty body re-reads the config file, a YAML body
-/// starts the new process on that text.
+/// `POST`: zero-drop restart (docs/operator/restart.md); empty body re-reads the config file, a
+/// YAML body starts the new process on that text.
 pub const RESTART: &str = "/admin/restart";
 /// `GET`: the config in effect, as canonical JSON (what `policy gateway reload` diffs against).
 pub const CONFIG: &str = "/admin/config";
@@ -30,10 +30,51 @@ pub const HEALTH: &str = "/health";
 /// (a config is loaded and at least one target is reachable), else 503.
 pub const HEALTH_READY: &str = "/health/ready";
 
+/// The JSON Schemas of the admin API's answers, generated from these types: the file name each
+/// is published as under `schema/output/`, and the schema. `policy docs` writes them; a test
+/// validates real answers of a running gateway against them.
+pub fn schemas() -> Vec<(String, Value)> {
+    fn one<T: schemars::JsonSchema>(name: &str, title: &str) -> (String, Value) {
+        let mut v = schemars::schema_for!(T).to_value();
+        if let Some(o) = v.as_object_mut() {
+            o.insert("$id".into(), Value::String(format!("policy-output-{name}.json")));
+            o.insert("title".into(), Value::String(title.into()));
+        }
+        describe_tags(&mut v);
+        (format!("{name}.schema.json"), v)
+    }
+    vec![
+        one::<Status>("admin-status", "GET /admin/status"),
+        one::<History>("admin-history", "GET /admin/history"),
+        one::<Answer>("admin-answer", "POST /admin/reload, /admin/revert, /admin/restart"),
+        one::<Health>("health", "GET /health, GET /health/ready"),
+    ]
+}
+
+/// An internally tagged enum's tag property (`"status": {"const": "applied"}`) has no doc
+/// comment to carry: it says which answer this is.
+fn describe_tags(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            if o.get("const").is_some_and(Value::is_string) && !o.contains_key("description") {
+                let kind = o["const"].as_str().unwrap_or_default().to_string();
+                o.insert(
+                    "description".into(),
+                    Value::String(format!("`{kind}`: which answer this is.")),
+                );
+            }
+            o.values_mut().for_each(describe_tags);
+        }
+        Value::Array(a) => a.iter_mut().for_each(describe_tags),
+        _ => {}
+    }
+}
+
 /// Where the text of a config came from, and when it was loaded: what `status` names as the
 /// active config's source, so an operator knows what a SIGHUP or a reload without a body would
 /// re-read instead.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Origin {
     /// A file, or a body posted to `/admin/reload` or `/admin/restart`.
     pub kind: OriginKind,
@@ -45,7 +86,7 @@ pub struct Origin {
 }
 
 /// The kinds of [`Origin`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum OriginKind {
     /// Read from a file: `--config` at start, on SIGHUP, `--watch` or a reload without a body;
@@ -87,7 +128,8 @@ impl std::fmt::Display for Origin {
 }
 
 /// A config as operators name it: its version and its hash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Identity {
     /// `pack.version`.
     pub version: String,
@@ -96,7 +138,7 @@ pub struct Identity {
 }
 
 /// What an operation did to the active config.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum OpKind {
     /// The process started with a config.
@@ -122,7 +164,7 @@ impl OpKind {
 }
 
 /// What started an operation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Trigger {
     /// Process start.
@@ -151,7 +193,7 @@ impl Trigger {
 }
 
 /// How an operation ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum OpOutcome {
     /// A new config is active.
@@ -178,7 +220,8 @@ impl OpOutcome {
 }
 
 /// One start, reload or revert, as history keeps it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Operation {
     /// Position in the history, from 1.
     pub seq: u64,
@@ -206,15 +249,17 @@ pub struct Operation {
 }
 
 /// `GET /admin/history`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct History {
     /// Oldest first, bounded (the gateway keeps the most recent ones).
     pub operations: Vec<Operation>,
 }
 
-/// One operation as `policy gateway status --history` prints it (SPEC §5 `operations_history`,
-/// the shape of the `kt` workflow operators know).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One operation as `policy gateway status --history` prints it (`operations_history` in the
+/// status, the shape of the `kt` workflow operators know).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct HistoryEntry {
     /// `start`, `reload`, `revert` or `restart`.
     pub action: OpKind,
@@ -258,7 +303,8 @@ impl From<&Operation> for HistoryEntry {
 }
 
 /// `GET /admin/status`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Status {
     /// Always `serving` while the process answers.
     pub status: String,
@@ -304,7 +350,7 @@ pub struct Status {
     pub admin_listen: String,
     /// The config pointers this instance overrides on its command line (`/gateway/listen` for
     /// `--listen`, `/gateway/admin/listen` for `--admin-listen`): a file that changes them
-    /// changes nothing this instance runs, so it is not restart-class here (SPEC §6).
+    /// changes nothing this instance runs, so it is not restart-class here (docs/guide/fleet.md).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub overridden: Vec<String>,
     /// The audit log's state, when the chain has `audit-logger`.
@@ -323,7 +369,8 @@ impl Status {
 }
 
 /// The body of a successful reload or revert (`applied` or `unchanged`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Applied {
     /// `pack.version` now active.
     pub version: String,
@@ -338,7 +385,7 @@ pub struct Applied {
     pub changes: Option<Value>,
     /// Restart-class pointers not applied.
     pub pending_restart: Vec<String>,
-    /// Lint warnings of the new config, SPEC §2 JSON (reload only).
+    /// Lint warnings of the new config, as `policy lint --format json` has them (reload only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warnings: Option<Vec<Value>>,
     /// Wall time of the pipeline, milliseconds (reload only).
@@ -361,11 +408,12 @@ pub struct Applied {
 }
 
 /// The body of a refused reload or revert.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Rejected {
     /// One line saying why.
     pub error: String,
-    /// Lint diagnostics in SPEC §2 JSON when lint refused the config (`null` otherwise).
+    /// Lint diagnostics, in the lint JSON shape, when lint refused the config (`null` otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diagnostics: Option<Value>,
     /// The config that keeps serving.
@@ -379,7 +427,7 @@ pub struct Rejected {
 /// `POST /admin/reload` and `POST /admin/revert`: 200 with `applied` or `unchanged`, 422
 /// (reload) or 409 (revert) with `rejected`. `skipped` is internal to `--watch` (same bytes as
 /// the active config) and never sent over HTTP.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "status", rename_all = "lowercase")]
 pub enum Answer {
     /// A new config is active.
@@ -416,7 +464,8 @@ impl Answer {
 }
 
 /// `GET /health` and `GET /health/ready` on the data plane.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Health {
     /// `ok` while the process serves.
     pub status: String,
@@ -446,7 +495,8 @@ pub struct Health {
 }
 
 /// Whether audit events are being written (`/health`, `/admin/status`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct AuditHealth {
     /// `audit-logger.path`.
     pub path: String,
@@ -465,7 +515,8 @@ pub struct AuditHealth {
 /// One target's reachability as `/health` reports it. A background probe TCP-connects to each
 /// non-mock target's `base_url` host and port every few seconds (1 s timeout, no bytes sent);
 /// a `mock` target answers locally and is always reachable.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct TargetHealth {
     /// `providers.targets[].id`.
     pub id: String,

@@ -6,6 +6,7 @@
 //! wrong token stops the rollout before anything is touched; Ctrl-C finishes the current batch and
 //! reports where the fleet stands; `policy fleet status` shows drift.
 
+use crate::output_schemas::assert_valid;
 use crate::support::{completions, wait_until, Gateway, Opts};
 use policy_replay::live::steady::Steady;
 use serde_json::Value;
@@ -144,6 +145,7 @@ fn a_good_config_converges_in_three_waves_and_a_blocking_one_is_rolled_back() {
     );
     assert_eq!(code, 0, "{out}\n{err}");
     let r: Value = serde_json::from_str(&out).unwrap();
+    assert_valid("rollout", "policy rollout --dry-run --traffic FILE --format json", &r);
     assert_eq!(r["outcome"], "dry_run");
     assert!(
         r["plan"].as_array().unwrap().iter().all(|p| p["class"] == "hot"),
@@ -171,6 +173,7 @@ fn a_good_config_converges_in_three_waves_and_a_blocking_one_is_rolled_back() {
     );
     assert_eq!(code, 0, "{out}\n{err}");
     let r: Value = serde_json::from_str(&out).unwrap();
+    assert_valid("rollout", "policy rollout --format json (completed in three waves)", &r);
     assert_eq!(r["outcome"], "completed");
     assert_eq!(r["waves"].as_array().unwrap().len(), 3, "{r:#}");
     for w in r["waves"].as_array().unwrap() {
@@ -230,6 +233,11 @@ fn a_good_config_converges_in_three_waves_and_a_blocking_one_is_rolled_back() {
         .collect();
     assert_eq!(code, 1, "{out}\n{err}");
     let r: Value = serde_json::from_str(&out).unwrap();
+    assert_valid(
+        "rollout",
+        "policy rollout --rollback-on-error --format json (rolled back)",
+        &r,
+    );
     assert_eq!(r["outcome"], "rolled_back", "{r:#}");
     assert_eq!(r["waves"].as_array().unwrap().len(), 1);
     let mix = &r["waves"][0]["gates"][2];
@@ -308,6 +316,7 @@ fn fleet_status_shows_drift_when_one_gateway_was_reloaded_by_hand() {
     let (code, out, err) = policy(&["fleet", "status", "--inventory", &inv, "--format", "json"], &env);
     assert_eq!(code, 0, "{out}\n{err}");
     let s: Value = serde_json::from_str(&out).unwrap();
+    assert_valid("fleet-status", "policy fleet status --format json", &s);
     assert_eq!(s["drift"], false);
     let r = fleet.gateways[1].admin("POST", "/admin/reload", Some(TOKEN), &fleet_config("9.9.9", ""));
     assert_eq!(r.status, 200, "{}", r.body);
@@ -326,6 +335,11 @@ fn fleet_status_shows_drift_when_one_gateway_was_reloaded_by_hand() {
     );
     assert_eq!(code, 1);
     let s: Value = serde_json::from_str(&out).unwrap();
+    assert_valid(
+        "fleet-status",
+        "policy fleet status --group production --format json (drift)",
+        &s,
+    );
     assert_eq!(s["drift"], true);
     assert_eq!(s["hashes"].as_array().unwrap().len(), 2);
     assert_eq!(s["gateways"][1]["version"], "9.9.9");
@@ -376,6 +390,7 @@ fn ctrl_c_finishes_the_current_batch_and_says_where_the_fleet_stands() {
         String::from_utf8_lossy(&out.stderr)
     );
     let r: Value = serde_json::from_str(&stdout).unwrap();
+    assert_valid("rollout", "policy rollout --format json (interrupted)", &r);
     assert_eq!(r["outcome"], "halted");
     assert!(
         r["interrupted"]
@@ -439,6 +454,7 @@ fn a_one_gateway_group_is_gated_against_its_own_mix_and_a_gateway_listed_twice_i
     let (code, out, err) = rollout(&inv);
     assert_eq!(code, 0, "{out}\n{err}");
     let r: Value = serde_json::from_str(&out).unwrap();
+    assert_valid("rollout", "policy rollout --format json (a one-gateway group)", &r);
     assert_eq!(r["outcome"], "completed", "{r:#}");
     assert!(
         err.contains("watching its verdict mix on the old config first"),
@@ -446,7 +462,7 @@ fn a_one_gateway_group_is_gated_against_its_own_mix_and_a_gateway_listed_twice_i
     );
 }
 
-/// SPEC §6: an address an instance overrides on its command line is not the file's to change,
+/// An address an instance overrides on its command line is not the file's to change,
 /// so a new file that names other addresses is a hot change for it, not a restart.
 #[test]
 fn a_new_address_is_no_restart_for_an_instance_that_overrides_it() {
@@ -496,6 +512,11 @@ fn a_new_address_is_no_restart_for_an_instance_that_overrides_it() {
     );
     assert_eq!(code, 0, "{out}\n{err}");
     let r: Value = serde_json::from_str(&out).unwrap();
+    assert_valid(
+        "rollout",
+        "policy rollout --dry-run --format json (an instance that overrides its addresses)",
+        &r,
+    );
     assert_eq!(r["plan"][0]["class"], "hot", "{r:#}");
 }
 

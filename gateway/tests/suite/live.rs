@@ -186,6 +186,11 @@ fn the_cli_spawns_the_gateway_and_writes_json_and_html() {
         String::from_utf8_lossy(&out.stderr)
     );
     let r: Value = serde_json::from_str(&stdout).unwrap();
+    crate::output_schemas::assert_valid(
+        "replay-live",
+        "policy replay --live --mock --format json (spawn mode)",
+        &r,
+    );
     for key in [
         "requests",
         "dropped",
@@ -201,7 +206,7 @@ fn the_cli_spawns_the_gateway_and_writes_json_and_html() {
         "reload_duration_ms",
         "errors",
     ] {
-        assert!(r.get(key).is_some(), "SPEC field {key} missing: {r:#}");
+        assert!(r.get(key).is_some(), "documented field {key} missing: {r:#}");
     }
     assert_eq!(r["reloads"], 6);
     assert_eq!(r["versions_seen"].as_array().unwrap().len(), 2);

@@ -1,9 +1,10 @@
-//! `policy gateway status|reload|revert` (SPEC §5), the real `policy` binary against the real
+//! `policy gateway status|reload|revert`, the real `policy` binary against the real
 //! gateway on loopback: a config lint refuses is never sent, a good one serves, revert brings
-//! the previous back, the history has SPEC §5's shape, and a refused token or a closed port
+//! the previous back, the history has its documented shape, and a refused token or a closed port
 //! end the command with exit 2 and a message that says what to do.
 
 use crate::configs::{mock_config, FULL_CHAIN};
+use crate::output_schemas::assert_valid;
 use crate::support::{Gateway, Opts};
 use serde_json::Value;
 use std::path::PathBuf;
@@ -102,6 +103,11 @@ fn reload_lints_first_and_revert_brings_the_previous_back() {
     );
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["summary"]["errors"], 1, "{v}");
+    assert_valid(
+        "lint",
+        "policy gateway reload --format json (a config with lint errors)",
+        &v,
+    );
 
     // A good one: the plan, then the gateway's answer; the new version serves.
     let good = write("good.yaml", mock_config("2.0.0", 0, FULL_CHAIN));
@@ -128,13 +134,14 @@ fn reload_lints_first_and_revert_brings_the_previous_back() {
     assert_eq!(o.status.code(), Some(0), "{o:?}");
     assert_eq!(served_version(&gw), "2.0.0");
 
-    // SPEC §5's shape, one entry per operation.
+    // The documented history shape, one entry per operation.
     let o = policy(
         &["gateway", "status", "--history", "--format", "json", "--admin", &admin],
         &[],
     );
     assert_eq!(o.status.code(), Some(0), "{o:?}");
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_valid("gateway-status", "policy gateway status --history --format json", &v);
     assert_eq!(v["version"], "2.0.0");
     assert!(v["hash"].as_str().unwrap().starts_with("sha256:"));
     assert_eq!(v["pid"], gw.pid());
@@ -171,6 +178,11 @@ fn reload_lints_first_and_revert_brings_the_previous_back() {
         &[],
     );
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_valid(
+        "gateway-status",
+        "policy gateway status --action revert --format json",
+        &v,
+    );
     assert_eq!(v["operations_history"].as_array().unwrap().len(), 2, "{v}");
 
     let o = policy(&["gateway", "status", "--history", "--admin", &admin], &[]);
@@ -301,7 +313,9 @@ fn status_names_the_active_configs_source_and_a_plain_reload_warns_when_it_diffe
     let status = || -> Value {
         let o = policy(&["gateway", "status", "--format", "json", "--admin", &admin], &[]);
         assert_eq!(o.status.code(), Some(0), "{o:?}");
-        serde_json::from_slice(&o.stdout).unwrap()
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_valid("gateway-status", "policy gateway status --format json", &v);
+        v
     };
     let s = status();
     assert_eq!(s["source"]["kind"], "file", "{s}");

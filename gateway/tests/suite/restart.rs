@@ -324,6 +324,11 @@ fn the_cli_proves_restarts_and_its_report_marks_them() {
         String::from_utf8_lossy(&out.stderr)
     );
     let r: Value = serde_json::from_str(&stdout).unwrap();
+    crate::output_schemas::assert_valid(
+        "replay-live",
+        "policy replay --live --mock --reload-via restart --format json",
+        &r,
+    );
     assert_eq!(r["reload_via"], "restart");
     assert_eq!(r["reload_failures"], 0);
     let events = r["reload_events"].as_array().unwrap();
