@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Pack the release binaries of one target the way action/install.sh unpacks them:
 # dist/policy-VERSION-TARGET.tar.gz (zip on Windows) holding policy-VERSION-TARGET/{policy,
-# policy-gateway, README.md}, and next to it the archive's SHA-256 file (`HEX  NAME`).
+# policy-gateway, README.md, docs/, schema/} (the README links into docs/ and schema/), and
+# next to it the archive's SHA-256 file (`HEX  NAME`).
 #   .github/release/package.sh TARGET TAG      e.g. x86_64-unknown-linux-gnu v0.2.0
 set -euo pipefail
 target=$1
@@ -16,7 +17,7 @@ for bin in policy policy-gateway; do
   fi
 done
 [ -f "dist/$name/policy$exe" ] || { echo "no policy binary for $target" >&2; exit 1; }
-cp README.md "dist/$name/"
+cp -R README.md docs schema "dist/$name/"
 cd dist
 if [ -n "$exe" ]; then
   7z a -tzip "$name.zip" "$name" >/dev/null
