@@ -76,6 +76,7 @@ fn bench(c: &mut Criterion) {
                 body: support::chat_body_1k(i),
                 ..Request::default()
             },
+            expect_status: None,
         })
         .collect();
     let mut g = c.benchmark_group("replay");

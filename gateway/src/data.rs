@@ -190,6 +190,8 @@ async fn completion(
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             body: value.clone(),
+            // Written as the request arrives, before it is answered.
+            expect_status: None,
         };
         gw.journal
             .append(file, &serde_json::to_value(&line).expect("a traffic line serialises"));

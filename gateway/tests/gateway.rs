@@ -77,6 +77,9 @@ mod load;
 #[path = "suite/live.rs"]
 mod live;
 
+#[path = "suite/command_mode.rs"]
+mod command_mode;
+
 #[path = "suite/restart.rs"]
 mod restart;
 

@@ -109,6 +109,7 @@ pub fn run(args: DemoArgs) -> Result<Outcome, CliError> {
         reloads: 20,
         via: Via::Admin,
         timeout: Duration::from_secs(10),
+        command: None,
     };
     let (a, b) = (configs.remove(0), configs.remove(0));
     let (report, _) = spawned::run_spawned(&bin, (A.0.into(), a), (B.0.into(), b), true, &recorded, &opts)?;

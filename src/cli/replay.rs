@@ -57,6 +57,9 @@ pub enum Format {
 
 /// Run `policy replay`.
 pub fn run(args: ReplayArgs) -> Result<Outcome, CliError> {
+    if args.live && args.live_args.reload_cmd.is_some() {
+        return run_command_mode(&args);
+    }
     let loaded = load_all([lint::load_config(&args.old), lint::load_config(&args.new)])?;
     let (old, new) = match loaded {
         Loaded::Valid(mut both) => {
@@ -113,6 +116,63 @@ pub fn run(args: ReplayArgs) -> Result<Outcome, CliError> {
     print(&out)?;
     let fail = (args.fail_on_change && report.changed > 0) || !unexpected.is_empty();
     Ok(if fail { Outcome::Findings } else { Outcome::Clean })
+}
+
+/// Command mode: OLD and NEW are the gateway's own files. Policy configs (a YAML mapping with
+/// `pack:`) are linted as everywhere else — errors are printed and the run refused — and, when
+/// both are, the verdict checks run; any other file is taken as it is.
+fn run_command_mode(args: &ReplayArgs) -> Result<Outcome, CliError> {
+    let mut inputs = Vec::new();
+    let mut invalid = Vec::new();
+    for path in [&args.old, &args.new] {
+        let bytes = std::fs::read(path).map_err(|source| CliError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let config = if looks_like_policy_config(&bytes) {
+            match lint::load_config(path) {
+                Ok((config, _)) => Some(config),
+                Err(lint::LoadError::Invalid { report, .. }) => {
+                    invalid.push(*report);
+                    None
+                }
+                Err(e) => return Err(e.into()),
+            }
+        } else {
+            None
+        };
+        inputs.push(live::CommandInput {
+            name: path.display().to_string(),
+            bytes,
+            config,
+        });
+    }
+    if !invalid.is_empty() {
+        let text = match args.format {
+            Format::Json => lint::render::json::render(&invalid),
+            Format::Human => lint_human::render(&invalid, lint_human::Style::detect()),
+        };
+        print(&text)?;
+        return Ok(Outcome::Findings);
+    }
+    let (requests, skipped) = read_traffic(&args.traffic)?;
+    if args.strict && !skipped.is_empty() {
+        return Err(CliError::Traffic {
+            path: args.traffic.display().to_string(),
+            count: skipped.len(),
+        });
+    }
+    let b = inputs.pop().expect("two inputs");
+    let a = inputs.pop().expect("two inputs");
+    live::run_command(&args.live_args, a, b, &requests, args.format == Format::Json)
+}
+
+/// Whether a file is meant as a policy config: YAML whose top level is a mapping with `pack`.
+fn looks_like_policy_config(bytes: &[u8]) -> bool {
+    std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|text| policy_config::yaml::parse(text).ok())
+        .is_some_and(|doc| doc.value.get("pack").is_some())
 }
 
 fn read_expect(path: &std::path::Path) -> Result<BTreeSet<String>, CliError> {

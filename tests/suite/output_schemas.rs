@@ -472,12 +472,22 @@ fn schema_enums_match_the_code() {
     let live = schema("replay-live");
     let via: Vec<Option<String>> = policy_replay::live::Via::ALL
         .iter()
+        .chain([&policy_replay::live::Via::Command])
         .map(|v| Some(v.as_str().to_string()))
         .collect();
     assert_eq!(
         names(&live["properties"]["reload_via"]["enum"]),
         via,
         "replay-live: reload_via"
+    );
+    let kinds: Vec<Option<String>> = policy_replay::live::DROP_KINDS
+        .iter()
+        .map(|k| Some(k.to_string()))
+        .collect();
+    assert_eq!(
+        names(&live["properties"]["dropped_by_kind"]["required"]),
+        kinds,
+        "replay-live: dropped_by_kind"
     );
     let rollout = schema("rollout");
     let shift: Vec<Option<String>> = rollout["properties"]["predicted_shift"]["required"]

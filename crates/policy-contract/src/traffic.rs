@@ -31,6 +31,10 @@ pub struct Line {
     pub headers: BTreeMap<String, String>,
     /// The JSON body.
     pub body: Value,
+    /// The HTTP status the request was answered with when it was recorded; optional. The live
+    /// harness counts an answer with another status as `status_changed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_status: Option<u16>,
 }
 
 /// An optional id: a string, or a number read as its decimal text.

@@ -118,12 +118,15 @@ pub(crate) fn plot(r: &Report) -> String {
         );
     }
     for b in r.timeline.iter().filter(|b| b.dropped > 0) {
+        let kinds: Vec<String> = b.dropped_by_kind.iter().map(|(k, n)| format!("{k} {n}")).collect();
         let _ = write!(
             svg,
-            r##"<rect x="{:.1}" y="{}" width="3" height="8" fill="#c00"><title>{} dropped</title></rect>"##,
+            r##"<rect x="{:.1}" y="{}" width="3" height="8" fill="#c00"><title>{:.1} s: {} dropped ({})</title></rect>"##,
             x(b.t),
             H - BOTTOM - 8.0,
-            b.dropped
+            b.t,
+            b.dropped,
+            esc(&kinds.join(", "))
         );
     }
     let _ = write!(
@@ -178,6 +181,21 @@ pub fn render(r: &Report, diff: Option<&offline::Report>) -> String {
     ] {
         let c = if n == 0 { "#2a2" } else { "#c00" };
         let _ = write!(h, r#"<tr><td>{name}</td><td class="n" style="color:{c}">{n}</td></tr>"#);
+    }
+    for (kind, n) in r.dropped_by_kind.iter().filter(|(_, n)| **n > 0) {
+        let _ = write!(
+            h,
+            r#"<tr><td>&nbsp;&nbsp;dropped: {}</td><td class="n">{n}</td></tr>"#,
+            esc(kind)
+        );
+    }
+    let _ = write!(
+        h,
+        r#"<tr><td>status changed (against the recording)</td><td class="n">{}</td></tr>"#,
+        r.status_changed
+    );
+    if !r.verdict_checks {
+        h.push_str("<tr><td>verdict checks</td><td>skipped: not both policy configs</td></tr>");
     }
     let _ = write!(
         h,

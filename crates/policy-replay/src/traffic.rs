@@ -21,6 +21,9 @@ pub struct Recorded {
     pub method: String,
     /// The request as the engine sees it.
     pub request: Request,
+    /// The status it was answered with when recorded (`expect_status` in JSON Lines, the
+    /// response's status in HAR), if the recording says.
+    pub expect_status: Option<u16>,
 }
 
 /// A line or entry that could not be read.
@@ -142,6 +145,7 @@ fn parse_jsonl(bytes: &[u8]) -> (Vec<Recorded>, Vec<TrafficError>) {
                     .collect(),
                 body: line.body,
             },
+            expect_status: line.expect_status,
         });
     }
     (ok, errors)
@@ -219,6 +223,11 @@ fn parse_har(text: &str) -> Result<(Vec<Recorded>, Vec<TrafficError>), HarError>
                 headers,
                 body,
             },
+            expect_status: entry
+                .pointer("/response/status")
+                .and_then(Value::as_u64)
+                .and_then(|s| u16::try_from(s).ok())
+                .filter(|s| (100..600).contains(s)),
         });
     }
     Ok((ok, errors))

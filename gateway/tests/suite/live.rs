@@ -46,6 +46,7 @@ fn options(via: Via, reloads: usize) -> Options {
         reloads,
         via,
         timeout: Duration::from_secs(10),
+        command: None,
     }
 }
 

@@ -81,6 +81,7 @@ fn ten_restarts_under_load_drop_nothing_and_each_response_has_one_config_and_one
         reloads: 10,
         via: Via::Restart,
         timeout: Duration::from_secs(10),
+        command: None,
     };
     let ep = Endpoint {
         data: gw.data,

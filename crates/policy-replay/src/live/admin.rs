@@ -110,6 +110,8 @@ pub(super) async fn switch(
         error: None,
         kind: if via == Via::Restart { Via::Restart } else { Via::Admin },
         pid: None,
+        command_exit: None,
+        observed_ms: None,
     };
     if via == Via::Restart {
         let result = restart_onto(ep, status, side).await;

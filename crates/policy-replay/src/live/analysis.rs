@@ -4,7 +4,7 @@
 //!
 //! Pure computation over what `load` and `admin` recorded: no I/O.
 
-use super::load::{Outcome, Sample};
+use super::load::{Outcome, Sample, DROP_KINDS};
 use super::options::{Options, Via};
 use super::plan::Plan;
 use hdrhistogram::Histogram;
@@ -37,6 +37,13 @@ pub struct ReloadEvent {
     /// The process serving after it (restarts: the new one).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
+    /// Command mode: the reload command's exit status (`None`: killed at the switch timeout).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command_exit: Option<i32>,
+    /// Command mode: milliseconds from the switch's start to the first response from the side
+    /// (to the command's exit without an attribution header).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed_ms: Option<f64>,
 }
 
 /// One gateway process as the responses saw it (`x-policy-instance`).
@@ -95,15 +102,36 @@ pub struct Bucket {
     pub max: f64,
     /// Drops in it.
     pub dropped: u64,
+    /// Those drops by kind (kinds with none left out).
+    pub dropped_by_kind: BTreeMap<String, u64>,
 }
 
 /// The result of `policy replay --live` (schema/output/replay-live.schema.json, plus more).
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// `spawn` (a policy-gateway started for the run), `attach` (a running one, switched over
+    /// its admin plane) or `command` (any gateway, switched by the operator's command).
+    pub mode: &'static str,
     /// Requests sent.
     pub requests: u64,
     /// Transport errors, timeouts, truncated bodies and 5xx.
     pub dropped: u64,
+    /// `dropped` by kind: every kind of [`DROP_KINDS`], zeros included.
+    pub dropped_by_kind: BTreeMap<String, u64>,
+    /// Answers whose status differs from the one the traffic recorded (`expect_status`, a
+    /// HAR entry's response). It fails the run when the verdict checks do not run.
+    pub status_changed: u64,
+    /// Whether the verdict checks ran (both configs are policy configs); without them only
+    /// drops, attribution, switches and statuses are checked.
+    pub verdict_checks: bool,
+    /// The response header responses are attributed by (`None`: not attributed).
+    pub attribute_header: Option<String>,
+    /// Command mode: every switch, with the command's exit status and how long it took to be
+    /// observed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub switches: Vec<Switch>,
+    /// Whether the run was cut short (Ctrl-C); such a run does not pass.
+    pub interrupted: bool,
     /// Responses whose config hash is neither A's nor B's (or missing).
     pub unattributed: u64,
     /// Verdicts that differ from the offline engine's for the config that answered.
@@ -164,10 +192,27 @@ pub struct ConfigSummary {
     pub label: &'static str,
     /// Where it came from (the path as given).
     pub source: String,
-    /// `pack.version`.
+    /// `pack.version` (empty for a file that is not a policy config).
     pub version: String,
-    /// The hash responses are attributed by.
+    /// Its config hash (empty for a file that is not a policy config).
     pub hash: String,
+    /// The value of the attribution header it answers with (given, or learned during the run;
+    /// `None` when it never answered or responses are not attributed).
+    pub id: Option<String>,
+}
+
+/// One switch of command mode, as the report lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Switch {
+    /// `old` (A) or `new` (B).
+    pub side: &'static str,
+    /// The reload command's exit status (`None`: killed at the switch timeout).
+    pub command_exit: Option<i32>,
+    /// Milliseconds from the switch's start until it was observed (`None`: it was not).
+    pub observed_ms: Option<f64>,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// What counts as "near a reload": from the trigger to this long after its confirmation.
@@ -220,12 +265,45 @@ fn findings(map: BTreeMap<String, Tally>) -> Vec<Finding> {
 pub(super) fn analyse(
     plan: &Plan,
     opts: &Options,
-    mut samples: Vec<Sample>,
+    samples: Vec<Sample>,
     events: Vec<ReloadEvent>,
     elapsed: Duration,
     final_hash: Option<String>,
 ) -> Report {
+    let ids = plan.attribution.as_ref().map(|a| a.ids.clone());
+    analyse_with(plan, opts, samples, events, elapsed, final_hash, ids)
+}
+
+/// "r12 (a reused connection 3.214 s old, 4.1 ms after switch 3 to B)": where a drop happened.
+fn drop_context(id: &str, s: &Sample, events: &[ReloadEvent]) -> String {
+    let conn = if s.reused {
+        format!("a reused connection {:.3} s old", s.conn_age_us as f64 / 1e6)
+    } else {
+        "a fresh connection".to_string()
+    };
+    let at_s = s.at_us as f64 / 1e6;
+    let since = match events.iter().rev().find(|e| e.at_s <= at_s) {
+        Some(e) => format!("{:.1} ms after switch {} to {}", (at_s - e.at_s) * 1000.0, e.n, e.to),
+        None => "before the first switch".to_string(),
+    };
+    format!("{id} ({conn}, {since})")
+}
+
+/// [`analyse`] with the attribution values as they are known at the end of the run (command
+/// mode learns them); `None` when responses are not attributed.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn analyse_with(
+    plan: &Plan,
+    opts: &Options,
+    mut samples: Vec<Sample>,
+    events: Vec<ReloadEvent>,
+    elapsed: Duration,
+    final_hash: Option<String>,
+    ids: Option<[Option<String>; 2]>,
+) -> Report {
     samples.sort_by_key(|s| s.at_us);
+    let mut dropped_by_kind: BTreeMap<String, u64> = DROP_KINDS.iter().map(|k| (k.to_string(), 0)).collect();
+    let mut status_changed = 0;
     let (mut all, mut near, mut steady) = (histogram(), histogram(), histogram());
     let windows: Vec<(u64, u64)> = events
         .iter()
@@ -244,21 +322,25 @@ pub(super) fn analyse(
     let mut processes: Vec<ProcessSummary> = Vec::new();
     let bucket_us = BUCKET.as_micros() as u64;
     let buckets = (elapsed.as_micros() as u64 / bucket_us + 1) as usize;
-    let mut timeline: Vec<(Histogram<u64>, u64)> = (0..buckets).map(|_| (histogram(), 0)).collect();
+    let mut timeline: Vec<(Histogram<u64>, BTreeMap<String, u64>)> =
+        (0..buckets).map(|_| (histogram(), BTreeMap::new())).collect();
     for s in &samples {
         let slot = &mut timeline[((s.at_us / bucket_us) as usize).min(buckets - 1)];
         let req = &plan.requests[s.request as usize];
         match &s.outcome {
             Outcome::Error { kind, message } => {
                 dropped += 1;
-                slot.1 += 1;
-                bump(&mut errors, kind.to_string(), || format!("{}: {message}", req.id));
+                *slot.1.entry(kind.to_string()).or_default() += 1;
+                *dropped_by_kind.entry(kind.to_string()).or_default() += 1;
+                bump(&mut errors, kind.to_string(), || {
+                    format!("{}: {message}", drop_context(&req.id, s, &events))
+                });
                 continue;
             }
             Outcome::Response {
                 status,
                 verdict,
-                hash,
+                attributed: hash,
                 instance,
             } => {
                 let _ = all.record(s.latency_us.max(1));
@@ -275,23 +357,43 @@ pub(super) fn analyse(
                 }
                 if *status >= 500 {
                     dropped += 1;
-                    slot.1 += 1;
-                    bump(&mut errors, format!("status_{status}"), || {
+                    *slot.1.entry("status_5xx".into()).or_default() += 1;
+                    *dropped_by_kind.entry("status_5xx".into()).or_default() += 1;
+                    bump(&mut errors, "status_5xx".into(), || {
                         format!(
                             "{}: HTTP {status} from {}",
-                            req.id,
-                            hash.as_deref().unwrap_or("no config")
+                            drop_context(&req.id, s, &events),
+                            hash.as_deref().unwrap_or("no attributed config")
                         )
                     });
                     continue;
                 }
-                let side = plan.sides.iter().position(|x| Some(&x.hash) == hash.as_ref());
+                if req.expect_status.is_some_and(|e| e != *status) {
+                    status_changed += 1;
+                    bump(&mut other, "status_changed".into(), || {
+                        format!(
+                            "{}: HTTP {status}, recorded as {}",
+                            req.id,
+                            req.expect_status.unwrap_or_default()
+                        )
+                    });
+                }
+                let Some(ids) = &ids else {
+                    // Not attributed: nothing more to check of this answer.
+                    continue;
+                };
+                let side = ids.iter().position(|id| id.is_some() && id.as_ref() == hash.as_ref());
                 let Some(side) = side else {
                     unattributed += 1;
+                    let header = plan.attribution.as_ref().map_or("", |a| a.header.as_str());
+                    let name = |i: usize| ids[i].as_deref().unwrap_or("never seen").to_string();
                     bump(&mut other, "unattributed".into(), || {
                         format!(
-                            "{}: HTTP {status} with x-policy-config-hash {:?}, neither A ({}) nor B ({})",
-                            req.id, hash, plan.sides[0].hash, plan.sides[1].hash
+                            "{}: HTTP {status} with {header} {:?}, neither A ({}) nor B ({})",
+                            req.id,
+                            hash,
+                            name(0),
+                            name(1)
                         )
                     });
                     continue;
@@ -337,6 +439,9 @@ pub(super) fn analyse(
                     rate_limited += 1;
                     continue;
                 }
+                if !plan.checks {
+                    continue;
+                }
                 let expected = policy_contract::headers::verdict_value(req.expect[side]);
                 if verdict != expected {
                     mismatched += 1;
@@ -365,10 +470,32 @@ pub(super) fn analyse(
             format!("no request was answered ({requests} sent): the run proves nothing")
         });
     }
-    let passed = answered > 0 && dropped == 0 && unattributed == 0 && mismatched == 0 && reload_failures == 0;
+    let statuses_fail = !plan.checks && status_changed > 0;
+    let passed =
+        answered > 0 && dropped == 0 && unattributed == 0 && mismatched == 0 && reload_failures == 0 && !statuses_fail;
+    let switches = if opts.via == Via::Command {
+        events
+            .iter()
+            .map(|e| Switch {
+                side: if e.to == "A" { "old" } else { "new" },
+                command_exit: e.command_exit,
+                observed_ms: e.observed_ms.filter(|_| e.ok),
+                error: e.error.clone(),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     Report {
+        mode: if opts.via == Via::Command { "command" } else { "attach" },
         requests,
         dropped,
+        dropped_by_kind,
+        status_changed,
+        verdict_checks: plan.checks,
+        attribute_header: plan.attribution.as_ref().map(|a| a.header.clone()),
+        switches,
+        interrupted: false,
         unattributed,
         mismatched,
         rate_limited,
@@ -387,11 +514,13 @@ pub(super) fn analyse(
         configs: plan
             .sides
             .iter()
-            .map(|s| ConfigSummary {
+            .zip([0, 1])
+            .map(|(s, i)| ConfigSummary {
                 label: s.label,
                 source: s.name.clone(),
-                version: s.config.pack.version.clone(),
+                version: s.config.as_ref().map(|c| c.pack.version.clone()).unwrap_or_default(),
                 hash: s.hash.clone(),
+                id: ids.as_ref().and_then(|ids| ids[i].clone()),
             })
             .collect(),
         reload_events: events,
@@ -405,8 +534,9 @@ pub(super) fn analyse(
         timeline: timeline
             .into_iter()
             .enumerate()
-            .map(|(i, (h, dropped))| {
+            .map(|(i, (h, kinds))| {
                 let l = latency(&h);
+                let dropped = kinds.values().sum();
                 Bucket {
                     t: i as f64 * BUCKET.as_secs_f64(),
                     requests: h.len() + dropped,
@@ -414,6 +544,7 @@ pub(super) fn analyse(
                     p99: l.p99,
                     max: l.max,
                     dropped,
+                    dropped_by_kind: kinds,
                 }
             })
             .collect(),
@@ -453,6 +584,7 @@ mod tests {
             reloads: 0,
             via: Via::Admin,
             timeout: Duration::from_secs(1),
+            command: None,
         };
         let report = analyse(&plan(), &opts, Vec::new(), Vec::new(), Duration::from_secs(1), None);
         assert_eq!((report.requests, report.dropped, report.mismatched), (0, 0, 0));

@@ -7,6 +7,7 @@
 //! plan.rs      the two sides as the gateway will run them, the requests and their predictions
 //! load.rs      the load driver: keep-alive connections, closed loop or fixed rate, samples
 //! admin.rs     the reloader's switch (admin, SIGHUP, file) over `crate::admin_client`
+//! command.rs   command mode's switch: the operator's reload command, observed by attribution
 //! analysis.rs  the report: attribution, verdict checks, drops, latency, timeline
 //! spawned.rs   spawn mode: a policy-gateway started for the run on free loopback ports
 //! steady.rs    steady background load on several gateways (what a fleet rollout runs under)
@@ -19,14 +20,16 @@
 
 pub mod admin;
 mod analysis;
+mod command;
 mod load;
 mod options;
 mod plan;
 pub mod spawned;
 pub mod steady;
 
-pub use analysis::{Bucket, ConfigSummary, Finding, Latency, ProcessSummary, ReloadEvent, Report};
-pub use options::{Endpoint, LiveError, Options, Until, Via};
+pub use analysis::{Bucket, ConfigSummary, Finding, Latency, ProcessSummary, ReloadEvent, Report, Switch};
+pub use load::DROP_KINDS;
+pub use options::{Attribution, CommandMode, Endpoint, LiveError, Options, Until, Via};
 pub use plan::{Plan, Side};
 
 use std::sync::atomic::Ordering;
@@ -35,19 +38,154 @@ use std::time::{Duration, Instant};
 
 /// Run the live replay. Blocking: builds its own runtime.
 pub fn run(plan: &Plan, ep: &Endpoint, opts: &Options) -> Result<Report, LiveError> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    runtime()?.block_on(run_async(plan, ep, opts))
+}
+
+/// Run the live replay in command mode against the data plane at `data` (`opts.command` says
+/// how to switch). Blocking: builds its own runtime. Ctrl-C ends the load early; the report is
+/// still made, and the gateway's config file is put back on every way out.
+pub fn run_command(plan: &Plan, data: std::net::SocketAddr, opts: &Options) -> Result<Report, LiveError> {
+    runtime()?.block_on(run_command_async(plan, data, opts))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, LiveError> {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get().min(4)))
         .enable_all()
         .build()
-        .map_err(|e| LiveError::Gateway(format!("cannot start the runtime: {e}")))?;
-    rt.block_on(run_async(plan, ep, opts))
+        .map_err(|e| LiveError::Gateway(format!("cannot start the runtime: {e}")))
+}
+
+/// Wait until switch `i` of `n` is due (evenly spread over the run); `false` when the run
+/// ended first.
+async fn due(i: usize, n: usize, until: Until, start: Instant, progress: &load::Progress) -> bool {
+    let frac = i as f64 / (n + 1) as f64;
+    loop {
+        if progress.stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        let reached = match until {
+            Until::Duration(d) => start.elapsed().as_secs_f64() >= d.as_secs_f64() * frac,
+            Until::Requests(max) => progress.done.load(Ordering::Relaxed) as f64 >= max as f64 * frac,
+        };
+        if reached {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// After A was put in place before the run: when A's attribution value is known, probe with the
+/// first recorded request until the gateway answers as A (the load must not start on the
+/// config it ran before).
+async fn confirm_a(plan: &Plan, data: std::net::SocketAddr, within: Duration) -> Result<(), LiveError> {
+    let Some((header, id)) = plan
+        .attribution
+        .as_ref()
+        .and_then(|a| Some((a.header.as_str(), a.ids[0].as_deref()?)))
+    else {
+        return Ok(());
+    };
+    let req = &plan.requests[0];
+    let sent = (req.path.as_str(), req.headers.as_slice(), &req.body);
+    let deadline = Instant::now() + within;
+    let mut conn = load::Conn::default();
+    let mut last = None;
+    while Instant::now() < deadline {
+        if let load::Outcome::Response { attributed, .. } = load::exchange(&mut conn, data, sent, Some(header)).await {
+            if attributed.as_deref() == Some(id) {
+                return Ok(());
+            }
+            last = attributed;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Err(LiveError::Gateway(format!(
+        "A ({}) was put in place and the reload command ran before the run, but within {within:?} the gateway still answered with {header} {last:?}, not {id:?}",
+        plan.sides[0].name
+    )))
+}
+
+async fn run_command_async(plan: &Plan, data: std::net::SocketAddr, opts: &Options) -> Result<Report, LiveError> {
+    let mode = opts
+        .command
+        .clone()
+        .ok_or_else(|| LiveError::Setup("command mode without a reload command".into()))?;
+    let restore = command::Restore::take(&mode).map_err(LiveError::Setup)?;
+    let progress = Arc::new(load::Progress::default());
+    let sightings = Arc::new(load::Sightings::default());
+    let mut observer = command::Observer {
+        ids: plan.attribution.as_ref().map(|a| a.ids.clone()),
+        sightings: Arc::clone(&sightings),
+        on: 0,
+    };
+    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    {
+        let (progress, interrupted) = (Arc::clone(&progress), Arc::clone(&interrupted));
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                interrupted.store(true, Ordering::Relaxed);
+                progress.stop.store(true, Ordering::Relaxed);
+            }
+        });
+    }
+    // The file in place is not A: put A in place first (not one of the run's switches).
+    if restore.as_ref().is_some_and(|r| r.differs_from(&plan.sides[0].bytes)) {
+        // No load runs yet to observe it by: the command's exit status is all there is.
+        let mut blind = command::Observer {
+            ids: None,
+            sightings: Arc::clone(&sightings),
+            on: 1,
+        };
+        let first = command::switch(&mode, &plan.sides, 0, &mut blind, Instant::now(), &progress.stop).await;
+        if !first.ok {
+            return Err(LiveError::Gateway(format!(
+                "switching the gateway to A ({}) before the run failed: {}",
+                plan.sides[0].name,
+                first.error.unwrap_or_default()
+            )));
+        }
+        confirm_a(plan, data, mode.switch_timeout).await?;
+    }
+    let start = Instant::now();
+    let workers = load::start(plan, data, opts, start, &progress, &sightings);
+    let reloader = {
+        let progress = Arc::clone(&progress);
+        let (n, until, sides) = (opts.reloads, opts.until, plan.sides.clone());
+        tokio::spawn(async move {
+            let mut events = Vec::new();
+            for i in 1..=n {
+                if !due(i, n, until, start, &progress).await {
+                    break;
+                }
+                let mut ev = command::switch(&mode, &sides, i % 2, &mut observer, start, &progress.stop).await;
+                ev.n = i;
+                events.push(ev);
+            }
+            (events, observer.ids)
+        })
+    };
+    let mut samples = Vec::new();
+    for w in workers {
+        samples.extend(w.await.unwrap_or_default());
+    }
+    progress.stop.store(true, Ordering::Relaxed);
+    let (events, ids) = reloader.await.unwrap_or_default();
+    drop(restore);
+    let elapsed = start.elapsed();
+    let mut report = analysis::analyse_with(plan, opts, samples, events, elapsed, None, ids);
+    if interrupted.load(Ordering::Relaxed) {
+        report.interrupted = true;
+        report.passed = false;
+    }
+    Ok(report)
 }
 
 async fn run_async(plan: &Plan, ep: &Endpoint, opts: &Options) -> Result<Report, LiveError> {
     let mut ep = ep.clone();
     let mut status = admin::status(&ep).await?;
     let original = match opts.via {
-        Via::Admin | Via::Restart => None,
+        Via::Admin | Via::Restart | Via::Command => None,
         Via::Sighup | Via::File => {
             let path = std::path::PathBuf::from(&status.config_path);
             let bytes = std::fs::read(&path)
@@ -70,7 +208,8 @@ async fn run_async(plan: &Plan, ep: &Endpoint, opts: &Options) -> Result<Report,
     }
     let start = Instant::now();
     let progress = Arc::new(load::Progress::default());
-    let workers = load::start(plan, ep.data, opts, start, &progress);
+    let sightings = Arc::new(load::Sightings::default());
+    let workers = load::start(plan, ep.data, opts, start, &progress, &sightings);
     // The reloader: evenly spread over the run, alternating B, A, B, …
     let events = Arc::new(Mutex::new(Vec::new()));
     let reloader = {
@@ -80,18 +219,7 @@ async fn run_async(plan: &Plan, ep: &Endpoint, opts: &Options) -> Result<Report,
         let mut status = status.clone();
         tokio::spawn(async move {
             for i in 1..=n {
-                let frac = i as f64 / (n + 1) as f64;
-                loop {
-                    let reached = match until {
-                        Until::Duration(d) => start.elapsed().as_secs_f64() >= d.as_secs_f64() * frac,
-                        Until::Requests(max) => progress.done.load(Ordering::Relaxed) as f64 >= max as f64 * frac,
-                    };
-                    if reached || progress.stop.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                }
-                if progress.stop.load(Ordering::Relaxed) {
+                if !due(i, n, until, start, &progress).await {
                     break;
                 }
                 let side = &sides[i % 2];

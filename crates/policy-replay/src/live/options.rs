@@ -18,13 +18,16 @@ pub enum Via {
     /// `POST /admin/restart` with the config as the body: a zero-drop restart, a new process
     /// each time (the second config runs in full, restart-class fields included).
     Restart,
+    /// Command mode: the operator's `--reload-cmd` after the side's file replaced
+    /// `--config-path`; any gateway. Chosen by `--reload-cmd`, not by `--reload-via`.
+    Command,
 }
 
 impl Via {
-    /// Every way, in the order `--reload-via` lists them.
+    /// Every way `--reload-via` names, in its order (command mode is chosen by `--reload-cmd`).
     pub const ALL: [Via; 4] = [Via::Admin, Via::Sighup, Via::File, Via::Restart];
 
-    /// The way named `name` (`admin`, `sighup`, `file` or `restart`).
+    /// The way `--reload-via` names `name` (`admin`, `sighup`, `file` or `restart`).
     pub fn from_name(name: &str) -> Option<Via> {
         Via::ALL.into_iter().find(|v| v.as_str() == name)
     }
@@ -36,6 +39,7 @@ impl Via {
             Via::Sighup => "sighup",
             Via::File => "file",
             Via::Restart => "restart",
+            Via::Command => "command",
         }
     }
 }
@@ -75,6 +79,33 @@ pub struct Options {
     pub via: Via,
     /// A request not answered within this is a drop (`timeout`).
     pub timeout: Duration,
+    /// Command mode's settings; `None` in spawn and attach modes.
+    pub command: Option<CommandMode>,
+}
+
+/// Command mode: how the operator's gateway is switched, and how long a switch may take to be
+/// observed.
+#[derive(Debug, Clone)]
+pub struct CommandMode {
+    /// Run with `sh -c` for each switch, with `POLICY_SIDE` (`old` or `new`) and
+    /// `POLICY_CONFIG_PATH` in its environment.
+    pub cmd: String,
+    /// The gateway's config file: replaced (by rename) with the side's bytes before the command
+    /// runs, and put back at the end.
+    pub config_path: Option<std::path::PathBuf>,
+    /// A switch not observed within this (or a command still running) is a reload failure.
+    pub switch_timeout: Duration,
+}
+
+/// How a response is attributed to A or B: a response header, and the value each side answers
+/// with (learned during the run where not given: the value answering before the first switch is
+/// A's, the first other value after it is B's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attribution {
+    /// The header, lower case.
+    pub header: String,
+    /// A's value and B's value.
+    pub ids: [Option<String>; 2],
 }
 
 /// Why the live replay could not run (as opposed to ran and found problems).

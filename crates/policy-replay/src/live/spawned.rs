@@ -108,7 +108,8 @@ pub fn run_spawned(
     if let Some(pid) = successor.filter(|p| *p != spawned.process.pid()) {
         crate::process::stop_pid(pid, crate::process::STOP_GRACE);
     }
-    let report =
+    let mut report =
         report.map_err(|e| LiveError::Gateway(format!("{e}\npolicy-gateway's log:\n{}", spawned.process.log())))?;
+    report.mode = "spawn";
     Ok((report, plan))
 }

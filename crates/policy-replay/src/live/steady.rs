@@ -3,11 +3,12 @@
 //! kept per gateway. What a fleet rollout is watched under (its verdict-mix gate needs live
 //! traffic); it checks nothing itself.
 
-use super::load::{exchange, Outcome};
+use super::load::{exchange, Conn, Outcome};
 use super::options::LiveError;
 use super::plan::wire;
 use crate::traffic::Recorded;
 use bytes::Bytes;
+use policy_contract::headers;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -65,20 +66,25 @@ impl Steady {
                         let (requests, stop) = (Arc::clone(&requests), Arc::clone(&flag));
                         tasks.push(tokio::spawn(async move {
                             let mut seen = Vec::new();
-                            let mut conn = None;
+                            let mut conn = Conn::default();
                             let mut i = c;
                             while !stop.load(Ordering::Relaxed) && tokio::time::Instant::now() < deadline {
                                 let (path, headers, body) = &requests[i % requests.len()];
                                 i += 1;
                                 let outcome = tokio::time::timeout(
                                     TIMEOUT,
-                                    exchange(&mut conn, addr, path, headers, body.clone()),
+                                    exchange(
+                                        &mut conn,
+                                        addr,
+                                        (path.as_str(), headers.as_slice(), body),
+                                        Some(headers::CONFIG_HASH),
+                                    ),
                                 )
                                 .await;
                                 let (status, hash) = match outcome {
-                                    Ok(Outcome::Response { status, hash, .. }) => (status, hash),
+                                    Ok(Outcome::Response { status, attributed, .. }) => (status, attributed),
                                     _ => {
-                                        conn = None;
+                                        conn = Conn::default();
                                         (0, None)
                                     }
                                 };
