@@ -83,7 +83,7 @@ pub struct LiveArgs {
     pub new_id: Option<String>,
     /// Live, command mode: a switch not observed within this, or a command still running,
     /// is a reload failure.
-    #[arg(long, default_value = "10s", value_name = "DURATION")]
+    #[arg(long, default_value = "10s", value_name = "DURATION", requires = "reload_cmd")]
     pub switch_timeout: String,
 }
 

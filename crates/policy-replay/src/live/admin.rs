@@ -42,14 +42,20 @@ pub async fn reload(ep: &Endpoint, text: &str) -> Result<(u16, Answer), LiveErro
 }
 
 /// Replace `path` the way editors do (temp file, then rename), so a watcher never reads half.
+/// A symlink is followed (its target is replaced, the link stays), and the file keeps its
+/// permissions.
 pub(super) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.policy-replay.tmp"));
     std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
+    if let Ok(meta) = std::fs::metadata(&path) {
+        std::fs::set_permissions(&tmp, meta.permissions())?;
+    }
+    std::fs::rename(&tmp, &path)
 }
 
 /// `POST /admin/restart` with `text` as the body: the status code and the gateway's answer.

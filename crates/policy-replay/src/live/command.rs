@@ -137,7 +137,7 @@ pub(super) async fn switch(
             super::admin::write_atomically(path, &side.bytes)
                 .map_err(|e| format!("cannot write {} to {}: {e}", side.name, path.display()))?;
         }
-        let (exit, stderr) = run(mode, to, mode.switch_timeout).await;
+        let (exit, stderr) = run(mode, if to == 0 { "old" } else { "new" }, mode.switch_timeout).await;
         ev.command_exit = exit;
         let ran = start.elapsed() - began;
         match exit {
@@ -172,12 +172,18 @@ pub(super) async fn switch(
                 observer.on = to;
                 return Ok(());
             }
-            if start.elapsed() >= deadline || stop.load(Ordering::Relaxed) {
+            let ended = stop.load(Ordering::Relaxed);
+            if start.elapsed() >= deadline || ended {
                 let ids = observer.ids.as_ref().expect("attribution");
-                let value = ids[to].as_deref().map_or("a new value".to_string(), |v| format!("{v:?}"));
+                let value = ids[to].as_deref().map_or("a new value".to_string(), |v| format!("\"{v}\""));
+                let within = if ended {
+                    format!("before the run ended, {:.0} ms after the switch", (start.elapsed() - began).as_secs_f64() * 1000.0)
+                } else {
+                    format!("within {:?} of the switch", mode.switch_timeout)
+                };
                 return Err(format!(
-                    "accepted but not applied: the reload command exited 0, but no response carried {value} for {} within {:?} of the switch",
-                    side.label, mode.switch_timeout
+                    "accepted but not applied: the reload command exited 0, but no response carried {value} for {} {within}",
+                    side.label
                 ));
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
@@ -203,23 +209,24 @@ fn tail(stderr: &str) -> String {
     format!(" (stderr: {}{})", if start > 0 { "…" } else { "" }, &t[start..])
 }
 
-/// Run the reload command for side `to`: its exit status (`None` when it was killed at
-/// `limit`) and its stderr.
-async fn run(mode: &CommandMode, to: usize, limit: Duration) -> (Option<i32>, String) {
+/// Run the reload command with `POLICY_SIDE=side` (`old`, `new`, or `original` for the reload
+/// onto the file put back at the end): its exit status (`None` when it was killed at `limit`)
+/// and its stderr.
+pub(super) async fn run(mode: &CommandMode, side: &'static str, limit: Duration) -> (Option<i32>, String) {
     let cmd = mode.cmd.clone();
     let path = mode.config_path.clone();
-    tokio::task::spawn_blocking(move || run_blocking(&cmd, to, path.as_deref(), limit))
+    tokio::task::spawn_blocking(move || run_blocking(&cmd, side, path.as_deref(), limit))
         .await
         .unwrap_or_else(|e| (Some(-1), format!("the reload command's runner failed: {e}")))
 }
 
-fn run_blocking(cmd: &str, to: usize, path: Option<&Path>, limit: Duration) -> (Option<i32>, String) {
+fn run_blocking(cmd: &str, side: &str, path: Option<&Path>, limit: Duration) -> (Option<i32>, String) {
     use std::os::unix::process::CommandExt;
     let mut command = Command::new("sh");
     command
         .arg("-c")
         .arg(cmd)
-        .env("POLICY_SIDE", if to == 0 { "old" } else { "new" })
+        .env("POLICY_SIDE", side)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -101,8 +101,12 @@ async fn confirm_a(plan: &Plan, data: std::net::SocketAddr, within: Duration) ->
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     Err(LiveError::Gateway(format!(
-        "A ({}) was put in place and the reload command ran before the run, but within {within:?} the gateway still answered with {header} {last:?}, not {id:?}",
-        plan.sides[0].name
+        "A ({}) was put in place and the reload command ran before the run, but within {within:?} the gateway still answered with {}, not {header}: {id}",
+        plan.sides[0].name,
+        match last {
+            Some(v) => format!("{header}: {v}"),
+            None => format!("no {header} header"),
+        }
     )))
 }
 
@@ -112,6 +116,7 @@ async fn run_command_async(plan: &Plan, data: std::net::SocketAddr, opts: &Optio
         .clone()
         .ok_or_else(|| LiveError::Setup("command mode without a reload command".into()))?;
     let restore = command::Restore::take(&mode).map_err(LiveError::Setup)?;
+    let mode_for_restore = mode.clone();
     let progress = Arc::new(load::Progress::default());
     let sightings = Arc::new(load::Sightings::default());
     let mut observer = command::Observer {
@@ -171,7 +176,23 @@ async fn run_command_async(plan: &Plan, data: std::net::SocketAddr, opts: &Optio
     }
     progress.stop.store(true, Ordering::Relaxed);
     let (events, ids) = reloader.await.unwrap_or_default();
+    // The file goes back as it was; when the gateway was left on a side that is not that file,
+    // it is reloaded onto it (POLICY_SIDE=original), so that it serves what its file says.
+    let last = events.last().map_or(0, |e| usize::from(e.to == "B"));
+    let reload_back = restore
+        .as_ref()
+        .is_some_and(|r| r.differs_from(&plan.sides[last].bytes));
     drop(restore);
+    if reload_back {
+        let (exit, stderr) = command::run(&mode_for_restore, "original", mode_for_restore.switch_timeout).await;
+        if exit != Some(0) {
+            eprintln!(
+                "policy replay --live: the config file is back as it was, but reloading the gateway onto it failed ({}): {}",
+                exit.map_or("killed at the switch timeout".to_string(), |c| format!("exit {c}")),
+                stderr.trim()
+            );
+        }
+    }
     let elapsed = start.elapsed();
     let mut report = analysis::analyse_with(plan, opts, samples, events, elapsed, None, ids);
     if interrupted.load(Ordering::Relaxed) {
