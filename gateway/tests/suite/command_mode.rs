@@ -182,8 +182,8 @@ fn a_failing_or_hanging_reload_command_is_a_reload_failure() {
     );
 }
 
-/// Ctrl-C in the middle of a run: the report is still printed, the run does not pass, and the
-/// gateway's config file is what it was.
+/// Ctrl-C in the middle of a run: the report is still printed, the run does not pass, the
+/// gateway's config file is what it was, and the gateway is reloaded onto it.
 #[test]
 fn ctrl_c_puts_the_config_file_back() {
     let a = mock_config("1.0.0", 0, "pii-detector");
@@ -192,6 +192,7 @@ fn ctrl_c_puts_the_config_file_back() {
     std::fs::write(gw.path("a.yaml"), &a).unwrap();
     std::fs::write(gw.path("b.yaml"), &b).unwrap();
     let before = std::fs::read(&gw.config).unwrap();
+    let hash_before = gw.admin("GET", "/admin/status", None, "").json()["hash"].clone();
     let mut child = Command::new(policy_bin())
         .args(["replay", "--live", "--format", "json", "--traffic"])
         .arg(traffic())
@@ -220,6 +221,14 @@ fn ctrl_c_puts_the_config_file_back() {
         std::fs::read(&gw.config).unwrap(),
         before,
         "the config file is put back"
+    );
+    // And the gateway was reloaded onto it: it serves the config it started with again.
+    let serving = || gw.admin("GET", "/admin/status", None, "").json()["hash"].clone();
+    assert!(
+        eventually(Duration::from_secs(10), || serving() == hash_before),
+        "serves {} after the run, {hash_before} before\n{}",
+        serving(),
+        gw.log()
     );
 }
 

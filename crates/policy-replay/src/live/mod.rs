@@ -128,10 +128,22 @@ async fn run_command_async(plan: &Plan, data: std::net::SocketAddr, opts: &Optio
     {
         let (progress, interrupted) = (Arc::clone(&progress), Arc::clone(&interrupted));
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                interrupted.store(true, Ordering::Relaxed);
-                progress.stop.store(true, Ordering::Relaxed);
+            // Ctrl-C, or a SIGTERM from a CI runner or a supervisor: end the load, so that
+            // the file is put back and the report made.
+            let term = async {
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(mut s) => {
+                        s.recv().await;
+                    }
+                    Err(_) => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term => {}
             }
+            interrupted.store(true, Ordering::Relaxed);
+            progress.stop.store(true, Ordering::Relaxed);
         });
     }
     // The file in place is not A: put A in place first (not one of the run's switches).
