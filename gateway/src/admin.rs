@@ -1,5 +1,6 @@
 //! The admin plane, on its own listener: `POST /admin/reload`, `POST /admin/revert`,
-//! `GET /admin/status`, `GET /admin/history`, `GET /admin/config`, `GET /metrics`.
+//! `POST /admin/restart`, `GET /admin/status`, `GET /admin/history`, `GET /admin/config`,
+//! `POST|GET|DELETE /admin/shadow`, `GET /metrics`.
 //!
 //! Owns authentication (a bearer token from the env var named by `gateway.admin.token_env`,
 //! compared in constant time; missing or wrong -> 401 on every endpoint) and the JSON shapes.
@@ -52,6 +53,15 @@ async fn route(gw: &Arc<Gateway>, req: Request<Incoming>) -> Response<Body> {
             json_response(status, &answer)
         }
         (Method::GET, admin::STATUS) => json_response(StatusCode::OK, &status(&gw)),
+        (Method::POST, admin::SHADOW) => shadow_endpoint(&gw, req).await,
+        (Method::GET, admin::SHADOW) => match gw.shadow.load().as_deref() {
+            Some(s) => json_response(StatusCode::OK, &s.report(&gw.active.load().hash)),
+            None => no_shadow(),
+        },
+        (Method::DELETE, admin::SHADOW) => match crate::shadow::stop(&gw) {
+            Some(report) => json_response(StatusCode::OK, &report),
+            None => no_shadow(),
+        },
         (Method::GET, admin::CONFIG) => json_response(StatusCode::OK, &gw.active.load().config),
         (Method::GET, admin::HISTORY) => {
             let history = History {
@@ -76,11 +86,12 @@ async fn route(gw: &Arc<Gateway>, req: Request<Incoming>) -> Response<Body> {
         }
         (m, admin::RELOAD | admin::REVERT | admin::RESTART) => method_not_allowed(&m, &path, "POST"),
         (m, admin::STATUS | admin::HISTORY | admin::METRICS | admin::CONFIG) => method_not_allowed(&m, &path, "GET"),
+        (m, admin::SHADOW) => method_not_allowed(&m, &path, "POST, GET, DELETE"),
         (m, _) => error(
             StatusCode::NOT_FOUND,
             "invalid_request_error",
             "unknown_url",
-            &format!("no admin route for {m} {path}: POST /admin/reload, POST /admin/revert, POST /admin/restart, GET /admin/status, GET /admin/history, GET /admin/config, GET /metrics"),
+            &format!("no admin route for {m} {path}: POST /admin/reload, POST /admin/revert, POST /admin/restart, GET /admin/status, GET /admin/history, GET /admin/config, POST|GET|DELETE /admin/shadow, GET /metrics"),
             Map::new(),
         ),
     }
@@ -166,6 +177,46 @@ async fn reload_endpoint(gw: &Arc<Gateway>, req: Request<Incoming>) -> Response<
         _ => StatusCode::OK,
     };
     json_response(status, &answer)
+}
+
+/// `POST /admin/shadow`: 200 with the candidate's hash once it is evaluated beside the active
+/// config; 422 with the diagnostics when it does not lint or compile (nothing changes).
+async fn shadow_endpoint(gw: &Arc<Gateway>, req: Request<Incoming>) -> Response<Body> {
+    let bytes = match config_source(req).await {
+        Ok(Source::Text(bytes)) => bytes,
+        Ok(Source::File) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                "empty_body",
+                "POST /admin/shadow takes the candidate config's YAML as its body",
+                Map::new(),
+            )
+        }
+        Err(resp) => return resp,
+    };
+    match crate::shadow::start(gw, &bytes) {
+        Ok(started) => json_response(StatusCode::OK, &started),
+        Err(r) => {
+            let refused = admin::Rejected {
+                error: r.error,
+                diagnostics: Some(*r.diagnostics).filter(|d| !d.is_null()),
+                active: Some(gw.active.load().identity()),
+                operation: None,
+            };
+            json_response(StatusCode::UNPROCESSABLE_ENTITY, &refused)
+        }
+    }
+}
+
+fn no_shadow() -> Response<Body> {
+    error(
+        StatusCode::NOT_FOUND,
+        "invalid_request_error",
+        "no_shadow",
+        "no shadow candidate runs: POST /admin/shadow with a candidate config starts one",
+        Map::new(),
+    )
 }
 
 /// `POST /admin/restart`: 200 once the new process serves, 422 for an invalid config, 409

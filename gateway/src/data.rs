@@ -228,6 +228,11 @@ async fn completion(
             return (None, resp);
         }
     };
+    // The shadow candidate's verdict is counted, never served: it is evaluated before the
+    // upstream call only so that the request is not held for it afterwards.
+    if let Some(shadow) = gw.shadow.load().as_deref() {
+        shadow.observe(&gw.metrics, &request, received, &decision);
+    }
     let mut resp = respond(gw, active, &request, &decision, &parts.headers, id).await;
     if let Some(listed) = redaction_metadata(active, &decision) {
         resp.headers_mut()

@@ -110,6 +110,9 @@ pub struct Handover {
     /// Where `revert_to` came from (absent from a gateway that predates it).
     #[serde(default)]
     pub revert_origin: Option<Origin>,
+    /// The shadow candidate's text, when one runs: the new process shadows it too.
+    #[serde(default)]
+    pub shadow: Option<String>,
 }
 
 /// What the new process answers once it serves (one JSON line).

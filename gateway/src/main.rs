@@ -23,6 +23,7 @@
 //!                       hand over
 //! restart.rs            zero-drop restart, the old process's side: validate, hand over, record
 //! handover.rs           the handover protocol: sockets over SCM_RIGHTS, start the successor, ready
+//! shadow.rs             shadow evaluation: a candidate evaluated beside the active config, counted
 //! metrics.rs            the /metrics counters and their Prometheus rendering; reload error types
 //! http.rs               shared HTTP pieces: body type, JSON and error responses, 405, bounded reads,
 //!                       the SSE wrapper that ends open streams with an error event after a drain
@@ -54,6 +55,7 @@ mod probe;
 mod reload;
 mod restart;
 mod serve;
+mod shadow;
 mod state;
 mod state_dir;
 mod upstream;
@@ -243,6 +245,7 @@ async fn run(
     };
     let gw = Arc::new(Gateway {
         active: arc_swap::ArcSwap::new(Arc::clone(&active)),
+        shadow: arc_swap::ArcSwapOption::empty(),
         previous: Mutex::new(restored.previous.map(Arc::new)),
         reload_lock: tokio::sync::Mutex::new(()),
         config_path: args.config.clone(),
@@ -330,6 +333,17 @@ async fn run(
         }
     }
     persist::configs_changed(&gw);
+    // A shadow candidate the old process ran (a restart), or the state dir kept (a crash).
+    let shadow = match &upgrade {
+        Some(u) => u.handover.shadow.clone().map(String::into_bytes),
+        None => gw.state.as_ref().and_then(|s| s.read_config(state_dir::SHADOW_FILE)),
+    };
+    if let Some(text) = shadow {
+        if let Err(r) = shadow::start(&gw, &text) {
+            log("WARN", &format!("shadow: the candidate kept from before is not resumed: {}", r.error));
+            persist::shadow_changed(&gw);
+        }
+    }
     if let Some(name) = &active.config.gateway.admin.token_env {
         if std::env::var(name).map_or(true, |v| v.is_empty()) {
             log(

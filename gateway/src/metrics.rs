@@ -61,6 +61,10 @@ pub struct Metrics {
     /// sign that a change was seen and considered, where history and the reload counters stay
     /// still (a kubelet resync republishes identical content every minute or so).
     pub watch_skipped: AtomicU64,
+    /// Requests a shadow candidate evaluated (`gateway_shadow_requests_total`).
+    pub shadow_requests: AtomicU64,
+    /// Shadow evaluations by served and candidate verdict (`gateway_shadow_transitions_total`).
+    pub shadow_transitions: std::sync::Mutex<std::collections::BTreeMap<(&'static str, &'static str), u64>>,
 }
 
 /// `gateway_config_watcher_running`'s source.
@@ -163,6 +167,17 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition, with `active` describing the config in effect.
+    /// Count one shadow evaluation: the served verdict and the candidate's.
+    pub fn shadow(&self, from: &'static str, to: &'static str) {
+        self.shadow_requests.fetch_add(1, Ordering::Relaxed);
+        *self
+            .shadow_transitions
+            .lock()
+            .expect("shadow metrics lock")
+            .entry((from, to))
+            .or_default() += 1;
+    }
+
     pub fn render(&self, active: &ActiveInfo<'_>, audit: &crate::journal::AuditState, uptime_s: f64) -> String {
         use std::fmt::Write;
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
@@ -336,6 +351,25 @@ impl Metrics {
             "Seconds since the process started.",
         );
         let _ = writeln!(o, "gateway_uptime_seconds {uptime_s:.3}");
+        header(
+            o,
+            "gateway_shadow_requests_total",
+            "counter",
+            "Requests a shadow candidate evaluated beside the active config (never served).",
+        );
+        let _ = writeln!(o, "gateway_shadow_requests_total {}", get(&self.shadow_requests));
+        header(
+            o,
+            "gateway_shadow_transitions_total",
+            "counter",
+            "Shadow evaluations by the served verdict (from) and the candidate's (to).",
+        );
+        for ((from, to), n) in self.shadow_transitions.lock().expect("shadow metrics lock").iter() {
+            let _ = writeln!(
+                o,
+                "gateway_shadow_transitions_total{{from=\"{from}\",to=\"{to}\"}} {n}"
+            );
+        }
         out
     }
 }

@@ -112,3 +112,17 @@ pub fn configs_changed(gw: &Gateway) {
         }
     }
 }
+
+/// After the shadow candidate started, changed or stopped: keep its text in the state dir (or
+/// remove it), so a process started on the same dir after a crash shadows it again.
+pub fn shadow_changed(gw: &Gateway) {
+    if let Some(state) = &gw.state {
+        let shadow = gw.shadow.load_full();
+        if let Err(e) = state.write_shadow(shadow.as_deref().map(|s| &*s.source)) {
+            log(
+                "ERROR",
+                &format!("state dir: cannot write the shadow candidate in {}: {e}", state.dir().display()),
+            );
+        }
+    }
+}

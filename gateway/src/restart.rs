@@ -175,6 +175,11 @@ async fn run(gw: &Arc<Gateway>, source: Source, trigger: Trigger) -> (u16, Answe
         from: running.identity(),
         trigger,
         started_ms,
+        shadow: gw
+            .shadow
+            .load()
+            .as_deref()
+            .map(|s| String::from_utf8_lossy(&s.source).into_owned()),
     };
     let argv = gw.argv.clone();
     let outcome = tokio::task::spawn_blocking(move || start_successor(&argv, &handover, &fds)).await;

@@ -141,6 +141,9 @@ impl Active {
 pub struct Gateway {
     /// The config requests are admitted under.
     pub active: ArcSwap<Active>,
+    /// A candidate evaluated beside the active config on every request, never served
+    /// (`/admin/shadow`).
+    pub shadow: arc_swap::ArcSwapOption<crate::shadow::Shadow>,
     /// The config before the active one: what `/admin/revert` restores.
     pub previous: Mutex<Option<Arc<Active>>>,
     /// One reload (or revert) at a time, whatever triggered it.

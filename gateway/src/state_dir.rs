@@ -35,6 +35,8 @@ pub const HISTORY_FILE: &str = "history.json";
 pub const ACTIVE_FILE: &str = "active.yaml";
 /// The revert target's source text.
 pub const PREVIOUS_FILE: &str = "previous.yaml";
+/// The shadow candidate's text, while one runs (`/admin/shadow`).
+pub const SHADOW_FILE: &str = "shadow.yaml";
 
 /// Marks this module's temp files (`.NAME.tmp-PID`): a crash can leave one behind, and the
 /// next start removes it.
@@ -181,6 +183,19 @@ impl StateDir {
             },
         }
         write_atomic(&self.dir, ACTIVE_FILE, active)
+    }
+
+    /// Write the shadow candidate's text, or remove it when none runs.
+    pub fn write_shadow(&self, shadow: Option<&[u8]>) -> io::Result<()> {
+        let _one = self.writing.lock().expect("state dir lock");
+        match shadow {
+            Some(s) => write_atomic(&self.dir, SHADOW_FILE, s),
+            None => match std::fs::remove_file(self.dir.join(SHADOW_FILE)) {
+                Ok(()) => sync_dir(&self.dir),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(e),
+            },
+        }
     }
 }
 

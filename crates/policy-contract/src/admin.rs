@@ -23,6 +23,9 @@ pub const STATUS: &str = "/admin/status";
 pub const HISTORY: &str = "/admin/history";
 /// `GET`: Prometheus text exposition.
 pub const METRICS: &str = "/metrics";
+/// Shadow evaluation of a candidate config: `POST` (the candidate's YAML) starts or replaces
+/// it, `GET` reports what it would have decided, `DELETE` stops it with the final report.
+pub const SHADOW: &str = "/admin/shadow";
 /// `GET` on the data plane: liveness. 200 with [`Health`] while the process serves, whatever
 /// its targets' state.
 pub const HEALTH: &str = "/health";
@@ -48,6 +51,8 @@ pub fn schemas() -> Vec<(String, Value)> {
         one::<History>("admin-history", "GET /admin/history"),
         one::<Answer>("admin-answer", "POST /admin/reload, /admin/revert, /admin/restart"),
         one::<Health>("health", "GET /health, GET /health/ready"),
+        one::<ShadowStarted>("admin-shadow-started", "POST /admin/shadow"),
+        one::<ShadowReport>("admin-shadow", "GET /admin/shadow, DELETE /admin/shadow"),
     ]
 }
 
@@ -556,4 +561,68 @@ mod tests {
         let h: Health = serde_json::from_value(old).unwrap();
         assert!(!h.ready && h.targets.is_empty());
     }
+}
+
+/// The answer to `POST /admin/shadow`: the candidate now evaluated beside the active config.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct ShadowStarted {
+    /// The candidate's config hash (restart-class fields held at the running values).
+    pub shadow_hash: String,
+    /// When it started (RFC 3339, UTC); its counts run from here.
+    pub since: String,
+}
+
+/// `GET /admin/shadow` and the answer to `DELETE /admin/shadow`: what the candidate would have
+/// decided on every data-plane request since it started, against the verdict that was served.
+/// Counts are exact; examples are capped and hold no message text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct ShadowReport {
+    /// The config that served the requests (now).
+    pub active_hash: String,
+    /// The candidate's config hash.
+    pub shadow_hash: String,
+    /// When the shadow started (RFC 3339, UTC).
+    pub since: String,
+    /// Requests evaluated by both.
+    pub requests: u64,
+    /// Requests whose candidate verdict differs from the served one.
+    pub changed: u64,
+    /// `served->candidate` (e.g. `allow->block`, `redact->error`) and how many; changed
+    /// requests only.
+    pub transitions: std::collections::BTreeMap<String, u64>,
+    /// The rule that made each difference: the candidate's deciding rule, or the served one's
+    /// when the candidate allows.
+    pub by_rule: Vec<ShadowRule>,
+    /// At most 5 examples per transition, the first seen.
+    pub examples: Vec<ShadowExample>,
+}
+
+/// One rule's share of the differences.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct ShadowRule {
+    /// `policy/rule`, e.g. `content-filter/bulk-export`, `pii-detector/email`.
+    pub rule: String,
+    /// The served verdict.
+    pub from: String,
+    /// The candidate's verdict.
+    pub to: String,
+    /// How many requests.
+    pub count: u64,
+}
+
+/// One changed request, without its text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct ShadowExample {
+    /// The request's id (`x-request-id`).
+    pub request_id: String,
+    /// The served verdict.
+    pub from: String,
+    /// The candidate's verdict.
+    pub to: String,
+    /// The rule that made the difference.
+    pub rule: String,
 }
