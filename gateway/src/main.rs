@@ -340,7 +340,10 @@ async fn run(
     };
     if let Some(text) = shadow {
         if let Err(r) = shadow::start(&gw, &text) {
-            log("WARN", &format!("shadow: the candidate kept from before is not resumed: {}", r.error));
+            log(
+                "WARN",
+                &format!("shadow: the candidate kept from before is not resumed: {}", r.error),
+            );
             persist::shadow_changed(&gw);
         }
     }

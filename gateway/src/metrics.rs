@@ -365,10 +365,7 @@ impl Metrics {
             "Shadow evaluations by the served verdict (from) and the candidate's (to).",
         );
         for ((from, to), n) in self.shadow_transitions.lock().expect("shadow metrics lock").iter() {
-            let _ = writeln!(
-                o,
-                "gateway_shadow_transitions_total{{from=\"{from}\",to=\"{to}\"}} {n}"
-            );
+            let _ = writeln!(o, "gateway_shadow_transitions_total{{from=\"{from}\",to=\"{to}\"}} {n}");
         }
         out
     }

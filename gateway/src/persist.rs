@@ -121,7 +121,10 @@ pub fn shadow_changed(gw: &Gateway) {
         if let Err(e) = state.write_shadow(shadow.as_deref().map(|s| &*s.source)) {
             log(
                 "ERROR",
-                &format!("state dir: cannot write the shadow candidate in {}: {e}", state.dir().display()),
+                &format!(
+                    "state dir: cannot write the shadow candidate in {}: {e}",
+                    state.dir().display()
+                ),
             );
         }
     }

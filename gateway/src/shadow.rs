@@ -85,7 +85,11 @@ impl Shadow {
                 let to = d.verdict.as_str();
                 // The rule that made the difference: the candidate's when it decides
                 // something, else the served one's (which the candidate no longer applies).
-                let decider = if d.verdict == policy_contract::Verdict::Allow { served } else { &d };
+                let decider = if d.verdict == policy_contract::Verdict::Allow {
+                    served
+                } else {
+                    &d
+                };
                 (to, rule_name(decider))
             }
             Err(_) => ("error", "error".to_string()),

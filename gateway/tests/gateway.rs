@@ -80,6 +80,9 @@ mod live;
 #[path = "suite/command_mode.rs"]
 mod command_mode;
 
+#[path = "suite/shadow.rs"]
+mod shadow;
+
 #[path = "suite/restart.rs"]
 mod restart;
 

@@ -88,6 +88,17 @@ pub struct RolloutArgs {
     /// Print the plan (per gateway: hot or restart, the changes, the predicted shift) and stop.
     #[arg(long)]
     pub dry_run: bool,
+    /// Before the first wave, have every gateway of the group evaluate the new config beside
+    /// its own on live traffic for this long (shadow evaluation: nothing of it is served), then
+    /// gate on the summed counts: the share of changed requests against --max-verdict-shift
+    /// (less the share --traffic predicts), every transition against --expect. A failed shadow
+    /// gate halts the rollout with no gateway changed.
+    #[arg(long, value_name = "DURATION")]
+    pub shadow: Option<String>,
+    /// With --shadow: the transitions the shadow may show, one `old->new` a line (`#`
+    /// comments), as `policy replay --expect` reads them.
+    #[arg(long, value_name = "FILE", requires = "shadow")]
+    pub expect: Option<PathBuf>,
     /// Also append every update, gate reading and rollback to FILE as JSON Lines.
     #[arg(long, value_name = "FILE")]
     pub audit: Option<PathBuf>,
@@ -229,6 +240,8 @@ pub fn rollout(args: RolloutArgs) -> Result<Outcome, CliError> {
         max_error_rate: args.max_error_rate,
         traffic,
         dry_run: args.dry_run,
+        shadow: args.shadow.as_deref().map(|d| duration("--shadow", d)).transpose()?,
+        expect: args.expect.as_deref().map(super::replay::read_expect).transpose()?,
     };
     let audit_file = match &args.audit {
         Some(path) => Some(
@@ -302,6 +315,26 @@ fn human(r: &rollout::Report) -> String {
     if let Some(shift) = &r.predicted_shift {
         let parts: Vec<String> = shift.iter().map(|(k, v)| format!("{k} {:+.1}", v * 100.0)).collect();
         out.push_str(&format!("  predicted shift (points): {}\n", parts.join(", ")));
+    }
+    if let Some(sh) = &r.shadow {
+        out.push_str(&format!(
+            "  shadow {:.0} s on {} gateway(s): {} — {} of {} requests would change\n",
+            sh.duration_s,
+            sh.gateways.len(),
+            if sh.passed { "passed" } else { "FAILED" },
+            sh.changed,
+            sh.requests
+        ));
+        for (k, n) in &sh.transitions {
+            out.push_str(&format!("    {k:<24} {n:>6}\n"));
+        }
+        for g in &sh.gates {
+            let verdict = if g.passed { "pass" } else { "FAIL" };
+            out.push_str(&format!("    {:<18} {verdict} {}\n", g.name, g.detail));
+        }
+        if let Some(e) = &sh.error {
+            out.push_str(&format!("    {e}\n"));
+        }
     }
     for (i, w) in r.waves.iter().enumerate() {
         out.push_str(&format!(

@@ -1,4 +1,4 @@
-//! `policy gateway status|reload|revert|restart` (docs/guide/gateway.md): the operator's client of
+//! `policy gateway status|reload|revert|restart|shadow` (docs/guide/gateway.md): the operator's client of
 //! one running gateway's admin plane, so nobody hand-writes curl and kill.
 //!
 //! This file owns the command line (which format; where the admin plane is and which token is
@@ -40,6 +40,10 @@ pub enum GatewayCommand {
     /// Zero-drop restart: a new process takes over the listeners and applies restart-class
     /// changes too. FILE is linted locally first, as for reload.
     Restart(TargetArgs),
+    /// Shadow evaluation: a candidate config evaluated beside the active one on every live
+    /// request, counted, never served.
+    #[command(subcommand)]
+    Shadow(super::shadow::ShadowCommand),
 }
 
 /// Arguments of `policy gateway status`.
@@ -94,6 +98,7 @@ pub fn run(args: GatewayArgs) -> Result<Outcome, CliError> {
         GatewayCommand::Reload(t) => rt.block_on(reload(t)),
         GatewayCommand::Revert(t) => rt.block_on(revert(t)),
         GatewayCommand::Restart(t) => rt.block_on(restart(t)),
+        GatewayCommand::Shadow(c) => rt.block_on(super::shadow::run(c)),
     }
 }
 

@@ -20,6 +20,7 @@ pub mod live;
 pub mod lsp;
 pub mod replay;
 pub mod schema;
+pub mod shadow;
 pub mod status_view;
 pub mod test;
 

@@ -175,7 +175,8 @@ fn looks_like_policy_config(bytes: &[u8]) -> bool {
         .is_some_and(|doc| doc.value.get("pack").is_some())
 }
 
-fn read_expect(path: &std::path::Path) -> Result<BTreeSet<String>, CliError> {
+/// Read an `--expect` file: one `old->new` transition a line, `#` comments.
+pub fn read_expect(path: &std::path::Path) -> Result<BTreeSet<String>, CliError> {
     let text = std::fs::read_to_string(path).map_err(|source| CliError::Io {
         path: path.display().to_string(),
         source,

@@ -106,6 +106,66 @@ pub fn verdict_mix(batch: &Counters, control: &Counters, predicted: &BTreeMap<&'
     }
 }
 
+/// The shadow stage's gates on the summed counts: `shadow_shift`, the share of requests the new
+/// config would change (minus the share the recorded traffic predicts, when given) within
+/// `max`; with `expect`, `shadow_transitions`: every transition seen is an expected one. Fewer
+/// than [`MIN_REQUESTS`] fails rather than passing on no evidence.
+pub fn shadow(
+    requests: u64,
+    changed: u64,
+    transitions: &BTreeMap<String, u64>,
+    predicted: Option<f64>,
+    max: f64,
+    expect: Option<&std::collections::BTreeSet<String>>,
+) -> Vec<Gate> {
+    if requests < MIN_REQUESTS {
+        return vec![Gate {
+            name: "shadow_shift",
+            passed: false,
+            detail: format!(
+                "too few requests to judge: {requests} evaluated in the shadow (at least {MIN_REQUESTS}); shadow longer or under traffic"
+            ),
+        }];
+    }
+    let share = changed as f64 / requests as f64;
+    let unpredicted = share - predicted.unwrap_or(0.0);
+    let mut out = vec![Gate {
+        name: "shadow_shift",
+        passed: unpredicted <= max,
+        detail: match predicted {
+            Some(p) => format!(
+                "{changed} of {requests} requests would change ({:.1}%), {:.1}% predicted from the traffic: {:.1} points unpredicted (at most {:.1})",
+                share * 100.0,
+                p * 100.0,
+                unpredicted * 100.0,
+                max * 100.0
+            ),
+            None => format!(
+                "{changed} of {requests} requests would change ({:.1}%, at most {:.1}%)",
+                share * 100.0,
+                max * 100.0
+            ),
+        },
+    }];
+    if let Some(expect) = expect {
+        let unexpected: Vec<String> = transitions
+            .iter()
+            .filter(|(k, _)| !expect.contains(*k))
+            .map(|(k, n)| format!("{k} ×{n}"))
+            .collect();
+        out.push(Gate {
+            name: "shadow_transitions",
+            passed: unexpected.is_empty(),
+            detail: if unexpected.is_empty() {
+                "every transition is an expected one".to_string()
+            } else {
+                format!("unexpected: {}", unexpected.join(", "))
+            },
+        });
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -86,4 +86,39 @@ pub struct Report {
     /// Set when Ctrl-C stopped the rollout: where the fleet stands.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub interrupted: Option<String>,
+    /// The shadow stage, when `--shadow` ran one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shadow: Option<ShadowStage>,
+}
+
+/// The shadow stage: the new config evaluated beside the running one on every gateway, never
+/// served, its counts summed and gated before any wave.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShadowStage {
+    /// How long the shadow ran, seconds.
+    pub duration_s: f64,
+    /// Each gateway's final shadow report.
+    pub gateways: Vec<ShadowGateway>,
+    /// Requests evaluated by both, over every gateway.
+    pub requests: u64,
+    /// Of them, those whose verdict the new config would change.
+    pub changed: u64,
+    /// The changed requests by transition (`old->new`), over every gateway.
+    pub transitions: BTreeMap<String, u64>,
+    /// The gates read on the sums.
+    pub gates: Vec<Gate>,
+    /// Whether the waves may start.
+    pub passed: bool,
+    /// Why the stage could not be read (a gateway refused the shadow, or could not be reached).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One gateway's shadow report.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShadowGateway {
+    /// Its inventory name.
+    pub name: String,
+    /// What `DELETE /admin/shadow` answered.
+    pub report: policy_contract::admin::ShadowReport,
 }

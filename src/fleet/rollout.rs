@@ -5,7 +5,11 @@
 //! 2. Plan: each gateway's change classified (`hot` reload, or `restart` when restart-class
 //!    fields change: the zero-drop restart), and with recorded traffic the verdict shift the
 //!    offline engine predicts. `--dry-run` stops here.
-//! 3. Waves of `batch_size` gateways, in inventory order: update, confirm the new hash, bake,
+//! 3. With `shadow`, the shadow stage: every gateway evaluates the new config beside its own
+//!    on live traffic for that long (`/admin/shadow`), serving nothing of it; the summed
+//!    counts are gated (`gates::shadow`) and the shadow stopped everywhere before any wave. A
+//!    failed shadow gate halts the rollout with every gateway untouched.
+//! 4. Waves of `batch_size` gateways, in inventory order: update, confirm the new hash, bake,
 //!    then gate (`gates.rs`) against the gateways not yet updated (or the last ones seen; when
 //!    the first wave is the whole group, against its own mix over one bake before the update).
 //!    A failed gate rolls every updated gateway back to the exact
@@ -18,7 +22,7 @@
 use super::gates;
 use super::inventory::{GatewayEntry, Group};
 use super::metrics::Counters;
-pub use super::report::{GatewayOutcome, Planned, Report, Rollback, Wave};
+pub use super::report::{GatewayOutcome, Planned, Report, Rollback, ShadowGateway, ShadowStage, Wave};
 use super::status::{self, Observed};
 use policy_config::Config;
 use policy_diff as diff;
@@ -47,6 +51,10 @@ pub struct Options {
     pub traffic: Option<Vec<Recorded>>,
     /// Plan only.
     pub dry_run: bool,
+    /// Shadow the new config on every gateway this long before the first wave, and gate on it.
+    pub shadow: Option<Duration>,
+    /// The transitions (`old->new`) the shadow stage accepts; `None`: any.
+    pub expect: Option<std::collections::BTreeSet<String>>,
 }
 
 /// Why a rollout could not run at all (nothing was touched).
@@ -146,9 +154,18 @@ pub async fn run(
             running,
         ));
     }
-    let predicted_shift = match (&opts.traffic, targets.first()) {
+    let offline_report = match (&opts.traffic, targets.first()) {
         (Some(traffic), Some((_, _, running))) => {
-            let r = offline::replay(running, new, traffic).map_err(|e| RolloutError::Setup(e.to_string()))?;
+            Some(offline::replay(running, new, traffic).map_err(|e| RolloutError::Setup(e.to_string()))?)
+        }
+        _ => None,
+    };
+    // The share of requests whose verdict the recorded traffic predicts to change.
+    let predicted_changed = offline_report
+        .as_ref()
+        .map(|r| r.changed as f64 / r.requests.max(1) as f64);
+    let predicted_shift = match &offline_report {
+        Some(r) => {
             let shares = |side: &str| -> BTreeMap<&'static str, f64> {
                 let counts = r.verdicts.get(side).cloned().unwrap_or_default();
                 let total = counts.values().sum::<usize>().max(1) as f64;
@@ -188,10 +205,39 @@ pub async fn run(
         gateways: Vec::new(),
         rollback: None,
         interrupted: None,
+        shadow: None,
     };
     if opts.dry_run {
         report.gateways = outcomes(&targets).await;
         return Ok(report);
+    }
+    if let Some(how_long) = opts.shadow {
+        let stage = shadow_stage(
+            &targets,
+            new_text,
+            how_long,
+            predicted_changed,
+            opts,
+            progress,
+            interrupt,
+        )
+        .await;
+        audit(
+            serde_json::json!({"event": "rollout_shadow", "passed": stage.passed, "gates": &stage.gates, "error": &stage.error}),
+        );
+        let passed = stage.passed;
+        report.shadow = Some(stage);
+        if !passed || interrupt.load(Ordering::SeqCst) {
+            report.outcome = "halted";
+            if interrupt.load(Ordering::SeqCst) {
+                report.interrupted = Some(
+                    "interrupted in the shadow stage: the shadow is stopped everywhere and no gateway was changed"
+                        .into(),
+                );
+            }
+            report.gateways = outcomes(&targets).await;
+            return Ok(report);
+        }
     }
     let predicted = report.predicted_shift.clone().unwrap_or_default();
     let batch = opts.batch_size.max(1);
@@ -396,7 +442,96 @@ async fn update(t: &mut Target, text: &str, hash: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Every gateway's reading, `None` for one that did not answer in time.
+/// The shadow stage: start the new config as a shadow on every gateway, wait `how_long`,
+/// stop it everywhere (the final reports), and gate on the summed counts. Every shadow started
+/// is stopped, whatever happens.
+#[allow(clippy::too_many_arguments)]
+async fn shadow_stage(
+    targets: &[Target],
+    new_text: &str,
+    how_long: Duration,
+    predicted_changed: Option<f64>,
+    opts: &Options,
+    progress: &(dyn Fn(&str) + Sync),
+    interrupt: &AtomicBool,
+) -> ShadowStage {
+    let mut stage = ShadowStage {
+        duration_s: how_long.as_secs_f64(),
+        gateways: Vec::new(),
+        requests: 0,
+        changed: 0,
+        transitions: BTreeMap::new(),
+        gates: Vec::new(),
+        passed: false,
+        error: None,
+    };
+    progress(&format!(
+        "shadow: every gateway evaluates the new config beside its own for {how_long:?}; nothing of it is served"
+    ));
+    let mut started = Vec::new();
+    for t in targets {
+        match t.client.shadow("POST", new_text).await {
+            Ok((200, _)) => started.push(t),
+            Ok((code, body)) => {
+                let why = body.get("error").map_or_else(|| body.to_string(), |e| e.to_string());
+                stage.error = Some(format!("{}: the shadow was refused (HTTP {code}): {why}", t.entry.name));
+                break;
+            }
+            Err(e) => {
+                stage.error = Some(format!("{}: {e}", t.entry.name));
+                break;
+            }
+        }
+    }
+    if stage.error.is_none() {
+        bake(how_long, progress, interrupt).await;
+    }
+    for t in started {
+        let failed = match t.client.shadow("DELETE", "").await {
+            Ok((200, body)) => match serde_json::from_value::<policy_contract::admin::ShadowReport>(body) {
+                Ok(r) => {
+                    stage.requests += r.requests;
+                    stage.changed += r.changed;
+                    for (k, n) in &r.transitions {
+                        *stage.transitions.entry(k.clone()).or_default() += n;
+                    }
+                    progress(&format!(
+                        "  {}: {} of {} requests would change",
+                        t.entry.name, r.changed, r.requests
+                    ));
+                    stage.gateways.push(ShadowGateway {
+                        name: t.entry.name.clone(),
+                        report: r,
+                    });
+                    None
+                }
+                Err(e) => Some(format!("{}: the shadow report: {e}", t.entry.name)),
+            },
+            Ok((code, _)) => Some(format!("{}: stopping the shadow: HTTP {code}", t.entry.name)),
+            Err(e) => Some(format!("{}: stopping the shadow: {e}", t.entry.name)),
+        };
+        if stage.error.is_none() {
+            stage.error = failed;
+        }
+    }
+    if stage.error.is_none() && !interrupt.load(Ordering::SeqCst) {
+        stage.gates = gates::shadow(
+            stage.requests,
+            stage.changed,
+            &stage.transitions,
+            predicted_changed,
+            opts.max_verdict_shift,
+            opts.expect.as_ref(),
+        );
+        for g in &stage.gates {
+            let verdict = if g.passed { "pass" } else { "FAIL" };
+            progress(&format!("  gate {}: {verdict} — {}", g.name, g.detail));
+        }
+        stage.passed = stage.gates.iter().all(|g| g.passed);
+    }
+    stage
+}
+
 /// Wait `how_long`, a progress line a second, or until interrupted.
 async fn bake(how_long: Duration, progress: &(dyn Fn(&str) + Sync), interrupt: &AtomicBool) {
     let mut left = how_long;
@@ -418,6 +553,7 @@ fn between(a: &Observed, b: &Observed) -> Counters {
     }
 }
 
+/// Every gateway's reading, `None` for one that did not answer in time.
 async fn read_counters(targets: &[Target]) -> Vec<Option<Observed>> {
     let mut out = Vec::new();
     for t in targets {

@@ -132,6 +132,12 @@ impl AdminClient {
         self.call("POST", admin::RESTART, Bytes::from(body.to_string())).await
     }
 
+    /// `/admin/shadow`: `POST` with the candidate's YAML, `GET` or `DELETE` with no body; the
+    /// status code (200, 404 without a shadow, 422 for a refused candidate) and the answer.
+    pub async fn shadow(&self, method: &'static str, body: &str) -> Result<(u16, serde_json::Value), ClientError> {
+        self.call(method, admin::SHADOW, Bytes::from(body.to_string())).await
+    }
+
     /// `GET /metrics`: the Prometheus text.
     pub async fn metrics(&self) -> Result<String, ClientError> {
         let (status, bytes) = self.exchange("GET", admin::METRICS, Bytes::new()).await?;

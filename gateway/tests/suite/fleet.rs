@@ -550,3 +550,67 @@ fn a_new_admin_token_variable_is_refused_before_anything_is_touched() {
     assert!(err.contains("gateway.admin.token_env"), "{err}");
     assert_eq!(fleet.gateways[0].health()["config_version"], "1.0.0", "nothing touched");
 }
+
+/// `--shadow`: a candidate that blocks everything is evaluated on every gateway beside the
+/// running config, on live traffic, and halts the rollout in the shadow stage: every gateway
+/// stays on its old hash, the shadow is stopped everywhere, and no response of the load came
+/// from the candidate.
+#[test]
+fn a_shadow_stage_halts_a_rollout_before_any_gateway_serves_the_new_config() {
+    let fleet = start_fleet(3);
+    let before = hashes(&fleet);
+    let inv = fleet.inventory.display().to_string();
+    let env = [("FLEET_ADMIN_TOKEN", TOKEN)];
+    let load = load(&fleet);
+    let bad = fleet.dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        fleet_config("9.9.9", "      - { id: everything, pattern: '.', action: block }\n"),
+    )
+    .unwrap();
+    let bad_s = bad.display().to_string();
+    let (code, out, err) = policy(
+        &[
+            "rollout",
+            "--inventory",
+            &inv,
+            "--group",
+            "production",
+            "--file",
+            &bad_s,
+            "--shadow",
+            "2s",
+            "--format",
+            "json",
+        ],
+        &env,
+    );
+    let answered = load.finish();
+    assert_eq!(code, 1, "{out}\n{err}");
+    let r: Value = serde_json::from_str(&out).unwrap();
+    assert_valid("rollout", "policy rollout --shadow (halted in the shadow stage)", &r);
+    assert_eq!(r["outcome"], "halted", "{r:#}");
+    assert!(r["waves"].as_array().unwrap().is_empty(), "{r:#}");
+    let shadow = &r["shadow"];
+    assert_eq!(shadow["passed"], false, "{shadow:#}");
+    assert_eq!(shadow["gateways"].as_array().unwrap().len(), 3);
+    assert!(shadow["changed"].as_u64().unwrap() > 0, "{shadow:#}");
+    assert_eq!(shadow["gates"][0]["name"], "shadow_shift");
+    assert_eq!(hashes(&fleet), before, "no gateway serves the new config");
+    for g in &fleet.gateways {
+        assert_eq!(
+            g.admin("GET", "/admin/shadow", Some(TOKEN), "").status,
+            404,
+            "stopped everywhere"
+        );
+    }
+    let old = &before[0];
+    assert!(!answered.is_empty());
+    for a in answered.iter().filter(|a| a.status != 0) {
+        assert_eq!(
+            a.hash.as_deref(),
+            Some(old.as_str()),
+            "every answer came from the old config"
+        );
+    }
+}
