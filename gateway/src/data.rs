@@ -203,8 +203,18 @@ async fn completion(
         headers: sent,
         body: value,
     };
-    let decision = match active.engine.evaluate(&request, received) {
-        Ok(d) => d,
+    // The texts are read once: the active engine decides on them, and a shadow candidate, if
+    // one runs, is evaluated on a copy and only counted.
+    let shadow = gw.shadow.load_full();
+    let decision = match engine::read_texts(&request) {
+        Ok(texts) => {
+            let for_shadow = shadow.as_ref().map(|_| texts.clone());
+            let d = active.engine.evaluate_texts(&request, texts, received, true);
+            if let (Some(s), Some(texts)) = (&shadow, for_shadow) {
+                s.observe(&gw.metrics, &request, texts, received, &(&d).into());
+            }
+            d
+        }
         // Fail closed: text no policy could read is never forwarded.
         Err(e) => {
             let message = format!(
@@ -228,11 +238,6 @@ async fn completion(
             return (None, resp);
         }
     };
-    // The shadow candidate's verdict is counted, never served: it is evaluated before the
-    // upstream call only so that the request is not held for it afterwards.
-    if let Some(shadow) = gw.shadow.load().as_deref() {
-        shadow.observe(&gw.metrics, &request, received, &decision);
-    }
     let mut resp = respond(gw, active, &request, &decision, &parts.headers, id).await;
     if let Some(listed) = redaction_metadata(active, &decision) {
         resp.headers_mut()

@@ -63,8 +63,11 @@ pub struct Metrics {
     pub watch_skipped: AtomicU64,
     /// Requests a shadow candidate evaluated (`gateway_shadow_requests_total`).
     pub shadow_requests: AtomicU64,
-    /// Shadow evaluations by served and candidate verdict (`gateway_shadow_transitions_total`).
-    pub shadow_transitions: std::sync::Mutex<std::collections::BTreeMap<(&'static str, &'static str), u64>>,
+    /// Shadow evaluations by served and candidate verdict (`gateway_shadow_transitions_total`),
+    /// indexed by the verdicts' places in `Verdict::ALL`.
+    pub shadow_transitions: [[AtomicU64; Verdict::ALL.len()]; Verdict::ALL.len()],
+    /// Shadow evaluations that failed (`to="error"`), by served verdict.
+    pub shadow_errors: [AtomicU64; Verdict::ALL.len()],
 }
 
 /// `gateway_config_watcher_running`'s source.
@@ -168,14 +171,14 @@ impl Metrics {
 
     /// The Prometheus text exposition, with `active` describing the config in effect.
     /// Count one shadow evaluation: the served verdict and the candidate's.
-    pub fn shadow(&self, from: &'static str, to: &'static str) {
+    /// `to` is `None` when the candidate failed to evaluate (`to="error"`).
+    pub fn shadow(&self, from: Verdict, to: Option<Verdict>) {
         self.shadow_requests.fetch_add(1, Ordering::Relaxed);
-        *self
-            .shadow_transitions
-            .lock()
-            .expect("shadow metrics lock")
-            .entry((from, to))
-            .or_default() += 1;
+        let place = |v: Verdict| Verdict::ALL.iter().position(|x| *x == v).unwrap_or(0);
+        match to {
+            Some(to) => self.shadow_transitions[place(from)][place(to)].fetch_add(1, Ordering::Relaxed),
+            None => self.shadow_errors[place(from)].fetch_add(1, Ordering::Relaxed),
+        };
     }
 
     pub fn render(&self, active: &ActiveInfo<'_>, audit: &crate::journal::AuditState, uptime_s: f64) -> String {
@@ -364,8 +367,26 @@ impl Metrics {
             "counter",
             "Shadow evaluations by the served verdict (from) and the candidate's (to).",
         );
-        for ((from, to), n) in self.shadow_transitions.lock().expect("shadow metrics lock").iter() {
-            let _ = writeln!(o, "gateway_shadow_transitions_total{{from=\"{from}\",to=\"{to}\"}} {n}");
+        for (i, from) in Verdict::ALL.iter().enumerate() {
+            for (j, to) in Verdict::ALL.iter().enumerate() {
+                let n = get(&self.shadow_transitions[i][j]);
+                if n > 0 {
+                    let _ = writeln!(
+                        o,
+                        "gateway_shadow_transitions_total{{from=\"{}\",to=\"{}\"}} {n}",
+                        from.as_str(),
+                        to.as_str()
+                    );
+                }
+            }
+            let n = get(&self.shadow_errors[i]);
+            if n > 0 {
+                let _ = writeln!(
+                    o,
+                    "gateway_shadow_transitions_total{{from=\"{}\",to=\"error\"}} {n}",
+                    from.as_str()
+                );
+            }
         }
         out
     }

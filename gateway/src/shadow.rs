@@ -4,6 +4,10 @@
 //! never reaches a response, a header, the audit record or the active config's rate-limit
 //! buckets (the candidate is compiled on its own, with its own).
 //!
+//! The request's texts are read once for both engines (`policy_engine::read_texts`), so a
+//! body the active engine refuses unread (400) is never counted, and the candidate cannot fail
+//! where the active config did not.
+//!
 //! It lives beside the active config, not in it: a reload keeps it (later requests are
 //! compared with the new active config), a zero-drop restart hands its text over, and
 //! `--state-dir` keeps it across a crash.
@@ -11,8 +15,10 @@
 use crate::candidate::{self, Rejection};
 use crate::metrics::Metrics;
 use crate::state::Gateway;
+use policy_config::PolicyKind;
 use policy_contract::admin::{Origin, ShadowExample, ShadowReport, ShadowRule, ShadowStarted};
-use policy_engine::{Decision, Engine, Request};
+use policy_contract::Verdict;
+use policy_engine::{Decision, Engine, Request, Text};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
@@ -29,16 +35,28 @@ pub struct Shadow {
     pub source: Arc<[u8]>,
     /// When it started (RFC 3339).
     pub since: String,
+    /// Requests evaluated: counted apart, so that an unchanged verdict takes no lock.
+    requests: std::sync::atomic::AtomicU64,
     counts: Mutex<Counts>,
 }
 
 #[derive(Default)]
 struct Counts {
-    requests: u64,
-    changed: u64,
-    transitions: BTreeMap<String, u64>,
-    by_rule: BTreeMap<(String, &'static str, &'static str), u64>,
-    examples: BTreeMap<String, Vec<ShadowExample>>,
+    /// One entry per (served, candidate, deciding policy, rule) seen, with its count: a few
+    /// dozen at most, searched in place so that counting allocates only for a new one.
+    changes: Vec<Change>,
+    /// The first [`EXAMPLES`] changed requests of each transition.
+    examples: Vec<ShadowExample>,
+}
+
+/// A kind of difference and how often it was seen.
+struct Change {
+    from: Verdict,
+    /// `None`: the candidate failed (`error`).
+    to: Option<Verdict>,
+    policy: Option<PolicyKind>,
+    rule: Option<String>,
+    count: u64,
 }
 
 impl Shadow {
@@ -64,6 +82,7 @@ impl Shadow {
             engine,
             source: Arc::from(bytes),
             since,
+            requests: std::sync::atomic::AtomicU64::new(0),
             counts: Mutex::new(Counts::default()),
         })
     }
@@ -76,41 +95,55 @@ impl Shadow {
         }
     }
 
-    /// Evaluate `request` with the candidate and count it against `served`, the active
-    /// config's decision. Never fails: a candidate that cannot evaluate counts `error`.
-    pub fn observe(&self, metrics: &Metrics, request: &Request, received: i64, served: &Decision) {
-        let from = served.verdict.as_str();
-        let (to, rule) = match self.engine.evaluate(request, received) {
-            Ok(d) => {
-                let to = d.verdict.as_str();
-                // The rule that made the difference: the candidate's when it decides
-                // something, else the served one's (which the candidate no longer applies).
-                let decider = if d.verdict == policy_contract::Verdict::Allow {
-                    served
-                } else {
-                    &d
-                };
-                (to, rule_name(decider))
-            }
-            Err(_) => ("error", "error".to_string()),
-        };
-        metrics.shadow(from, to);
-        let mut c = self.counts.lock().expect("shadow counts lock");
-        c.requests += 1;
-        if from == to {
+    /// Evaluate `request` (its `texts` as read for the active engine) with the candidate and
+    /// count it against `served`, the active config's decision. The candidate only decides a
+    /// verdict: no body is rewritten for it.
+    pub fn observe(&self, metrics: &Metrics, request: &Request, texts: Vec<Text>, received: i64, served: &Served<'_>) {
+        // A candidate that fails (a bug in evaluating it) counts `error` and never reaches the
+        // response.
+        let evaluated = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.engine.evaluate_texts(request, texts, received, false)
+        }));
+        let candidate = evaluated.as_ref().ok();
+        metrics.shadow(served.verdict, candidate.map(|d| d.verdict));
+        self.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let to = candidate.map(|d| d.verdict);
+        if to == Some(served.verdict) {
             return;
         }
-        c.changed += 1;
-        let transition = format!("{from}->{to}");
-        *c.transitions.entry(transition.clone()).or_default() += 1;
-        *c.by_rule.entry((rule.clone(), from, to)).or_default() += 1;
-        let examples = c.examples.entry(transition).or_default();
-        if examples.len() < EXAMPLES {
-            examples.push(ShadowExample {
+        // The rule that made the difference: the candidate's when it decides something, else
+        // the served one's (which the candidate no longer applies).
+        let (policy, rule) = match candidate {
+            Some(d) if d.verdict == Verdict::Allow => (served.policy, served.rule.map(String::as_str)),
+            Some(d) => (d.policy, d.rule.as_deref()),
+            None => (None, None),
+        };
+        let mut c = self.counts.lock().expect("shadow counts lock");
+        let seen = c
+            .changes
+            .iter_mut()
+            .find(|e| e.from == served.verdict && e.to == to && e.policy == policy && e.rule.as_deref() == rule);
+        match seen {
+            Some(e) => e.count += 1,
+            None => c.changes.push(Change {
+                from: served.verdict,
+                to,
+                policy,
+                rule: rule.map(str::to_string),
+                count: 1,
+            }),
+        }
+        let (from, to) = (served.verdict.as_str(), to.map_or("error", Verdict::as_str));
+        if c.examples.iter().filter(|e| e.from == from && e.to == to).count() < EXAMPLES {
+            c.examples.push(ShadowExample {
                 request_id: request.id.clone(),
                 from: from.to_string(),
                 to: to.to_string(),
-                rule,
+                rule: if to == "error" {
+                    "error".to_string()
+                } else {
+                    rule_name(policy, rule)
+                },
             });
         }
     }
@@ -118,31 +151,62 @@ impl Shadow {
     /// The counts so far, against `active_hash`.
     pub fn report(&self, active_hash: &str) -> ShadowReport {
         let c = self.counts.lock().expect("shadow counts lock");
+        let requests = self.requests.load(std::sync::atomic::Ordering::Relaxed);
+        let mut transitions: BTreeMap<String, u64> = BTreeMap::new();
+        let mut by_rule: BTreeMap<(String, &str, &str), u64> = BTreeMap::new();
+        for e in &c.changes {
+            let (from, to) = (e.from.as_str(), e.to.map_or("error", Verdict::as_str));
+            *transitions.entry(format!("{from}->{to}")).or_default() += e.count;
+            *by_rule
+                .entry((rule_name(e.policy, e.rule.as_deref()), from, to))
+                .or_default() += e.count;
+        }
+        let mut examples = c.examples.clone();
+        examples.sort_by(|a, b| (&a.from, &a.to).cmp(&(&b.from, &b.to)));
         ShadowReport {
             active_hash: active_hash.to_string(),
             shadow_hash: self.hash.clone(),
             since: self.since.clone(),
-            requests: c.requests,
-            changed: c.changed,
-            transitions: c.transitions.clone(),
-            by_rule: c
-                .by_rule
-                .iter()
+            requests,
+            changed: transitions.values().sum(),
+            transitions,
+            by_rule: by_rule
+                .into_iter()
                 .map(|((rule, from, to), count)| ShadowRule {
-                    rule: rule.clone(),
+                    rule,
                     from: from.to_string(),
                     to: to.to_string(),
-                    count: *count,
+                    count,
                 })
                 .collect(),
-            examples: c.examples.values().flatten().cloned().collect(),
+            examples,
+        }
+    }
+}
+
+/// The served decision, as much of it as the shadow compares with.
+pub struct Served<'a> {
+    /// The verdict served.
+    pub verdict: Verdict,
+    /// The policy that decided it.
+    pub policy: Option<PolicyKind>,
+    /// The rule that decided it.
+    pub rule: Option<&'a String>,
+}
+
+impl<'a> From<&'a Decision> for Served<'a> {
+    fn from(d: &'a Decision) -> Served<'a> {
+        Served {
+            verdict: d.verdict,
+            policy: d.policy,
+            rule: d.rule.as_ref(),
         }
     }
 }
 
 /// `policy/rule`, as `policy replay` names a deciding rule.
-fn rule_name(d: &Decision) -> String {
-    match (d.policy, &d.rule) {
+fn rule_name(policy: Option<PolicyKind>, rule: Option<&str>) -> String {
+    match (policy, rule) {
         (Some(p), Some(r)) => format!("{}/{r}", p.as_str()),
         (Some(p), None) => p.as_str().to_string(),
         (None, _) => "none".to_string(),

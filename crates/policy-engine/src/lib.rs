@@ -202,12 +202,22 @@ impl Engine {
     /// no text reaches an upstream unread.
     pub fn evaluate(&self, req: &Request, now: Millis) -> Result<Decision, Unreadable> {
         let found = extract_texts(&req.body)?;
+        if !self.enabled {
+            return Ok(Decision::new(self.route(req.body.get("model").and_then(Value::as_str))));
+        }
+        let texts = found.into_iter().map(|(field, text)| Text::new(field, text)).collect();
+        Ok(self.evaluate_texts(req, texts, now, true))
+    }
+
+    /// [`Engine::evaluate`] on texts [`read_texts`] read from `req`, so that two engines (the
+    /// active config and a shadow candidate) evaluate one request without reading it twice.
+    /// `rewrite`: build the redacted body that is served; the verdict alone needs none.
+    pub fn evaluate_texts(&self, req: &Request, mut texts: Vec<Text>, now: Millis, rewrite: bool) -> Decision {
         let target = self.route(req.body.get("model").and_then(Value::as_str));
         let mut d = Decision::new(target);
         if !self.enabled {
-            return Ok(d);
+            return d;
         }
-        let mut texts: Vec<Text> = found.into_iter().map(|(field, text)| Text::new(field, text)).collect();
         let mut changed = false;
         let quiet = self
             .gate
@@ -222,7 +232,7 @@ impl Engine {
                 Stage::RateLimit(s) => s.run(req, self.target_id(target), now, &mut d),
             };
             if stop {
-                return Ok(d);
+                return d;
             }
         }
         if !d.redactions.is_empty() {
@@ -231,14 +241,24 @@ impl Engine {
             d.policy = Some(first.policy);
             d.rule = Some(first.kind.clone());
         }
-        if changed {
+        if changed && rewrite {
             d.body = Some(text::with_texts(
                 &req.body,
                 texts.into_iter().map(Text::into_parts).collect(),
             ));
         }
-        Ok(d)
+        d
     }
+}
+
+/// The texts of `req` as every policy reads them: extracted from where the OpenAI wire format
+/// puts them and normalised (the same for every config). A body whose texts cannot be read is
+/// refused, whatever the config.
+pub fn read_texts(req: &Request) -> Result<Vec<Text>, Unreadable> {
+    Ok(extract_texts(&req.body)?
+        .into_iter()
+        .map(|(field, text)| Text::new(field, text))
+        .collect())
 }
 
 /// `sha256:` + hex of the canonical config: its serialisation with defaults filled in, in the

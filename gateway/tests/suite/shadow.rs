@@ -5,10 +5,11 @@
 //! nothing.
 
 use crate::configs::mock_config;
-use crate::support::{policy_bin, request, Gateway, Opts};
+use crate::support::{eventually, policy_bin, request, Gateway, Opts};
 use policy_contract::headers;
 use serde_json::Value;
 use std::path::Path;
+use std::time::Duration;
 
 const TRAFFIC: &str = "../fixtures/traffic/chat.jsonl";
 const CHAIN: &str = "prompt-injection, pii-detector, content-filter";
@@ -69,9 +70,17 @@ fn live_shadow_counts_equal_the_offline_prediction_and_nothing_of_it_is_served()
     crate::output_schemas::assert_valid("admin-shadow-started", "POST /admin/shadow", &r.json());
     let shadow_hash = r.json()["shadow_hash"].as_str().unwrap().to_string();
     let answers = send_traffic(&gw);
-    let report = gw.admin("GET", "/admin/shadow", None, "").json();
-    crate::output_schemas::assert_valid("admin-shadow", "GET /admin/shadow", &report);
     let predicted = offline(&gw.path("a.yaml"), &gw.path("b.yaml"));
+    // The candidate is evaluated beside each response, not before it: wait for the last one.
+    let shadowed = || gw.admin("GET", "/admin/shadow", None, "").json();
+    assert!(
+        eventually(Duration::from_secs(10), || shadowed()["requests"]
+            == predicted["requests"]),
+        "{:#}",
+        shadowed()
+    );
+    let report = shadowed();
+    crate::output_schemas::assert_valid("admin-shadow", "GET /admin/shadow", &report);
     assert!(
         predicted["refused"].as_array().is_none_or(|r| r.is_empty()),
         "{predicted:#}"
@@ -150,9 +159,14 @@ fn a_reload_keeps_the_shadow_and_a_restart_hands_it_over() {
     let reloaded = mock_config("1.0.1", 0, CHAIN);
     assert_eq!(gw.admin("POST", "/admin/reload", None, &reloaded).status, 200);
     gw.chat("Hello");
-    let report = gw.admin("GET", "/admin/shadow", None, "").json();
+    let shadowed = || gw.admin("GET", "/admin/shadow", None, "").json();
+    assert!(
+        eventually(Duration::from_secs(10), || shadowed()["requests"] == 2),
+        "{:#}",
+        shadowed()
+    );
+    let report = shadowed();
     assert_eq!(report["shadow_hash"], started["shadow_hash"]);
-    assert_eq!(report["requests"], 2, "{report:#}");
     let active = gw.admin("GET", "/admin/status", None, "").json()["hash"].clone();
     assert_eq!(report["active_hash"], active, "compared with the new active config");
     // A zero-drop restart: the new process shadows the same candidate.
