@@ -211,3 +211,16 @@ pub(crate) fn git(dir: &std::path::Path, args: &[&str]) -> Result<String, CliErr
         stderr: "its output is not UTF-8".into(),
     })
 }
+
+/// Print the lint reports of configs that were refused (`json`: lint's JSON object, else its
+/// human rendering), as every command does before it gives up on them: exit 1.
+pub fn print_refused(json: bool, invalid: &[policy_lint::FileReport]) -> Result<Outcome, CliError> {
+    use policy_lint::render;
+    let text = if json {
+        render::json::render(invalid)
+    } else {
+        render::human::render(invalid, render::human::Style::detect())
+    };
+    print(&text)?;
+    Ok(Outcome::Findings)
+}

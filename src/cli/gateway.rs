@@ -8,7 +8,7 @@
 //! a config may be applied beyond refusing to send one lint rejects.
 
 use super::admin_target::{client, Format, Reach, TargetArgs};
-use super::common::{load_all, print, CliError, Loaded, Outcome};
+use super::common::{load_all, print, print_refused, CliError, Loaded, Outcome};
 use super::status_view::{human as status_human, json as status_json};
 use policy_config::Config;
 use policy_contract::admin::{Answer, Applied, HistoryEntry, OpKind, Rejected};
@@ -125,14 +125,7 @@ fn lint_local(t: &TargetArgs) -> Result<Result<Option<Local>, Outcome>, CliError
                 path: path.clone(),
             })))
         }
-        Loaded::Invalid(invalid) => {
-            let text = match t.format {
-                Format::Json => lint::render::json::render(&invalid),
-                Format::Human => lint_human::render(&invalid, lint_human::Style::detect()),
-            };
-            print(&text)?;
-            Ok(Err(Outcome::Findings))
-        }
+        Loaded::Invalid(invalid) => Ok(Err(print_refused(t.format == Format::Json, &invalid)?)),
     }
 }
 

@@ -1,10 +1,10 @@
 //! `policy replay --traffic T --old A --new B`: offline verdict diff of two configs on
 //! recorded traffic.
 
-use super::common::{load_all, print, read_traffic, CliError, Loaded, Outcome};
+use super::common::{load_all, print, print_refused, read_traffic, CliError, Loaded, Outcome};
 use super::live::{self, Input, LiveArgs};
 use policy_contract::Verdict;
-use policy_lint::{self as lint, render::human as lint_human};
+use policy_lint as lint;
 use policy_replay::offline::{self, Report};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -66,23 +66,9 @@ pub fn run(args: ReplayArgs) -> Result<Outcome, CliError> {
             let new = both.pop().expect("two configs");
             (both.pop().expect("two configs"), new)
         }
-        Loaded::Invalid(invalid) => {
-            let text = match args.format {
-                Format::Json => lint::render::json::render(&invalid),
-                Format::Human => lint_human::render(&invalid, lint_human::Style::detect()),
-            };
-            print(&text)?;
-            return Ok(Outcome::Findings);
-        }
+        Loaded::Invalid(invalid) => return print_refused(args.format == Format::Json, &invalid),
     };
-    let (requests, skipped) = read_traffic(&args.traffic)?;
-    let traffic_name = args.traffic.display().to_string();
-    if args.strict && !skipped.is_empty() {
-        return Err(CliError::Traffic {
-            path: traffic_name,
-            count: skipped.len(),
-        });
-    }
+    let (requests, skipped) = traffic(&args)?;
     if args.live {
         let input = |path: &std::path::Path, (config, report): (policy_config::Config, lint::FileReport)| Input {
             name: path.display().to_string(),
@@ -148,13 +134,25 @@ fn run_command_mode(args: &ReplayArgs) -> Result<Outcome, CliError> {
         });
     }
     if !invalid.is_empty() {
-        let text = match args.format {
-            Format::Json => lint::render::json::render(&invalid),
-            Format::Human => lint_human::render(&invalid, lint_human::Style::detect()),
-        };
-        print(&text)?;
-        return Ok(Outcome::Findings);
+        return print_refused(args.format == Format::Json, &invalid);
     }
+    let (requests, _) = traffic(args)?;
+    let b = inputs.pop().expect("two inputs");
+    let a = inputs.pop().expect("two inputs");
+    live::run_command(&args.live_args, a, b, &requests, args.format == Format::Json)
+}
+
+/// The recorded traffic, and the lines that could not be read (already reported); with
+/// `--strict` any such line ends the command.
+fn traffic(
+    args: &ReplayArgs,
+) -> Result<
+    (
+        Vec<policy_replay::traffic::Recorded>,
+        Vec<policy_replay::traffic::TrafficError>,
+    ),
+    CliError,
+> {
     let (requests, skipped) = read_traffic(&args.traffic)?;
     if args.strict && !skipped.is_empty() {
         return Err(CliError::Traffic {
@@ -162,9 +160,7 @@ fn run_command_mode(args: &ReplayArgs) -> Result<Outcome, CliError> {
             count: skipped.len(),
         });
     }
-    let b = inputs.pop().expect("two inputs");
-    let a = inputs.pop().expect("two inputs");
-    live::run_command(&args.live_args, a, b, &requests, args.format == Format::Json)
+    Ok((requests, skipped))
 }
 
 /// Whether a file is meant as a policy config: YAML whose top level is a mapping with `pack`.

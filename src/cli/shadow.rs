@@ -5,9 +5,9 @@
 //! transitions, and with `status --traffic FILE` puts the offline prediction beside them.
 
 use super::admin_target::{client, Format, Reach, TargetArgs};
-use super::common::{load_all, print, read_traffic, CliError, Loaded, Outcome};
+use super::common::{load_all, print, print_refused, read_traffic, CliError, Loaded, Outcome};
 use policy_contract::admin::{ShadowReport, ShadowStarted};
-use policy_lint::{self as lint, render::human as lint_human};
+use policy_lint as lint;
 use serde_json::Value;
 use std::path::PathBuf;
 
@@ -58,14 +58,7 @@ async fn start(t: TargetArgs) -> Result<Outcome, CliError> {
     };
     let text = match load_all([lint::load_config(path)])? {
         Loaded::Valid(mut v) => v.pop().expect("one config").1.source.as_str().to_string(),
-        Loaded::Invalid(invalid) => {
-            let text = match t.format {
-                Format::Json => lint::render::json::render(&invalid),
-                Format::Human => lint_human::render(&invalid, lint_human::Style::detect()),
-            };
-            print(&text)?;
-            return Ok(Outcome::Findings);
-        }
+        Loaded::Invalid(invalid) => return print_refused(t.format == Format::Json, &invalid),
     };
     let c = client(&t, Reach::leniently(&t)?)?;
     let (code, body) = c.shadow("POST", &text).await?;

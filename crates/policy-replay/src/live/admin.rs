@@ -106,19 +106,8 @@ pub(super) async fn switch(
     start: Instant,
 ) -> ReloadEvent {
     let at = start.elapsed();
-    let mut ev = ReloadEvent {
-        n: 0,
-        to: side.label,
-        at_s: at.as_secs_f64(),
-        done_s: 0.0,
-        ok: false,
-        duration_ms: None,
-        error: None,
-        kind: if via == Via::Restart { Via::Restart } else { Via::Admin },
-        pid: None,
-        command_exit: None,
-        observed_ms: None,
-    };
+    let kind = if via == Via::Restart { Via::Restart } else { Via::Admin };
+    let mut ev = ReloadEvent::begun(side.label, at.as_secs_f64(), kind);
     if via == Via::Restart {
         let result = restart_onto(ep, status, side).await;
         ev.done_s = start.elapsed().as_secs_f64();

@@ -46,6 +46,25 @@ pub struct ReloadEvent {
     pub observed_ms: Option<f64>,
 }
 
+impl ReloadEvent {
+    /// A switch to `to` begun at `at_s`, made `kind`'s way, not (yet) confirmed.
+    pub(super) fn begun(to: &'static str, at_s: f64, kind: Via) -> ReloadEvent {
+        ReloadEvent {
+            n: 0,
+            to,
+            at_s,
+            done_s: 0.0,
+            ok: false,
+            duration_ms: None,
+            error: None,
+            kind,
+            pid: None,
+            command_exit: None,
+            observed_ms: None,
+        }
+    }
+}
+
 /// One gateway process as the responses saw it (`x-policy-instance`).
 #[derive(Debug, Clone, Serialize)]
 pub struct ProcessSummary {

@@ -113,19 +113,7 @@ pub(super) async fn switch(
 ) -> ReloadEvent {
     let side = &sides[to];
     let began = start.elapsed();
-    let mut ev = ReloadEvent {
-        n: 0,
-        to: side.label,
-        at_s: began.as_secs_f64(),
-        done_s: 0.0,
-        ok: false,
-        duration_ms: None,
-        error: None,
-        kind: Via::Command,
-        pid: None,
-        command_exit: None,
-        observed_ms: None,
-    };
+    let mut ev = ReloadEvent::begun(side.label, began.as_secs_f64(), Via::Command);
     if to == 1 && observer.ids.as_ref().is_some_and(|ids| ids[0].is_none()) {
         let current = observer.current();
         if let Some(ids) = observer.ids.as_mut() {
