@@ -204,7 +204,8 @@ async fn shadow_endpoint(gw: &Arc<Gateway>, req: Request<Incoming>) -> Response<
                 active: Some(gw.active.load().identity()),
                 operation: None,
             };
-            json_response(StatusCode::UNPROCESSABLE_ENTITY, &refused)
+            // The shape of a refused reload (`"status": "rejected"`), nothing attempted.
+            json_response(StatusCode::UNPROCESSABLE_ENTITY, &Answer::Rejected(Box::new(refused)))
         }
     }
 }

@@ -107,8 +107,8 @@ pub fn verdict_mix(batch: &Counters, control: &Counters, predicted: &BTreeMap<&'
 }
 
 /// The shadow stage's gates on the summed counts: `shadow_shift`, the share of requests the new
-/// config would change (minus the share the recorded traffic predicts, when given) within
-/// `max`; with `expect`, `shadow_transitions`: every transition seen is an expected one. Fewer
+/// config would change, less the share the recorded traffic predicts when given, within `max`
+/// either way; with `expect`, `shadow_transitions`: every transition seen is an expected one. Fewer
 /// than [`MIN_REQUESTS`] fails rather than passing on no evidence.
 pub fn shadow(
     requests: u64,
@@ -131,7 +131,9 @@ pub fn shadow(
     let unpredicted = share - predicted.unwrap_or(0.0);
     let mut out = vec![Gate {
         name: "shadow_shift",
-        passed: unpredicted <= max,
+        // Both ways: a change far smaller than the traffic predicts is as unexplained as one
+        // far larger (the new config may not do what it was written for).
+        passed: unpredicted.abs() <= max,
         detail: match predicted {
             Some(p) => format!(
                 "{changed} of {requests} requests would change ({:.1}%), {:.1}% predicted from the traffic: {:.1} points unpredicted (at most {:.1})",

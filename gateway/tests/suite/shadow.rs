@@ -147,6 +147,7 @@ fn a_candidate_that_does_not_lint_is_refused_and_changes_nothing() {
     let r = gw.admin("POST", "/admin/shadow", None, "pack: [broken");
     assert_eq!(r.status, 422, "{r:?}");
     assert_eq!(r.json()["diagnostics"][0]["code"], "P101", "{r:?}");
+    crate::output_schemas::assert_valid("admin-answer", "a refused POST /admin/shadow", &r.json());
     assert_eq!(gw.admin("GET", "/admin/shadow", None, "").json()["shadow_hash"], before);
 }
 
