@@ -4,7 +4,10 @@
 # POST /v1/chat/completions cycling through requests of fixtures/traffic/chat.jsonl, with no
 # shadow and with demo-next.yaml shadowed, interleaved ROUNDS times in the same run; prints the
 # medians and the ratios (throughput and p99, shadow on against off). Loopback only; the gateway
-# it starts is stopped by its pid. Needs wrk (Debian package wrk); installs nothing.
+# it starts is stopped by its pid. With taskset (util-linux) the gateway runs on the last core
+# and wrk on the others, so the two do not take turns on one. Each round runs off then on; the
+# ratios are taken per round (paired), then their median. Needs wrk (Debian package wrk);
+# installs nothing.
 # Usage: bench/shadow-cost.sh   (ROUNDS=5 SECONDS_EACH=5 CONNECTIONS=32 by default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,11 +46,17 @@ with open(sys.argv[1], "w") as f:
     f.write("}\nlocal i = 0\nwrk.method = 'POST'\nwrk.headers['Content-Type'] = 'application/json'\n")
     f.write("request = function()\n  i = i % #bodies + 1\n  return wrk.format(nil, '/v1/chat/completions', nil, bodies[i])\nend\n")
 PY
-"$BIN/policy-gateway" --config "$WORK/a.yaml" --listen "127.0.0.1:$P" --admin-listen "127.0.0.1:$A" >"$WORK/gw.log" 2>&1 &
+GWCPU=() WRKCPU=()
+if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+    last=$(($(nproc) - 1))
+    GWCPU=(taskset -c "$last")
+    WRKCPU=(taskset -c "0-$((last - 1))")
+fi
+"${GWCPU[@]}" "$BIN/policy-gateway" --config "$WORK/a.yaml" --listen "127.0.0.1:$P" --admin-listen "127.0.0.1:$A" >"$WORK/gw.log" 2>&1 &
 GW=$!
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$P/health" >/dev/null && break; sleep 0.05; done
 run() {
-    wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_EACH}s" --latency -s "$WORK/requests.lua" "http://127.0.0.1:$P" 2>&1 |
+    "${WRKCPU[@]}" wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_EACH}s" --latency -s "$WORK/requests.lua" "http://127.0.0.1:$P" 2>&1 |
         awk '/Requests\/sec/ {rps=$2} /^ +99%/ {p=$2} END {print rps, p}'
 }
 ms() { python3 -c "import sys; v=sys.argv[1]; print(float(v[:-2]) if v.endswith('ms') else float(v[:-2])/1000 if v.endswith('us') else float(v[:-1])*1000)" "$1"; }
@@ -64,16 +73,20 @@ done
 python3 - "$WORK" "$ROUNDS" "$SECONDS_EACH" "$CONNECTIONS" <<'PY'
 import json, statistics, sys
 work, rounds, secs, conns = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
-def load(name):
-    rows = [tuple(map(float, l.split())) for l in open(f"{work}/{name}") if l.strip()]
-    return statistics.median(r[0] for r in rows), statistics.median(r[1] for r in rows)
-off, on = load("off"), load("on")
+def rows(name):
+    return [tuple(map(float, l.split())) for l in open(f"{work}/{name}") if l.strip()]
+offs, ons = rows("off"), rows("on")
+off = statistics.median(r[0] for r in offs), statistics.median(r[1] for r in offs)
+on = statistics.median(r[0] for r in ons), statistics.median(r[1] for r in ons)
+# Paired: each round's on against the same round's off, then the median of those ratios.
+rps_ratio = statistics.median(b[0] / a[0] for a, b in zip(offs, ons))
+p99_ratio = statistics.median(b[1] / a[1] for a, b in zip(offs, ons))
 shadowed = sum(json.load(open(f"{work}/shadow-{r}.json"))["requests"] for r in range(1, int(rounds) + 1))
 print(f"wrk, {conns} connections, {rounds} interleaved rounds of {secs} s each way (medians)")
 print(f"| | req/s | p99 ms |")
 print(f"|---|---|---|")
 print(f"| shadow off | {off[0]:.0f} | {off[1]:.2f} |")
 print(f"| shadow on (demo-next.yaml) | {on[0]:.0f} | {on[1]:.2f} |")
-print(f"| on / off | {on[0]/off[0]:.3f} | {on[1]/off[1]:.3f} |")
+print(f"| on / off (median of the rounds' ratios) | {rps_ratio:.3f} | {p99_ratio:.3f} |")
 print(f"requests the shadow evaluated: {shadowed}")
 PY

@@ -200,7 +200,11 @@ impl Content {
                     rule: rule.id.clone(),
                     action: action_name(rule.action),
                     field: text.field.clone(),
-                    excerpt: excerpt(text.original(), first.0, first.1, &shown),
+                    excerpt: if d.verdict_only {
+                        String::new()
+                    } else {
+                        excerpt(text.original(), first.0, first.1, &shown)
+                    },
                 });
                 match rule.action {
                     Action::Block => {

@@ -129,6 +129,10 @@ pub struct Decision {
     pub retry_after_ms: Option<u64>,
     /// Index of the target the request routes to.
     pub target: usize,
+    /// Only the verdict, policy and rule are wanted (a shadow evaluation): hits carry no
+    /// excerpt, whose masking scan is the costly part of a hit.
+    #[serde(skip)]
+    pub(crate) verdict_only: bool,
 }
 
 impl Decision {
@@ -144,6 +148,7 @@ impl Decision {
             body: None,
             retry_after_ms: None,
             target,
+            verdict_only: false,
         }
     }
 

@@ -77,7 +77,11 @@ impl Injection {
                 rule: self.ids[first].clone(),
                 action,
                 field: text.field.clone(),
-                excerpt: excerpt(original, s, e, &shown),
+                excerpt: if d.verdict_only {
+                    String::new()
+                } else {
+                    excerpt(original, s, e, &shown)
+                },
             });
             if self.action == BlockOrLog::Block {
                 return d.block(

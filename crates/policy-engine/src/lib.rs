@@ -211,10 +211,12 @@ impl Engine {
 
     /// [`Engine::evaluate`] on texts [`read_texts`] read from `req`, so that two engines (the
     /// active config and a shadow candidate) evaluate one request without reading it twice.
-    /// `rewrite`: build the redacted body that is served; the verdict alone needs none.
+    /// `rewrite`: build the redacted body that is served, and the hits' excerpts; the verdict
+    /// alone (a shadow evaluation) needs neither.
     pub fn evaluate_texts(&self, req: &Request, mut texts: Vec<Text>, now: Millis, rewrite: bool) -> Decision {
         let target = self.route(req.body.get("model").and_then(Value::as_str));
         let mut d = Decision::new(target);
+        d.verdict_only = !rewrite;
         if !self.enabled {
             return d;
         }

@@ -76,7 +76,11 @@ impl Pii {
                     rule: kind.clone(),
                     action: action_name(self.action),
                     field: text.field.clone(),
-                    excerpt: excerpt(text.original(), *s, *e, shown),
+                    excerpt: if d.verdict_only {
+                        String::new()
+                    } else {
+                        excerpt(text.original(), *s, *e, shown)
+                    },
                 });
             }
             match self.action {
