@@ -117,8 +117,7 @@ pub fn configs_changed(gw: &Gateway) {
 /// remove it), so a process started on the same dir after a crash shadows it again.
 pub fn shadow_changed(gw: &Gateway) {
     if let Some(state) = &gw.state {
-        let shadow = gw.shadow.load_full();
-        if let Err(e) = state.write_shadow(shadow.as_deref().map(|s| &*s.source)) {
+        if let Err(e) = state.write_shadow(|| gw.shadow.load_full().map(|s| std::sync::Arc::clone(&s.source))) {
             log(
                 "ERROR",
                 &format!(

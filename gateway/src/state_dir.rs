@@ -185,10 +185,11 @@ impl StateDir {
         write_atomic(&self.dir, ACTIVE_FILE, active)
     }
 
-    /// Write the shadow candidate's text, or remove it when none runs.
-    pub fn write_shadow(&self, shadow: Option<&[u8]>) -> io::Result<()> {
+    /// Write the shadow candidate's text, or remove it when none runs. `current` is read under
+    /// the lock, so that of two changes racing, the file ends as the later one left it.
+    pub fn write_shadow(&self, current: impl FnOnce() -> Option<std::sync::Arc<[u8]>>) -> io::Result<()> {
         let _one = self.writing.lock().expect("state dir lock");
-        match shadow {
+        match current().as_deref() {
             Some(s) => write_atomic(&self.dir, SHADOW_FILE, s),
             None => match std::fs::remove_file(self.dir.join(SHADOW_FILE)) {
                 Ok(()) => sync_dir(&self.dir),

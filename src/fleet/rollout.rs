@@ -468,10 +468,14 @@ async fn shadow_stage(
     progress(&format!(
         "shadow: every gateway evaluates the new config beside its own for {how_long:?}; nothing of it is served"
     ));
+    // Every gateway a POST was sent to gets a DELETE, whatever its answer: a POST whose
+    // answer was lost may still have started the shadow there.
     let mut started = Vec::new();
     for t in targets {
-        match t.client.shadow("POST", new_text).await {
-            Ok((200, _)) => started.push(t),
+        let sent = t.client.shadow("POST", new_text).await;
+        started.push(t);
+        match sent {
+            Ok((200, _)) => {}
             Ok((code, body)) => {
                 let why = body.get("error").map_or_else(|| body.to_string(), |e| e.to_string());
                 stage.error = Some(format!("{}: the shadow was refused (HTTP {code}): {why}", t.entry.name));
@@ -507,6 +511,8 @@ async fn shadow_stage(
                 }
                 Err(e) => Some(format!("{}: the shadow report: {e}", t.entry.name)),
             },
+            // Nothing ran there (the POST was refused): nothing to stop.
+            Ok((404, _)) => None,
             Ok((code, _)) => Some(format!("{}: stopping the shadow: HTTP {code}", t.entry.name)),
             Err(e) => Some(format!("{}: stopping the shadow: {e}", t.entry.name)),
         };

@@ -83,19 +83,20 @@ impl Observer {
     fn observed(&mut self, to: usize, since_us: u64) -> Option<u64> {
         let ids = self.ids.as_mut()?;
         let seen = self.sightings.snapshot();
+        // `since_mark`: the first sighting after the switch began (marked then).
+        let after = |s: &super::load::Seen| s.since_mark.filter(|&t| t >= since_us);
         match &ids[to] {
-            Some(id) => seen
-                .iter()
-                .find(|(v, s)| v == id && s.last_us >= since_us)
-                .map(|(_, s)| s.last_us.max(since_us)),
+            Some(id) => seen.iter().find(|(v, _)| v == id).and_then(|(_, s)| after(s)),
             None => {
-                let other = ids[1 - to].clone();
-                let (v, s) = seen
+                // A's value must be known before B's can be told from it.
+                let other = ids[1 - to].clone()?;
+                let (v, at) = seen
                     .into_iter()
-                    .filter(|(v, s)| Some(v) != other.as_ref() && s.last_us >= since_us)
-                    .min_by_key(|(_, s)| s.first_us.max(since_us))?;
+                    .filter(|(v, _)| *v != other)
+                    .filter_map(|(v, s)| Some((v, after(&s)?)))
+                    .min_by_key(|(_, at)| *at)?;
                 ids[to] = Some(v);
-                Some(s.first_us.max(since_us))
+                Some(at)
             }
         }
     }
@@ -120,6 +121,7 @@ pub(super) async fn switch(
             ids[0] = current;
         }
     }
+    observer.sightings.mark();
     let result = async {
         if let Some(path) = &mode.config_path {
             super::admin::write_atomically(path, &side.bytes)
@@ -142,6 +144,7 @@ pub(super) async fn switch(
         ev.duration_ms = Some(ran.as_secs_f64() * 1000.0);
         if observer.ids.is_none() {
             ev.observed_ms = ev.duration_ms;
+            observer.on = to;
             return Ok(());
         }
         if observer.on == to {

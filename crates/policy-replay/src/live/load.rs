@@ -102,6 +102,8 @@ pub(super) struct Seen {
     pub(super) last_us: u64,
     /// Responses that carried it.
     pub(super) count: u64,
+    /// First received since the last [`Sightings::mark`] (the start of a switch).
+    pub(super) since_mark: Option<u64>,
 }
 
 impl Sightings {
@@ -111,6 +113,7 @@ impl Sightings {
             Some(s) => {
                 s.last_us = s.last_us.max(at_us);
                 s.count += 1;
+                s.since_mark.get_or_insert(at_us);
             }
             None => {
                 seen.insert(
@@ -119,9 +122,17 @@ impl Sightings {
                         first_us: at_us,
                         last_us: at_us,
                         count: 1,
+                        since_mark: Some(at_us),
                     },
                 );
             }
+        }
+    }
+
+    /// A switch begins: from now on, `since_mark` is the first sighting after this.
+    pub(super) fn mark(&self) {
+        for s in self.seen.lock().expect("sightings lock").values_mut() {
+            s.since_mark = None;
         }
     }
 

@@ -75,6 +75,19 @@ async fn due(i: usize, n: usize, until: Until, start: Instant, progress: &load::
     }
 }
 
+/// Run the reload command once more (`POLICY_SIDE=original`) after the file was put back; a
+/// failure is said on stderr.
+async fn reload_onto_original(mode: &CommandMode) {
+    let (exit, stderr) = command::run(mode, "original", mode.switch_timeout).await;
+    if exit != Some(0) {
+        eprintln!(
+            "policy replay --live: the config file is back as it was, but reloading the gateway onto it failed ({}): {}",
+            exit.map_or("killed at the switch timeout".to_string(), |c| format!("exit {c}")),
+            stderr.trim()
+        );
+    }
+}
+
 /// After A was put in place before the run: when A's attribution value is known, probe with the
 /// first recorded request until the gateway answers as A (the load must not start on the
 /// config it ran before).
@@ -155,14 +168,20 @@ async fn run_command_async(plan: &Plan, data: std::net::SocketAddr, opts: &Optio
             on: 1,
         };
         let first = command::switch(&mode, &plan.sides, 0, &mut blind, Instant::now(), &progress.stop).await;
-        if !first.ok {
-            return Err(LiveError::Gateway(format!(
+        let ready = match first.ok {
+            true => confirm_a(plan, data, mode.switch_timeout).await,
+            false => Err(LiveError::Gateway(format!(
                 "switching the gateway to A ({}) before the run failed: {}",
                 plan.sides[0].name,
                 first.error.unwrap_or_default()
-            )));
+            ))),
+        };
+        if let Err(e) = ready {
+            // Put the file back and the gateway onto it before giving up.
+            drop(restore);
+            reload_onto_original(&mode_for_restore).await;
+            return Err(e);
         }
-        confirm_a(plan, data, mode.switch_timeout).await?;
     }
     let start = Instant::now();
     let workers = load::start(plan, data, opts, start, &progress, &sightings);
@@ -179,7 +198,7 @@ async fn run_command_async(plan: &Plan, data: std::net::SocketAddr, opts: &Optio
                 ev.n = i;
                 events.push(ev);
             }
-            (events, observer.ids)
+            (events, observer.ids, observer.on)
         })
     };
     let mut samples = Vec::new();
@@ -187,23 +206,17 @@ async fn run_command_async(plan: &Plan, data: std::net::SocketAddr, opts: &Optio
         samples.extend(w.await.unwrap_or_default());
     }
     progress.stop.store(true, Ordering::Relaxed);
-    let (events, ids) = reloader.await.unwrap_or_default();
+    let (events, ids, on) = reloader.await.unwrap_or((Vec::new(), None, 0));
     // The file goes back as it was; when the gateway was left on a side that is not that file,
-    // it is reloaded onto it (POLICY_SIDE=original), so that it serves what its file says.
-    let last = events.last().map_or(0, |e| usize::from(e.to == "B"));
+    // or where it is is not known (a switch failed), it is reloaded onto it
+    // (POLICY_SIDE=original), so that it serves what its file says.
+    let unsure = events.iter().any(|e| !e.ok);
     let reload_back = restore
         .as_ref()
-        .is_some_and(|r| r.differs_from(&plan.sides[last].bytes));
+        .is_some_and(|r| unsure || r.differs_from(&plan.sides[on].bytes));
     drop(restore);
     if reload_back {
-        let (exit, stderr) = command::run(&mode_for_restore, "original", mode_for_restore.switch_timeout).await;
-        if exit != Some(0) {
-            eprintln!(
-                "policy replay --live: the config file is back as it was, but reloading the gateway onto it failed ({}): {}",
-                exit.map_or("killed at the switch timeout".to_string(), |c| format!("exit {c}")),
-                stderr.trim()
-            );
-        }
+        reload_onto_original(&mode_for_restore).await;
     }
     let elapsed = start.elapsed();
     let mut report = analysis::analyse_with(plan, opts, samples, events, elapsed, None, ids);
