@@ -205,12 +205,14 @@ async fn completion(
     };
     // The texts are read once: the active engine decides on them, and a shadow candidate, if
     // one runs, is evaluated on a copy and only counted.
-    let shadow = gw.shadow.load_full();
     let decision = match engine::read_texts(&request) {
         Ok(texts) => {
+            // A guard, not an `Arc` clone: no reference count touched on every request, and
+            // dropped before the upstream call.
+            let shadow = gw.shadow.load();
             let for_shadow = shadow.as_ref().map(|_| texts.clone());
             let d = active.engine.evaluate_texts(&request, texts, received, true);
-            if let (Some(s), Some(texts)) = (&shadow, for_shadow) {
+            if let (Some(s), Some(texts)) = (shadow.as_deref(), for_shadow) {
                 s.observe(&gw.metrics, &request, texts, received, &(&d).into());
             }
             d

@@ -61,22 +61,20 @@ fn json_of(out: &Output, what: &str) -> Value {
 
 /// Run `policy ARGS` in the repository root, check its exit code, return its JSON output.
 fn run(args: &[&str], code: i32) -> Value {
-    let what = format!("policy {}", args.join(" "));
-    let out = policy(args, None);
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "{what}: exit code\nstdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    json_of(&out, &what)
+    checked(policy(args, None), format!("policy {}", args.join(" ")), code)
 }
 
 /// Run `policy ARGS` in `dir`, check its exit code, return its JSON output.
 fn run_in(dir: &Path, args: &[&str], code: i32) -> Value {
-    let what = format!("policy {} (in a temporary folder)", args.join(" "));
-    let out = policy_in(dir, args);
+    checked(
+        policy_in(dir, args),
+        format!("policy {} (in a temporary folder)", args.join(" ")),
+        code,
+    )
+}
+
+/// `out`'s JSON, once its exit code is `code`.
+fn checked(out: std::process::Output, what: String, code: i32) -> Value {
     assert_eq!(
         out.status.code(),
         Some(code),

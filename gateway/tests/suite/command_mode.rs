@@ -5,7 +5,7 @@
 //! fails the run and says which switches were never observed; the gateway's config file is put
 //! back on every way out, Ctrl-C included.
 
-use crate::configs::mock_config;
+use crate::configs::{mock_config, redact_then_block};
 use crate::support::{closed_port, eventually, policy_bin, Gateway};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -28,6 +28,14 @@ fn replay(args: &[&str]) -> Output {
         .expect("policy runs")
 }
 
+/// `policy replay --live` in command mode: OLD and NEW against the data plane at `data`,
+/// switched by `cmd`, with `rest` (load, timeouts, --config-path) after.
+fn command_mode(old: &Path, new: &Path, data: std::net::SocketAddr, cmd: &str, rest: &[&str]) -> Output {
+    let (old, new, data) = (old.to_str().unwrap(), new.to_str().unwrap(), format!("http://{data}"));
+    let head = ["--old", old, "--new", new, "--gateway", &data, "--reload-cmd", cmd];
+    replay(&[&head[..], rest].concat())
+}
+
 fn report(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
@@ -42,31 +50,28 @@ fn report(out: &Output) -> Value {
 /// the verdict checks run as in attach mode, and nothing is dropped, unattributed or mismatched.
 #[test]
 fn policy_gateway_switched_by_sighup_passes_every_check() {
-    let a = mock_config("1.0.0", 0, "prompt-injection, pii-detector");
-    let b = mock_config("2.0.0", 0, "prompt-injection, pii-detector") + "  pii-detector: { action: block }\n";
+    let (a, b) = redact_then_block();
     let gw = Gateway::start(&a);
     let (old, new) = (gw.path("a.yaml"), gw.path("b.yaml"));
     std::fs::write(&old, &a).unwrap();
     std::fs::write(&new, &b).unwrap();
     let before = std::fs::read(&gw.config).unwrap();
-    let out = replay(&[
-        "--old",
-        old.to_str().unwrap(),
-        "--new",
-        new.to_str().unwrap(),
-        "--gateway",
-        &format!("http://{}", gw.data),
-        "--config-path",
-        gw.config.to_str().unwrap(),
-        "--reload-cmd",
+    let out = command_mode(
+        &old,
+        &new,
+        gw.data,
         &format!("kill -HUP {}", gw.pid()),
-        "--duration",
-        "3s",
-        "--reloads",
-        "6",
-        "--concurrency",
-        "8",
-    ]);
+        &[
+            "--config-path",
+            gw.config.to_str().unwrap(),
+            "--duration",
+            "3s",
+            "--reloads",
+            "6",
+            "--concurrency",
+            "8",
+        ],
+    );
     let r = report(&out);
     crate::output_schemas::assert_valid("replay-live", "command mode against policy-gateway", &r);
     assert_eq!(out.status.code(), Some(0), "{r:#}\n{}", gw.log());
@@ -95,28 +100,25 @@ fn policy_gateway_switched_by_sighup_passes_every_check() {
 /// that says it was never observed ("accepted but not applied").
 #[test]
 fn a_reload_command_that_does_nothing_fails_every_switch() {
-    let a = mock_config("1.0.0", 0, "pii-detector");
-    let b = mock_config("2.0.0", 0, "pii-detector") + "  pii-detector: { action: block }\n";
+    let (a, b) = redact_then_block();
     let gw = Gateway::start(&a);
     std::fs::write(gw.path("b.yaml"), &b).unwrap();
-    let out = replay(&[
-        "--old",
-        gw.config.to_str().unwrap(),
-        "--new",
-        gw.path("b.yaml").to_str().unwrap(),
-        "--gateway",
-        &format!("http://{}", gw.data),
-        "--reload-cmd",
+    let out = command_mode(
+        &gw.config,
+        &gw.path("b.yaml"),
+        gw.data,
         "true",
-        "--switch-timeout",
-        "300ms",
-        "--duration",
-        "2s",
-        "--reloads",
-        "4",
-        "--concurrency",
-        "4",
-    ]);
+        &[
+            "--switch-timeout",
+            "300ms",
+            "--duration",
+            "2s",
+            "--reloads",
+            "4",
+            "--concurrency",
+            "4",
+        ],
+    );
     let r = report(&out);
     assert_eq!(out.status.code(), Some(1), "{r:#}");
     assert_eq!(r["reload_failures"], 4, "{r:#}");
@@ -139,20 +141,11 @@ fn a_reload_command_that_does_nothing_fails_every_switch() {
 /// command's stderr, or killed at the switch timeout, and the run ends on time.
 #[test]
 fn a_failing_or_hanging_reload_command_is_a_reload_failure() {
-    let a = mock_config("1.0.0", 0, "pii-detector");
-    let b = mock_config("2.0.0", 0, "pii-detector") + "  pii-detector: { action: block }\n";
+    let (a, b) = redact_then_block();
     let gw = Gateway::start(&a);
     std::fs::write(gw.path("b.yaml"), &b).unwrap();
     let run = |cmd: &str| {
-        replay(&[
-            "--old",
-            gw.config.to_str().unwrap(),
-            "--new",
-            gw.path("b.yaml").to_str().unwrap(),
-            "--gateway",
-            &format!("http://{}", gw.data),
-            "--reload-cmd",
-            cmd,
+        let rest = [
             "--switch-timeout",
             "300ms",
             "--duration",
@@ -161,7 +154,8 @@ fn a_failing_or_hanging_reload_command_is_a_reload_failure() {
             "2",
             "--concurrency",
             "2",
-        ])
+        ];
+        command_mode(&gw.config, &gw.path("b.yaml"), gw.data, cmd, &rest)
     };
     let out = run("echo 'no such site: b' >&2; exit 3");
     let r = report(&out);
@@ -186,14 +180,13 @@ fn a_failing_or_hanging_reload_command_is_a_reload_failure() {
 /// gateway's config file is what it was, and the gateway is reloaded onto it.
 #[test]
 fn ctrl_c_puts_the_config_file_back() {
-    let a = mock_config("1.0.0", 0, "pii-detector");
-    let b = mock_config("2.0.0", 0, "pii-detector") + "  pii-detector: { action: block }\n";
+    let (a, b) = redact_then_block();
     let gw = Gateway::start(&a);
     std::fs::write(gw.path("a.yaml"), &a).unwrap();
     std::fs::write(gw.path("b.yaml"), &b).unwrap();
     let before = std::fs::read(&gw.config).unwrap();
     let hash_before = gw.admin("GET", "/admin/status", None, "").json()["hash"].clone();
-    let mut child = Command::new(policy_bin())
+    let child = Command::new(policy_bin())
         .args(["replay", "--live", "--format", "json", "--traffic"])
         .arg(traffic())
         .args(["--old", gw.path("a.yaml").to_str().unwrap()])
@@ -211,9 +204,9 @@ fn ctrl_c_puts_the_config_file_back() {
         eventually(Duration::from_secs(10), || std::fs::read(&gw.config).unwrap() != before),
         "the first switch never came"
     );
-    let pid = rustix::process::Pid::from_child(&child);
-    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
-    let out = wait(&mut child, Duration::from_secs(20));
+    policy_replay::process::send_signal(child.id(), policy_replay::process::Signal::INT).unwrap();
+    // Bounded without a timer of its own: the run ends by itself after --duration.
+    let out = child.wait_with_output().unwrap();
     let r = report(&out);
     assert_eq!(r["interrupted"], true, "{r:#}");
     assert_eq!(out.status.code(), Some(1));
@@ -230,27 +223,6 @@ fn ctrl_c_puts_the_config_file_back() {
         serving(),
         gw.log()
     );
-}
-
-fn wait(child: &mut Child, limit: Duration) -> Output {
-    let end = std::time::Instant::now() + limit;
-    while child.try_wait().unwrap().is_none() {
-        if std::time::Instant::now() > end {
-            let _ = child.kill();
-            panic!("policy replay did not end within {limit:?} of Ctrl-C");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let mut stdout = Vec::new();
-    let mut stderr = Vec::new();
-    use std::io::Read;
-    child.stdout.take().unwrap().read_to_end(&mut stdout).unwrap();
-    child.stderr.take().unwrap().read_to_end(&mut stderr).unwrap();
-    Output {
-        status: child.wait().unwrap(),
-        stdout,
-        stderr,
-    }
 }
 
 /// nginx in front of policy-gateway, run in the foreground so this test holds its pid.
@@ -338,17 +310,10 @@ fn nginx_reloaded_under_load_is_attributed_and_its_drops_classified() {
     let conf = d.join("nginx.conf");
     let before = std::fs::read(&conf).unwrap();
     let cmd = format!("nginx -p {} -c {} -s reload", d.display(), conf.display());
-    let out = replay(&[
-        "--old",
-        d.join("a.conf").to_str().unwrap(),
-        "--new",
-        d.join("b.conf").to_str().unwrap(),
-        "--gateway",
-        &format!("http://127.0.0.1:{}", nginx.port),
+    let data = std::net::SocketAddr::from(([127, 0, 0, 1], nginx.port));
+    let rest = [
         "--config-path",
         conf.to_str().unwrap(),
-        "--reload-cmd",
-        &cmd,
         "--attribute-header",
         "x-config-version",
         "--duration",
@@ -357,7 +322,8 @@ fn nginx_reloaded_under_load_is_attributed_and_its_drops_classified() {
         "6",
         "--concurrency",
         "8",
-    ]);
+    ];
+    let out = command_mode(&d.join("a.conf"), &d.join("b.conf"), data, &cmd, &rest);
     let r = report(&out);
     crate::output_schemas::assert_valid("replay-live", "command mode against nginx", &r);
     assert_eq!(r["mode"], "command");

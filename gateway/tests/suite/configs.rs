@@ -22,6 +22,16 @@ policy:
     )
 }
 
+/// Two configs on free ports that differ in a hot field and in verdicts: A redacts PII, B
+/// blocks it (97 of the recorded chat requests change verdict), both under version numbers of
+/// their own.
+pub fn redact_then_block() -> (String, String) {
+    let chain = "prompt-injection, pii-detector, content-filter";
+    let a = mock_config("1.0.0", 0, chain);
+    let b = mock_config("2.0.0", 0, chain) + "  pii-detector: { action: block }\n";
+    (a, b)
+}
+
 /// The whole chain: blocks injections, redacts PII, writes the audit log.
 pub const FULL_CHAIN: &str = "prompt-injection, pii-detector, audit-logger";
 

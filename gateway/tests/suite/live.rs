@@ -3,7 +3,7 @@
 //! checks fail when a foreign config answers or the gateway dies, and the CLI (`replay --live`
 //! in spawn mode, `policy demo`) runs end to end.
 
-use crate::configs::mock_config;
+use crate::configs::{mock_config, redact_then_block};
 use crate::support::{self, Gateway, Opts};
 use policy_replay::live::{self, Endpoint, Options, Plan, Until, Via};
 use serde_json::Value;
@@ -14,14 +14,6 @@ const TRAFFIC: &str = include_str!("../../../fixtures/traffic/chat.jsonl");
 fn side(text: &str, name: &str) -> (String, String, policy_config::Config) {
     let config = policy_lint::load_config_str(name, text).expect("a valid config").0;
     (name.to_string(), text.to_string(), config)
-}
-
-/// A (redacts PII) and B (blocks it): 97 of the recorded requests change verdict.
-fn configs() -> (String, String) {
-    let a = mock_config("1.0.0", 0, "prompt-injection, pii-detector, content-filter");
-    let b = mock_config("2.0.0", 0, "prompt-injection, pii-detector, content-filter")
-        + "  pii-detector: { action: block }\n";
-    (a, b)
 }
 
 fn plan(a: &str, b: &str) -> Plan {
@@ -52,7 +44,7 @@ fn options(via: Via, reloads: usize) -> Options {
 
 #[test]
 fn zero_drops_and_every_response_attributed_across_reloads_by_each_trigger() {
-    let (a, b) = configs();
+    let (a, b) = redact_then_block();
     for via in [Via::Admin, Via::Sighup, Via::File] {
         let args = if via == Via::File {
             vec!["--watch".to_string()]
@@ -93,7 +85,7 @@ fn zero_drops_and_every_response_attributed_across_reloads_by_each_trigger() {
 
 #[test]
 fn a_foreign_config_shows_up_as_unattributed() {
-    let (a, b) = configs();
+    let (a, b) = redact_then_block();
     let gw = Gateway::start(&a);
     let plan = plan(&a, &b);
     let ep = endpoint(&gw);
@@ -120,7 +112,7 @@ fn a_foreign_config_shows_up_as_unattributed() {
 
 #[test]
 fn a_gateway_that_dies_shows_up_as_dropped() {
-    let (a, b) = configs();
+    let (a, b) = redact_then_block();
     let gw = Gateway::start(&a);
     let plan = plan(&a, &b);
     let ep = endpoint(&gw);

@@ -4,7 +4,7 @@
 //! crash with `--state-dir` keeps it; a candidate that does not lint is refused and changes
 //! nothing.
 
-use crate::configs::mock_config;
+use crate::configs::{mock_config, redact_then_block};
 use crate::support::{eventually, policy_bin, request, Gateway, Opts};
 use policy_contract::headers;
 use serde_json::Value;
@@ -12,14 +12,6 @@ use std::path::Path;
 use std::time::Duration;
 
 const TRAFFIC: &str = "../fixtures/traffic/chat.jsonl";
-const CHAIN: &str = "prompt-injection, pii-detector, content-filter";
-
-/// A redacts PII; B blocks it.
-fn configs() -> (String, String) {
-    let a = mock_config("1.0.0", 0, CHAIN);
-    let b = mock_config("2.0.0", 0, CHAIN) + "  pii-detector: { action: block }\n";
-    (a, b)
-}
 
 /// Send every request of the traffic file to the data plane, each with its recorded id as
 /// `x-request-id`; the responses' status and verdict headers.
@@ -60,7 +52,7 @@ fn offline(a: &Path, b: &Path) -> Value {
 
 #[test]
 fn live_shadow_counts_equal_the_offline_prediction_and_nothing_of_it_is_served() {
-    let (a, b) = configs();
+    let (a, b) = redact_then_block();
     let gw = Gateway::start(&a);
     std::fs::write(gw.path("a.yaml"), &a).unwrap();
     std::fs::write(gw.path("b.yaml"), &b).unwrap();
@@ -140,7 +132,7 @@ fn live_shadow_counts_equal_the_offline_prediction_and_nothing_of_it_is_served()
 
 #[test]
 fn a_candidate_that_does_not_lint_is_refused_and_changes_nothing() {
-    let (a, b) = configs();
+    let (a, b) = redact_then_block();
     let gw = Gateway::start(&a);
     assert_eq!(gw.admin("POST", "/admin/shadow", None, &b).status, 200);
     let before = gw.admin("GET", "/admin/shadow", None, "").json()["shadow_hash"].clone();
@@ -153,11 +145,11 @@ fn a_candidate_that_does_not_lint_is_refused_and_changes_nothing() {
 
 #[test]
 fn a_reload_keeps_the_shadow_and_a_restart_hands_it_over() {
-    let (a, b) = configs();
+    let (a, b) = redact_then_block();
     let gw = Gateway::start(&a);
     let started = gw.admin("POST", "/admin/shadow", None, &b).json();
     gw.chat("Hello");
-    let reloaded = mock_config("1.0.1", 0, CHAIN);
+    let reloaded = mock_config("1.0.1", 0, "prompt-injection, pii-detector, content-filter");
     assert_eq!(gw.admin("POST", "/admin/reload", None, &reloaded).status, 200);
     gw.chat("Hello");
     let shadowed = || gw.admin("GET", "/admin/shadow", None, "").json();
@@ -181,7 +173,7 @@ fn a_reload_keeps_the_shadow_and_a_restart_hands_it_over() {
 
 #[test]
 fn the_state_dir_keeps_the_shadow_across_a_crash() {
-    let (a, b) = configs();
+    let (a, b) = redact_then_block();
     let state = tempfile::tempdir().unwrap();
     let opts = || Opts {
         args: vec!["--state-dir".into(), state.path().display().to_string()],
