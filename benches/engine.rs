@@ -1,6 +1,8 @@
 //! The engine: one ~1 KiB chat request through the full chain (prompt-injection, pii-detector,
 //! content-filter, rate-limit, audit-logger) with 10, 50 and 1,000 content rules; and a
-//! request that triggers a redaction. Offline replay of 100,000 requests against two configs.
+//! request that triggers a redaction. A shadow candidate's evaluation (demo-next.yaml beside
+//! demo.yaml on recorded chat requests), alone and taking the active engine's matches. Offline
+//! replay of 100,000 requests against two configs.
 //!
 //! `cargo bench --bench engine`.
 
@@ -8,7 +10,7 @@
 #![allow(missing_docs)]
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use policy_engine::{Engine, Request};
+use policy_engine::{read_texts, Engine, Request, Shared};
 use std::hint::black_box;
 
 #[path = "support/mod.rs"]
@@ -58,6 +60,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| e.evaluate(black_box(&intl), 0))
     });
     g.finish();
+    shadow(c);
 
     let old = policy_lint::load_config_str("old.yaml", include_str!("../fixtures/seed/tutorial-v0.1.0.yaml"))
         .unwrap()
@@ -83,6 +86,55 @@ fn bench(c: &mut Criterion) {
     g.sample_size(10);
     g.bench_function("offline_100k_requests_two_configs", |b| {
         b.iter(|| policy_replay::offline::replay(&old, &new, black_box(&traffic)).unwrap())
+    });
+    g.finish();
+}
+
+/// The candidate's cost per request on the first 50 chat requests of `chat.jsonl`: decided
+/// alone (verdict only), or after the active engine with what it found shared.
+fn shadow(c: &mut Criterion) {
+    let compile =
+        |name: &str, text: &str| Engine::compile(&policy_lint::load_config_str(name, text).unwrap().0).unwrap();
+    let active = compile("demo.yaml", include_str!("../fixtures/gateway/demo.yaml"));
+    let candidate = compile("demo-next.yaml", include_str!("../fixtures/gateway/demo-next.yaml"));
+    let requests: Vec<Request> = include_str!("../fixtures/traffic/chat.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["path"] == "/v1/chat/completions")
+        .take(50)
+        .map(|v| Request {
+            id: v["id"].as_str().unwrap().into(),
+            body: v["body"].clone(),
+            ..Request::default()
+        })
+        .filter(|r| read_texts(r).is_ok())
+        .collect();
+    let read: Vec<_> = requests.iter().map(|r| read_texts(r).unwrap()).collect();
+    let mut g = c.benchmark_group("shadow");
+    g.bench_function("candidate_alone_50_requests", |b| {
+        b.iter(|| {
+            for (r, t) in requests.iter().zip(&read) {
+                black_box(candidate.evaluate_texts(r, t.clone(), 0, false));
+            }
+        })
+    });
+    // The active engine's evaluation is paid either way; what the candidate adds is the
+    // difference between this and `active_alone_50_requests`.
+    g.bench_function("active_alone_50_requests", |b| {
+        b.iter(|| {
+            for (r, t) in requests.iter().zip(&read) {
+                black_box(active.evaluate_texts(r, t.clone(), 0, true));
+            }
+        })
+    });
+    g.bench_function("active_then_candidate_shared_50_requests", |b| {
+        b.iter(|| {
+            for (r, t) in requests.iter().zip(&read) {
+                let mut shared = Shared::new();
+                black_box(active.evaluate_shared(r, t.clone(), 0, true, &mut shared));
+                black_box(candidate.evaluate_shared(r, t.clone(), 0, false, &mut shared));
+            }
+        })
     });
     g.finish();
 }

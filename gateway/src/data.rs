@@ -204,16 +204,23 @@ async fn completion(
         body: value,
     };
     // The texts are read once: the active engine decides on them, and a shadow candidate, if
-    // one runs, is evaluated on a copy and only counted.
+    // one runs, is evaluated on a copy and only counted, taking the active engine's matches
+    // where its patterns are the same.
     let decision = match engine::read_texts(&request) {
         Ok(texts) => {
             // A guard, not an `Arc` clone: no reference count touched on every request, and
             // dropped before the upstream call.
             let shadow = gw.shadow.load();
             let for_shadow = shadow.as_ref().map(|_| texts.clone());
-            let d = active.engine.evaluate_texts(&request, texts, received, true);
+            let mut shared = match for_shadow {
+                Some(_) => engine::Shared::new(),
+                None => engine::Shared::off(),
+            };
+            let d = active
+                .engine
+                .evaluate_shared(&request, texts, received, true, &mut shared);
             if let (Some(s), Some(texts)) = (shadow.as_deref(), for_shadow) {
-                s.observe(&gw.metrics, &request, texts, received, &(&d).into());
+                s.observe(&gw.metrics, &request, texts, received, &mut shared, &(&d).into());
             }
             d
         }

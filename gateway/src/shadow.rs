@@ -18,7 +18,7 @@ use crate::state::Gateway;
 use policy_config::PolicyKind;
 use policy_contract::admin::{Origin, ShadowExample, ShadowReport, ShadowRule, ShadowStarted};
 use policy_contract::Verdict;
-use policy_engine::{Decision, Engine, Request, Text};
+use policy_engine::{Decision, Engine, Request, Shared, Text};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
@@ -98,11 +98,21 @@ impl Shadow {
     /// Evaluate `request` (its `texts` as read for the active engine) with the candidate and
     /// count it against `served`, the active config's decision. The candidate only decides a
     /// verdict: no body is rewritten for it.
-    pub fn observe(&self, metrics: &Metrics, request: &Request, texts: Vec<Text>, received: i64, served: &Served<'_>) {
+    /// `shared`: what the active engine found, which the candidate takes where its patterns
+    /// are the same.
+    pub fn observe(
+        &self,
+        metrics: &Metrics,
+        request: &Request,
+        texts: Vec<Text>,
+        received: i64,
+        shared: &mut Shared,
+        served: &Served<'_>,
+    ) {
         // A candidate that fails (a bug in evaluating it) counts `error` and never reaches the
         // response.
         let evaluated = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.engine.evaluate_texts(request, texts, received, false)
+            self.engine.evaluate_shared(request, texts, received, false, shared)
         }));
         let candidate = evaluated.as_ref().ok();
         metrics.shadow(served.verdict, candidate.map(|d| d.verdict));

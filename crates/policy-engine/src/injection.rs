@@ -8,6 +8,7 @@ use super::compile::{compile_regex, compile_set, CompileError};
 use super::decision::{Decision, Hit};
 use super::detectors::INJECTIONS;
 use super::normalize::Text;
+use super::shared::{Fingerprint, Found, Shared};
 use super::shown::excerpt;
 use policy_config::{BlockOrLog, PolicyKind, PromptInjection};
 use regex::{Regex, RegexSet};
@@ -23,6 +24,8 @@ pub(super) struct Injection {
     action: BlockOrLog,
     /// What a block answers the client.
     message: String,
+    /// The identity of `set`'s patterns, under which its matches are shared.
+    fingerprint: Fingerprint,
 }
 
 impl Injection {
@@ -37,6 +40,7 @@ impl Injection {
             patterns.push(p);
         }
         Ok(Injection {
+            fingerprint: Fingerprint::of("prompt-injection", patterns.iter().copied()),
             set: compile_set("/policy/prompt-injection/extra_patterns", &patterns)?,
             regexes: patterns
                 .iter()
@@ -58,14 +62,17 @@ impl Injection {
     }
 
     /// Record the first match in each text's view; `true` (stop the chain) when it blocks.
-    pub(super) fn run(&self, texts: &[Text], d: &mut Decision) -> bool {
-        for text in texts {
+    pub(super) fn run(&self, texts: &[Text], d: &mut Decision, shared: &mut Shared) -> bool {
+        for (i, text) in texts.iter().enumerate() {
             let view = text.view();
-            let matched = self.set.matches(view);
-            let Some(first) = matched.iter().next() else { continue };
-            let (s, e) = self.regexes[first]
-                .find(view)
-                .map_or((0, 0), |m| text.span(m.start(), m.end()));
+            let found = shared.find(self.fingerprint, i, text.pristine(), || {
+                let first = self.set.matches(view).iter().next();
+                Found::Injection(first.map(|k| (k, self.regexes[k].find(view).map(|m| (m.start(), m.end())))))
+            });
+            let Found::Injection(Some((first, at))) = *found else {
+                continue;
+            };
+            let (s, e) = at.map_or((0, 0), |(s, e)| text.span(s, e));
             let action = match self.action {
                 BlockOrLog::Block => "block",
                 BlockOrLog::Log => "log",

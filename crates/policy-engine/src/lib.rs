@@ -25,6 +25,7 @@
 //! normalize.rs  Text: the normalised view detection matches, mapped back to the original
 //! chars.rs      the character tables the view uses (default-ignorables, look-alikes, line breaks)
 //! redact.rs     applying redactions to a text
+//! shared.rs     detection two engines share on one request (active config, shadow candidate)
 //! shown.rs      excerpts: every PII value and credential in sight masked, cut around the match
 //! injection.rs  prompt-injection stage
 //! pii.rs        pii-detector stage
@@ -47,6 +48,7 @@ mod pii;
 mod rate_limit;
 mod redact;
 mod request;
+mod shared;
 mod shown;
 mod text;
 
@@ -54,6 +56,7 @@ pub use compile::CompileError;
 pub use decision::{Decision, Hit, Redaction, UnknownVerdict, Verdict};
 pub use normalize::Text;
 pub use request::{Millis, Request};
+pub use shared::Shared;
 pub use text::{extract_texts, with_texts, Unreadable};
 
 use compile::compile_set;
@@ -66,6 +69,7 @@ use rate_limit::RateLimiter;
 use regex::RegexSet;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use shared::{Fingerprint, Found, ALL_TEXTS};
 
 /// A compiled config, ready to evaluate requests. Cheap to share (`Arc`); evaluation takes
 /// `&self` (rate-limit buckets are behind a mutex).
@@ -78,7 +82,7 @@ pub struct Engine {
     /// Every pattern of every text stage in one set. Most traffic matches nothing: one pass
     /// of this set (~3 µs a KiB) then replaces one pass per stage (~3 µs each), and no stage
     /// can be skipped wrongly, since only a match can redact text for the stages after it.
-    gate: Option<RegexSet>,
+    gate: Option<(RegexSet, Fingerprint)>,
     /// Target ids, in config order: a route's index names one.
     targets: Vec<String>,
     default_target: usize,
@@ -145,7 +149,10 @@ impl Engine {
         let gate = if gate_patterns.is_empty() {
             None
         } else {
-            Some(compile_set("/policy", &gate_patterns)?)
+            Some((
+                compile_set("/policy", &gate_patterns)?,
+                Fingerprint::of("gate", gate_patterns.iter().copied()),
+            ))
         };
         let targets: Vec<String> = config.providers.targets.iter().map(|t| t.id.clone()).collect();
         let index = |id: &str| targets.iter().position(|t| t == id);
@@ -213,7 +220,21 @@ impl Engine {
     /// active config and a shadow candidate) evaluate one request without reading it twice.
     /// `rewrite`: build the redacted body that is served, and the hits' excerpts; the verdict
     /// alone (a shadow evaluation) needs neither.
-    pub fn evaluate_texts(&self, req: &Request, mut texts: Vec<Text>, now: Millis, rewrite: bool) -> Decision {
+    pub fn evaluate_texts(&self, req: &Request, texts: Vec<Text>, now: Millis, rewrite: bool) -> Decision {
+        self.evaluate_shared(req, texts, now, rewrite, &mut Shared::off())
+    }
+
+    /// [`Engine::evaluate_texts`], taking what an engine that evaluated the same request
+    /// before found, where this one's patterns are the same (`shared`), and recording what it
+    /// finds for the next. The decision is the one [`Engine::evaluate_texts`] gives.
+    pub fn evaluate_shared(
+        &self,
+        req: &Request,
+        mut texts: Vec<Text>,
+        now: Millis,
+        rewrite: bool,
+        shared: &mut Shared,
+    ) -> Decision {
         let target = self.route(req.body.get("model").and_then(Value::as_str));
         let mut d = Decision::new(target);
         d.verdict_only = !rewrite;
@@ -221,15 +242,18 @@ impl Engine {
             return d;
         }
         let mut changed = false;
-        let quiet = self
-            .gate
-            .as_ref()
-            .is_none_or(|g| !texts.iter().any(|t| g.is_match(t.view())));
+        let quiet = self.gate.as_ref().is_none_or(|(g, f)| {
+            let pristine = texts.iter().all(Text::pristine);
+            let found = shared.find(*f, ALL_TEXTS, pristine, || {
+                Found::Quiet(!texts.iter().any(|t| g.is_match(t.view())))
+            });
+            *found == Found::Quiet(true)
+        });
         for stage in &self.stages {
             let stop = match stage {
                 _ if quiet && stage.gate_patterns().is_some() => false,
-                Stage::Injection(s) => s.run(&texts, &mut d),
-                Stage::Pii(s) => s.run(&mut texts, &mut d, &mut changed),
+                Stage::Injection(s) => s.run(&texts, &mut d, shared),
+                Stage::Pii(s) => s.run(&mut texts, &mut d, &mut changed, shared),
                 Stage::Content(s) => s.run(&mut texts, &mut d, &mut changed),
                 Stage::RateLimit(s) => s.run(req, self.target_id(target), now, &mut d),
             };

@@ -31,6 +31,8 @@ pub struct Text {
     text: String,
     /// `None` when the view is the text itself.
     view: Option<View>,
+    /// As the request sent it: no redaction has rewritten it.
+    pristine: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -69,7 +71,12 @@ impl Text {
     /// The text at `field`, with its view.
     pub fn new(field: String, text: String) -> Text {
         let view = View::of(&text);
-        Text { field, text, view }
+        Text {
+            field,
+            text,
+            view,
+            pristine: true,
+        }
     }
 
     /// The text as it stands (as sent, or rewritten by a redaction).
@@ -99,6 +106,12 @@ impl Text {
     pub fn replace(&mut self, text: String) {
         self.view = View::of(&text);
         self.text = text;
+        self.pristine = false;
+    }
+
+    /// Whether the text is as the request sent it (no redaction has rewritten it).
+    pub fn pristine(&self) -> bool {
+        self.pristine
     }
 
     /// The pointer and the text, as `with_texts` takes them.

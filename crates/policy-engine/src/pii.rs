@@ -11,6 +11,7 @@ use super::detectors::{constant, pii_label, pii_matches, pii_pattern};
 use super::digest::hex;
 use super::normalize::Text;
 use super::redact::{apply, non_overlapping, Span};
+use super::shared::{Fingerprint, Found, Shared};
 use super::shown::excerpt;
 use policy_config::{Action, MarkerFormat, PiiDetector, PiiType, PolicyKind};
 use regex::{Regex, RegexSet};
@@ -24,6 +25,8 @@ pub(super) struct Pii {
     types: Vec<(PiiType, Regex)>,
     action: Action,
     marker: MarkerFormat,
+    /// The identity of `set`'s patterns, under which its matches are shared.
+    fingerprint: Fingerprint,
 }
 
 impl Pii {
@@ -36,6 +39,7 @@ impl Pii {
         detect.dedup();
         let patterns: Vec<&str> = detect.iter().map(|t| pii_pattern(*t)).collect();
         Ok(Pii {
+            fingerprint: Fingerprint::of("pii-detector", patterns.iter().copied()),
             set: compile_set("/policy/pii-detector/detect", &patterns)?,
             types: detect.iter().map(|t| (*t, constant(pii_pattern(*t)))).collect(),
             action: pii.action,
@@ -50,21 +54,28 @@ impl Pii {
 
     /// Find the valid PII in each text and act on it; `true` (stop the chain) when it blocks.
     /// Sets `changed` when it redacted.
-    pub(super) fn run(&self, texts: &mut [Text], d: &mut Decision, changed: &mut bool) -> bool {
-        for text in texts.iter_mut() {
+    pub(super) fn run(&self, texts: &mut [Text], d: &mut Decision, changed: &mut bool, shared: &mut Shared) -> bool {
+        for (n, text) in texts.iter_mut().enumerate() {
             let view = text.view();
-            let matched = self.set.matches(view);
-            if !matched.matched_any() {
-                continue;
-            }
-            let mut spans: Vec<Span> = Vec::new();
-            for i in matched.iter() {
-                let (t, re) = &self.types[i];
-                for m in pii_matches(*t, re, view) {
-                    let label = pii_label(*t);
-                    let (s, e) = text.span(m.start(), m.end());
-                    spans.push((s, e, t.as_str().to_string(), marker(self.marker, label, m.as_str())));
+            let found = shared.find(self.fingerprint, n, text.pristine(), || {
+                let mut found = Vec::new();
+                for i in self.set.matches(view).iter() {
+                    let (t, re) = &self.types[i];
+                    found.extend(pii_matches(*t, re, view).iter().map(|m| (i, m.start(), m.end())));
                 }
+                Found::Pii(found)
+            });
+            let Found::Pii(found) = &*found else { continue };
+            let mut spans: Vec<Span> = Vec::with_capacity(found.len());
+            for &(i, start, end) in found {
+                let t = self.types[i].0;
+                let (s, e) = text.span(start, end);
+                spans.push((
+                    s,
+                    e,
+                    t.as_str().to_string(),
+                    marker(self.marker, pii_label(t), &view[start..end]),
+                ));
             }
             if spans.is_empty() {
                 continue;
