@@ -15,6 +15,15 @@ fi
 if [ -n "${SARIF_FILE:-}" ]; then
   args+=(--sarif-file "$SARIF_FILE")
 fi
+if [ -n "${TRAFFIC:-}" ]; then
+  args+=(--traffic "$TRAFFIC")
+fi
+if [ -n "${EXPECT:-}" ]; then
+  args+=(--expect "$EXPECT")
+fi
+if [ "${COMMENT:-false}" = true ]; then
+  args+=(--comment)
+fi
 # Split FILES on whitespace without letting the shell expand the globs: `policy ci` does.
 set -f
 # shellcheck disable=SC2206

@@ -25,6 +25,9 @@
 //! - `replay`        — engine verdicts on the traffic fixtures, offline replay, engine proptests.
 //! - `action`        — the GitHub Action's script in a simulated environment; `action.yml` and
 //!   `.pre-commit-hooks.yaml` against their schemas.
+//! - `pull_request`  — `policy ci --traffic` (transitions in the summary, `--fail-on weakening`
+//!   and `verdict-change` with `--expect`) and `--comment` against a stand-in for GitHub's REST
+//!   API checked against GitHub's published description: created, updated, cut, a 403 warns.
 //! - `lsp`           — `policy lsp` over stdio: diagnostics, didChange, hover, completion,
 //!   code actions, shutdown; a large file's first diagnostics.
 //! - `release`       — the Action's download-and-verify script against releases served from
@@ -74,6 +77,9 @@ mod replay;
 
 #[path = "suite/action.rs"]
 mod action;
+
+#[path = "suite/pull_request.rs"]
+mod pull_request;
 
 #[path = "suite/lsp.rs"]
 mod lsp;
