@@ -28,6 +28,9 @@
 //! - `pull_request`  — `policy ci --traffic` (transitions in the summary, `--fail-on weakening`
 //!   and `verdict-change` with `--expect`) and `--comment` against a stand-in for GitHub's REST
 //!   API checked against GitHub's published description: created, updated, cut, a 403 warns.
+//! - `wheel`         — the CLI's wheel installs with pip and runs; the pre-commit hooks install
+//!   it with no cargo on PATH and pip pointed at local folders; one version everywhere;
+//!   `cargo binstall`'s metadata names the release archives.
 //! - `lsp`           — `policy lsp` over stdio: diagnostics, didChange, hover, completion,
 //!   code actions, shutdown; a large file's first diagnostics.
 //! - `release`       — the Action's download-and-verify script against releases served from
@@ -80,6 +83,9 @@ mod action;
 
 #[path = "suite/pull_request.rs"]
 mod pull_request;
+
+#[path = "suite/wheel.rs"]
+mod wheel;
 
 #[path = "suite/lsp.rs"]
 mod lsp;

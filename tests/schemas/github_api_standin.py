@@ -9,7 +9,7 @@ for must be there, and a JSON body must validate against the operation's request
 answer it sends validates against the operation's response schema. A request that fails a check
 gets 400 and is recorded as a violation.
 
-Usage: github_api_standin.py SPEC LOG_FILE [--forbid]
+Usage: python3 tests/schemas/github_api_standin.py REST_DESCRIPTION LOG_FILE [--forbid]
   prints the port it listens on (127.0.0.1) as its first line once it listens
   LOG_FILE   gets one JSON line per request: method, path, operation, violations, status
   --forbid   answer every write with 403, as GitHub does for a token without
