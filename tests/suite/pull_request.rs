@@ -132,6 +132,23 @@ fn fail_on_weakening_fails_on_block_to_log() {
 }
 
 #[test]
+fn without_a_base_there_is_nothing_to_replay() {
+    // A push to main: the action passes no base-ref, but its traffic input stays set.
+    let repo = repo(strengthen);
+    let r = run_action(
+        repo.path(),
+        &[("TRAFFIC", "traffic.jsonl"), ("FAIL_ON", "verdict-change")],
+    );
+    assert_eq!(
+        r.out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&r.out.stderr)
+    );
+    assert!(r.outputs.contains("verdict-changes=0\n"), "{}", r.outputs);
+}
+
+#[test]
 fn fail_on_verdict_change_without_traffic_is_refused() {
     let repo = repo(strengthen);
     let r = run_action(repo.path(), &[("BASE_REF", "base"), ("FAIL_ON", "verdict-change")]);

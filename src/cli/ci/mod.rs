@@ -56,9 +56,9 @@ pub struct CiArgs {
     /// on --traffic that --expect does not allow. `never` only reports.
     #[arg(long, value_enum, default_value_t = FailOn::Error)]
     pub fail_on: FailOn,
-    /// Recorded traffic (JSON Lines or HAR) to replay against every changed config and its
-    /// base-ref version.
-    #[arg(long, value_name = "FILE", requires = "base_ref")]
+    /// Recorded traffic (JSON Lines or HAR) to replay against every config changed since
+    /// --base-ref and its base-ref version (without --base-ref, nothing changed: no replay).
+    #[arg(long, value_name = "FILE")]
     pub traffic: Option<PathBuf>,
     /// The verdict transitions this change is meant to make, one `old->new` a line (`#`
     /// comments); with --fail-on verdict-change, any other fails.
