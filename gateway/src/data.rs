@@ -384,7 +384,8 @@ async fn respond(
             let out = Outbound {
                 target,
                 path: &request.path,
-                body: d.body.clone().unwrap_or_else(|| request.body.clone()),
+                // Borrowed: serialised once on its way out, never copied.
+                body: std::borrow::Cow::Borrowed(d.body.as_ref().unwrap_or(&request.body)),
                 headers,
                 request_id: id,
             };
@@ -397,8 +398,10 @@ async fn respond(
                     std::future::pending::<()>().await;
                 }
             };
+            // This thread's client: its upstream connections are driven by this thread.
+            let client = crate::workers::client();
             let sent = tokio::select! {
-                sent = upstream::send(&gw.client, out) => sent,
+                sent = upstream::send(&client, out) => sent,
                 () = drain_over => {
                     let ms = active.config.gateway.limits.drain_timeout_ms;
                     return error(

@@ -19,6 +19,8 @@
 //! upstream/mock.rs      mock: local OpenAI-format answers
 //! admin.rs              admin plane: reload, revert, restart, status, history, config, metrics;
 //!                       bearer auth
+//! workers.rs            the data plane's threads: one single-threaded runtime each, connections
+//!                       handed round-robin, an upstream client per thread
 //! serve.rs              the accept loop and the end of connections: drain (drain_timeout_ms), cut,
 //!                       hand over
 //! restart.rs            zero-drop restart, the old process's side: validate, hand over, record
@@ -60,6 +62,7 @@ mod state;
 mod state_dir;
 mod upstream;
 mod watch;
+mod workers;
 
 use args::{Args, Parsed};
 use handover::{Listening, Plane};
@@ -68,7 +71,7 @@ use metrics::Metrics;
 use policy_contract::admin::{OpKind, OpOutcome, Operation};
 use policy_contract::ServingLine;
 use reload::Trigger;
-use serve::serve;
+use serve::{serve, Threads};
 use state::{Gateway, History, Stop};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
@@ -148,8 +151,16 @@ fn main() -> ExitCode {
         .map(|s| persist::restore(s, &first.active, &overrides))
         .unwrap_or_default();
     let threads = first.active.config.gateway.worker_threads.max(1) as usize;
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
+    // The data plane has threads of its own (`workers.rs`); this runtime runs the accept loops,
+    // the admin plane, signals, reloads and probes.
+    let workers = match workers::Workers::start(threads) {
+        Ok(w) => Arc::new(w),
+        Err(e) => {
+            eprintln!("policy-gateway: cannot start the data plane's threads: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         // Blocking work is the reload pipeline only, one at a time: one thread keeps its
         // allocations in one heap instead of spreading them over a pool of idle threads.
         .max_blocking_threads(1)
@@ -162,7 +173,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    runtime.block_on(run(args, first, upgrade, state, restored))
+    runtime.block_on(run(args, first, upgrade, state, restored, workers))
 }
 
 /// The listener for `plane` at `addr`: the one a restart handed over when the address is
@@ -200,6 +211,7 @@ async fn run(
     mut upgrade: Option<handover::Upgrade>,
     state: Option<state_dir::StateDir>,
     restored: persist::Restored,
+    workers: Arc<workers::Workers>,
 ) -> ExitCode {
     let started = Instant::now();
     // The one place the addresses are read: an instance's override wins over the config.
@@ -253,7 +265,6 @@ async fn run(
         metrics: Metrics::default(),
         journal,
         record: args.record.clone(),
-        client: upstream::client(),
         listen: local(&data_listener),
         admin_listen: local(&admin_listener),
         overrides,
@@ -395,12 +406,14 @@ async fn run(
         Arc::clone(&gw),
         data::handle,
         gw.lifecycle.subscribe(),
+        Threads::Workers(workers),
     ));
     let admin = tokio::spawn(serve(
         admin_listener,
         Arc::clone(&gw),
         admin::handle,
         gw.lifecycle.subscribe(),
+        Threads::Here,
     ));
     if let Some(u) = upgrade {
         // Both planes serve: the old process may stop accepting now.

@@ -8,6 +8,7 @@
 use crate::http::Body;
 use crate::journal::log;
 use crate::state::{Gateway, Stop};
+use crate::workers::Workers;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONNECTION};
 use hyper::server::conn::http1;
@@ -31,10 +32,24 @@ const CLOSING_GRACE: Duration = Duration::from_secs(1);
 /// stays idle.
 const HANDOVER_IDLE_GRACE: Duration = Duration::from_secs(2);
 
-/// Accept connections on `listener` and serve them with `handler` until the lifecycle
-/// leaves [`Stop::Running`].
-pub async fn serve<H, F>(listener: TcpListener, gw: Arc<Gateway>, handler: H, mut stop: watch::Receiver<Stop>)
-where
+/// Where a plane's connections are served: on the runtime that accepts them (the admin plane),
+/// or handed to the data plane's worker threads.
+pub enum Threads {
+    /// The accepting runtime.
+    Here,
+    /// The worker threads, round-robin.
+    Workers(Arc<Workers>),
+}
+
+/// Accept connections on `listener` and serve them with `handler` on `threads` until the
+/// lifecycle leaves [`Stop::Running`].
+pub async fn serve<H, F>(
+    listener: TcpListener,
+    gw: Arc<Gateway>,
+    handler: H,
+    mut stop: watch::Receiver<Stop>,
+    threads: Threads,
+) where
     H: Fn(Arc<Gateway>, Request<Incoming>, SocketAddr) -> F + Copy + Send + Sync + 'static,
     F: Future<Output = Response<Body>> + Send + 'static,
 {
@@ -69,18 +84,43 @@ where
                         Ok::<_, std::convert::Infallible>(resp)
                     }
                 });
-                let conn = http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(header_timeout)
-                    .keep_alive(true)
-                    .serve_connection(TokioIo::new(stream), service);
-                let conn = graceful.watch(conn);
-                let open = Arc::clone(&open);
+                // Watched from here, so a drain that starts before the connection reaches its
+                // thread still waits for it.
+                let watcher = graceful.watcher();
                 open.fetch_add(1, Ordering::Relaxed);
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                    open.fetch_sub(1, Ordering::Relaxed);
-                });
+                let done = Arc::clone(&open);
+                let conn = move |stream: tokio::net::TcpStream| -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
+                    Box::pin(async move {
+                        let conn = http1::Builder::new()
+                            .timer(TokioTimer::new())
+                            .header_read_timeout(header_timeout)
+                            .keep_alive(true)
+                            .serve_connection(TokioIo::new(stream), service);
+                        let _ = watcher.watch(conn).await;
+                        done.fetch_sub(1, Ordering::Relaxed);
+                    })
+                };
+                match &threads {
+                    Threads::Here => {
+                        tokio::spawn(conn(stream));
+                    }
+                    Threads::Workers(workers) => {
+                        // The stream moves to the worker's runtime: registered there, not here.
+                        let lost = Arc::clone(&open);
+                        let handed = stream.into_std().map(|stream| {
+                            workers.spawn(Box::new(move || match tokio::net::TcpStream::from_std(stream) {
+                                Ok(stream) => conn(stream),
+                                Err(_) => {
+                                    lost.fetch_sub(1, Ordering::Relaxed);
+                                    Box::pin(std::future::ready(()))
+                                }
+                            }))
+                        });
+                        if !matches!(handed, Ok(true)) {
+                            open.fetch_sub(1, Ordering::Relaxed);
+                        }
+                    }
+                }
             }
             _ = stop.changed() => break,
         }

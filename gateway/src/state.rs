@@ -158,8 +158,6 @@ pub struct Gateway {
     pub journal: Journal,
     /// Where `--record` appends every data-plane request, when given.
     pub record: Option<PathBuf>,
-    /// Upstream HTTP(S) client, shared by every config (its pool outlives reloads).
-    pub client: crate::upstream::Client,
     /// Where the data plane listens (bound at start; restart-class).
     pub listen: std::net::SocketAddr,
     /// Where the admin plane listens (bound at start; restart-class).

@@ -33,7 +33,7 @@ use serde_json::Value;
 /// Send `out` to its target and return the response head with a streaming body.
 pub async fn send(client: &Client, mut out: Outbound<'_>) -> Result<Response<Body>, UpstreamError> {
     if let Some(model) = &out.target.model {
-        if let Some(m) = out.body.as_object_mut() {
+        if let Some(m) = out.body.to_mut().as_object_mut() {
             m.insert("model".into(), Value::String(model.clone()));
         }
     }

@@ -9,6 +9,7 @@ use hyper::header::HeaderMap;
 use hyper::StatusCode;
 use policy_config::Target;
 use serde_json::Value;
+use std::borrow::Cow;
 
 /// Why the upstream gave no response.
 #[derive(Debug, thiserror::Error)]
@@ -60,8 +61,9 @@ pub struct Outbound<'a> {
     pub target: &'a Target,
     /// `/v1/chat/completions` or `/v1/completions`.
     pub path: &'a str,
-    /// The body after policy (redacted when the verdict was `redact`).
-    pub body: Value,
+    /// The body after policy (redacted when the verdict was `redact`), borrowed from the
+    /// decision; copied only when the target rewrites it (`model`).
+    pub body: Cow<'a, Value>,
     /// The client's headers (credentials and hop-by-hop headers are not forwarded).
     pub headers: &'a HeaderMap,
     /// The gateway's request id, forwarded as `x-request-id`.

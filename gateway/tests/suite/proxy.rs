@@ -449,11 +449,11 @@ policy:
         .find(|e| e["event"] == "request")
         .unwrap();
     assert_eq!(event["body"]["messages"][0]["content"], "mail [EMAIL]", "{event}");
-    // The runtime's workers are tokio's threads (`/proc/PID/task/*/comm`).
+    // The data plane's threads are named `data-N` (`/proc/PID/task/*/comm`).
     let workers = std::fs::read_dir(format!("/proc/{}/task", gw.pid()))
         .unwrap()
         .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-        .filter(|comm| comm.starts_with("tokio-rt-worker"))
+        .filter(|comm| comm.starts_with("data-"))
         .count();
     assert_eq!(workers, 3);
 }
