@@ -99,6 +99,7 @@ pub fn prepare(
         ),
     };
     let active = Active {
+        headers: crate::state::ConfigHeaders::of(&config.pack.version, engine.hash()),
         audit: Active::audit_target(&config),
         version: config.pack.version.clone(),
         hash: engine.hash().to_string(),

@@ -75,11 +75,11 @@ fn stamp(mut resp: Response<Body>, active: &Active, verdict: &'static str, id: &
         HeaderName::from_static(headers::VERDICT),
         HeaderValue::from_static(verdict),
     );
-    if let Ok(v) = HeaderValue::from_str(&active.version) {
-        h.insert(HeaderName::from_static(headers::CONFIG_VERSION), v);
+    if let Some(v) = &active.headers.version {
+        h.insert(HeaderName::from_static(headers::CONFIG_VERSION), v.clone());
     }
-    if let Ok(v) = HeaderValue::from_str(&active.hash) {
-        h.insert(HeaderName::from_static(headers::CONFIG_HASH), v);
+    if let Some(v) = &active.headers.hash {
+        h.insert(HeaderName::from_static(headers::CONFIG_HASH), v.clone());
     }
     if let Ok(v) = HeaderValue::from_str(id) {
         h.insert(HeaderName::from_static(headers::REQUEST_ID), v);
@@ -340,10 +340,14 @@ async fn respond(
     headers: &HeaderMap,
     id: &str,
 ) -> Response<Body> {
-    let mut extra = Map::new();
-    extra.insert("policy".into(), json!(d.policy.map(|p| p.as_str())));
-    extra.insert("rule".into(), json!(d.rule));
-    extra.insert("request_id".into(), json!(id));
+    // The error body's extra fields, built only for an error.
+    let extra = || {
+        let mut extra = Map::new();
+        extra.insert("policy".into(), json!(d.policy.map(|p| p.as_str())));
+        extra.insert("rule".into(), json!(d.rule));
+        extra.insert("request_id".into(), json!(id));
+        extra
+    };
     match d.verdict {
         Verdict::Block => {
             let policy = d.policy.map_or("policy", |p| p.as_str());
@@ -354,7 +358,7 @@ async fn respond(
                 "policy_violation",
                 "policy_blocked",
                 &format!("request blocked by {policy}{rule}{why}"),
-                extra,
+                extra(),
             )
         }
         Verdict::RateLimited => {
@@ -364,7 +368,7 @@ async fn respond(
                 "rate_limit_exceeded",
                 "rate_limit_exceeded",
                 &format!("rate limit exceeded; retry after {ms} ms"),
-                extra,
+                extra(),
             );
             let h = resp.headers_mut();
             h.insert(hyper::header::RETRY_AFTER, HeaderValue::from(ms.div_ceil(1000).max(1)));
@@ -378,7 +382,7 @@ async fn respond(
                     "server_error",
                     "no_target",
                     "the config has no target for this request",
-                    extra,
+                    extra(),
                 );
             };
             let out = Outbound {
@@ -409,7 +413,7 @@ async fn respond(
                         "server_error",
                         "gateway_shutdown",
                         &format!("the gateway is shutting down: gateway.limits.drain_timeout_ms ({ms} ms) ran out before the upstream answered; retry"),
-                        extra,
+                        extra(),
                     );
                 }
             };
@@ -425,6 +429,7 @@ async fn respond(
                     if !matches!(e, upstream::UpstreamError::Unsupported(_)) {
                         gw.metrics.upstream_errors.fetch_add(1, Ordering::Relaxed);
                     }
+                    let mut extra = extra();
                     extra.insert("target".into(), json!(target.id));
                     error(e.status(), e.kind(), e.kind(), &e.to_string(), extra)
                 }

@@ -266,6 +266,7 @@ pub async fn revert(gw: &Arc<Gateway>) -> Answer {
         pending_restart: target.pending_restart.clone(),
         generation: running.generation + 1,
         audit: target.audit.clone(),
+        headers: target.headers.clone(),
     });
     gw.active.store(Arc::clone(&next));
     *gw.previous.lock().expect("previous lock") = Some(Arc::clone(&running));

@@ -46,6 +46,27 @@ pub struct Active {
     /// Where audit events go: `audit-logger.path` when `audit-logger` is in the chain.
     /// Derived once per config ([`Active::audit_target`]): every request reads it.
     pub audit: Option<PathBuf>,
+    /// `version` and `hash` as the response headers every request carries, built once.
+    pub headers: ConfigHeaders,
+}
+
+/// The `x-policy-config-version` and `x-policy-config-hash` values of a config.
+#[derive(Debug, Clone)]
+pub struct ConfigHeaders {
+    /// `pack.version`; `None` when it cannot be a header value.
+    pub version: Option<hyper::header::HeaderValue>,
+    /// The config hash.
+    pub hash: Option<hyper::header::HeaderValue>,
+}
+
+impl ConfigHeaders {
+    /// The header values of `version` and `hash`.
+    pub fn of(version: &str, hash: &str) -> ConfigHeaders {
+        ConfigHeaders {
+            version: hyper::header::HeaderValue::from_str(version).ok(),
+            hash: hyper::header::HeaderValue::from_str(hash).ok(),
+        }
+    }
 }
 
 impl Active {
