@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Throughput and p99 of policy-gateway under wrk, without and with 20 reloads (alternating two
 # configs, half by SIGHUP, half by POST /admin/reload), and of nginx proxying the same upstream
-# with 20 `nginx -s reload`s, for scale. Loopback only; every process started here is stopped
-# by its pid at the end.
+# with 20 `nginx -s reload`s, in the same run; then the ratios, gateway to nginx. Loopback
+# only; every process started here is stopped by its pid at the end.
 #
 # Needs: wrk and nginx (Debian: apt-get install wrk nginx), a release build
 # (cargo build --release -p policy-gateway). Usage: gateway/bench/reload-under-load.sh [seconds]
@@ -68,6 +68,7 @@ run() { # name, url, reload-command-or-empty
   errs=$(grep -o 'Socket errors:.*' "$out" || echo "Socket errors: none")
   non2xx=$(grep -o 'Non-2xx or 3xx responses: [0-9]*' "$out" || echo "Non-2xx or 3xx responses: 0")
   printf '%-28s %10s req/s  p99 %8s  %s; %s\n' "$1" "$rps" "$p99" "$errs" "$non2xx"
+  echo "$1|$rps|$p99" >> "$WORK/results"
 }
 
 gateway_reload() {
@@ -86,6 +87,14 @@ run "gateway" "http://127.0.0.1:$GW/v1/chat/completions" ""
 run "gateway + 20 reloads" "http://127.0.0.1:$GW/v1/chat/completions" gateway_reload
 run "nginx proxy" "http://127.0.0.1:$NGX/v1/chat/completions" ""
 run "nginx proxy + 20 reloads" "http://127.0.0.1:$NGX/v1/chat/completions" nginx_reload
+python3 - "$WORK/results" <<'PY'
+import sys
+def ms(v):
+    return float(v[:-2]) if v.endswith("ms") else float(v[:-2]) / 1000 if v.endswith("us") else float(v[:-1]) * 1000
+r = {name: (float(rps), ms(p99)) for name, rps, p99 in (l.strip().split("|") for l in open(sys.argv[1]))}
+for what, g, n in [("steady", "gateway", "nginx proxy"), ("20 reloads", "gateway + 20 reloads", "nginx proxy + 20 reloads")]:
+    print(f"ratio {what:<11} gateway / nginx: throughput {r[g][0] / r[n][0]:.3f}, p99 {r[g][1] / r[n][1]:.3f}")
+PY
 sleep 0.5
 echo "gateway final version: $(curl -s http://127.0.0.1:$GW/health | python3 -c 'import json,sys; print(json.load(sys.stdin)["config_version"])') (last written: 1.0.0)"
 echo "gateway reloads: $(curl -s http://127.0.0.1:$ADM/metrics | grep '^gateway_config_reload_total' | tr '\n' ' ')"
