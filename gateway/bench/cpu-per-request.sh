@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# CPU time per request of policy-gateway and of nginx, on the set-up of reload-under-load.sh
+# (wrk, 2 threads, 32 keep-alive connections, POST /v1/chat/completions, an nginx upstream
+# answering a fixed completion; the gateway with `prompt-injection, pii-detector`, nginx with
+# one worker process): each process's user + system time over the run, divided by the
+# requests it served. Throughput alone depends on how the cores are shared with wrk and the
+# upstream; CPU per request says what a request costs. Loopback only; every process started
+# here is stopped by its pid at the end.
+#
+# Needs: wrk and nginx, `cargo build --release -p policy-gateway`.
+# Usage: gateway/bench/cpu-per-request.sh   (SECS=8 WT=2 by default: run length, worker_threads)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BIN=${BIN:-target/release/policy-gateway}
+WT=${WT:-2}
+SECS=${SECS:-8}
+WORK=$(mktemp -d); PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+UP=$(free_port); NGX=$(free_port); GW=$(free_port); ADM=$(free_port)
+cat > "$WORK/upstream.conf" <<NGINX
+worker_processes 1; daemon off; pid $WORK/upstream.pid; error_log $WORK/upstream.err;
+events { worker_connections 4096; }
+http { access_log off;
+  server { listen 127.0.0.1:$UP; keepalive_requests 1000000;
+    location / { default_type application/json;
+      return 200 '{"id":"up","object":"chat.completion","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Paris."},"finish_reason":"stop"}]}'; } } }
+NGINX
+nginx -c "$WORK/upstream.conf" -p "$WORK" & PIDS+=($!)
+cat > "$WORK/proxy.conf" <<NGINX
+worker_processes 1; daemon off; pid $WORK/proxy.pid; error_log $WORK/proxy.err;
+events { worker_connections 4096; }
+http { access_log off; upstream up { server 127.0.0.1:$UP; keepalive 64; }
+  server { listen 127.0.0.1:$NGX; keepalive_requests 1000000;
+    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
+NGINX
+nginx -c "$WORK/proxy.conf" -p "$WORK" & NPID=$!; PIDS+=($NPID)
+cat > "$WORK/a.yaml" <<YAML
+pack: { name: bench, version: 1.0.0 }
+gateway: { listen: 127.0.0.1:$GW, worker_threads: $WT, admin: { listen: 127.0.0.1:$ADM } }
+providers:
+  targets:
+    - { id: up, provider: openai, base_url: "http://127.0.0.1:$UP" }
+policies: { chain: [prompt-injection, pii-detector] }
+YAML
+$BIN --config "$WORK/a.yaml" 2> "$WORK/gateway.log" & GPID=$!; PIDS+=($GPID)
+sleep 1
+NW=$(pgrep -P $NPID | head -1)
+cpu() { awk '{print $14+$15}' /proc/$1/stat; }
+measure() { # name pid url
+  local a b rps
+  a=$(cpu $2)
+  rps=$(wrk -t2 -c32 -d${SECS}s -s gateway/bench/post.lua "$3" | awk '/Requests\/sec/ {print $2}')
+  b=$(cpu $2)
+  python3 -c "import os; t=($b-$a)/os.sysconf('SC_CLK_TCK'); n=$rps*$SECS; print(f'%-10s %8.0f req/s  cpu %.2f s over {$SECS} s = %.1f%% of a core, %.1f us/request' % ('$1', $rps, t, t/$SECS*100, t/n*1e6))"
+}
+measure gateway $GPID "http://127.0.0.1:$GW/v1/chat/completions"
+measure nginx $NW "http://127.0.0.1:$NGX/v1/chat/completions"
