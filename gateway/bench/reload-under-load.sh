@@ -14,29 +14,13 @@ WORK=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=gateway/bench/lib.sh
+. gateway/bench/lib.sh
 UP=$(free_port); NGX=$(free_port); GW=$(free_port); ADM=$(free_port)
 
-# The upstream: nginx answering a fixed OpenAI-style completion.
-cat > "$WORK/upstream.conf" <<NGINX
-worker_processes 1; daemon off; pid $WORK/upstream.pid; error_log $WORK/upstream.err;
-events { worker_connections 4096; }
-http { access_log off;
-  server { listen 127.0.0.1:$UP; keepalive_requests 1000000;
-    location / { default_type application/json;
-      return 200 '{"id":"up","object":"chat.completion","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Paris."},"finish_reason":"stop"}]}'; } } }
-NGINX
-nginx -c "$WORK/upstream.conf" -p "$WORK" & PIDS+=($!)
-
-# nginx as the proxy under test, for scale.
-cat > "$WORK/proxy.conf" <<NGINX
-worker_processes 1; daemon off; pid $WORK/proxy.pid; error_log $WORK/proxy.err;
-events { worker_connections 4096; }
-http { access_log off; upstream up { server 127.0.0.1:$UP; keepalive 64; }
-  server { listen 127.0.0.1:$NGX; keepalive_requests 1000000;
-    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
-NGINX
-nginx -c "$WORK/proxy.conf" -p "$WORK" & PIDS+=($!)
+# The upstream, and nginx as the proxy under test, for scale.
+bench_upstream "$UP"
+bench_nginx_proxy "$NGX" "$UP"
 
 config() { # version, chain
 cat <<YAML

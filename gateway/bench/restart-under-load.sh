@@ -13,7 +13,8 @@ SECS=${1:-10}
 CONNS=32
 WORK=$(mktemp -d)
 PIDS=()
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=gateway/bench/lib.sh
+. gateway/bench/lib.sh
 UP=$(free_port); GW=$(free_port); ADM_A=$(free_port); ADM_B=$(free_port)
 ADMIN="127.0.0.1:$ADM_A"
 current_pid() { curl -s "http://$ADMIN/admin/status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])' 2>/dev/null || true; }
@@ -23,15 +24,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cat > "$WORK/upstream.conf" <<NGINX
-worker_processes 1; daemon off; pid $WORK/upstream.pid; error_log $WORK/upstream.err;
-events { worker_connections 4096; }
-http { access_log off;
-  server { listen 127.0.0.1:$UP; keepalive_requests 1000000;
-    location / { default_type application/json;
-      return 200 '{"id":"up","object":"chat.completion","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Paris."},"finish_reason":"stop"}]}'; } } }
-NGINX
-nginx -c "$WORK/upstream.conf" -p "$WORK" & PIDS+=($!)
+bench_upstream "$UP"
 
 config() { # version, admin port, extra gateway keys, telemetry service name
 cat <<YAML

@@ -171,7 +171,9 @@ impl Api {
             .map_err(|_| unreachable(format!("no answer within {} s", TIMEOUT.as_secs())))?
         })?;
         let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        if status != ok {
+        // The documented status (`ok`), or another success: an API that answers a create
+        // with 200 has still created.
+        if status != ok && !(200..300).contains(&status) {
             return Err(ApiError::Status {
                 method,
                 url,

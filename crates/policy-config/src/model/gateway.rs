@@ -16,7 +16,7 @@ pub struct Gateway {
     #[schemars(extend("x-reload" = "restart", "x-expected" = "a socket address `host:port`, like `0.0.0.0:41002`"))]
     pub listen: String,
 
-    /// Number of data-plane threads, 1 to 1024: each serves the connections handed to it
+    /// Number of data-plane threads, 1 to 1024. Each serves the connections handed to it
     /// (round-robin) on a runtime of its own, with its own upstream connections. Default: 2.
     /// Reload: restart (the threads start once).
     #[serde(default = "default_worker_threads")]

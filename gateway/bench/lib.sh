@@ -1,0 +1,32 @@
+# Shared by the gateway's bench scripts (sourced, not run): free loopback ports, and the two
+# nginx processes they measure against: the upstream answering a fixed OpenAI-style
+# completion, and nginx as a plain proxy of it. Each started process's pid is appended to the
+# caller's PIDS array, which the caller's exit trap stops; configs and logs go to $WORK.
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# bench_upstream PORT: nginx answering every request with a fixed chat completion.
+bench_upstream() {
+  cat > "$WORK/upstream.conf" <<NGINX
+worker_processes 1; daemon off; pid $WORK/upstream.pid; error_log $WORK/upstream.err;
+events { worker_connections 4096; }
+http { access_log off;
+  server { listen 127.0.0.1:$1; keepalive_requests 1000000;
+    location / { default_type application/json;
+      return 200 '{"id":"up","object":"chat.completion","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Paris."},"finish_reason":"stop"}]}'; } } }
+NGINX
+  nginx -c "$WORK/upstream.conf" -p "$WORK" & PIDS+=($!)
+}
+
+# bench_nginx_proxy PORT UPSTREAM_PORT: nginx proxying to the upstream, one worker process,
+# upstream keep-alive. Its master's pid is the last of PIDS.
+bench_nginx_proxy() {
+  cat > "$WORK/proxy.conf" <<NGINX
+worker_processes 1; daemon off; pid $WORK/proxy.pid; error_log $WORK/proxy.err;
+events { worker_connections 4096; }
+http { access_log off; upstream up { server 127.0.0.1:$2; keepalive 64; }
+  server { listen 127.0.0.1:$1; keepalive_requests 1000000;
+    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
+NGINX
+  nginx -c "$WORK/proxy.conf" -p "$WORK" & PIDS+=($!)
+}
