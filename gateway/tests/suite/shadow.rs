@@ -163,7 +163,11 @@ fn a_reload_keeps_the_shadow_and_a_restart_hands_it_over() {
     let active = gw.admin("GET", "/admin/status", None, "").json()["hash"].clone();
     assert_eq!(report["active_hash"], active, "compared with the new active config");
     // A zero-drop restart: the new process shadows the same candidate.
+    let successors = crate::restart::Successors::default();
     let r = gw.admin("POST", "/admin/restart", None, "");
+    if let Some(pid) = r.json()["pid"].as_u64() {
+        successors.adopt(pid as u32);
+    }
     assert_eq!(r.status, 200, "{r:?}\n{}", gw.log());
     let admin: std::net::SocketAddr = r.json()["admin_listen"].as_str().unwrap().parse().unwrap();
     let after = request(admin, "GET", "/admin/shadow", &[], b"");
