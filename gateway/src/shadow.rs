@@ -16,7 +16,7 @@ use crate::candidate::{self, Rejection};
 use crate::metrics::Metrics;
 use crate::state::Gateway;
 use policy_config::PolicyKind;
-use policy_contract::admin::{Origin, ShadowExample, ShadowReport, ShadowRule, ShadowStarted};
+use policy_contract::admin::{self, Origin, ShadowExample, ShadowReport, ShadowRule, ShadowStarted};
 use policy_contract::Verdict;
 use policy_engine::{Decision, Engine, Request, Shared, Text};
 use std::collections::BTreeMap;
@@ -152,7 +152,7 @@ impl Shadow {
                 rule: if to == "error" {
                     "error".to_string()
                 } else {
-                    rule_name(policy, rule)
+                    admin::rule_name(policy.map(PolicyKind::as_str), rule)
                 },
             });
         }
@@ -168,7 +168,11 @@ impl Shadow {
             let (from, to) = (e.from.as_str(), e.to.map_or("error", Verdict::as_str));
             *transitions.entry(format!("{from}->{to}")).or_default() += e.count;
             *by_rule
-                .entry((rule_name(e.policy, e.rule.as_deref()), from, to))
+                .entry((
+                    admin::rule_name(e.policy.map(PolicyKind::as_str), e.rule.as_deref()),
+                    from,
+                    to,
+                ))
                 .or_default() += e.count;
         }
         let mut examples = c.examples.clone();
@@ -211,15 +215,6 @@ impl<'a> From<&'a Decision> for Served<'a> {
             policy: d.policy,
             rule: d.rule.as_ref(),
         }
-    }
-}
-
-/// `policy/rule`, as `policy replay` names a deciding rule.
-fn rule_name(policy: Option<PolicyKind>, rule: Option<&str>) -> String {
-    match (policy, rule) {
-        (Some(p), Some(r)) => format!("{}/{r}", p.as_str()),
-        (Some(p), None) => p.as_str().to_string(),
-        (None, _) => "none".to_string(),
     }
 }
 

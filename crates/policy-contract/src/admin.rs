@@ -599,6 +599,17 @@ pub struct ShadowReport {
     pub examples: Vec<ShadowExample>,
 }
 
+/// How a deciding rule is named wherever verdicts are compared (the shadow's report, the
+/// pull request's replay summary): `policy/rule` (`pii-detector/email`), the policy alone when
+/// it names no rule, `none` when no policy decided.
+pub fn rule_name(policy: Option<&str>, rule: Option<&str>) -> String {
+    match (policy, rule) {
+        (Some(p), Some(r)) => format!("{p}/{r}"),
+        (Some(p), None) => p.to_string(),
+        (None, _) => "none".to_string(),
+    }
+}
+
 /// One rule's share of the differences.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[schemars(deny_unknown_fields)]

@@ -267,8 +267,9 @@ impl AdminClient {
 }
 
 /// An error and its sources on one line (hyper's own message is only the outermost): how the
-/// admin client and the live harness's load driver describe a failed exchange.
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+/// admin client, the live harness's load driver and `policy ci`'s GitHub calls describe a
+/// failed exchange.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut source = e.source();
     while let Some(x) = source {

@@ -9,6 +9,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
+use policy_replay::admin_client::error_chain;
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -157,7 +158,11 @@ impl Api {
         let req = req.body(Full::new(payload)).map_err(|e| unreachable(e.to_string()))?;
         let (status, bytes) = self.runtime.block_on(async {
             tokio::time::timeout(TIMEOUT, async {
-                let resp = self.client.request(req).await.map_err(|e| unreachable(chain(&e)))?;
+                let resp = self
+                    .client
+                    .request(req)
+                    .await
+                    .map_err(|e| unreachable(error_chain(&e)))?;
                 let status = resp.status().as_u16();
                 let bytes = resp
                     .into_body()
@@ -194,15 +199,4 @@ fn unexpected(method: &'static str, url: String, reason: &str) -> ApiError {
         url,
         reason: reason.to_string(),
     }
-}
-
-/// An error with its causes, which is where hyper says what really failed.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        s.push_str(&format!(": {c}"));
-        cause = c.source();
-    }
-    s
 }

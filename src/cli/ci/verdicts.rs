@@ -6,7 +6,7 @@
 //!
 //! The replay itself is `policy_replay::offline`'s, the same one `policy replay` runs.
 
-use policy_contract::Verdict;
+use policy_contract::{admin, Verdict};
 use policy_replay::offline::{Changed, Report, Side};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -26,11 +26,7 @@ pub fn rule_of(c: &Changed) -> String {
 }
 
 fn name(s: &Side) -> String {
-    match (&s.policy, &s.rule) {
-        (Some(p), Some(r)) => format!("{}/{r}", p.as_str()),
-        (Some(p), None) => p.as_str().to_string(),
-        (None, _) => "none".to_string(),
-    }
+    admin::rule_name(s.policy.map(|p| p.as_str()), s.rule.as_deref())
 }
 
 /// Whether `old->new` lets through what was stopped or rewritten before.
@@ -99,7 +95,7 @@ pub fn markdown(file: &str, traffic: &str, report: &Report, allowed: Option<&BTr
     for c in report.changes.iter().take(FIRST) {
         out.push_str(&format!(
             "| `{}` | {} ({}) | {} ({}) |\n",
-            c.id.replace('|', "\\|").replace('`', "'"),
+            super::cell(&c.id).replace('`', "'"),
             c.old.verdict.as_str(),
             name(&c.old),
             c.new.verdict.as_str(),
