@@ -14,9 +14,6 @@ cd "$(dirname "$0")/../.."
 BIN=${BIN:-target/release/policy-gateway}
 WT=${WT:-2}
 SECS=${SECS:-8}
-WORK=$(mktemp -d); PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
 # shellcheck source=gateway/bench/lib.sh
 . gateway/bench/lib.sh
 UP=$(free_port); NGX=$(free_port); GW=$(free_port); ADM=$(free_port)

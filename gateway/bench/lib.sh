@@ -1,7 +1,14 @@
-# Shared by the gateway's bench scripts (sourced, not run): free loopback ports, and the two
-# nginx processes they measure against: the upstream answering a fixed OpenAI-style
-# completion, and nginx as a plain proxy of it. Each started process's pid is appended to the
-# caller's PIDS array, which the caller's exit trap stops; configs and logs go to $WORK.
+# Shared by the gateway's bench scripts (sourced, not run): a scratch folder ($WORK) for
+# configs and logs, the pids of what they start (PIDS, stopped by `stop_started` at exit),
+# free loopback ports, and the two nginx processes they measure against: the upstream
+# answering a fixed OpenAI-style completion, and nginx as a plain proxy of it.
+
+WORK=$(mktemp -d)
+PIDS=()
+# Stop every process this script started, by its pid. A script that starts more (the
+# restarts' successors) sets its own trap and calls this from it.
+stop_started() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap stop_started EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 

@@ -10,10 +10,6 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECS=${1:-10}
 CONNS=32
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
 # shellcheck source=gateway/bench/lib.sh
 . gateway/bench/lib.sh
 UP=$(free_port); NGX=$(free_port); GW=$(free_port); ADM=$(free_port)

@@ -11,8 +11,6 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECS=${1:-10}
 CONNS=32
-WORK=$(mktemp -d)
-PIDS=()
 # shellcheck source=gateway/bench/lib.sh
 . gateway/bench/lib.sh
 UP=$(free_port); GW=$(free_port); ADM_A=$(free_port); ADM_B=$(free_port)
@@ -20,7 +18,7 @@ ADMIN="127.0.0.1:$ADM_A"
 current_pid() { curl -s "http://$ADMIN/admin/status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])' 2>/dev/null || true; }
 cleanup() {
   local p; p=$(current_pid); [ -n "$p" ] && kill "$p" 2>/dev/null || true
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  stop_started
 }
 trap cleanup EXIT
 
