@@ -1,6 +1,7 @@
 //! `policy ci --comment`: the one sticky comment on the pull request. Owns its body (the hidden
 //! marker that finds it again, one lead line, then each section of the job summary in a
-//! collapsible block, cut under GitHub's limit) and the decision to create or update it. The
+//! collapsible block, cut under GitHub's limit), which pull request and repository the run is
+//! for (from GitHub's environment), and the decision to create or update it. The
 //! HTTP exchange is `github`'s; a comment that cannot be posted is a warning, never a failed
 //! step.
 
@@ -89,6 +90,63 @@ pub fn post(api: &Api, repo: &str, number: u64, body: &str) -> Result<Posted, Ap
         Some(id) => api.update_comment(repo, id, body).map(|()| Posted::Updated(id)),
         None => api.create_comment(repo, number, body).map(Posted::Created),
     }
+}
+
+/// Post or update the sticky comment; any failure is a warning (an annotation with
+/// `--format github`), never the step's result.
+pub fn on_pull_request(lead: &str, sections: &[Section], format: super::super::lint::Format) {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let run_url = match (env("GITHUB_SERVER_URL"), env("GITHUB_REPOSITORY"), env("GITHUB_RUN_ID")) {
+        (Some(s), Some(r), Some(id)) => Some(format!("{s}/{r}/actions/runs/{id}")),
+        _ => None,
+    };
+    let body = body(lead, sections, run_url.as_deref());
+    let result = (|| -> Result<Posted, String> {
+        let token = env("GITHUB_TOKEN").ok_or(
+            "$GITHUB_TOKEN is not set (the action passes the workflow's token; give the job `pull-requests: write`)",
+        )?;
+        let repo = env("GITHUB_REPOSITORY").ok_or("$GITHUB_REPOSITORY (owner/name) is not set")?;
+        let number = pull_request_number().ok_or(
+            "this run is not for a pull request ($GITHUB_EVENT_PATH has no pull_request, $GITHUB_REF is not refs/pull/N/...)",
+        )?;
+        let base = env("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".into());
+        let api = Api::new(&base, &token)?;
+        post(&api, &repo, number, &body).map_err(|e| e.to_string())
+    })();
+    match result {
+        Ok(Posted::Created(id)) => eprintln!("policy ci: commented on the pull request (comment {id})"),
+        Ok(Posted::Updated(id)) => {
+            eprintln!("policy ci: updated its comment on the pull request (comment {id})")
+        }
+        Err(why) => {
+            let message = format!("could not comment on the pull request: {why}");
+            if format == super::super::lint::Format::Github {
+                println!(
+                    "::warning title=policy ci::{}",
+                    message.replace('%', "%25").replace('\n', "%0A")
+                );
+            }
+            eprintln!("policy ci: warning: {message}");
+        }
+    }
+}
+
+/// The pull request this run is for: the event payload's `pull_request.number`, else
+/// `refs/pull/N/...` in `$GITHUB_REF`.
+fn pull_request_number() -> Option<u64> {
+    let from_event = std::env::var_os("GITHUB_EVENT_PATH")
+        .and_then(|p| std::fs::read(p).ok())
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|e| e["pull_request"]["number"].as_u64());
+    from_event.or_else(|| {
+        std::env::var("GITHUB_REF")
+            .ok()?
+            .strip_prefix("refs/pull/")?
+            .split('/')
+            .next()?
+            .parse()
+            .ok()
+    })
 }
 
 #[cfg(test)]

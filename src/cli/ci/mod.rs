@@ -14,7 +14,8 @@
 //! ```text
 //! mod.rs       the command: select, lint, test, classify, replay, outputs, --fail-on
 //! verdicts.rs  one changed file's replay as Markdown (transitions, rules, first request ids)
-//! comment.rs   the sticky comment's body (marker, lead line, collapsed sections, cut) and posting
+//! comment.rs   the sticky comment: its body (marker, lead line, collapsed sections, cut), the pull
+//!              request it is for, and posting it
 //! github.rs    the GitHub REST calls: list, create, update an issue comment
 //! ```
 
@@ -473,7 +474,7 @@ pub fn run(args: CiArgs) -> Result<Outcome, CliError> {
     }
     if args.comment {
         let lead = lead(errors, warnings, c, args.traffic.is_some());
-        comment_on_pull_request(&lead, &sections, args.format);
+        comment::on_pull_request(&lead, &sections, args.format);
     }
     let level = args.fail_on;
     let fail = (level >= FailOn::Error && (errors > 0 || test_failures > 0))
@@ -481,61 +482,4 @@ pub fn run(args: CiArgs) -> Result<Outcome, CliError> {
         || (level >= FailOn::Weakening && c.is_some_and(|c| c.weakening > 0))
         || (level >= FailOn::VerdictChange && c.is_some_and(|c| !c.unexpected.is_empty()));
     Ok(if fail { Outcome::Findings } else { Outcome::Clean })
-}
-
-/// Post or update the sticky comment; any failure is a warning (an annotation with
-/// `--format github`), never the step's result.
-fn comment_on_pull_request(lead: &str, sections: &[Section], format: super::lint::Format) {
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let run_url = match (env("GITHUB_SERVER_URL"), env("GITHUB_REPOSITORY"), env("GITHUB_RUN_ID")) {
-        (Some(s), Some(r), Some(id)) => Some(format!("{s}/{r}/actions/runs/{id}")),
-        _ => None,
-    };
-    let body = comment::body(lead, sections, run_url.as_deref());
-    let result = (|| -> Result<comment::Posted, String> {
-        let token = env("GITHUB_TOKEN").ok_or(
-            "$GITHUB_TOKEN is not set (the action passes the workflow's token; give the job `pull-requests: write`)",
-        )?;
-        let repo = env("GITHUB_REPOSITORY").ok_or("$GITHUB_REPOSITORY (owner/name) is not set")?;
-        let number = pull_request_number().ok_or(
-            "this run is not for a pull request ($GITHUB_EVENT_PATH has no pull_request, $GITHUB_REF is not refs/pull/N/...)",
-        )?;
-        let base = env("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".into());
-        let api = github::Api::new(&base, &token)?;
-        comment::post(&api, &repo, number, &body).map_err(|e| e.to_string())
-    })();
-    match result {
-        Ok(comment::Posted::Created(id)) => eprintln!("policy ci: commented on the pull request (comment {id})"),
-        Ok(comment::Posted::Updated(id)) => {
-            eprintln!("policy ci: updated its comment on the pull request (comment {id})")
-        }
-        Err(why) => {
-            let message = format!("could not comment on the pull request: {why}");
-            if format == super::lint::Format::Github {
-                println!(
-                    "::warning title=policy ci::{}",
-                    message.replace('%', "%25").replace('\n', "%0A")
-                );
-            }
-            eprintln!("policy ci: warning: {message}");
-        }
-    }
-}
-
-/// The pull request this run is for: the event payload's `pull_request.number`, else
-/// `refs/pull/N/...` in `$GITHUB_REF`.
-fn pull_request_number() -> Option<u64> {
-    let from_event = std::env::var_os("GITHUB_EVENT_PATH")
-        .and_then(|p| std::fs::read(p).ok())
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .and_then(|e| e["pull_request"]["number"].as_u64());
-    from_event.or_else(|| {
-        std::env::var("GITHUB_REF")
-            .ok()?
-            .strip_prefix("refs/pull/")?
-            .split('/')
-            .next()?
-            .parse()
-            .ok()
-    })
 }
