@@ -6,9 +6,11 @@
 #
 # Needs: wrk and nginx (Debian: apt-get install wrk nginx), a release build
 # (cargo build --release -p policy-gateway). Usage: gateway/bench/reload-under-load.sh [seconds]
+# (BIN=path: another build of the gateway)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECS=${1:-10}
+BIN=${BIN:-target/release/policy-gateway}
 CONNS=32
 # shellcheck source=gateway/bench/lib.sh
 . gateway/bench/lib.sh
@@ -31,7 +33,7 @@ YAML
 config 1.0.0 "prompt-injection, pii-detector" > "$WORK/a.yaml"
 config 2.0.0 "prompt-injection, pii-detector, content-filter" > "$WORK/b.yaml"
 cp "$WORK/a.yaml" "$WORK/policy-config.yaml"
-target/release/policy-gateway --config "$WORK/policy-config.yaml" 2> "$WORK/gateway.log" & GPID=$!; PIDS+=($GPID)
+$BIN --config "$WORK/policy-config.yaml" 2> "$WORK/gateway.log" & GPID=$!; PIDS+=($GPID)
 sleep 1
 
 run() { # name, url, reload-command-or-empty

@@ -29,12 +29,10 @@ pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, _peer: SocketAddr)
         Some(refusal) => refusal,
         None => route(&gw, req).await,
     };
-    if let Ok(v) = HeaderValue::from_str(&gw.instance) {
-        resp.headers_mut().insert(
-            hyper::header::HeaderName::from_static(policy_contract::headers::INSTANCE),
-            v,
-        );
-    }
+    resp.headers_mut().insert(
+        hyper::header::HeaderName::from_static(policy_contract::headers::INSTANCE),
+        gw.instance_header.clone(),
+    );
     resp
 }
 

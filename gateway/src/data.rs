@@ -59,7 +59,7 @@ pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, peer: SocketAddr) 
     if resp.status().is_server_error() {
         gw.metrics.server_errors.fetch_add(1, Ordering::Relaxed);
     }
-    stamp(resp, &active, headers::verdict_value(verdict), &id, &gw.instance)
+    stamp(resp, &active, headers::verdict_value(verdict), &id, &gw.instance_header)
 }
 
 fn client_request_id(sent: &HeaderMap) -> Option<String> {
@@ -69,7 +69,13 @@ fn client_request_id(sent: &HeaderMap) -> Option<String> {
 }
 
 /// Add the response headers (docs/reference/headers.md).
-fn stamp(mut resp: Response<Body>, active: &Active, verdict: &'static str, id: &str, instance: &str) -> Response<Body> {
+fn stamp(
+    mut resp: Response<Body>,
+    active: &Active,
+    verdict: &'static str,
+    id: &str,
+    instance: &HeaderValue,
+) -> Response<Body> {
     let h = resp.headers_mut();
     h.insert(
         HeaderName::from_static(headers::VERDICT),
@@ -84,9 +90,7 @@ fn stamp(mut resp: Response<Body>, active: &Active, verdict: &'static str, id: &
     if let Ok(v) = HeaderValue::from_str(id) {
         h.insert(HeaderName::from_static(headers::REQUEST_ID), v);
     }
-    if let Ok(v) = HeaderValue::from_str(instance) {
-        h.insert(HeaderName::from_static(headers::INSTANCE), v);
-    }
+    h.insert(HeaderName::from_static(headers::INSTANCE), instance.clone());
     resp
 }
 
@@ -97,15 +101,15 @@ async fn route(
     peer: SocketAddr,
     id: &str,
 ) -> (Option<Verdict>, Response<Body>) {
-    let path = req.uri().path().to_string();
-    match (req.method(), path.as_str()) {
+    let path = req.uri().path();
+    match (req.method(), path) {
         // HEAD as GET (load balancers probe with it); hyper sends no body for a HEAD.
         (&Method::GET | &Method::HEAD, admin::HEALTH) => (None, health(gw, active, false)),
         (&Method::GET | &Method::HEAD, admin::HEALTH_READY) => (None, health(gw, active, true)),
         (&Method::POST, "/v1/chat/completions" | "/v1/completions") => completion(gw, active, req, peer, id).await,
         (_, admin::HEALTH | admin::HEALTH_READY | "/v1/chat/completions" | "/v1/completions") => {
             let allow = if path.starts_with(admin::HEALTH) { "GET, HEAD" } else { "POST" };
-            (None, method_not_allowed(req.method(), &path, allow))
+            (None, method_not_allowed(req.method(), path, allow))
         }
         _ => (
             None,
@@ -396,16 +400,15 @@ async fn respond(
             // A drain that runs out before the upstream answers ends the request with a 503
             // that says so (a stream already started ends with its `error` event instead),
             // never a connection closed without a response.
-            let mut expired = gw.drain_expired.subscribe();
+            // This thread's copy, off the worker threads the process's own.
+            let mut expired = crate::workers::drain_expired().unwrap_or_else(|| gw.drain_expired.subscribe());
             let drain_over = async move {
                 if expired.wait_for(|e| *e).await.is_err() {
                     std::future::pending::<()>().await;
                 }
             };
-            // This thread's client: its upstream connections are driven by this thread.
-            let client = crate::workers::client();
             let sent = tokio::select! {
-                sent = upstream::send(&client, out) => sent,
+                sent = upstream::send(out) => sent,
                 () = drain_over => {
                     let ms = active.config.gateway.limits.drain_timeout_ms;
                     return error(

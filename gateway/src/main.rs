@@ -153,7 +153,8 @@ fn main() -> ExitCode {
     let threads = first.active.config.gateway.worker_threads.max(1) as usize;
     // The data plane has threads of its own (`workers.rs`); this runtime runs the accept loops,
     // the admin plane, signals, reloads and probes.
-    let workers = match workers::Workers::start(threads) {
+    let drain_expired = tokio::sync::watch::Sender::new(false);
+    let workers = match workers::Workers::start(threads, &drain_expired) {
         Ok(w) => Arc::new(w),
         Err(e) => {
             eprintln!("policy-gateway: cannot start the data plane's threads: {e}");
@@ -173,7 +174,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    runtime.block_on(run(args, first, upgrade, state, restored, workers))
+    runtime.block_on(run(args, first, upgrade, state, restored, workers, drain_expired))
 }
 
 /// The listener for `plane` at `addr`: the one a restart handed over when the address is
@@ -212,6 +213,7 @@ async fn run(
     state: Option<state_dir::StateDir>,
     restored: persist::Restored,
     workers: Arc<workers::Workers>,
+    drain_expired: tokio::sync::watch::Sender<bool>,
 ) -> ExitCode {
     let started = Instant::now();
     // The one place the addresses are read: an instance's override wins over the config.
@@ -255,6 +257,8 @@ async fn run(
         Some(u) => History::resume(u.handover.history.clone()),
         None => restored.history,
     };
+    // Hex digits only: always a valid header value.
+    let instance = format!("{:x}{:04x}", journal::now_ms(), std::process::id() & 0xffff);
     let gw = Arc::new(Gateway {
         active: arc_swap::ArcSwap::new(Arc::clone(&active)),
         shadow: arc_swap::ArcSwapOption::empty(),
@@ -271,10 +275,11 @@ async fn run(
         probes: probe::Probes::default(),
         started,
         next_id: std::sync::atomic::AtomicU64::new(1),
-        instance: format!("{:x}{:04x}", journal::now_ms(), std::process::id() & 0xffff),
+        instance_header: hyper::header::HeaderValue::from_str(&instance).expect("hex digits"),
+        instance,
         lifecycle,
         accepting: tokio::sync::watch::Sender::new(0),
-        drain_expired: tokio::sync::watch::Sender::new(false),
+        drain_expired,
         listeners: Mutex::new(listeners),
         restarting: std::sync::atomic::AtomicBool::new(false),
         argv: std::env::args_os().skip(1).fold(Vec::new(), |mut kept, arg| {

@@ -53,7 +53,16 @@ pub async fn serve<H, F>(
     H: Fn(Arc<Gateway>, Request<Incoming>, SocketAddr) -> F + Copy + Send + Sync + 'static,
     F: Future<Output = Response<Body>> + Send + 'static,
 {
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // One graceful-shutdown signal per thread that serves connections: a connection checks its
+    // signal whenever it is polled, so a thread's connections share one of their own rather
+    // than one lock every thread takes.
+    let serving = match &threads {
+        Threads::Here => 1,
+        Threads::Workers(workers) => workers.len(),
+    };
+    let gracefuls: Vec<_> = (0..serving)
+        .map(|_| hyper_util::server::graceful::GracefulShutdown::new())
+        .collect();
     let open = Arc::new(AtomicUsize::new(0));
     gw.accepting.send_modify(|n| *n += 1);
     loop {
@@ -84,9 +93,13 @@ pub async fn serve<H, F>(
                         Ok::<_, std::convert::Infallible>(resp)
                     }
                 });
+                let thread = match &threads {
+                    Threads::Here => 0,
+                    Threads::Workers(workers) => workers.next(),
+                };
                 // Watched from here, so a drain that starts before the connection reaches its
                 // thread still waits for it.
-                let watcher = graceful.watcher();
+                let watcher = gracefuls[thread].watcher();
                 open.fetch_add(1, Ordering::Relaxed);
                 let done = Arc::clone(&open);
                 let conn = move |stream: tokio::net::TcpStream| -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
@@ -108,7 +121,7 @@ pub async fn serve<H, F>(
                         // The stream moves to the worker's runtime: registered there, not here.
                         let lost = Arc::clone(&open);
                         let handed = stream.into_std().map(|stream| {
-                            workers.spawn(Box::new(move || match tokio::net::TcpStream::from_std(stream) {
+                            workers.spawn(thread, Box::new(move || match tokio::net::TcpStream::from_std(stream) {
                                 Ok(stream) => conn(stream),
                                 Err(_) => {
                                     lost.fetch_sub(1, Ordering::Relaxed);
@@ -147,7 +160,13 @@ pub async fn serve<H, F>(
             Stop::Drain => limit.saturating_sub(stopped.elapsed()),
             _ => limit,
         };
-        let shutdown = graceful.shutdown();
+        // Every thread's connections are told at once; done when all have closed.
+        let each: Vec<_> = gracefuls.into_iter().map(|g| tokio::spawn(g.shutdown())).collect();
+        let shutdown = async move {
+            for closed in each {
+                let _ = closed.await;
+            }
+        };
         tokio::pin!(shutdown);
         if tokio::time::timeout(left, &mut shutdown).await.is_err() {
             let open = open.load(Ordering::Relaxed);

@@ -196,6 +196,8 @@ pub struct Gateway {
     /// This process's `x-policy-instance`: unique per process (start time and pid), so it
     /// also prefixes request ids to keep them unique across restarts.
     pub instance: String,
+    /// [`Gateway::instance`] as a header value, built once: every response carries it.
+    pub instance_header: hyper::header::HeaderValue,
     /// Where the process is in its life; the serve loops and `main` watch it, and a
     /// zero-drop restart moves it to [`Stop::Handover`].
     pub lifecycle: tokio::sync::watch::Sender<Stop>,
@@ -279,7 +281,11 @@ impl Gateway {
     /// A fresh request id.
     pub fn request_id(&self) -> String {
         let n = self.next_id.fetch_add(1, Ordering::Relaxed);
-        format!("{}-{n}", self.instance)
+        let mut id = String::with_capacity(self.instance.len() + 21);
+        id.push_str(&self.instance);
+        id.push('-');
+        id.push_str(itoa::Buffer::new().format(n));
+        id
     }
 }
 

@@ -1,20 +1,20 @@
 //! The data plane's threads: `gateway.worker_threads` threads, each running a single-threaded
-//! runtime that serves the connections the accept loop hands it (round-robin), with an
-//! upstream client of its own. A connection and everything its requests wait on (the upstream
-//! connection, timers) stay on one thread, so a request never wakes another thread: on the
+//! runtime that serves the connections the accept loop hands it (round-robin); each has its
+//! own upstream connections (`upstream/pool.rs`). A connection and everything its requests
+//! wait on (the upstream connection, timers, the end of a drain) stay on one thread, so a
+//! request never wakes another thread and never touches another thread's memory: on the
 //! gateway bench that is a fifth more requests per CPU second than one multi-threaded
 //! runtime's work stealing (docs/design/performance.md).
 //!
-//! Owns the threads, the hand-off of a connection to one of them, and each thread's upstream
-//! client. What a connection does is `serve.rs`'s; the accept loop and the control plane (admin,
-//! signals, reloads) run on the main runtime.
+//! Owns the threads, the hand-off of a connection to one of them, and each thread's copy of
+//! "the drain ran out" ([`drain_expired`]). What a connection does is `serve.rs`'s; the accept
+//! loop and the control plane (admin, signals, reloads) run on the main runtime.
 
-use crate::upstream::{self, Client};
 use std::cell::OnceCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 /// Work for a worker: called on its thread, inside its runtime, to build the future it runs
 /// (a connection's stream must be registered with the runtime that polls it).
@@ -26,15 +26,35 @@ pub struct Workers {
     next: AtomicUsize,
 }
 
+thread_local! {
+    /// On a worker thread: the process's `drain_expired`, relayed into a channel of this
+    /// thread's own. Every request waits on it, so the waiting stays in this thread's memory
+    /// instead of a lock and counters every thread writes to.
+    static DRAIN_EXPIRED: OnceCell<watch::Receiver<bool>> = const { OnceCell::new() };
+}
+
 impl Workers {
-    /// Start `n` worker threads (at least one).
-    pub fn start(n: usize) -> std::io::Result<Workers> {
+    /// Start `n` worker threads (at least one). Each relays `drain_expired` (`true` once a
+    /// drain has run out of time) to its own requests.
+    pub fn start(n: usize, drain_expired: &watch::Sender<bool>) -> std::io::Result<Workers> {
         let mut senders = Vec::new();
         for i in 0..n.max(1) {
             let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
+            let mut expired = drain_expired.subscribe();
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             std::thread::Builder::new().name(format!("data-{i}")).spawn(move || {
                 runtime.block_on(async move {
+                    let (relay, local) = watch::channel(false);
+                    DRAIN_EXPIRED
+                        .with(|d| d.set(local))
+                        .expect("set once, at the thread's start");
+                    tokio::spawn(async move {
+                        if expired.wait_for(|e| *e).await.is_ok() {
+                            relay.send_replace(true);
+                        }
+                        // Kept open: a request that asks later still reads `true`.
+                        std::future::pending::<()>().await;
+                    });
                     while let Some(job) = rx.recv().await {
                         tokio::spawn(job());
                     }
@@ -48,24 +68,27 @@ impl Workers {
         })
     }
 
-    /// Run `job` on the next worker, round-robin. `false` when the workers are gone (the
+    /// How many worker threads there are.
+    pub fn len(&self) -> usize {
+        self.senders.len()
+    }
+
+    /// The worker the next connection goes to, round-robin.
+    pub fn next(&self) -> usize {
+        self.next.fetch_add(1, Ordering::Relaxed) % self.senders.len()
+    }
+
+    /// Run `job` on worker `i` (from [`Workers::next`]). `false` when the workers are gone (the
     /// process is ending).
-    pub fn spawn(&self, job: Job) -> bool {
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.senders.len();
+    pub fn spawn(&self, i: usize, job: Job) -> bool {
         self.senders[i].send(job).is_ok()
     }
 }
 
-thread_local! {
-    /// This thread's upstream client: its pooled connections are driven by this thread's
-    /// runtime, so a request and its upstream connection never wait on each other across
-    /// threads.
-    static CLIENT: OnceCell<Client> = const { OnceCell::new() };
-}
-
-/// The upstream client of the calling thread (a cheap handle to its pool).
-pub fn client() -> Client {
-    CLIENT.with(|c| c.get_or_init(upstream::client).clone())
+/// The calling worker thread's copy of the process's `drain_expired`; `None` off the worker
+/// threads.
+pub fn drain_expired() -> Option<watch::Receiver<bool>> {
+    DRAIN_EXPIRED.with(|d| d.get().cloned())
 }
 
 #[cfg(test)]
@@ -74,19 +97,47 @@ mod tests {
 
     #[test]
     fn jobs_go_round_robin_and_run_on_their_worker() {
-        let workers = Workers::start(2).unwrap();
+        let workers = Workers::start(2, &watch::Sender::new(false)).unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         for _ in 0..4 {
             let tx = tx.clone();
-            assert!(workers.spawn(Box::new(move || {
-                Box::pin(async move {
-                    let name = std::thread::current().name().unwrap().to_string();
-                    tx.send(name).unwrap();
+            assert!(workers.spawn(
+                workers.next(),
+                Box::new(move || {
+                    Box::pin(async move {
+                        let name = std::thread::current().name().unwrap().to_string();
+                        tx.send(name).unwrap();
+                    })
                 })
-            })));
+            ));
         }
         let mut names: Vec<String> = (0..4).map(|_| rx.recv().unwrap()).collect();
         names.sort();
         assert_eq!(names, ["data-0", "data-0", "data-1", "data-1"]);
+    }
+
+    #[test]
+    fn each_worker_sees_the_drain_run_out() {
+        let expired = watch::Sender::new(false);
+        let workers = Workers::start(2, &expired).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        for _ in 0..2 {
+            let tx = tx.clone();
+            assert!(workers.spawn(
+                workers.next(),
+                Box::new(move || {
+                    Box::pin(async move {
+                        let mut local = drain_expired().expect("a worker thread has its copy");
+                        tx.send("waiting").unwrap();
+                        local.wait_for(|e| *e).await.unwrap();
+                        tx.send("expired").unwrap();
+                    })
+                })
+            ));
+        }
+        assert_eq!([rx.recv().unwrap(), rx.recv().unwrap()], ["waiting", "waiting"]);
+        expired.send_replace(true);
+        assert_eq!([rx.recv().unwrap(), rx.recv().unwrap()], ["expired", "expired"]);
+        assert!(drain_expired().is_none(), "not a worker thread");
     }
 }

@@ -8,7 +8,7 @@
 //! upstream error status is passed back untranslated, so the client sees Anthropic's message.
 
 use super::outbound::{Outbound, UpstreamError};
-use super::wire::{build, exchange, pass_through, secret, upstream_url, Client, NOT_RETURNED};
+use super::wire::{build, exchange, pass_through, secret, upstream_url, NOT_RETURNED};
 use crate::http::{channel, full, read_limited, Body};
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -188,7 +188,7 @@ impl StreamTranslator {
 }
 
 /// Send `out` to the Messages API and translate the answer.
-pub(super) async fn send(client: &Client, out: &Outbound<'_>) -> Result<Response<Body>, UpstreamError> {
+pub(super) async fn send(out: &Outbound<'_>) -> Result<Response<Body>, UpstreamError> {
     if out.path != "/v1/chat/completions" {
         return Err(UpstreamError::Unsupported(format!(
             "target {} is an anthropic target: only /v1/chat/completions can be translated to its Messages API",
@@ -203,7 +203,7 @@ pub(super) async fn send(client: &Client, out: &Outbound<'_>) -> Result<Response
     }
     let body = serde_json::to_vec(&to_anthropic(&out.body)).expect("a JSON value serialises");
     let req = build(out, &url, body, &extra, false);
-    let resp = exchange(client, out.target, req).await?;
+    let resp = exchange(out.target, req).await?;
     let created = crate::journal::now_ms() / 1000;
     if !resp.status().is_success() {
         return Ok(pass_through(resp));

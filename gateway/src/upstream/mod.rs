@@ -7,7 +7,8 @@
 //!
 //! ```text
 //! outbound.rs   Outbound (the request ready to leave) and UpstreamError (-> 400/502/504)
-//! wire.rs       the HTTP exchange every real provider shares: pooled Client, headers, timeouts
+//! wire.rs       the HTTP exchange every real provider shares: headers, timeouts, errors
+//! pool.rs       each data thread's upstream connections, kept between requests
 //! openai.rs     pass-through to an OpenAI-compatible API
 //! anthropic.rs  OpenAI <-> Messages API translation, including the streamed events
 //! mock.rs       local answers for tests and demos
@@ -20,10 +21,11 @@ mod anthropic;
 mod mock;
 mod openai;
 mod outbound;
+mod pool;
 mod wire;
 
 pub use outbound::{Outbound, UpstreamError};
-pub use wire::{client, secret, Client};
+pub use wire::secret;
 
 use crate::http::Body;
 use hyper::Response;
@@ -31,7 +33,7 @@ use policy_config::ProviderKind;
 use serde_json::Value;
 
 /// Send `out` to its target and return the response head with a streaming body.
-pub async fn send(client: &Client, mut out: Outbound<'_>) -> Result<Response<Body>, UpstreamError> {
+pub async fn send(mut out: Outbound<'_>) -> Result<Response<Body>, UpstreamError> {
     if let Some(model) = &out.target.model {
         if let Some(m) = out.body.to_mut().as_object_mut() {
             m.insert("model".into(), Value::String(model.clone()));
@@ -39,7 +41,7 @@ pub async fn send(client: &Client, mut out: Outbound<'_>) -> Result<Response<Bod
     }
     match out.target.provider {
         ProviderKind::Mock => Ok(mock::respond(&out).await),
-        ProviderKind::Openai => openai::send(client, &out).await,
-        ProviderKind::Anthropic => anthropic::send(client, &out).await,
+        ProviderKind::Openai => openai::send(&out).await,
+        ProviderKind::Anthropic => anthropic::send(&out).await,
     }
 }

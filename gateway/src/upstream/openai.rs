@@ -6,12 +6,12 @@
 //! timeouts and failures are `upstream/wire.rs`'s; no translation happens here.
 
 use super::outbound::{Outbound, UpstreamError};
-use super::wire::{build, exchange, pass_through, secret, upstream_url, Client};
+use super::wire::{build, exchange, pass_through, secret, upstream_url};
 use crate::http::Body;
 use hyper::Response;
 
 /// Proxy `out` to an OpenAI-compatible API.
-pub(super) async fn send(client: &Client, out: &Outbound<'_>) -> Result<Response<Body>, UpstreamError> {
+pub(super) async fn send(out: &Outbound<'_>) -> Result<Response<Body>, UpstreamError> {
     let base = out.target.base_url.as_deref().unwrap_or_default();
     let url = upstream_url(base, out.path);
     let extra: Vec<(&'static str, String)> = secret(out.target)
@@ -19,5 +19,5 @@ pub(super) async fn send(client: &Client, out: &Outbound<'_>) -> Result<Response
         .unwrap_or_default();
     let body = serde_json::to_vec(&out.body).expect("a JSON value serialises");
     let req = build(out, &url, body, &extra, true);
-    Ok(pass_through(exchange(client, out.target, req).await?))
+    Ok(pass_through(exchange(out.target, req).await?))
 }

@@ -1,5 +1,4 @@
-//! The HTTP exchange every real provider (`openai`, `anthropic`) shares: the one pooled
-//! HTTP(S) [`Client`], the outbound request (URL joining, forwarded and dropped headers,
+//! The HTTP exchange every real provider (`openai`, `anthropic`) shares: the outbound request (URL joining, forwarded and dropped headers,
 //! credentials read from the environment at send time and never logged), the wait for the
 //! response head within the target's timeout (-> 504) or its connection failure (-> 502), and
 //! the response passed back with hop-by-hop headers removed.
@@ -15,38 +14,9 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Request, Response, Version};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use policy_config::Target;
 use policy_contract::headers;
 use std::time::Duration;
-
-/// The shared HTTP/1.1 client (plain and TLS), pooled per upstream.
-pub type Client = hyper_util::client::legacy::Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
-
-/// Idle upstream connections are kept this long: below the 120 s most LLM APIs' load
-/// balancers use, so the pool never reuses a connection the far end is closing.
-const POOL_IDLE: Duration = Duration::from_secs(90);
-/// Connect timeout, separate from the target's whole-request `timeout_ms`: a black-holed
-/// address fails in seconds rather than holding a request for the full timeout.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The process's one upstream client, built at start: plain HTTP and TLS (webpki roots),
-/// `TCP_NODELAY`, idle connections pooled for [`POOL_IDLE`].
-pub fn client() -> Client {
-    let mut http = HttpConnector::new();
-    http.enforce_http(false);
-    http.set_nodelay(true);
-    http.set_connect_timeout(Some(CONNECT_TIMEOUT));
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_webpki_roots()
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(http);
-    hyper_util::client::legacy::Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(POOL_IDLE)
-        .build(https)
-}
 
 /// Client headers never sent upstream besides the credentials
 /// (`policy_contract::CREDENTIAL_HEADERS`: the client's credentials are for the gateway; the
@@ -131,26 +101,23 @@ pub(super) fn build(
     req
 }
 
-/// Send `req` and wait for the response head within the target's `timeout_ms`.
-pub(super) async fn exchange(
-    client: &Client,
-    target: &Target,
-    req: Request<Full<Bytes>>,
-) -> Result<Response<Incoming>, UpstreamError> {
+/// Send `req` on this thread's connections (`pool.rs`) and wait for the response head within
+/// the target's `timeout_ms`.
+pub(super) async fn exchange(target: &Target, req: Request<Full<Bytes>>) -> Result<Response<Incoming>, UpstreamError> {
     let failed = |reason: String| UpstreamError::Failed {
         target: target.id.clone(),
         reason,
     };
-    match tokio::time::timeout(Duration::from_millis(target.timeout_ms), client.request(req)).await {
+    match tokio::time::timeout(Duration::from_millis(target.timeout_ms), super::pool::request(req)).await {
         Err(_) => Err(UpstreamError::Timeout {
             target: target.id.clone(),
             ms: target.timeout_ms,
         }),
         Ok(Err(e)) => {
-            // The legacy client's Display says only "client error (Connect)": the cause chain
-            // holds what an operator needs ("Connection refused").
+            // A connect error's Display says only "tcp connect error": the cause chain holds
+            // what an operator needs ("Connection refused").
             let mut reason = e.to_string();
-            let mut source = std::error::Error::source(&e);
+            let mut source = e.source();
             while let Some(s) = source {
                 reason = format!("{reason}: {s}");
                 source = s.source();
@@ -165,8 +132,11 @@ pub(super) async fn exchange(
 /// body streamed through untouched.
 pub(super) fn pass_through(resp: Response<Incoming>) -> Response<Body> {
     let (mut parts, body) = resp.into_parts();
-    for name in NOT_RETURNED {
-        parts.headers.remove(*name);
+    // Looked for before removed: most responses have none, and a look costs no hashing.
+    if parts.headers.keys().any(|k| NOT_RETURNED.contains(&k.as_str())) {
+        for name in NOT_RETURNED {
+            parts.headers.remove(*name);
+        }
     }
     parts.version = Version::HTTP_11;
     Response::from_parts(parts, body.map_err(|e| Box::new(e) as BoxError).boxed())

@@ -457,3 +457,33 @@ policy:
         .count();
     assert_eq!(workers, 3);
 }
+
+#[test]
+fn upstream_connections_are_kept_between_requests_and_a_closed_one_is_replaced() {
+    let (up, gw) = with_upstream();
+    // The config leaves `gateway.worker_threads` at its default.
+    let threads = 2;
+    // Each request on a connection of its own: the accept loop spreads them over the data
+    // threads, and each thread keeps its upstream connection for the next request it serves.
+    for i in 0..12 {
+        assert_eq!(gw.chat(&format!("question {i}")).status, 200);
+    }
+    // Counted from the requests the upstream saw: the reachability probe's connections carry
+    // none.
+    let kept = up.connections();
+    assert!(kept >= 1, "the upstream saw the requests");
+    assert!(
+        kept <= threads,
+        "12 sequential requests opened {kept} upstream connections: at most one per data thread is kept"
+    );
+    // An upstream that answers `connection: close`: the connection is not taken again, and the
+    // requests after it are served on new ones.
+    for i in 0..4 {
+        assert_eq!(gw.chat(&format!("__close__ {i}")).status, 200);
+    }
+    for i in 0..4 {
+        let r = gw.chat(&format!("after {i}"));
+        assert_eq!(r.status, 200, "{r:?}");
+    }
+    assert!(up.connections() > kept, "a closed connection was replaced by a new one");
+}

@@ -378,13 +378,16 @@ impl KeepAlive {
 /// What the loopback upstream saw.
 #[derive(Debug, Clone)]
 pub struct Seen {
+    /// Which connection it came on: the upstream's count of accepted connections, from 1.
+    pub conn: usize,
     pub path: String,
     pub headers: Vec<(String, String)>,
     pub body: String,
 }
 
 /// A real HTTP/1.1 upstream on 127.0.0.1 speaking the OpenAI format. A body containing
-/// `__slow__` is answered after 2 s; `"stream":true` gets three server-sent events 300 ms
+/// `__slow__` is answered after 2 s; `__close__`, with `connection: close` and the connection
+/// closed; `"stream":true` gets three server-sent events 300 ms
 /// apart, chunked.
 pub struct Upstream {
     pub addr: SocketAddr,
@@ -398,12 +401,21 @@ impl Upstream {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = Arc::clone(&seen);
         std::thread::spawn(move || {
-            for stream in listener.incoming().map_while(Result::ok) {
+            for (n, stream) in listener.incoming().map_while(Result::ok).enumerate() {
                 let log = Arc::clone(&log);
-                std::thread::spawn(move || serve_upstream(stream, log));
+                std::thread::spawn(move || serve_upstream(n + 1, stream, log));
             }
         });
         Upstream { addr, seen }
+    }
+
+    /// How many connections the requests seen so far came on.
+    pub fn connections(&self) -> usize {
+        let seen = self.seen.lock().unwrap();
+        seen.iter()
+            .map(|s| s.conn)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
     }
 
     pub fn last(&self) -> Seen {
@@ -416,7 +428,7 @@ impl Upstream {
     }
 }
 
-fn serve_upstream(stream: TcpStream, log: Arc<Mutex<Vec<Seen>>>) {
+fn serve_upstream(conn: usize, stream: TcpStream, log: Arc<Mutex<Vec<Seen>>>) {
     let mut reader = BufReader::new(stream);
     loop {
         let mut line = String::new();
@@ -449,6 +461,7 @@ fn serve_upstream(stream: TcpStream, log: Arc<Mutex<Vec<Seen>>>) {
         }
         let body = String::from_utf8_lossy(&body).to_string();
         log.lock().unwrap().push(Seen {
+            conn,
             path: path.clone(),
             headers,
             body: body.clone(),
@@ -487,11 +500,16 @@ fn serve_upstream(stream: TcpStream, log: Arc<Mutex<Vec<Seen>>>) {
             continue;
         }
         let reply = r#"{"id":"up-1","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"from upstream"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}"#;
+        let close = body.contains("__close__");
         let _ = write!(
             s,
-            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-upstream: yes\r\ncontent-length: {}\r\n\r\n{reply}",
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-upstream: yes\r\n{}content-length: {}\r\n\r\n{reply}",
+            if close { "connection: close\r\n" } else { "" },
             reply.len()
         );
+        if close {
+            return;
+        }
     }
 }
 
