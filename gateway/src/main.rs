@@ -13,14 +13,15 @@
 //!                       400 for bodies the engine cannot read, 503 under audit on_failure: closed
 //! probe.rs              each target's reachability: a background TCP connect every few seconds
 //!                       (its results live in `Gateway::probes`; it does not read the state itself)
-//! upstream/mod.rs       provider dispatch, the pooled HTTP(S) client, headers, timeouts, failures
+//! upstream/mod.rs       provider dispatch; wire.rs: headers, timeouts, failures
+//! upstream/pool.rs      each data thread's upstream HTTP(S) connections, kept between requests
 //! upstream/openai.rs    openai: pass-through with a bearer key
 //! upstream/anthropic.rs anthropic: Messages API translation, both ways, streams included
 //! upstream/mock.rs      mock: local OpenAI-format answers
 //! admin.rs              admin plane: reload, revert, restart, status, history, config, metrics;
 //!                       bearer auth
 //! workers.rs            the data plane's threads: one single-threaded runtime each, connections
-//!                       handed round-robin, an upstream client per thread
+//!                       handed round-robin, each thread's copy of "the drain ran out"
 //! serve.rs              the accept loop and the end of connections: drain (drain_timeout_ms), cut,
 //!                       hand over
 //! restart.rs            zero-drop restart, the old process's side: validate, hand over, record

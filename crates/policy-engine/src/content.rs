@@ -6,7 +6,7 @@
 //! Owns compiling that block (lazily for long lists) and running it on the request's texts.
 //! The rewrite itself is `redact`'s.
 
-use super::compile::{compile_regex, compile_set, CompileError};
+use super::compile::{self, compile_regex, compile_set, CompileError};
 use super::decision::{action_name, Decision, Hit};
 use super::normalize::Text;
 use super::redact::{apply, non_overlapping, Span};
@@ -14,6 +14,7 @@ use super::shown::excerpt;
 use policy_config::{Action, ContentFilter, PolicyKind};
 use regex::{Regex, RegexSet};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::OnceLock;
 
 #[derive(Debug)]
@@ -24,7 +25,7 @@ struct ContentRule {
     pattern: String,
     /// Compiled on first use in [`ContentIndex::Literals`] mode: compiling thousands of
     /// Unicode-aware patterns up front would take seconds on every reload.
-    regex: OnceLock<Option<Regex>>,
+    regex: OnceLock<Option<Arc<Regex>>>,
     action: Action,
     /// What a block answers the client; a default names the rule.
     message: Option<String>,
@@ -34,7 +35,7 @@ impl ContentRule {
     fn regex(&self) -> Option<&Regex> {
         // Syntax was checked by lint (P304); a pattern that still fails (a size limit) never
         // matches rather than taking the gateway down.
-        self.regex.get_or_init(|| Regex::new(&self.pattern).ok()).as_ref()
+        self.regex.get_or_init(|| compile::regex(&self.pattern).ok()).as_deref()
     }
 }
 
@@ -47,7 +48,7 @@ const SET_MAX_RULES: usize = 64;
 #[derive(Debug)]
 enum ContentIndex {
     /// One set of every rule's pattern.
-    Set(RegexSet),
+    Set(Arc<RegexSet>),
     /// Each rule's required literal prefixes in one case-insensitive Aho-Corasick automaton;
     /// a hit names candidate rules, whose own regexes then decide. Rules without a usable
     /// literal are always candidates.
@@ -285,7 +286,7 @@ mod tests {
                 .collect();
             (
                 rules,
-                ContentIndex::Set(RegexSet::new(&refs).unwrap()),
+                ContentIndex::Set(Arc::new(RegexSet::new(&refs).unwrap())),
                 ContentIndex::literals(&refs).unwrap(),
             )
         })

@@ -4,7 +4,7 @@
 //! Owns compiling that block and running it on the request's texts. The patterns themselves
 //! live in `detectors`; this stage never rewrites text.
 
-use super::compile::{compile_regex, compile_set, CompileError};
+use super::compile::{self, compile_regex, compile_set, CompileError};
 use super::decision::{Decision, Hit};
 use super::detectors::INJECTIONS;
 use super::normalize::Text;
@@ -12,13 +12,14 @@ use super::shared::{Fingerprint, Found, Shared};
 use super::shown::excerpt;
 use policy_config::{BlockOrLog, PolicyKind, PromptInjection};
 use regex::{Regex, RegexSet};
+use std::sync::Arc;
 
 #[derive(Debug)]
 pub(super) struct Injection {
     /// Every pattern, built-in first, to tell in one pass whether and which ones match.
-    set: RegexSet,
+    set: Arc<RegexSet>,
     /// The same patterns one by one, to find where the first matching one matched.
-    regexes: Vec<Regex>,
+    regexes: Vec<Arc<Regex>>,
     /// The rule id of each pattern: a detector id or `extra_patterns/N`.
     ids: Vec<String>,
     action: BlockOrLog,
@@ -34,22 +35,23 @@ impl Injection {
         let pi = block.cloned().unwrap_or_default();
         let mut ids: Vec<String> = INJECTIONS.iter().map(|(id, _)| id.to_string()).collect();
         let mut patterns: Vec<&str> = INJECTIONS.iter().map(|(_, p)| *p).collect();
+        let mut regexes = INJECTIONS
+            .iter()
+            .map(|(_, p)| compile::regex(p))
+            .collect::<Result<Vec<_>, _>>()
+            .expect("the built-in patterns compile");
         for (i, p) in pi.extra_patterns.iter().enumerate() {
-            compile_regex(format!("/policy/prompt-injection/extra_patterns/{i}"), p)?;
+            regexes.push(compile_regex(
+                format!("/policy/prompt-injection/extra_patterns/{i}"),
+                p,
+            )?);
             ids.push(format!("extra_patterns/{i}"));
             patterns.push(p);
         }
         Ok(Injection {
             fingerprint: Fingerprint::of("prompt-injection", patterns.iter().copied()),
             set: compile_set("/policy/prompt-injection/extra_patterns", &patterns)?,
-            regexes: patterns
-                .iter()
-                .map(|p| Regex::new(p))
-                .collect::<Result<_, _>>()
-                .map_err(|e| CompileError::Regex {
-                    pointer: "/policy/prompt-injection/extra_patterns".into(),
-                    message: e.to_string(),
-                })?,
+            regexes,
             ids,
             action: pi.response.action,
             message: pi.response.message,

@@ -5,9 +5,9 @@
 //! Owns compiling that block, finding the PII in each text and choosing the marker. The
 //! patterns and validators live in `detectors`; the rewrite itself is `redact`'s.
 
-use super::compile::{compile_set, CompileError};
+use super::compile::{self, compile_set, CompileError};
 use super::decision::{action_name, Decision, Hit};
-use super::detectors::{constant, pii_label, pii_matches, pii_pattern};
+use super::detectors::{pii_label, pii_matches, pii_pattern};
 use super::digest::hex;
 use super::normalize::Text;
 use super::redact::{apply, non_overlapping, Span};
@@ -16,13 +16,14 @@ use super::shown::excerpt;
 use policy_config::{Action, MarkerFormat, PiiDetector, PiiType, PolicyKind};
 use regex::{Regex, RegexSet};
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 
 #[derive(Debug)]
 pub(super) struct Pii {
     /// One pattern per detected type, to tell in one pass which types may be present.
-    set: RegexSet,
+    set: Arc<RegexSet>,
     /// Each type with its pattern (same order as `set`), to find every occurrence.
-    types: Vec<(PiiType, Regex)>,
+    types: Vec<(PiiType, Arc<Regex>)>,
     action: Action,
     marker: MarkerFormat,
     /// The identity of `set`'s patterns, under which its matches are shared.
@@ -41,7 +42,15 @@ impl Pii {
         Ok(Pii {
             fingerprint: Fingerprint::of("pii-detector", patterns.iter().copied()),
             set: compile_set("/policy/pii-detector/detect", &patterns)?,
-            types: detect.iter().map(|t| (*t, constant(pii_pattern(*t)))).collect(),
+            types: detect
+                .iter()
+                .map(|t| {
+                    (
+                        *t,
+                        compile::regex(pii_pattern(*t)).expect("the built-in patterns compile"),
+                    )
+                })
+                .collect(),
             action: pii.action,
             marker: pii.redaction.marker_format,
         })

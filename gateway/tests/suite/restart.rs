@@ -171,17 +171,18 @@ fn a_broken_config_or_a_second_restart_is_refused() {
     // The refused one above logged its start too.
     let started = || gw.log().matches("restart (admin) started").count();
     let before = started();
-    let first = std::thread::spawn(move || {
-        admin_json(
-            admin,
-            "POST",
-            "/admin/restart",
-            &mock_config("2.0.0", 0, "prompt-injection"),
-        )
-    });
+    // 600 patterns no engine in this process has compiled: about 0.3 s to compile in a debug
+    // build, in each of the two processes, so the first restart is still running when the
+    // second request arrives.
+    let mut slow = mock_config("2.0.0", 0, "prompt-injection");
+    slow.push_str("  prompt-injection:\n    extra_patterns:\n");
+    for i in 0..600 {
+        slow.push_str(&format!("      - '(?i)\\bslow pattern {i} [a-z]{{3,9}}\\b'\n"));
+    }
+    let first = std::thread::spawn(move || admin_json(admin, "POST", "/admin/restart", &slow));
     // The first restart has taken the one-at-a-time flag once it logs its start; it then
-    // lints, compiles and starts a process (hundreds of milliseconds) before it hands the
-    // admin listener over, so the second request reaches this process while it runs.
+    // lints, compiles and starts a process before it hands the admin listener over, so the
+    // second request reaches this process while it runs.
     support::wait_until(Duration::from_secs(10), "the first restart to start", || {
         started() > before
     });
