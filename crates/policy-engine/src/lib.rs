@@ -114,7 +114,8 @@ impl Stage {
 }
 
 impl Engine {
-    /// Compile `config`: every regex once. A failure here is reported by lint too. Rate-limit
+    /// Compile `config`: every regex once, or shared with an engine still in memory that
+    /// compiled the same pattern (`compile.rs`). A failure here is reported by lint too. Rate-limit
     /// buckets start full; to replace a running engine use [`Engine::compile_after`].
     pub fn compile(config: &Config) -> Result<Engine, CompileError> {
         Engine::compile_after(config, None)

@@ -27,6 +27,8 @@ use tower_service::Service;
 
 /// A connection idle this long is not used again: below the 120 s most LLM APIs' load
 /// balancers keep an idle connection, so a request never meets one the far end is closing.
+/// It is let go the next time the thread looks for a connection to that upstream; until then
+/// it stays open, or closes when the far end closes it.
 const IDLE: Duration = Duration::from_secs(90);
 /// Connect timeout, separate from the target's whole-request `timeout_ms`: a black-holed
 /// address fails in seconds rather than holding a request for the full timeout.
