@@ -18,34 +18,54 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
 /// Compiled regexes, by pattern, while an engine holds them.
-static REGEXES: Mutex<Option<HashMap<String, Weak<Regex>>>> = Mutex::new(None);
+static REGEXES: Mutex<Cache<String, Regex>> = Mutex::new(Cache::new());
 /// Compiled sets, by their patterns in order, while an engine holds them.
-static SETS: Mutex<Option<HashMap<Vec<String>, Weak<RegexSet>>>> = Mutex::new(None);
-/// Entries past which a cache sheds those no engine holds any more.
+static SETS: Mutex<Cache<Vec<String>, RegexSet>> = Mutex::new(Cache::new());
+/// Entries a cache holds before it first sheds those no engine holds any more.
 const SHED_AT: usize = 256;
 
+/// One kind of compiled value, by what it was compiled from.
+struct Cache<K, T> {
+    held: Option<HashMap<K, Weak<T>>>,
+    /// The size at which the next shedding runs: twice what the last one kept, so shedding
+    /// costs a constant per insertion however many rules a config compiles lazily.
+    shed_at: usize,
+}
+
+impl<K, T> Cache<K, T> {
+    const fn new() -> Self {
+        Cache {
+            held: None,
+            shed_at: SHED_AT,
+        }
+    }
+}
+
 /// The compiled value of `key` in `cache`, shared with the engines that hold it, or compiled
-/// now by `compile` (and shared from now on).
-fn shared<K, T, E>(
-    cache: &Mutex<Option<HashMap<K, Weak<T>>>>,
-    key: K,
-    compile: impl FnOnce() -> Result<T, E>,
-) -> Result<Arc<T>, E>
+/// now by `compile` (and shared from now on). The lock is not held while compiling: a content
+/// rule compiled on its first use, on a request's thread, never waits for a reload's compile.
+fn shared<K, T, E>(cache: &Mutex<Cache<K, T>>, key: K, compile: impl FnOnce() -> Result<T, E>) -> Result<Arc<T>, E>
 where
     K: std::hash::Hash + Eq,
 {
-    // Compiling holds the lock: two reloads never run at once, and compiling a pattern twice
-    // at the same moment would only waste the second.
-    let mut cache = cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let map = cache.get_or_insert_with(HashMap::new);
-    if let Some(held) = map.get(&key).and_then(Weak::upgrade) {
+    let lock = || cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(held) = lock().held.as_ref().and_then(|m| m.get(&key)).and_then(Weak::upgrade) {
         return Ok(held);
     }
     let compiled = Arc::new(compile()?);
-    if map.len() >= SHED_AT {
-        map.retain(|_, w| w.strong_count() > 0);
+    let mut cache = lock();
+    let shed_at = cache.shed_at;
+    let map = cache.held.get_or_insert_with(HashMap::new);
+    // Compiled meanwhile by another thread: one copy is shared, the other dropped.
+    if let Some(held) = map.get(&key).and_then(Weak::upgrade) {
+        return Ok(held);
     }
     map.insert(key, Arc::downgrade(&compiled));
+    if map.len() >= shed_at {
+        map.retain(|_, w| w.strong_count() > 0);
+        let kept = map.len();
+        cache.shed_at = (kept * 2).max(SHED_AT);
+    }
     Ok(compiled)
 }
 
@@ -106,5 +126,18 @@ mod tests {
         drop(r);
         assert!(weak.upgrade().is_none(), "the cache holds no regex by itself");
         assert!(compile_regex("/r".into(), "shared-test-(").is_err());
+    }
+
+    #[test]
+    fn regexes_no_engine_holds_are_shed() {
+        for i in 0..1000 {
+            drop(regex(&format!("shed-test-{i}")).unwrap());
+        }
+        let cache = REGEXES.lock().unwrap();
+        let left = cache
+            .held
+            .as_ref()
+            .map_or(0, |m| m.keys().filter(|k| k.starts_with("shed-test-")).count());
+        assert!(left < 1000, "{left} of 1,000 dropped regexes are still listed");
     }
 }
