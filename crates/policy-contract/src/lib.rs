@@ -7,6 +7,7 @@
 //! serving.rs  the "serving …" log line a gateway prints when it is ready (format and parser)
 //! traffic.rs  one line of recorded traffic (JSON Lines), written by --record, read by replay
 //! time.rs     RFC 3339 timestamps in UTC with milliseconds, both ways
+//! errors.rs   an error and its causes on one line, as both sides describe a failed exchange
 //! admin.rs    the admin API: paths, request/response bodies, history operations, /health
 //!             (liveness) and /health/ready (readiness, with each target's reachability)
 //! ```
@@ -20,12 +21,14 @@
 #![deny(missing_docs)]
 
 pub mod admin;
+pub mod errors;
 pub mod headers;
 pub mod metrics;
 pub mod serving;
 pub mod time;
 pub mod traffic;
 
+pub use errors::error_chain;
 pub use headers::CREDENTIAL_HEADERS;
 pub use policy_engine::Verdict;
 pub use serving::ServingLine;

@@ -14,6 +14,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use policy_config::Config;
 use policy_contract::admin::{self, Answer, History, Status};
+use policy_contract::error_chain;
 use serde::de::DeserializeOwned;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -264,17 +265,4 @@ impl AdminClient {
         }
         Ok((status, bytes))
     }
-}
-
-/// An error and its sources on one line (hyper's own message is only the outermost): how the
-/// admin client, the live harness's load driver and `policy ci`'s GitHub calls describe a
-/// failed exchange.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(x) = source {
-        s = format!("{s}: {x}");
-        source = x.source();
-    }
-    s
 }

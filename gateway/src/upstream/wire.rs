@@ -113,17 +113,9 @@ pub(super) async fn exchange(target: &Target, req: Request<Full<Bytes>>) -> Resu
             target: target.id.clone(),
             ms: target.timeout_ms,
         }),
-        Ok(Err(e)) => {
-            // A connect error's Display says only "tcp connect error": the cause chain holds
-            // what an operator needs ("Connection refused").
-            let mut reason = e.to_string();
-            let mut source = e.source();
-            while let Some(s) = source {
-                reason = format!("{reason}: {s}");
-                source = s.source();
-            }
-            Err(failed(reason))
-        }
+        // A connect error's Display says only "tcp connect error": the cause chain holds what
+        // an operator needs ("Connection refused").
+        Ok(Err(e)) => Err(failed(policy_contract::error_chain(&*e))),
         Ok(Ok(resp)) => Ok(resp),
     }
 }

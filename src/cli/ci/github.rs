@@ -9,7 +9,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
-use policy_replay::admin_client::error_chain;
+use policy_contract::error_chain;
 use serde_json::{json, Value};
 use std::time::Duration;
 

@@ -9,11 +9,11 @@
 
 use super::options::{Options, Until};
 use super::plan::{Plan, Prepared};
-use crate::admin_client::error_chain;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
+use policy_contract::error_chain;
 use policy_contract::headers;
 use std::collections::HashMap;
 use std::net::SocketAddr;
