@@ -37,21 +37,17 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// that close when their request ends, so a spike leaves no lasting crowd of sockets.
 const KEPT: usize = 512;
 
-/// Where a connection goes: requests to the same scheme and authority share connections.
-struct Key {
-    scheme: Scheme,
-    authority: Authority,
-}
-
 /// A connection of the pool, and when a request last went out on it.
 struct Kept {
     sender: SendRequest<Full<Bytes>>,
     used: Instant,
 }
 
-/// One upstream's `Host` value and kept connections.
+/// One upstream (requests to the same scheme and authority share connections): its `Host`
+/// value and kept connections.
 struct Upstream {
-    key: Key,
+    scheme: Scheme,
+    authority: Authority,
     host: HeaderValue,
     kept: Vec<Kept>,
 }
@@ -92,15 +88,13 @@ impl Pool {
         let mut upstreams = self.upstreams.borrow_mut();
         let at = upstreams
             .iter()
-            .position(|u| u.key.authority == *authority && u.key.scheme == *scheme);
+            .position(|u| u.authority == *authority && u.scheme == *scheme);
         let i = match at {
             Some(i) => i,
             None => {
                 upstreams.push(Upstream {
-                    key: Key {
-                        scheme: scheme.clone(),
-                        authority: authority.clone(),
-                    },
+                    scheme: scheme.clone(),
+                    authority: authority.clone(),
                     host: host(uri)?,
                     kept: Vec::new(),
                 });
@@ -116,14 +110,14 @@ impl Pool {
         let mut upstreams = self.upstreams.borrow_mut();
         let list = &mut upstreams[i].kept;
         // Newest first: the connection most recently used is the least likely to be closing.
-        let mut i = list.len();
-        while i > 0 {
-            i -= 1;
-            let k = &list[i];
+        let mut at = list.len();
+        while at > 0 {
+            at -= 1;
+            let k = &list[at];
             if k.sender.is_closed() {
-                list.swap_remove(i);
+                list.swap_remove(at);
             } else if k.sender.is_ready() {
-                let k = list.swap_remove(i);
+                let k = list.swap_remove(at);
                 if k.used.elapsed() < IDLE {
                     return Some(k.sender);
                 }
