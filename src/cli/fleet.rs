@@ -267,8 +267,15 @@ pub fn rollout(args: RolloutArgs) -> Result<Outcome, CliError> {
     let interrupt = Arc::new(AtomicBool::new(false));
     let rt = runtime()?;
     let flag = Arc::clone(&interrupt);
+    // Listened for from here on, not from whenever the task below first runs: a Ctrl-C in
+    // between would otherwise end the process in the middle of an update.
+    let ctrl_c = {
+        let _in = rt.enter();
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+    };
     rt.spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
+        if let Ok(mut ctrl_c) = ctrl_c {
+            ctrl_c.recv().await;
             eprintln!("interrupted: finishing the current gateway's update, then stopping");
             flag.store(true, Ordering::SeqCst);
         }

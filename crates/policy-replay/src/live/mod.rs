@@ -140,20 +140,21 @@ async fn run_command_async(plan: &Plan, data: std::net::SocketAddr, opts: &Optio
     let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
     {
         let (progress, interrupted) = (Arc::clone(&progress), Arc::clone(&interrupted));
+        // Ctrl-C, or a SIGTERM from a CI runner or a supervisor: end the load, so that the file
+        // is put back and the report made. Listened for from here on, before the first switch
+        // writes the file, not from whenever the task below first runs.
+        use tokio::signal::unix::{signal, SignalKind};
+        let (mut int, mut term) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()));
+        async fn received(s: &mut std::io::Result<tokio::signal::unix::Signal>) {
+            match s {
+                Ok(s) => drop(s.recv().await),
+                Err(_) => std::future::pending::<()>().await,
+            }
+        }
         tokio::spawn(async move {
-            // Ctrl-C, or a SIGTERM from a CI runner or a supervisor: end the load, so that
-            // the file is put back and the report made.
-            let term = async {
-                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    Ok(mut s) => {
-                        s.recv().await;
-                    }
-                    Err(_) => std::future::pending::<()>().await,
-                }
-            };
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term => {}
+                () = received(&mut int) => {}
+                () = received(&mut term) => {}
             }
             interrupted.store(true, Ordering::Relaxed);
             progress.stop.store(true, Ordering::Relaxed);
