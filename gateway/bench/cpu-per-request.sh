@@ -22,7 +22,7 @@ bench_nginx_proxy "$NGX" "$UP"
 NPID=${PIDS[-1]}
 cat > "$WORK/a.yaml" <<YAML
 pack: { name: bench, version: 1.0.0 }
-gateway: { listen: 127.0.0.1:$GW, worker_threads: $WT, admin: { listen: 127.0.0.1:$ADM } }
+gateway: { listen: 127.0.0.1:$GW, worker_threads: $WT, ${GW_PIN}admin: { listen: 127.0.0.1:$ADM } }
 providers:
   targets:
     - { id: up, provider: openai, base_url: "http://127.0.0.1:$UP" }

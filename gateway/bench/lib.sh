@@ -2,6 +2,12 @@
 # configs and logs, the pids of what they start (PIDS, stopped by `stop_started` at exit),
 # free loopback ports, and the two nginx processes they measure against: the upstream
 # answering a fixed OpenAI-style completion, and nginx as a plain proxy of it.
+#
+# PIN (1 by default) pins the proxies' threads to CPUs, each with its own setting: the
+# gateway's `gateway.pin_workers: true` (GW_PIN, for the configs the scripts write) and
+# nginx's `worker_cpu_affinity auto`. PIN=0 runs both unpinned.
+PIN=${PIN:-1}
+if [ "$PIN" = 1 ]; then GW_PIN="pin_workers: true, "; NGX_PIN="worker_cpu_affinity auto; "; else GW_PIN=""; NGX_PIN=""; fi
 
 WORK=$(mktemp -d)
 PIDS=()
@@ -25,11 +31,11 @@ NGINX
   nginx -c "$WORK/upstream.conf" -p "$WORK" & PIDS+=($!)
 }
 
-# bench_nginx_proxy PORT UPSTREAM_PORT: nginx proxying to the upstream, one worker process,
-# upstream keep-alive. Its master's pid is the last of PIDS.
+# bench_nginx_proxy PORT UPSTREAM_PORT: nginx proxying to the upstream, one worker process
+# (pinned unless PIN=0), upstream keep-alive. Its master's pid is the last of PIDS.
 bench_nginx_proxy() {
   cat > "$WORK/proxy.conf" <<NGINX
-worker_processes 1; daemon off; pid $WORK/proxy.pid; error_log $WORK/proxy.err;
+worker_processes 1; ${NGX_PIN}daemon off; pid $WORK/proxy.pid; error_log $WORK/proxy.err;
 events { worker_connections 4096; }
 http { access_log off; upstream up { server 127.0.0.1:$2; keepalive 64; }
   server { listen 127.0.0.1:$1; keepalive_requests 1000000;

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Throughput and p99 of policy-gateway under wrk, without and with 20 reloads (alternating two
 # configs, half by SIGHUP, half by POST /admin/reload), and of nginx proxying the same upstream
-# with 20 `nginx -s reload`s, in the same run; then the ratios, gateway to nginx. Loopback
-# only; every process started here is stopped by its pid at the end.
+# with 20 `nginx -s reload`s, in the same run; then the ratios, gateway to nginx. Both pin
+# their threads to CPUs (`pin_workers`, `worker_cpu_affinity auto`; PIN=0: neither, see
+# lib.sh). Loopback only; every process started here is stopped by its pid at the end.
 #
 # Needs: wrk and nginx (Debian: apt-get install wrk nginx), a release build
 # (cargo build --release -p policy-gateway). Usage: gateway/bench/reload-under-load.sh [seconds]
@@ -23,7 +24,7 @@ bench_nginx_proxy "$NGX" "$UP"
 config() { # version, chain
 cat <<YAML
 pack: { name: bench, version: $1 }
-gateway: { listen: 127.0.0.1:$GW, worker_threads: 2, admin: { listen: 127.0.0.1:$ADM } }
+gateway: { listen: 127.0.0.1:$GW, worker_threads: 2, ${GW_PIN}admin: { listen: 127.0.0.1:$ADM } }
 providers:
   targets:
     - { id: up, provider: openai, base_url: "http://127.0.0.1:$UP" }

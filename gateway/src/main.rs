@@ -14,14 +14,17 @@
 //! probe.rs              each target's reachability: a background TCP connect every few seconds
 //!                       (its results live in `Gateway::probes`; it does not read the state itself)
 //! upstream/mod.rs       provider dispatch; wire.rs: headers, timeouts, failures
-//! upstream/pool.rs      each data thread's upstream HTTP(S) connections, kept between requests
+//! upstream/pool.rs      each data thread's upstream HTTP(S) client: connections kept between
+//!                       requests, the response body that returns its connection
+//! upstream/h1.rs        HTTP/1.1 on the wire: request bytes, response head, body framing
 //! upstream/openai.rs    openai: pass-through with a bearer key
 //! upstream/anthropic.rs anthropic: Messages API translation, both ways, streams included
 //! upstream/mock.rs      mock: local OpenAI-format answers
 //! admin.rs              admin plane: reload, revert, restart, status, history, config, metrics;
 //!                       bearer auth
-//! workers.rs            the data plane's threads: one single-threaded runtime each, connections
-//!                       handed round-robin, each thread's copy of "the drain ran out"
+//! workers.rs            the data plane's threads: one single-threaded runtime each, pinned to
+//!                       CPUs on request, connections handed round-robin, each thread's copy of
+//!                       "the drain ran out"
 //! serve.rs              the accept loop and the end of connections: drain (drain_timeout_ms), cut,
 //!                       hand over
 //! restart.rs            zero-drop restart, the old process's side: validate, hand over, record
@@ -155,7 +158,26 @@ fn main() -> ExitCode {
     // The data plane has threads of its own (`workers.rs`); this runtime runs the accept loops,
     // the admin plane, signals, reloads and probes.
     let drain_expired = tokio::sync::watch::Sender::new(false);
-    let workers = match workers::Workers::start(threads, &drain_expired) {
+    let pin = if first.active.config.gateway.pin_workers {
+        match workers::cpus() {
+            Ok(cpus) => {
+                // `cpus` lists at least one CPU.
+                let on: Vec<String> = (0..threads).map(|i| cpus[i % cpus.len()].to_string()).collect();
+                log(
+                    "INFO",
+                    &format!("data threads pinned (gateway.pin_workers) to CPUs {}", on.join(", ")),
+                );
+                cpus
+            }
+            Err(e) => {
+                eprintln!("policy-gateway: not starting: gateway.pin_workers is on and the CPUs this process may use cannot be read: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        Vec::new()
+    };
+    let workers = match workers::Workers::start(threads, &pin, &drain_expired) {
         Ok(w) => Arc::new(w),
         Err(e) => {
             eprintln!("policy-gateway: cannot start the data plane's threads: {e}");

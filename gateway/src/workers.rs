@@ -6,8 +6,8 @@
 //! gateway bench that is a fifth more requests per CPU second than one multi-threaded
 //! runtime's work stealing (docs/design/performance.md).
 //!
-//! Owns the threads, the hand-off of a connection to one of them, and each thread's copy of
-//! "the drain ran out" ([`drain_expired`]). What a connection does is `serve.rs`'s; the accept
+//! Owns the threads, their CPUs when `gateway.pin_workers` is on ([`cpus`]), the hand-off of a
+//! connection to one of them, and each thread's copy of "the drain ran out" ([`drain_expired`]). What a connection does is `serve.rs`'s; the accept
 //! loop and the control plane (admin, signals, reloads) run on the main runtime.
 
 use std::cell::OnceCell;
@@ -34,15 +34,22 @@ thread_local! {
 }
 
 impl Workers {
-    /// Start `n` worker threads (at least one). Each relays `drain_expired` (`true` once a
-    /// drain has run out of time) to its own requests.
-    pub fn start(n: usize, drain_expired: &watch::Sender<bool>) -> std::io::Result<Workers> {
+    /// Start `n` worker threads (at least one), thread `i` on CPU `pin[i % pin.len()]` when
+    /// `pin` is not empty. Each relays `drain_expired` (`true` once a drain has run out of
+    /// time) to its own requests.
+    pub fn start(n: usize, pin: &[usize], drain_expired: &watch::Sender<bool>) -> std::io::Result<Workers> {
         let mut senders = Vec::new();
         for i in 0..n.max(1) {
+            let cpu = (!pin.is_empty()).then(|| pin[i % pin.len()]);
             let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
             let mut expired = drain_expired.subscribe();
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             std::thread::Builder::new().name(format!("data-{i}")).spawn(move || {
+                if let Some(cpu) = cpu {
+                    if let Err(e) = pin_to(cpu) {
+                        crate::journal::log("WARN", &format!("data-{i} not pinned to CPU {cpu}: {e}"));
+                    }
+                }
                 runtime.block_on(async move {
                     let (relay, local) = watch::channel(false);
                     DRAIN_EXPIRED
@@ -85,6 +92,41 @@ impl Workers {
     }
 }
 
+/// The CPUs this process may run on (its affinity mask, which a cgroup cpuset or `taskset`
+/// narrows), in order: where `gateway.pin_workers` puts the threads.
+#[cfg(target_os = "linux")]
+pub fn cpus() -> std::io::Result<Vec<usize>> {
+    use rustix::thread::{sched_getaffinity, CpuSet};
+    let set = sched_getaffinity(None)?;
+    let cpus: Vec<usize> = (0..CpuSet::MAX_CPU).filter(|&c| set.is_set(c)).collect();
+    if cpus.is_empty() {
+        return Err(std::io::Error::other("the affinity mask lists no CPU"));
+    }
+    Ok(cpus)
+}
+
+/// Pinning is Linux's (`sched_setaffinity`); elsewhere the setting is refused at start.
+#[cfg(not(target_os = "linux"))]
+pub fn cpus() -> std::io::Result<Vec<usize>> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "gateway.pin_workers needs Linux",
+    ))
+}
+
+/// Keep the calling thread on `cpu`.
+#[cfg(target_os = "linux")]
+fn pin_to(cpu: usize) -> std::io::Result<()> {
+    let mut set = rustix::thread::CpuSet::new();
+    set.set(cpu);
+    Ok(rustix::thread::sched_setaffinity(None, &set)?)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn pin_to(_cpu: usize) -> std::io::Result<()> {
+    cpus().map(|_| ())
+}
+
 /// The calling worker thread's copy of the process's `drain_expired`; `None` off the worker
 /// threads.
 pub fn drain_expired() -> Option<watch::Receiver<bool>> {
@@ -97,7 +139,7 @@ mod tests {
 
     #[test]
     fn jobs_go_round_robin_and_run_on_their_worker() {
-        let workers = Workers::start(2, &watch::Sender::new(false)).unwrap();
+        let workers = Workers::start(2, &[], &watch::Sender::new(false)).unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         for _ in 0..4 {
             let tx = tx.clone();
@@ -119,7 +161,7 @@ mod tests {
     #[test]
     fn each_worker_sees_the_drain_run_out() {
         let expired = watch::Sender::new(false);
-        let workers = Workers::start(2, &expired).unwrap();
+        let workers = Workers::start(2, &[], &expired).unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         for _ in 0..2 {
             let tx = tx.clone();
@@ -139,5 +181,32 @@ mod tests {
         expired.send_replace(true);
         assert_eq!([rx.recv().unwrap(), rx.recv().unwrap()], ["expired", "expired"]);
         assert!(drain_expired().is_none(), "not a worker thread");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn pinned_workers_run_on_their_cpus_in_turn() {
+        let allowed = cpus().unwrap();
+        let workers = Workers::start(3, &allowed, &watch::Sender::new(false)).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        for _ in 0..3 {
+            let tx = tx.clone();
+            workers.spawn(
+                workers.next(),
+                Box::new(move || {
+                    Box::pin(async move {
+                        let name = std::thread::current().name().unwrap().to_string();
+                        let mask = cpus().unwrap();
+                        tx.send((name, mask)).unwrap();
+                    })
+                }),
+            );
+        }
+        let mut seen: Vec<(String, Vec<usize>)> = (0..3).map(|_| rx.recv().unwrap()).collect();
+        seen.sort();
+        for (i, (name, mask)) in seen.iter().enumerate() {
+            assert_eq!(name, &format!("data-{i}"));
+            assert_eq!(mask, &[allowed[i % allowed.len()]], "{name}'s affinity");
+        }
     }
 }

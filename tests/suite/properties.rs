@@ -172,6 +172,7 @@ pub fn valid_config() -> impl Strategy<Value = Config> {
                 gateway: Gateway {
                     listen: format!("0.0.0.0:{port}"),
                     worker_threads: threads,
+                    pin_workers: threads % 2 == 0,
                     admin: Admin { listen: format!("127.0.0.1:{}", if admin_port == port { port.wrapping_add(1).max(1) } else { admin_port }), token_env },
                     limits: Limits { max_body_bytes: max_body, request_timeout_ms: timeout, drain_timeout_ms: timeout * 2 },
                 },

@@ -42,6 +42,7 @@ fn reload_classes_are_the_documented_ones() {
     let restart = [
         "/gateway/listen",
         "/gateway/worker_threads",
+        "/gateway/pin_workers",
         "/gateway/admin/listen",
         "/telemetry",
         "/telemetry/service_name",
@@ -290,6 +291,10 @@ fn every_leaf_of_the_config_has_a_test_of_its_effect() {
             ),
         ),
         ("/gateway/worker_threads", (PROXY, SETTINGS)),
+        (
+            "/gateway/pin_workers",
+            (PROXY, "pin_workers_puts_each_data_thread_on_a_cpu_of_its_own_in_turn"),
+        ),
         (
             "/gateway/admin/listen",
             (

@@ -409,6 +409,7 @@ mod tests {
         for p in [
             "/gateway/listen",
             "/gateway/worker_threads",
+            "/gateway/pin_workers",
             "/gateway/admin/listen",
             "/telemetry",
             "/telemetry/service_name",

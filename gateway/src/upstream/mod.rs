@@ -9,6 +9,7 @@
 //! outbound.rs   Outbound (the request ready to leave) and UpstreamError (-> 400/502/504)
 //! wire.rs       the HTTP exchange every real provider shares: headers, timeouts, errors
 //! pool.rs       each data thread's upstream connections, kept between requests
+//! h1.rs         HTTP/1.1 on the wire: the request's bytes, the response head, body framing
 //! openai.rs     pass-through to an OpenAI-compatible API
 //! anthropic.rs  OpenAI <-> Messages API translation, including the streamed events
 //! mock.rs       local answers for tests and demos
@@ -18,6 +19,7 @@
 //! It does not decide anything about policy; the data plane hands it the final body.
 
 mod anthropic;
+mod h1;
 mod mock;
 mod openai;
 mod outbound;

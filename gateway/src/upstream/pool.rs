@@ -1,206 +1,400 @@
 //! The upstream HTTP/1.1 client of the calling thread: connections (plain or TLS) kept open
 //! between requests and taken again by the next request to the same scheme and authority.
 //!
-//! Each data thread has its own pool (a thread-local), so a connection is driven by the thread
-//! whose requests use it, and taking or returning one is a plain list operation: no lock, no
-//! channel and no task per request. (hyper-util's pooled client, which this replaced, spawned a
-//! task per request to wait for the connection to be free again; docs/design/performance.md.)
+//! Each data thread has its own pool (a thread-local), and a request is written and its answer
+//! read by the task that serves the client: taking or returning a connection is a plain list
+//! operation, and no lock, channel or other task stands between a request and its upstream.
+//! (hyper's client, which this replaced, drove each connection from a task of its own and
+//! handed every request and response across a channel: about a tenth of the gateway's CPU
+//! per request on its bench; docs/design/performance.md.)
 //!
-//! Owns connecting (`TCP_NODELAY`, a connect timeout, TLS with the webpki roots), the request
-//! line and `Host` of what goes out, the idle list and its limits, and the retry of a request
-//! that an idle connection closed before it was written. What is sent, and how long to wait for
-//! the answer, is `wire.rs`'s.
+//! Owns connecting (`TCP_NODELAY`, a connect timeout, TLS with the webpki roots), the idle
+//! list and its limits, noticing that an idle connection was closed, the retry of a request
+//! that a kept connection could not take, and the response body that returns its connection
+//! once read to the end. The bytes on the wire are `h1.rs`'s; what is sent, and how long to
+//! wait for the answer, is `wire.rs`'s.
 
+use super::h1::{self, Decoded, Decoder, Head};
 use crate::http::BoxError;
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper::header::{HeaderValue, HOST};
-use hyper::http::uri::{Authority, PathAndQuery, Scheme};
+use bytes::{Bytes, BytesMut};
+use hyper::body::{Frame, SizeHint};
+use hyper::http::uri::Scheme;
 use hyper::{Request, Response, Uri};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
 use std::cell::RefCell;
+use std::future::Future;
+use std::io;
+use std::pin::{pin, Pin};
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
-use tower_service::Service;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::rustls::{self, pki_types::ServerName};
 
 /// A connection idle this long is not used again: below the 120 s most LLM APIs' load
 /// balancers keep an idle connection, so a request never meets one the far end is closing.
-/// It is let go the next time the thread looks for a connection to that upstream; until then
-/// it stays open, or closes when the far end closes it.
+/// It is let go the next time the thread looks for a connection to that upstream.
 const IDLE: Duration = Duration::from_secs(90);
-/// Connect timeout, separate from the target's whole-request `timeout_ms`: a black-holed
-/// address fails in seconds rather than holding a request for the full timeout.
+/// Connect timeout (TCP and TLS), separate from the target's whole-request `timeout_ms`: a
+/// black-holed address fails in seconds rather than holding a request for the full timeout.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most connections a thread keeps per upstream. A burst past it is served on connections
 /// that close when their request ends, so a spike leaves no lasting crowd of sockets.
 const KEPT: usize = 512;
+/// How much a read asks for at a time.
+const READ: usize = 16 * 1024;
+
+/// A connection to an upstream.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl Stream {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(s) => s.get_ref().0,
+        }
+    }
+
+    /// Whether an idle connection can take a request. An idle HTTP/1.1 connection with
+    /// something to read was closed by the far end (or sent what nobody asked for), so it is
+    /// not used. Costs no system call unless the socket was seen readable.
+    fn open(&self) -> bool {
+        let mut cx = Context::from_waker(Waker::noop());
+        match self.tcp().poll_read_ready(&mut cx) {
+            Poll::Pending => true,
+            Poll::Ready(Err(_)) => false,
+            // Readiness is sticky until a read finds nothing: look once.
+            Poll::Ready(Ok(())) => {
+                matches!(self.tcp().try_read(&mut [0u8; 1]), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+            }
+        }
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
 
 /// A connection of the pool, and when a request last went out on it.
 struct Kept {
-    sender: SendRequest<Full<Bytes>>,
+    stream: Stream,
     used: Instant,
 }
 
-/// One upstream (requests to the same scheme and authority share connections): its `Host`
-/// value and kept connections.
+/// Where one upstream is, as connecting needs it.
+#[derive(Clone)]
+struct Address {
+    tls: bool,
+    /// Host (without IPv6 brackets) and port, for connecting.
+    host: String,
+    port: u16,
+}
+
+/// One upstream (requests to the same scheme and authority share connections): its address,
+/// its `Host` value and its kept connections.
 struct Upstream {
     scheme: Scheme,
-    authority: Authority,
-    host: HeaderValue,
+    authority: hyper::http::uri::Authority,
+    address: Address,
+    host: Vec<u8>,
     kept: Vec<Kept>,
 }
 
-/// One thread's connector and connections, by upstream: a config has a handful of targets, so
-/// a list searched in order beats hashing the authority on every request.
-struct Pool {
-    connector: HttpsConnector<HttpConnector>,
-    upstreams: RefCell<Vec<Upstream>>,
-}
-
 thread_local! {
-    static POOL: Pool = Pool::new();
+    /// This thread's upstreams: a config has a handful of targets, so a list searched in order
+    /// beats hashing the authority on every request.
+    static POOL: RefCell<Vec<Upstream>> = const { RefCell::new(Vec::new()) };
 }
 
-impl Pool {
-    fn new() -> Pool {
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(CONNECT_TIMEOUT));
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_webpki_roots()
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        Pool {
-            connector,
-            upstreams: RefCell::new(Vec::new()),
-        }
-    }
-
-    /// `uri`'s upstream: its index in the list (added if new) and its `Host` value.
-    fn upstream(&self, uri: &Uri) -> Result<(usize, HeaderValue), BoxError> {
-        let (Some(scheme), Some(authority)) = (uri.scheme(), uri.authority()) else {
-            return Err(format!("{uri} is not an absolute http(s) URL").into());
-        };
-        let mut upstreams = self.upstreams.borrow_mut();
-        let at = upstreams
+/// `uri`'s upstream in this thread's pool, added if new: its index.
+fn upstream(uri: &Uri) -> Result<usize, BoxError> {
+    let (Some(scheme), Some(authority)) = (uri.scheme(), uri.authority()) else {
+        return Err(format!("{uri} is not an absolute http(s) URL").into());
+    };
+    POOL.with_borrow_mut(|pool| {
+        if let Some(i) = pool
             .iter()
-            .position(|u| u.authority == *authority && u.scheme == *scheme);
-        let i = match at {
-            Some(i) => i,
-            None => {
-                upstreams.push(Upstream {
-                    scheme: scheme.clone(),
-                    authority: authority.clone(),
-                    host: host(uri)?,
-                    kept: Vec::new(),
-                });
-                upstreams.len() - 1
-            }
+            .position(|u| u.authority == *authority && u.scheme == *scheme)
+        {
+            return Ok(i);
+        }
+        let tls = match scheme.as_str() {
+            "https" => true,
+            "http" => false,
+            other => return Err(format!("{uri}: the scheme {other} is not http or https").into()),
         };
-        Ok((i, upstreams[i].host.clone()))
-    }
+        let default = if tls { 443 } else { 80 };
+        let port = authority.port_u16().unwrap_or(default);
+        let host = authority.host();
+        pool.push(Upstream {
+            scheme: scheme.clone(),
+            authority: authority.clone(),
+            host: if port == default {
+                host.as_bytes().to_vec()
+            } else {
+                format!("{host}:{port}").into_bytes()
+            },
+            address: Address {
+                tls,
+                host: host.trim_start_matches('[').trim_end_matches(']').to_string(),
+                port,
+            },
+            kept: Vec::new(),
+        });
+        Ok(pool.len() - 1)
+    })
+}
 
-    /// A connection to upstream `i` free for a request, if one is kept. Connections that
-    /// closed, or sat idle past [`IDLE`], are let go on the way.
-    fn take(&self, i: usize) -> Option<SendRequest<Full<Bytes>>> {
-        let mut upstreams = self.upstreams.borrow_mut();
-        let list = &mut upstreams[i].kept;
+/// A connection to upstream `i` free for a request, if one is kept. Connections that closed,
+/// or sat idle past [`IDLE`], are let go on the way.
+fn take(i: usize) -> Option<Stream> {
+    POOL.with_borrow_mut(|pool| {
+        let list = &mut pool[i].kept;
         // Newest first: the connection most recently used is the least likely to be closing.
-        let mut at = list.len();
-        while at > 0 {
-            at -= 1;
-            let k = &list[at];
-            if k.sender.is_closed() {
-                list.swap_remove(at);
-            } else if k.sender.is_ready() {
-                let k = list.swap_remove(at);
-                if k.used.elapsed() < IDLE {
-                    return Some(k.sender);
-                }
+        while let Some(k) = list.pop() {
+            if k.used.elapsed() < IDLE && k.stream.open() {
+                return Some(k.stream);
             }
         }
         None
-    }
+    })
+}
 
-    /// Keep `sender` for the next request to upstream `i`; it is free again once the response
-    /// it carries has been read to the end.
-    fn keep(&self, i: usize, sender: SendRequest<Full<Bytes>>) {
-        let mut upstreams = self.upstreams.borrow_mut();
-        let list = &mut upstreams[i].kept;
+/// Keep `stream` for the next request to upstream `i`.
+fn keep(i: usize, stream: Stream) {
+    POOL.with_borrow_mut(|pool| {
+        let list = &mut pool[i].kept;
         if list.len() < KEPT {
             list.push(Kept {
-                sender,
+                stream,
                 used: Instant::now(),
             });
         }
-    }
+    });
 }
 
 /// Send `req` (an absolute `http://` or `https://` URI) on one of this thread's connections to
 /// its host, or a new one, and wait for the response head. The response body streams from the
-/// connection; the connection serves the next request once that body has been read.
-pub async fn request(mut req: Request<Full<Bytes>>) -> Result<Response<Incoming>, BoxError> {
-    let uri = req.uri().clone();
-    let (i, host) = POOL.with(|p| p.upstream(&uri))?;
-    // On the wire: the path in the request line, the authority in `Host`.
-    req.headers_mut().entry(HOST).or_insert(host);
-    *req.uri_mut() = Uri::from(
-        uri.path_and_query()
-            .cloned()
-            .unwrap_or_else(|| PathAndQuery::from_static("/")),
-    );
-    loop {
-        let (mut sender, fresh) = match POOL.with(|p| p.take(i)) {
-            Some(sender) => (sender, false),
-            // Boxed: connecting (TLS included) is a large future, and rare.
-            None => (Box::pin(connect(&uri)).await?, true),
-        };
-        let sent = sender.try_send_request(req);
-        POOL.with(|p| p.keep(i, sender));
-        match sent.await {
-            Ok(resp) => return Ok(resp),
-            // A kept connection the far end closed before the request was written: the
-            // request goes again, on the next kept connection or a new one. A new connection
-            // that fails is an answer.
-            Err(mut e) => match e.take_message() {
-                Some(back) if !fresh => req = back,
-                _ => return Err(e.into_error().into()),
-            },
+/// connection, which goes back to the pool once the body has been read to its end.
+pub async fn request(req: Request<Bytes>) -> Result<Response<Incoming>, BoxError> {
+    let i = upstream(req.uri())?;
+    let bytes = POOL.with_borrow(|pool| h1::encode(&req, &pool[i].host));
+    drop(req);
+    let mut stream = loop {
+        match take(i) {
+            Some(mut kept) => {
+                // A kept connection that cannot take the request (closed meanwhile): the next
+                // one, or a new one, gets it. Nothing of it reached the upstream.
+                if send(&mut kept, &bytes).await.is_ok() {
+                    break kept;
+                }
+            }
+            None => {
+                let address = POOL.with_borrow(|pool| pool[i].address.clone());
+                // Boxed: connecting (TLS included) is a large future, and rare.
+                let mut fresh = Box::pin(connect(&address)).await?;
+                send(&mut fresh, &bytes)
+                    .await
+                    .map_err(|e| format!("writing the request: {e}"))?;
+                break fresh;
+            }
+        }
+    };
+    let mut buf = BytesMut::with_capacity(READ);
+    let head = loop {
+        if stream.read_buf(&mut buf).await? == 0 {
+            return Err("the upstream closed the connection before its response head".into());
+        }
+        if let Some(head) = h1::parse_head(&mut buf)? {
+            break head;
+        }
+    };
+    Ok(response(head, stream, buf, i))
+}
+
+async fn send(stream: &mut Stream, bytes: &[u8]) -> io::Result<()> {
+    stream.write_all(bytes).await?;
+    stream.flush().await
+}
+
+/// The response of `head`, its body read from `buf` and then `stream`.
+fn response(head: Head, stream: Stream, buf: BytesMut, upstream: usize) -> Response<Incoming> {
+    let body = Incoming {
+        stream: Some(stream),
+        buf,
+        decoder: Decoder::new(head.framing),
+        reusable: head.reusable,
+        upstream,
+    };
+    let mut resp = Response::new(body);
+    *resp.status_mut() = head.status;
+    *resp.version_mut() = head.version;
+    *resp.headers_mut() = head.headers;
+    resp
+}
+
+/// A response body as it arrives from the upstream. Read to its end, its connection goes back
+/// to the pool (when the response allows); dropped before, the connection is closed. A
+/// malformed body is an `InvalidData` error.
+pub struct Incoming {
+    /// `None` once the body has ended or failed.
+    stream: Option<Stream>,
+    buf: BytesMut,
+    decoder: Decoder,
+    reusable: bool,
+    upstream: usize,
+}
+
+impl Incoming {
+    /// The body is complete: the connection goes back to the pool if nothing unasked-for
+    /// followed the body and the upstream keeps it open.
+    fn finish(&mut self) {
+        if let Some(stream) = self.stream.take() {
+            if self.reusable && self.buf.is_empty() {
+                keep(self.upstream, stream);
+            }
         }
     }
 }
 
-/// A new connection to `uri`'s host, its task started on this thread, ready for a request.
-async fn connect(uri: &Uri) -> Result<SendRequest<Full<Bytes>>, BoxError> {
-    let mut connector = POOL.with(|p| p.connector.clone());
-    std::future::poll_fn(|cx| connector.poll_ready(cx)).await?;
-    let io = connector.call(uri.clone()).await?;
-    let (mut sender, conn) = http1::handshake(io).await?;
-    tokio::spawn(async move {
-        // Ends when the far end closes or every sender is dropped; an error here has
-        // already reached the request it belongs to.
-        let _ = conn.await;
-    });
-    sender.ready().await?;
-    Ok(sender)
+impl hyper::body::Body for Incoming {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        let this = self.get_mut();
+        loop {
+            match this.decoder.decode(&mut this.buf) {
+                Err(e) => {
+                    this.stream = None;
+                    return Poll::Ready(Some(Err(io::Error::new(io::ErrorKind::InvalidData, e))));
+                }
+                Ok(Decoded::Data(data)) => {
+                    if this.decoder.done() {
+                        this.finish();
+                    }
+                    return Poll::Ready(Some(Ok(Frame::data(data))));
+                }
+                Ok(Decoded::End) => {
+                    this.finish();
+                    return Poll::Ready(None);
+                }
+                Ok(Decoded::More) => {}
+            }
+            let Some(stream) = this.stream.as_mut() else {
+                return Poll::Ready(None);
+            };
+            this.buf.reserve(READ);
+            match pin!(stream.read_buf(&mut this.buf)).poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(0)) => {
+                    this.stream = None;
+                    // Only a body delimited by the connection's end may end so.
+                    if this.decoder.closed() {
+                        return Poll::Ready(None);
+                    }
+                    return Poll::Ready(Some(Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the upstream closed the connection before the end of the response body",
+                    ))));
+                }
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(e)) => {
+                    this.stream = None;
+                    return Poll::Ready(Some(Err(e)));
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.decoder.done()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.decoder.remaining() {
+            Some(n) => SizeHint::with_exact(n),
+            None => SizeHint::default(),
+        }
+    }
 }
 
-/// The `Host` of `uri`: its host, and its port when not the scheme's default.
-fn host(uri: &Uri) -> Result<HeaderValue, BoxError> {
-    let host = uri.host().unwrap_or_default();
-    let default = match uri.scheme_str() {
-        Some("https") => 443,
-        _ => 80,
+/// The TLS settings of every upstream connection: the webpki roots, HTTP/1.1 by ALPN.
+fn tls() -> Arc<rustls::ClientConfig> {
+    static TLS: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+    Arc::clone(TLS.get_or_init(|| {
+        let roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        let mut config =
+            rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .expect("ring supports the default protocol versions")
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Arc::new(config)
+    }))
+}
+
+/// A new connection to `address`, TLS done when it is an `https` one.
+async fn connect(address: &Address) -> Result<Stream, BoxError> {
+    let within = |what: &'static str| {
+        move |_| -> BoxError { format!("{what} did not finish within {} s", CONNECT_TIMEOUT.as_secs()).into() }
     };
-    let value = match uri.port_u16() {
-        Some(port) if port != default => format!("{host}:{port}"),
-        _ => host.to_string(),
-    };
-    Ok(HeaderValue::from_str(&value)?)
+    let target = format!("{}:{}", address.host, address.port);
+    let tcp = tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        TcpStream::connect((address.host.as_str(), address.port)),
+    )
+    .await
+    .map_err(within("connecting"))?
+    .map_err(|e| format!("cannot connect to {target}: {e}"))?;
+    tcp.set_nodelay(true)?;
+    if !address.tls {
+        return Ok(Stream::Plain(tcp));
+    }
+    let name = ServerName::try_from(address.host.clone()).map_err(|e| format!("{}: {e}", address.host))?;
+    let tls = tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        tokio_rustls::TlsConnector::from(tls()).connect(name, tcp),
+    )
+    .await
+    .map_err(within("the TLS handshake"))?
+    .map_err(|e| format!("TLS with {target}: {e}"))?;
+    Ok(Stream::Tls(Box::new(tls)))
 }
 
 #[cfg(test)]
@@ -209,11 +403,20 @@ mod tests {
 
     #[test]
     fn host_names_the_port_only_when_it_is_not_the_default() {
-        let h = |u: &str| host(&u.parse().unwrap()).unwrap();
-        assert_eq!(h("http://127.0.0.1:8080/v1/x"), "127.0.0.1:8080");
-        assert_eq!(h("http://api.example.com:80/v1"), "api.example.com");
-        assert_eq!(h("https://api.example.com/v1"), "api.example.com");
-        assert_eq!(h("https://api.example.com:8443/v1"), "api.example.com:8443");
-        assert_eq!(h("http://[::1]:9000/"), "[::1]:9000");
+        let host = |u: &str| {
+            let i = upstream(&u.parse().unwrap()).unwrap();
+            POOL.with_borrow(|pool| {
+                (
+                    String::from_utf8(pool[i].host.clone()).unwrap(),
+                    pool[i].address.host.clone(),
+                )
+            })
+        };
+        assert_eq!(host("http://127.0.0.1:8080/v1/x").0, "127.0.0.1:8080");
+        assert_eq!(host("http://api.example.com:80/v1").0, "api.example.com");
+        assert_eq!(host("https://api.example.com/v1").0, "api.example.com");
+        assert_eq!(host("https://api.example.com:8443/v1").0, "api.example.com:8443");
+        assert_eq!(host("http://[::1]:9000/"), ("[::1]:9000".into(), "::1".into()));
+        assert!(upstream(&"/relative".parse().unwrap()).is_err());
     }
 }

@@ -8,10 +8,10 @@
 //! provider it serves; what each provider adds (credential header, translation) is its own file.
 
 use super::outbound::{Outbound, UpstreamError};
+use super::pool::Incoming;
 use crate::http::{Body, BoxError};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
+use http_body_util::BodyExt;
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Request, Response, Version};
 use policy_config::Target;
@@ -20,7 +20,8 @@ use std::time::Duration;
 
 /// Client headers never sent upstream besides the credentials
 /// (`policy_contract::CREDENTIAL_HEADERS`: the client's credentials are for the gateway; the
-/// upstream gets the target's key): hop-by-hop headers, which hyper sets itself.
+/// upstream gets the target's key): hop-by-hop headers, which the client (`pool.rs`, `h1.rs`)
+/// sets itself.
 const NOT_FORWARDED: &[&str] = &[
     "host",
     "content-length",
@@ -71,12 +72,12 @@ pub(super) fn build(
     body: Vec<u8>,
     extra: &[(&'static str, String)],
     keep_encoding: bool,
-) -> Request<Full<Bytes>> {
+) -> Request<Bytes> {
     let mut req = Request::builder()
         .method(hyper::Method::POST)
         .uri(url)
         .version(Version::HTTP_11)
-        .body(Full::new(Bytes::from(body)))
+        .body(Bytes::from(body))
         .expect("method, URI (validated by lint) and body are valid");
     let h = req.headers_mut();
     for (name, value) in out.headers {
@@ -103,7 +104,7 @@ pub(super) fn build(
 
 /// Send `req` on this thread's connections (`pool.rs`) and wait for the response head within
 /// the target's `timeout_ms`.
-pub(super) async fn exchange(target: &Target, req: Request<Full<Bytes>>) -> Result<Response<Incoming>, UpstreamError> {
+pub(super) async fn exchange(target: &Target, req: Request<Bytes>) -> Result<Response<Incoming>, UpstreamError> {
     let failed = |reason: String| UpstreamError::Failed {
         target: target.id.clone(),
         reason,
@@ -113,8 +114,7 @@ pub(super) async fn exchange(target: &Target, req: Request<Full<Bytes>>) -> Resu
             target: target.id.clone(),
             ms: target.timeout_ms,
         }),
-        // A connect error's Display says only "tcp connect error": the cause chain holds what
-        // an operator needs ("Connection refused").
+        // The cause chain holds what an operator needs ("Connection refused").
         Ok(Err(e)) => Err(failed(policy_contract::error_chain(&*e))),
         Ok(Ok(resp)) => Ok(resp),
     }

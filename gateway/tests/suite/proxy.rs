@@ -458,6 +458,63 @@ policy:
     assert_eq!(workers, 3);
 }
 
+/// `gateway.pin_workers`: each data thread runs on one CPU of those the process may use, in
+/// turn; off (the default), every thread may run on all of them.
+#[test]
+fn pin_workers_puts_each_data_thread_on_a_cpu_of_its_own_in_turn() {
+    // "0-3,6" -> [0, 1, 2, 3, 6]
+    let cpus = |list: &str| -> Vec<usize> {
+        list.trim()
+            .split(',')
+            .flat_map(|r| {
+                let (a, b) = r.split_once('-').unwrap_or((r, r));
+                a.parse::<usize>().unwrap()..=b.parse::<usize>().unwrap()
+            })
+            .collect()
+    };
+    let allowed_of = |status: &str| {
+        let line = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .unwrap();
+        cpus(line)
+    };
+    let mine = allowed_of(&std::fs::read_to_string("/proc/self/status").unwrap());
+    // `data-N` and its allowed CPUs, by N.
+    let threads = |gw: &Gateway| -> Vec<Vec<usize>> {
+        let mut seen: Vec<(String, Vec<usize>)> = std::fs::read_dir(format!("/proc/{}/task", gw.pid()))
+            .unwrap()
+            .filter_map(|t| {
+                let t = t.ok()?.path();
+                let comm = std::fs::read_to_string(t.join("comm")).ok()?;
+                comm.starts_with("data-").then(|| {
+                    (
+                        comm.trim().to_string(),
+                        allowed_of(&std::fs::read_to_string(t.join("status")).unwrap()),
+                    )
+                })
+            })
+            .collect();
+        seen.sort();
+        seen.into_iter().map(|(_, cpus)| cpus).collect()
+    };
+    let config = |pin: bool| {
+        format!(
+            "pack: {{ name: t, version: 1.0.0 }}\n\
+             gateway: {{ listen: 127.0.0.1:0, admin: {{ listen: 127.0.0.1:0 }}, worker_threads: 3, pin_workers: {pin} }}\n\
+             providers: {{ targets: [{{ id: m, provider: mock }}] }}\n\
+             policies: {{ chain: [pii-detector] }}\n"
+        )
+    };
+    let pinned = Gateway::start(&config(true));
+    let expected: Vec<Vec<usize>> = (0..3).map(|i| vec![mine[i % mine.len()]]).collect();
+    assert_eq!(threads(&pinned), expected);
+    assert!(pinned.log().contains("data threads pinned"), "{}", pinned.log());
+    assert_eq!(pinned.chat("hello").status, 200);
+    let free = Gateway::start(&config(false));
+    assert_eq!(threads(&free), vec![mine.clone(); 3]);
+}
+
 #[test]
 fn upstream_connections_are_kept_between_requests_and_a_closed_one_is_replaced() {
     let (up, gw) = with_upstream();

@@ -59,7 +59,7 @@ pub struct Config {
     pub pack: Pack,
 
     /// Process-level settings of the gateway. Optional; every field has a default.
-    /// Reload: hot, except `listen`, `worker_threads` and `admin.listen` (restart).
+    /// Reload: hot, except `listen`, `worker_threads`, `pin_workers` and `admin.listen` (restart).
     #[serde(default)]
     #[schemars(extend("x-reload" = "hot"))]
     pub gateway: Gateway,

@@ -1,0 +1,460 @@
+//! HTTP/1.1 as the upstream exchange speaks it, without I/O: the request written as one
+//! buffer, the response head parsed (`httparse`), and the response body's framing decoded
+//! (RFC 9112 §6.3: no body, `content-length`, `transfer-encoding: chunked`, or to the end of
+//! the connection) from whatever bytes have arrived, each piece handed on as soon as it is
+//! there, so a stream is never held back.
+//!
+//! Owns the wire format only. Connections, reading and writing them, and keeping them between
+//! requests are `pool.rs`'s; what the request says is `wire.rs`'s.
+
+use bytes::{Buf, Bytes, BytesMut};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
+use hyper::{Request, StatusCode, Version};
+
+/// Largest response head accepted (status line and headers), as hyper's default.
+pub const MAX_HEAD: usize = 64 * 1024;
+/// Most headers a response head may have.
+const MAX_HEADERS: usize = 100;
+/// Longest chunk-size line or trailer line accepted.
+const MAX_LINE: usize = 4096;
+
+/// The request's bytes: request line (origin form), `host`, the request's headers,
+/// `content-length`, and the body.
+pub fn encode(req: &Request<Bytes>, host: &[u8]) -> Vec<u8> {
+    let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let body = req.body();
+    let mut out = Vec::with_capacity(256 + body.len());
+    out.extend_from_slice(req.method().as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(path.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
+    out.extend_from_slice(host);
+    out.extend_from_slice(b"\r\n");
+    for (name, value) in req.headers() {
+        if name == CONTENT_LENGTH || name == hyper::header::HOST || name == TRANSFER_ENCODING {
+            continue;
+        }
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"content-length: ");
+    out.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
+    out.extend_from_slice(b"\r\n\r\n");
+    out.extend_from_slice(body);
+    out
+}
+
+/// A response head, and what it says of the connection and the body after it.
+#[derive(Debug)]
+pub struct Head {
+    /// The status.
+    pub status: StatusCode,
+    /// HTTP/1.0 or HTTP/1.1.
+    pub version: Version,
+    /// The headers, as sent.
+    pub headers: HeaderMap,
+    /// How the body is delimited.
+    pub framing: Framing,
+    /// Whether the connection may carry another request once the body has been read.
+    pub reusable: bool,
+}
+
+/// How a response body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// No body: 204, 304.
+    Empty,
+    /// `content-length` bytes.
+    Length(u64),
+    /// `transfer-encoding: chunked`.
+    Chunked,
+    /// Everything until the upstream closes the connection.
+    Close,
+}
+
+/// Why a response could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum Malformed {
+    /// `httparse` refused the head.
+    #[error("the upstream's response head is not HTTP/1.1: {0}")]
+    Head(#[from] httparse::Error),
+    /// The head grew past [`MAX_HEAD`].
+    #[error("the upstream's response head is larger than {MAX_HEAD} bytes")]
+    HeadTooLarge,
+    /// A header the gateway must understand has a value it cannot.
+    #[error("the upstream's response has an invalid {0} header")]
+    Header(&'static str),
+    /// `101 Switching Protocols` to a request that asked for no upgrade.
+    #[error("the upstream switched protocols unasked")]
+    Upgrade,
+    /// The chunked body is not chunked encoding.
+    #[error("the upstream's chunked body is malformed: {0}")]
+    Chunk(&'static str),
+}
+
+/// The response head at the start of `buf`, and its length; `None` while it is incomplete.
+/// Informational (1xx) heads before it are skipped.
+pub fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, Malformed> {
+    loop {
+        let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut resp = httparse::Response::new(&mut slots);
+        let len = match resp.parse(buf)? {
+            httparse::Status::Partial if buf.len() > MAX_HEAD => return Err(Malformed::HeadTooLarge),
+            httparse::Status::Partial => return Ok(None),
+            httparse::Status::Complete(len) => len,
+        };
+        let code = resp.code.unwrap_or_default();
+        if code == 101 {
+            return Err(Malformed::Upgrade);
+        }
+        if (100..200).contains(&code) {
+            buf.advance(len);
+            continue;
+        }
+        let status = StatusCode::from_u16(code).map_err(|_| Malformed::Header("status"))?;
+        let version = if resp.version == Some(0) {
+            Version::HTTP_10
+        } else {
+            Version::HTTP_11
+        };
+        let mut headers = HeaderMap::with_capacity(resp.headers.len());
+        for h in resp.headers.iter() {
+            let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| Malformed::Header("header name"))?;
+            let value = HeaderValue::from_bytes(h.value).map_err(|_| Malformed::Header("header value"))?;
+            headers.append(name, value);
+        }
+        buf.advance(len);
+        let framing = framing(status, &headers)?;
+        let reusable = framing != Framing::Close && keeps_alive(version, &headers);
+        return Ok(Some(Head {
+            status,
+            version,
+            headers,
+            framing,
+            reusable,
+        }));
+    }
+}
+
+/// RFC 9112 §6.3, for the response to a POST.
+fn framing(status: StatusCode, headers: &HeaderMap) -> Result<Framing, Malformed> {
+    if status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
+        return Ok(Framing::Empty);
+    }
+    if let Some(last) = headers.get_all(TRANSFER_ENCODING).iter().next_back() {
+        let last = last.to_str().map_err(|_| Malformed::Header("transfer-encoding"))?;
+        let chunked = last
+            .rsplit(',')
+            .next()
+            .is_some_and(|c| c.trim().eq_ignore_ascii_case("chunked"));
+        return Ok(if chunked { Framing::Chunked } else { Framing::Close });
+    }
+    let mut length = None;
+    for v in headers.get_all(CONTENT_LENGTH) {
+        for part in v.to_str().map_err(|_| Malformed::Header("content-length"))?.split(',') {
+            let n: u64 = part.trim().parse().map_err(|_| Malformed::Header("content-length"))?;
+            if length.is_some_and(|l| l != n) {
+                return Err(Malformed::Header("content-length"));
+            }
+            length = Some(n);
+        }
+    }
+    Ok(match length {
+        Some(0) => Framing::Empty,
+        Some(n) => Framing::Length(n),
+        None => Framing::Close,
+    })
+}
+
+/// HTTP/1.1 keeps the connection unless it says `close`; HTTP/1.0 only if it says `keep-alive`.
+fn keeps_alive(version: Version, headers: &HeaderMap) -> bool {
+    let says = |token: &str| {
+        headers
+            .get_all(CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    };
+    match version {
+        Version::HTTP_10 => says("keep-alive") && !says("close"),
+        _ => !says("close"),
+    }
+}
+
+/// Where a body's decoding stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Bytes of a `content-length` body left.
+    Length(u64),
+    /// Waiting for a chunk-size line.
+    Size,
+    /// Bytes of the current chunk left.
+    Chunk(u64),
+    /// The CRLF after a chunk's data.
+    ChunkEnd,
+    /// Trailer lines, up to the empty one.
+    Trailers,
+    /// Until the connection closes.
+    UntilClose,
+    /// The body is complete.
+    Done,
+}
+
+/// What [`Decoder::decode`] found in the bytes read so far.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Decoded {
+    /// A piece of the body.
+    Data(Bytes),
+    /// Nothing yet: read more.
+    More,
+    /// The body is complete.
+    End,
+}
+
+/// Decodes one response body from the bytes read so far, as they arrive.
+#[derive(Debug)]
+pub struct Decoder {
+    state: State,
+}
+
+impl Decoder {
+    /// A decoder for a body framed as `framing`.
+    pub fn new(framing: Framing) -> Decoder {
+        let state = match framing {
+            Framing::Empty | Framing::Length(0) => State::Done,
+            Framing::Length(n) => State::Length(n),
+            Framing::Chunked => State::Size,
+            Framing::Close => State::UntilClose,
+        };
+        Decoder { state }
+    }
+
+    /// Whether the body is complete.
+    pub fn done(&self) -> bool {
+        self.state == State::Done
+    }
+
+    /// The connection ended: whether that completes the body (one delimited by the end).
+    pub fn closed(&mut self) -> bool {
+        if self.state == State::UntilClose {
+            self.state = State::Done;
+        }
+        self.done()
+    }
+
+    /// The exact length still to come, when the framing says it.
+    pub fn remaining(&self) -> Option<u64> {
+        match self.state {
+            State::Length(n) => Some(n),
+            State::Done => Some(0),
+            _ => None,
+        }
+    }
+
+    /// The next piece of the body from `buf` (consumed from its front).
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Decoded, Malformed> {
+        loop {
+            match self.state {
+                State::Done => return Ok(Decoded::End),
+                State::Length(n) | State::Chunk(n) => {
+                    if buf.is_empty() {
+                        return Ok(Decoded::More);
+                    }
+                    let take = buf.len().min(usize::try_from(n).unwrap_or(usize::MAX));
+                    let left = n - take as u64;
+                    self.state = match (self.state, left) {
+                        (State::Length(_), 0) => State::Done,
+                        (State::Length(_), _) => State::Length(left),
+                        (_, 0) => State::ChunkEnd,
+                        (_, _) => State::Chunk(left),
+                    };
+                    return Ok(Decoded::Data(buf.split_to(take).freeze()));
+                }
+                State::UntilClose => {
+                    if buf.is_empty() {
+                        return Ok(Decoded::More);
+                    }
+                    return Ok(Decoded::Data(buf.split().freeze()));
+                }
+                State::ChunkEnd => {
+                    if buf.len() < 2 {
+                        return Ok(Decoded::More);
+                    }
+                    if &buf[..2] != b"\r\n" {
+                        return Err(Malformed::Chunk("a chunk's data is not followed by CRLF"));
+                    }
+                    buf.advance(2);
+                    self.state = State::Size;
+                }
+                State::Size => {
+                    let Some(line) = take_line(buf)? else {
+                        return Ok(Decoded::More);
+                    };
+                    let size = line[..].split(|&b| b == b';').next().unwrap_or_default();
+                    let size = std::str::from_utf8(size).map_err(|_| Malformed::Chunk("the chunk size is not hex"))?;
+                    let size = u64::from_str_radix(size.trim_matches([' ', '\t']), 16)
+                        .map_err(|_| Malformed::Chunk("the chunk size is not hex"))?;
+                    self.state = if size == 0 { State::Trailers } else { State::Chunk(size) };
+                }
+                State::Trailers => {
+                    let Some(line) = take_line(buf)? else {
+                        return Ok(Decoded::More);
+                    };
+                    if line.is_empty() {
+                        self.state = State::Done;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The line at the front of `buf` without its CRLF, consumed; `None` until the CRLF arrives.
+fn take_line(buf: &mut BytesMut) -> Result<Option<BytesMut>, Malformed> {
+    match buf.windows(2).position(|w| w == b"\r\n") {
+        Some(end) => {
+            let line = buf.split_to(end);
+            buf.advance(2);
+            Ok(Some(line))
+        }
+        None if buf.len() > MAX_LINE => Err(Malformed::Chunk("a line is longer than 4096 bytes")),
+        None => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(text: &str) -> Result<Option<Head>, Malformed> {
+        parse_head(&mut BytesMut::from(text))
+    }
+
+    /// The whole body of `wire` (after its head), fed `step` bytes at a time.
+    fn body_in_steps(wire: &[u8], step: usize) -> Result<Vec<u8>, Malformed> {
+        let mut buf = BytesMut::new();
+        let mut fed = 0;
+        let mut h = None;
+        while h.is_none() {
+            let end = (fed + step).min(wire.len());
+            buf.extend_from_slice(&wire[fed..end]);
+            fed = end;
+            h = parse_head(&mut buf)?;
+            assert!(h.is_some() || fed < wire.len(), "head incomplete");
+        }
+        let mut d = Decoder::new(h.unwrap().framing);
+        let mut out = Vec::new();
+        loop {
+            match d.decode(&mut buf)? {
+                Decoded::Data(b) => out.extend_from_slice(&b),
+                Decoded::End => return Ok(out),
+                Decoded::More if fed == wire.len() => return Ok(out),
+                Decoded::More => {
+                    let end = (fed + step).min(wire.len());
+                    buf.extend_from_slice(&wire[fed..end]);
+                    fed = end;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_request_is_one_buffer_with_host_and_length() {
+        let req = Request::post("http://up.example:8080/v1/chat/completions?x=1")
+            .header("content-type", "application/json")
+            .header("content-length", "999")
+            .body(Bytes::from_static(b"{}"))
+            .unwrap();
+        let bytes = encode(&req, b"up.example:8080");
+        assert_eq!(
+            String::from_utf8(bytes).unwrap(),
+            "POST /v1/chat/completions?x=1 HTTP/1.1\r\nhost: up.example:8080\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"
+        );
+    }
+
+    #[test]
+    fn framing_follows_the_head() {
+        let f = |t: &str| head(t).unwrap().unwrap();
+        assert_eq!(
+            f("HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n").framing,
+            Framing::Length(5)
+        );
+        assert_eq!(
+            f("HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").framing,
+            Framing::Empty
+        );
+        assert_eq!(f("HTTP/1.1 204 No Content\r\n\r\n").framing, Framing::Empty);
+        let chunked = f("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\ncontent-length: 3\r\n\r\n");
+        assert_eq!(
+            chunked.framing,
+            Framing::Chunked,
+            "transfer-encoding wins over content-length"
+        );
+        assert!(chunked.reusable);
+        let close = f("HTTP/1.1 200 OK\r\n\r\n");
+        assert_eq!((close.framing, close.reusable), (Framing::Close, false));
+        assert!(!f("HTTP/1.1 200 OK\r\nConnection: Close\r\ncontent-length: 1\r\n\r\n").reusable);
+        assert!(!f("HTTP/1.0 200 OK\r\ncontent-length: 1\r\n\r\n").reusable);
+        assert!(f("HTTP/1.0 200 OK\r\nconnection: keep-alive\r\ncontent-length: 1\r\n\r\n").reusable);
+        let informational = f("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\nHTTP/1.1 201 Created\r\ncontent-length: 1\r\n\r\n");
+        assert_eq!(informational.status, 201);
+        assert!(
+            head("HTTP/1.1 200 OK\r\ncontent-length: 1").unwrap().is_none(),
+            "incomplete"
+        );
+    }
+
+    #[test]
+    fn malformed_heads_are_errors_that_say_what() {
+        let e = |t: &str| head(t).unwrap_err().to_string();
+        assert!(e("HTTP/1.1 200 OK\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\n").contains("content-length"));
+        assert!(e("HTTP/1.1 200 OK\r\ncontent-length: -1\r\n\r\n").contains("content-length"));
+        assert!(e("HTTP/1.1 101 Switching Protocols\r\n\r\n").contains("switched"));
+        assert!(e("SMTP ready\r\n\r\n").contains("not HTTP/1.1"));
+        let big = format!("HTTP/1.1 200 OK\r\nx: {}", "a".repeat(MAX_HEAD + 1));
+        assert!(e(&big).contains("larger than"));
+    }
+
+    #[test]
+    fn bodies_decode_the_same_however_the_bytes_arrive() {
+        let chunked = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n1\r\n \r\nA\r\n0123456789\r\n0\r\ntrailer: x\r\n\r\n";
+        let length = b"HTTP/1.1 200 OK\r\ncontent-length: 16\r\n\r\nhello 0123456789";
+        let close = b"HTTP/1.1 200 OK\r\n\r\nhello 0123456789";
+        for wire in [&chunked[..], &length[..], &close[..]] {
+            for step in 1..=wire.len() {
+                assert_eq!(body_in_steps(wire, step).unwrap(), b"hello 0123456789", "step {step}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_chunked_body_ends_at_its_last_chunk_and_leaves_what_follows() {
+        let mut buf = BytesMut::from("3\r\nabc\r\n0\r\n\r\nHTTP/1.1 200");
+        let mut d = Decoder::new(Framing::Chunked);
+        assert_eq!(d.decode(&mut buf).unwrap(), Decoded::Data(Bytes::from_static(b"abc")));
+        assert_eq!(d.decode(&mut buf).unwrap(), Decoded::End);
+        assert!(d.done());
+        assert_eq!(&buf[..], b"HTTP/1.1 200");
+    }
+
+    #[test]
+    fn malformed_chunks_are_errors() {
+        let bad = |t: &str| {
+            let mut d = Decoder::new(Framing::Chunked);
+            let mut buf = BytesMut::from(t);
+            loop {
+                match d.decode(&mut buf) {
+                    Err(e) => return e.to_string(),
+                    Ok(Decoded::Data(_)) => continue,
+                    Ok(other) => panic!("{t:?} decoded to {other:?}"),
+                }
+            }
+        };
+        assert!(bad("zz\r\n").contains("not hex"));
+        assert!(bad("3\r\nabcXY").contains("CRLF"));
+        assert!(bad(&"1".repeat(MAX_LINE + 1)).contains("longer"));
+    }
+}
