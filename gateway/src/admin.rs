@@ -259,7 +259,7 @@ fn status(gw: &Gateway) -> Status {
         revert_to,
         uptime_seconds: gw.started.elapsed().as_secs_f64(),
         requests_served: gw.metrics.served(),
-        in_flight: gw.metrics.in_flight.load(std::sync::atomic::Ordering::Relaxed),
+        in_flight: gw.metrics.in_flight(),
         listen: gw.listen.to_string(),
         admin_listen: gw.admin_listen.to_string(),
         overridden: gw.overrides.pointers().map(String::from).collect(),

@@ -11,6 +11,7 @@
 
 use crate::http::{error, json_response, method_not_allowed, read_limited, Body};
 use crate::journal::now_ms;
+use crate::metrics::Metrics;
 use crate::state::{Active, Gateway};
 use crate::upstream::{self, Outbound};
 use hyper::body::Incoming;
@@ -33,32 +34,31 @@ const MAX_REQUEST_ID: usize = 128;
 /// One request in the in-flight gauge, taken out however it ends (including a client hang-up
 /// that drops the handler's future). A request holds one until its response head is sent; a
 /// streamed response holds another until its body ends, so open streams are counted too.
-struct InFlight(Arc<Gateway>);
+struct InFlight(&'static Metrics);
 
 impl InFlight {
-    fn begin(gw: &Arc<Gateway>) -> InFlight {
-        gw.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
-        InFlight(Arc::clone(gw))
+    fn begin(metrics: &'static Metrics) -> InFlight {
+        metrics.in_flight_add(1);
+        InFlight(metrics)
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.0.in_flight_add(-1);
     }
 }
 
-/// Handle one data-plane request: admit, route, count, stamp.
-pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+/// Handle one data-plane request: admit, route, count, stamp. `gw` is the process's for its
+/// whole life (`main.rs`), so a request borrows it without touching a reference count both
+/// data threads would write to.
+pub async fn handle(gw: &'static Gateway, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
     // admit: everything below uses this config, whatever reloads happen meanwhile.
     let active = gw.active.load_full();
-    let _in_flight = InFlight::begin(&gw);
+    let _in_flight = InFlight::begin(&gw.metrics);
     let id = client_request_id(req.headers()).unwrap_or_else(|| gw.request_id());
-    let (verdict, resp) = route(&gw, &active, req, peer, &id).await;
-    gw.metrics.count(verdict);
-    if resp.status().is_server_error() {
-        gw.metrics.server_errors.fetch_add(1, Ordering::Relaxed);
-    }
+    let (verdict, resp) = route(gw, &active, req, peer, &id).await;
+    gw.metrics.count(verdict, resp.status().is_server_error());
     stamp(resp, &active, headers::verdict_value(verdict), &id, &gw.instance_header)
 }
 
@@ -95,7 +95,7 @@ fn stamp(
 }
 
 async fn route(
-    gw: &Arc<Gateway>,
+    gw: &'static Gateway,
     active: &Arc<Active>,
     req: Request<Incoming>,
     peer: SocketAddr,
@@ -153,7 +153,7 @@ fn health(gw: &Gateway, active: &Active, readiness: bool) -> Response<Body> {
 }
 
 async fn completion(
-    gw: &Arc<Gateway>,
+    gw: &'static Gateway,
     active: &Arc<Active>,
     req: Request<Incoming>,
     peer: SocketAddr,
@@ -337,7 +337,7 @@ async fn read_body(active: &Active, headers: &HeaderMap, body: Incoming) -> Resu
 }
 
 async fn respond(
-    gw: &Arc<Gateway>,
+    gw: &'static Gateway,
     active: &Active,
     request: &engine::Request,
     d: &Decision,
@@ -424,7 +424,7 @@ async fn respond(
                 Ok(resp) if is_event_stream(&resp) => {
                     let (drain_ms, id) = (active.config.gateway.limits.drain_timeout_ms, id.to_string());
                     let closing = move || drain_event(drain_ms, &id);
-                    let streaming = InFlight::begin(gw);
+                    let streaming = InFlight::begin(&gw.metrics);
                     resp.map(|body| crate::http::until_expired(body, gw.drain_expired.subscribe(), closing, streaming))
                 }
                 Ok(resp) => resp,

@@ -429,9 +429,12 @@ async fn run(
         })
         .await;
     });
+    // The data plane's hold on the state, for the process's whole life: one reference that is
+    // never given back, so requests borrow the state instead of counting references to it.
+    let data_gw: &'static Gateway = Box::leak(Box::new(Arc::clone(&gw)));
     let data = tokio::spawn(serve(
         data_listener,
-        Arc::clone(&gw),
+        data_gw,
         data::handle,
         gw.lifecycle.subscribe(),
         Threads::Workers(workers),
@@ -492,7 +495,7 @@ async fn run(
         }
     };
     notify::stopping();
-    let in_flight = gw.metrics.in_flight.load(std::sync::atomic::Ordering::Relaxed);
+    let in_flight = gw.metrics.in_flight();
     match stop {
         Stop::Drain => log("INFO", &format!("SIGTERM: draining {in_flight} in-flight request(s)")),
         Stop::Handover => log(

@@ -16,6 +16,7 @@ use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::future::Future;
 use std::net::SocketAddr;
+use std::ops::Deref;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,15 +43,12 @@ pub enum Threads {
 }
 
 /// Accept connections on `listener` and serve them with `handler` on `threads` until the
-/// lifecycle leaves [`Stop::Running`].
-pub async fn serve<H, F>(
-    listener: TcpListener,
-    gw: Arc<Gateway>,
-    handler: H,
-    mut stop: watch::Receiver<Stop>,
-    threads: Threads,
-) where
-    H: Fn(Arc<Gateway>, Request<Incoming>, SocketAddr) -> F + Copy + Send + Sync + 'static,
+/// lifecycle leaves [`Stop::Running`]. `G` is how a request holds the state: an `Arc`, or the
+/// data plane's `&'static` (no reference count written per request).
+pub async fn serve<G, H, F>(listener: TcpListener, gw: G, handler: H, mut stop: watch::Receiver<Stop>, threads: Threads)
+where
+    G: Deref<Target = Gateway> + Clone + Send + Sync + 'static,
+    H: Fn(G, Request<Incoming>, SocketAddr) -> F + Copy + Send + Sync + 'static,
     F: Future<Output = Response<Body>> + Send + 'static,
 {
     // One graceful-shutdown signal per thread that serves connections: a connection checks its
@@ -79,12 +77,16 @@ pub async fn serve<H, F>(
                 };
                 let _ = stream.set_nodelay(true);
                 let header_timeout = Duration::from_millis(gw.active.load().config.gateway.limits.request_timeout_ms);
-                let (gw, lifecycle) = (Arc::clone(&gw), stop.clone());
+                // The connection's own: a request clones it (a count no other thread writes)
+                // and reads the shared version without a lock while nothing changes.
+                let (gw, lifecycle) = (gw.clone(), Arc::new(stop.clone()));
                 let service = hyper::service::service_fn(move |req| {
-                    let (gw, lifecycle) = (Arc::clone(&gw), lifecycle.clone());
+                    let (gw, lifecycle) = (gw.clone(), Arc::clone(&lifecycle));
                     async move {
                         let mut resp = handler(gw, req, peer).await;
-                        if matches!(*lifecycle.borrow(), Stop::Handover | Stop::Drain) {
+                        let stopping = !matches!(lifecycle.has_changed(), Ok(false))
+                            && matches!(*lifecycle.borrow(), Stop::Handover | Stop::Drain);
+                        if stopping {
                             // hyper closes the connection after a response that says so; the
                             // client reconnects, and the next process (or another instance)
                             // accepts.
