@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # Throughput and p99 of policy-gateway under wrk, without and with 20 reloads (alternating two
 # configs, half by SIGHUP, half by POST /admin/reload), and of nginx proxying the same upstream
-# with 20 `nginx -s reload`s, in the same run; then the ratios, gateway to nginx. Both pin
+# with 20 `nginx -s reload`s, in the same run; then the ratios, gateway to nginx. The steady
+# load runs ROUNDS times for each (3 by default), the two taking turns so that the machine's
+# drift hits both alike, and the ratios are of the medians. Both pin
 # their threads to CPUs (`pin_workers`, `worker_cpu_affinity auto`; PIN=0: neither, see
 # lib.sh). Loopback only; every process started here is stopped by its pid at the end.
 #
 # Needs: wrk and nginx (Debian: apt-get install wrk nginx), a release build
 # (cargo build --release -p policy-gateway). Usage: gateway/bench/reload-under-load.sh [seconds]
-# (BIN=path: another build of the gateway)
+# (BIN=path: another build of the gateway; ROUNDS=n: steady rounds each)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECS=${1:-10}
+ROUNDS=${ROUNDS:-3}
 BIN=${BIN:-target/release/policy-gateway}
 CONNS=32
 # shellcheck source=gateway/bench/lib.sh
@@ -37,8 +40,8 @@ cp "$WORK/a.yaml" "$WORK/policy-config.yaml"
 $BIN --config "$WORK/policy-config.yaml" 2> "$WORK/gateway.log" & GPID=$!; PIDS+=($GPID)
 sleep 1
 
-run() { # name, url, reload-command-or-empty
-  local out="$WORK/$1.wrk"
+run() { # name, url, reload-command-or-empty, [what it is a round of]
+  local out="$WORK/${1// /-}.wrk"
   wrk -t2 -c$CONNS -d${SECS}s --latency -s gateway/bench/post.lua "$2" > "$out" &
   local wpid=$!
   if [ -n "$3" ]; then
@@ -51,7 +54,7 @@ run() { # name, url, reload-command-or-empty
   errs=$(grep -o 'Socket errors:.*' "$out" || echo "Socket errors: none")
   non2xx=$(grep -o 'Non-2xx or 3xx responses: [0-9]*' "$out" || echo "Non-2xx or 3xx responses: 0")
   printf '%-28s %10s req/s  p99 %8s  %s; %s\n' "$1" "$rps" "$p99" "$errs" "$non2xx"
-  echo "$1|$rps|$p99" >> "$WORK/results"
+  echo "${4:-$1}|$rps|$p99" >> "$WORK/results"
 }
 
 gateway_reload() {
@@ -66,17 +69,25 @@ gateway_reload() {
 nginx_reload() { nginx -c "$WORK/proxy.conf" -p "$WORK" -s reload 2>/dev/null; }
 
 echo "# $CONNS keep-alive connections, ${SECS}s each, $(nproc) cores, $(date -u +%FT%TZ)"
-run "gateway" "http://127.0.0.1:$GW/v1/chat/completions" ""
+for r in $(seq 1 "$ROUNDS"); do
+  run "gateway, round $r" "http://127.0.0.1:$GW/v1/chat/completions" "" "gateway"
+  run "nginx proxy, round $r" "http://127.0.0.1:$NGX/v1/chat/completions" "" "nginx proxy"
+done
 run "gateway + 20 reloads" "http://127.0.0.1:$GW/v1/chat/completions" gateway_reload
-run "nginx proxy" "http://127.0.0.1:$NGX/v1/chat/completions" ""
 run "nginx proxy + 20 reloads" "http://127.0.0.1:$NGX/v1/chat/completions" nginx_reload
 python3 - "$WORK/results" <<'PY'
-import sys
+import statistics, sys
 def ms(v):
     return float(v[:-2]) if v.endswith("ms") else float(v[:-2]) / 1000 if v.endswith("us") else float(v[:-1]) * 1000
-r = {name: (float(rps), ms(p99)) for name, rps, p99 in (l.strip().split("|") for l in open(sys.argv[1]))}
+runs = {}
+for line in open(sys.argv[1]):
+    name, rps, p99 = line.strip().split("|")
+    runs.setdefault(name, []).append((float(rps), ms(p99)))
+# The median of each measure over its rounds (a single run is its own median).
+r = {name: (statistics.median(x for x, _ in v), statistics.median(y for _, y in v)) for name, v in runs.items()}
 for what, g, n in [("steady", "gateway", "nginx proxy"), ("20 reloads", "gateway + 20 reloads", "nginx proxy + 20 reloads")]:
-    print(f"ratio {what:<11} gateway / nginx: throughput {r[g][0] / r[n][0]:.3f}, p99 {r[g][1] / r[n][1]:.3f}")
+    rounds = f" (medians of {len(runs[g])} rounds: {r[g][0]:.0f} / {r[n][0]:.0f} req/s, p99 {r[g][1]:.2f} / {r[n][1]:.2f} ms)" if len(runs[g]) > 1 else ""
+    print(f"ratio {what:<11} gateway / nginx: throughput {r[g][0] / r[n][0]:.3f}, p99 {r[g][1] / r[n][1]:.3f}{rounds}")
 PY
 sleep 0.5
 echo "gateway final version: $(curl -s http://127.0.0.1:$GW/health | python3 -c 'import json,sys; print(json.load(sys.stdin)["config_version"])') (last written: 1.0.0)"

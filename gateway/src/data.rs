@@ -176,9 +176,15 @@ async fn completion(
         Ok(_) => return (None, bad_request("the request body must be a JSON object")),
         Err(e) => return (None, bad_request(&format!("the request body is not valid JSON: {e}"))),
     };
+    // The headers the engine sees: all of them when they are recorded or a shadow candidate
+    // (whose rate-limit may read another) runs; else only the one the active config's
+    // rate-limit reads, if any, as no other policy reads headers. An SDK sends a dozen.
+    let all = gw.record.is_some() || gw.shadow.load().is_some();
+    let read = active.engine.header_read();
     let sent: BTreeMap<String, String> = parts
         .headers
         .iter()
+        .filter(|(k, _)| all || read == Some(k.as_str()))
         .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
         .collect();
     if let Some(file) = &gw.record {

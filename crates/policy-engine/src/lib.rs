@@ -182,6 +182,13 @@ impl Engine {
         })
     }
 
+    /// The one request header a decision reads, if any: the header `rate-limit` is keyed by
+    /// (`header:<name>`, lowercased). No other policy reads [`Request::headers`], so a caller
+    /// that keeps nothing else may pass just this one.
+    pub fn header_read(&self) -> Option<&str> {
+        self.rate_limiter().and_then(RateLimiter::header)
+    }
+
     /// `sha256:<hex>` of the canonical config this engine was compiled from.
     pub fn hash(&self) -> &str {
         &self.hash

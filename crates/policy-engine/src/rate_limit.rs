@@ -61,6 +61,14 @@ impl RateLimiter {
         limiter
     }
 
+    /// The header buckets are kept per, when `key` is `header:<name>`.
+    pub(super) fn header(&self) -> Option<&str> {
+        match &self.key {
+            RateKey::Header(h) => Some(h),
+            _ => None,
+        }
+    }
+
     /// Whether `other` limits exactly as this one does, so its buckets mean the same here.
     fn alike(&self, other: &RateLimiter) -> bool {
         self.rate == other.rate && self.burst == other.burst && self.key == other.key
@@ -113,6 +121,22 @@ mod tests {
             client_ip: Some(ip.into()),
             ..Request::default()
         }
+    }
+
+    #[test]
+    fn the_header_read_is_the_rate_limit_key_header_only() {
+        let read = |chain: &str, key: &str| {
+            engine(&limited("1.0.0", chain, 60, 2, key))
+                .header_read()
+                .map(String::from)
+        };
+        assert_eq!(read("rate-limit", "header:X-Tenant"), Some("x-tenant".into()));
+        assert_eq!(read("rate-limit", "client_ip"), None);
+        assert_eq!(
+            read("pii-detector", "header:x-tenant"),
+            None,
+            "no rate-limit in the chain"
+        );
     }
 
     #[test]

@@ -43,7 +43,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// that close when their request ends, so a spike leaves no lasting crowd of sockets.
 const KEPT: usize = 512;
 /// How much a read asks for at a time.
-const READ: usize = 16 * 1024;
+const READ: usize = 8 * 1024;
 
 /// A connection to an upstream.
 enum Stream {

@@ -56,3 +56,29 @@ fn oversized_malformed_and_slow_requests_fail_alone() {
     );
     assert_eq!(gw.chat("and still fine").status, 200);
 }
+
+/// `rate-limit.key: header:<name>`: each value of the header has its bucket, a request without
+/// it shares the empty value's, and the other headers a client sends change nothing (the
+/// gateway hands the engine only the header it reads).
+#[test]
+fn a_rate_limit_keyed_by_a_header_counts_each_value_apart() {
+    let gw = Gateway::start(
+        "pack: { name: t, version: 1.0.0 }\n\
+         gateway: { listen: 127.0.0.1:0, admin: { listen: 127.0.0.1:0 } }\n\
+         providers: { targets: [{ id: m, provider: mock }] }\n\
+         policies: { chain: [rate-limit] }\n\
+         policy: { rate-limit: { requests_per_minute: 1, burst: 1, key: 'header:X-Tenant' } }\n",
+    );
+    let body = br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
+    let post =
+        |headers: &[(&str, &str)]| support::request(gw.data, "POST", "/v1/chat/completions", headers, body).status;
+    assert_eq!(post(&[("x-tenant", "a"), ("user-agent", "one")]), 200);
+    assert_eq!(
+        post(&[("x-tenant", "a"), ("user-agent", "two")]),
+        429,
+        "a's bucket is empty"
+    );
+    assert_eq!(post(&[("X-Tenant", "b")]), 200, "b has a bucket of its own");
+    assert_eq!(post(&[]), 200, "no header: the empty value's bucket");
+    assert_eq!(post(&[("user-agent", "three")]), 429);
+}
