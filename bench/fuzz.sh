@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run each cargo-fuzz target for a bounded time, starting from the committed corpus.
 #
-#   bench/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]     (default: 60 s; lint_yaml traffic evaluate)
+#   bench/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]     (default: 60 s; lint_yaml traffic evaluate upstream_response)
 #
 # cargo-fuzz needs nightly compiler flags; with no nightly toolchain the stable one is used
 # with RUSTC_BOOTSTRAP=1. The run reads fuzz/corpus/<target>/ and writes the inputs it finds
@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(lint_yaml traffic evaluate)
+[ ${#targets[@]} -gt 0 ] || targets=(lint_yaml traffic evaluate upstream_response)
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 toolchain=()
 rustup toolchain list 2>/dev/null | grep -q nightly && toolchain=(+nightly) || export RUSTC_BOOTSTRAP=1

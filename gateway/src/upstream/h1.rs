@@ -325,40 +325,91 @@ fn take_line(buf: &mut BytesMut) -> Result<Option<BytesMut>, Malformed> {
     }
 }
 
+/// What a fuzzer holds the reading of a response to (`fuzz/fuzz_targets/upstream_response.rs`
+/// compiles this file in; the corpus is replayed by a test below): whatever bytes an upstream
+/// sends, reading them panics nowhere, and gives the same head, body and error whether they
+/// arrive at once, one byte at a time or seven at a time.
+#[allow(dead_code)] // the fuzz target's and the corpus test's
+pub fn check(data: &[u8]) {
+    let whole = read(data, data.len().max(1));
+    assert_eq!(
+        whole,
+        read(data, 1),
+        "one byte at a time reads otherwise than all at once: {data:?}"
+    );
+    assert_eq!(
+        whole,
+        read(data, 7),
+        "seven bytes at a time read otherwise than all at once: {data:?}"
+    );
+}
+
+/// What [`check`] reads of a response.
+#[allow(dead_code)]
+#[derive(Debug, PartialEq, Eq)]
+struct Read {
+    status: u16,
+    reusable: bool,
+    body: Vec<u8>,
+    ended: bool,
+}
+
+/// The response in `data` fed `step` bytes at a time; `Err` with what was malformed; `Ok(None)`
+/// for a head that never completed.
+#[allow(dead_code)]
+fn read(data: &[u8], step: usize) -> Result<Option<Read>, String> {
+    let mut chunks = data.chunks(step);
+    let mut buf = BytesMut::new();
+    let head = loop {
+        if let Some(head) = parse_head(&mut buf).map_err(|e| e.to_string())? {
+            break head;
+        }
+        match chunks.next() {
+            Some(c) => buf.extend_from_slice(c),
+            None => return Ok(None),
+        }
+    };
+    let mut decoder = Decoder::new(head.framing);
+    let mut body = Vec::new();
+    let ended = loop {
+        match decoder.decode(&mut buf).map_err(|e| e.to_string())? {
+            Decoded::Data(d) => {
+                assert!(!d.is_empty(), "an empty piece of body");
+                body.extend_from_slice(&d);
+            }
+            Decoded::End => break true,
+            Decoded::More => match chunks.next() {
+                Some(c) => buf.extend_from_slice(c),
+                None => break decoder.closed(),
+            },
+        }
+    };
+    assert!(body.len() <= data.len(), "more body than bytes");
+    Ok(Some(Read {
+        status: head.status.as_u16(),
+        reusable: head.reusable,
+        body,
+        ended,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn head(text: &str) -> Result<Option<Head>, Malformed> {
-        parse_head(&mut BytesMut::from(text))
+    #[test]
+    fn the_fuzz_corpus_holds() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/upstream_response");
+        let mut n = 0;
+        for f in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+            check(&std::fs::read(f.unwrap().path()).unwrap());
+            n += 1;
+        }
+        assert!(n > 0, "{} has no corpus", dir.display());
     }
 
-    /// The whole body of `wire` (after its head), fed `step` bytes at a time.
-    fn body_in_steps(wire: &[u8], step: usize) -> Result<Vec<u8>, Malformed> {
-        let mut buf = BytesMut::new();
-        let mut fed = 0;
-        let mut h = None;
-        while h.is_none() {
-            let end = (fed + step).min(wire.len());
-            buf.extend_from_slice(&wire[fed..end]);
-            fed = end;
-            h = parse_head(&mut buf)?;
-            assert!(h.is_some() || fed < wire.len(), "head incomplete");
-        }
-        let mut d = Decoder::new(h.unwrap().framing);
-        let mut out = Vec::new();
-        loop {
-            match d.decode(&mut buf)? {
-                Decoded::Data(b) => out.extend_from_slice(&b),
-                Decoded::End => return Ok(out),
-                Decoded::More if fed == wire.len() => return Ok(out),
-                Decoded::More => {
-                    let end = (fed + step).min(wire.len());
-                    buf.extend_from_slice(&wire[fed..end]);
-                    fed = end;
-                }
-            }
-        }
+    fn head(text: &str) -> Result<Option<Head>, Malformed> {
+        parse_head(&mut BytesMut::from(text))
     }
 
     #[test]
@@ -425,7 +476,12 @@ mod tests {
         let close = b"HTTP/1.1 200 OK\r\n\r\nhello 0123456789";
         for wire in [&chunked[..], &length[..], &close[..]] {
             for step in 1..=wire.len() {
-                assert_eq!(body_in_steps(wire, step).unwrap(), b"hello 0123456789", "step {step}");
+                let read = read(wire, step).unwrap().unwrap();
+                assert_eq!(
+                    (read.body.as_slice(), read.ended),
+                    (&b"hello 0123456789"[..], true),
+                    "step {step}"
+                );
             }
         }
     }
