@@ -202,7 +202,7 @@ pub(super) async fn send(out: &Outbound<'_>) -> Result<Response<Body>, UpstreamE
         extra.push(("x-api-key", k));
     }
     let body = serde_json::to_vec(&to_anthropic(&out.body)).expect("a JSON value serialises");
-    let req = build(out, &url, body, &extra, false);
+    let req = build(out, &url, &body, &extra, false);
     let resp = exchange(out.target, req).await?;
     let created = crate::journal::now_ms() / 1000;
     if !resp.status().is_success() {

@@ -18,6 +18,6 @@ pub(super) async fn send(out: &Outbound<'_>) -> Result<Response<Body>, UpstreamE
         .map(|k| vec![("authorization", format!("Bearer {k}"))])
         .unwrap_or_default();
     let body = serde_json::to_vec(&out.body).expect("a JSON value serialises");
-    let req = build(out, &url, body, &extra, true);
+    let req = build(out, &url, &body, &extra, true);
     Ok(pass_through(exchange(out.target, req).await?))
 }

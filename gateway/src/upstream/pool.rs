@@ -14,12 +14,12 @@
 //! once read to the end. The bytes on the wire are `h1.rs`'s; what is sent, and how long to
 //! wait for the answer, is `wire.rs`'s.
 
-use super::h1::{self, Decoded, Decoder, Head};
+use super::h1::{self, Decoded, Decoder, Head, Outgoing};
 use crate::http::BoxError;
 use bytes::{Bytes, BytesMut};
 use hyper::body::{Frame, SizeHint};
 use hyper::http::uri::Scheme;
-use hyper::{Request, Response, Uri};
+use hyper::{Response, Uri};
 use std::cell::RefCell;
 use std::future::Future;
 use std::io;
@@ -107,9 +107,11 @@ impl AsyncWrite for Stream {
     }
 }
 
-/// A connection of the pool, and when a request last went out on it.
+/// A connection of the pool, its read buffer (kept with it, so a request reuses the memory
+/// the last one read into), and when a request last went out on it.
 struct Kept {
     stream: Stream,
+    buf: BytesMut,
     used: Instant,
 }
 
@@ -122,13 +124,12 @@ struct Address {
     port: u16,
 }
 
-/// One upstream (requests to the same scheme and authority share connections): its address,
-/// its `Host` value and its kept connections.
+/// One upstream (requests to the same scheme and authority share connections): its address
+/// and its kept connections.
 struct Upstream {
     scheme: Scheme,
     authority: hyper::http::uri::Authority,
     address: Address,
-    host: Vec<u8>,
     kept: Vec<Kept>,
 }
 
@@ -157,18 +158,16 @@ fn upstream(uri: &Uri) -> Result<usize, BoxError> {
         };
         let default = if tls { 443 } else { 80 };
         let port = authority.port_u16().unwrap_or(default);
-        let host = authority.host();
         pool.push(Upstream {
             scheme: scheme.clone(),
             authority: authority.clone(),
-            host: if port == default {
-                host.as_bytes().to_vec()
-            } else {
-                format!("{host}:{port}").into_bytes()
-            },
             address: Address {
                 tls,
-                host: host.trim_start_matches('[').trim_end_matches(']').to_string(),
+                host: authority
+                    .host()
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_string(),
                 port,
             },
             kept: Vec::new(),
@@ -177,28 +176,29 @@ fn upstream(uri: &Uri) -> Result<usize, BoxError> {
     })
 }
 
-/// A connection to upstream `i` free for a request, if one is kept. Connections that closed,
-/// or sat idle past [`IDLE`], are let go on the way.
-fn take(i: usize) -> Option<Stream> {
+/// A connection to upstream `i` free for a request, and its read buffer, if one is kept.
+/// Connections that closed, or sat idle past [`IDLE`], are let go on the way.
+fn take(i: usize) -> Option<(Stream, BytesMut)> {
     POOL.with_borrow_mut(|pool| {
         let list = &mut pool[i].kept;
         // Newest first: the connection most recently used is the least likely to be closing.
         while let Some(k) = list.pop() {
             if k.used.elapsed() < IDLE && k.stream.open() {
-                return Some(k.stream);
+                return Some((k.stream, k.buf));
             }
         }
         None
     })
 }
 
-/// Keep `stream` for the next request to upstream `i`.
-fn keep(i: usize, stream: Stream) {
+/// Keep `stream` (and its emptied read buffer) for the next request to upstream `i`.
+fn keep(i: usize, stream: Stream, buf: BytesMut) {
     POOL.with_borrow_mut(|pool| {
         let list = &mut pool[i].kept;
         if list.len() < KEPT {
             list.push(Kept {
                 stream,
+                buf,
                 used: Instant::now(),
             });
         }
@@ -208,31 +208,30 @@ fn keep(i: usize, stream: Stream) {
 /// Send `req` (an absolute `http://` or `https://` URI) on one of this thread's connections to
 /// its host, or a new one, and wait for the response head. The response body streams from the
 /// connection, which goes back to the pool once the body has been read to its end.
-pub async fn request(req: Request<Bytes>) -> Result<Response<Incoming>, BoxError> {
+pub async fn request(req: Outgoing) -> Result<Response<Incoming>, BoxError> {
     let i = upstream(req.uri())?;
-    let bytes = POOL.with_borrow(|pool| h1::encode(&req, &pool[i].host));
-    drop(req);
-    let mut stream = loop {
+    let bytes = req.bytes();
+    let (mut stream, mut buf) = loop {
         match take(i) {
-            Some(mut kept) => {
+            Some((mut kept, buf)) => {
                 // A kept connection that cannot take the request (closed meanwhile): the next
                 // one, or a new one, gets it. Nothing of it reached the upstream.
-                if send(&mut kept, &bytes).await.is_ok() {
-                    break kept;
+                if send(&mut kept, bytes).await.is_ok() {
+                    break (kept, buf);
                 }
             }
             None => {
                 let address = POOL.with_borrow(|pool| pool[i].address.clone());
                 // Boxed: connecting (TLS included) is a large future, and rare.
                 let mut fresh = Box::pin(connect(&address)).await?;
-                send(&mut fresh, &bytes)
+                send(&mut fresh, bytes)
                     .await
                     .map_err(|e| format!("writing the request: {e}"))?;
-                break fresh;
+                break (fresh, BytesMut::new());
             }
         }
     };
-    let mut buf = BytesMut::with_capacity(READ);
+    buf.reserve(READ);
     let head = loop {
         if stream.read_buf(&mut buf).await? == 0 {
             return Err("the upstream closed the connection before its response head".into());
@@ -283,7 +282,7 @@ impl Incoming {
     fn finish(&mut self) {
         if let Some(stream) = self.stream.take() {
             if self.reusable && self.buf.is_empty() {
-                keep(self.upstream, stream);
+                keep(self.upstream, stream, std::mem::take(&mut self.buf));
             }
         }
     }
@@ -402,21 +401,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn host_names_the_port_only_when_it_is_not_the_default() {
-        let host = |u: &str| {
+    fn an_upstream_is_its_scheme_and_authority_and_connects_to_its_host_and_port() {
+        let address = |u: &str| {
             let i = upstream(&u.parse().unwrap()).unwrap();
             POOL.with_borrow(|pool| {
                 (
-                    String::from_utf8(pool[i].host.clone()).unwrap(),
+                    i,
                     pool[i].address.host.clone(),
+                    pool[i].address.port,
+                    pool[i].address.tls,
                 )
             })
         };
-        assert_eq!(host("http://127.0.0.1:8080/v1/x").0, "127.0.0.1:8080");
-        assert_eq!(host("http://api.example.com:80/v1").0, "api.example.com");
-        assert_eq!(host("https://api.example.com/v1").0, "api.example.com");
-        assert_eq!(host("https://api.example.com:8443/v1").0, "api.example.com:8443");
-        assert_eq!(host("http://[::1]:9000/"), ("[::1]:9000".into(), "::1".into()));
+        let (a, host, port, tls) = address("http://127.0.0.1:8080/v1/x");
+        assert_eq!((host.as_str(), port, tls), ("127.0.0.1", 8080, false));
+        assert_eq!(address("http://127.0.0.1:8080/other").0, a, "the same upstream");
+        assert_ne!(
+            address("https://127.0.0.1:8080/v1").0,
+            a,
+            "another scheme, another upstream"
+        );
+        let (_, host, port, tls) = address("https://api.example.com/v1");
+        assert_eq!((host.as_str(), port, tls), ("api.example.com", 443, true));
+        let (_, host, port, _) = address("http://[::1]:9000/");
+        assert_eq!((host.as_str(), port), ("::1", 9000));
         assert!(upstream(&"/relative".parse().unwrap()).is_err());
+        assert!(upstream(&"ftp://example.com/".parse().unwrap()).is_err());
     }
 }

@@ -7,13 +7,13 @@
 //! (an upstream's server-sent events go through frame by frame) and does not know which
 //! provider it serves; what each provider adds (credential header, translation) is its own file.
 
+use super::h1::Outgoing;
 use super::outbound::{Outbound, UpstreamError};
 use super::pool::Incoming;
 use crate::http::{Body, BoxError};
-use bytes::Bytes;
 use http_body_util::BodyExt;
-use hyper::header::{HeaderName, HeaderValue};
-use hyper::{Request, Response, Version};
+use hyper::header::HeaderValue;
+use hyper::{Response, Uri, Version};
 use policy_config::Target;
 use policy_contract::headers;
 use std::time::Duration;
@@ -65,46 +65,48 @@ pub fn secret(target: &Target) -> Option<String> {
 
 /// The upstream POST: the client's headers minus credentials and [`NOT_FORWARDED`] (and `accept-encoding`
 /// unless `keep_encoding`: a translated body must arrive uncompressed), then `content-type`,
-/// `x-request-id` and the provider's `extra` headers.
+/// `x-request-id` and the provider's `extra` headers, each of which replaces the client's of
+/// that name; written straight into the request's bytes (`h1.rs`).
 pub(super) fn build(
     out: &Outbound<'_>,
     url: &str,
-    body: Vec<u8>,
+    body: &[u8],
     extra: &[(&'static str, String)],
     keep_encoding: bool,
-) -> Request<Bytes> {
-    let mut req = Request::builder()
-        .method(hyper::Method::POST)
-        .uri(url)
-        .version(Version::HTTP_11)
-        .body(Bytes::from(body))
-        .expect("method, URI (validated by lint) and body are valid");
-    let h = req.headers_mut();
+) -> Outgoing {
+    let uri: Uri = url
+        .parse()
+        .expect("a target's base_url is an absolute URL (validated by lint)");
+    let mut req = Outgoing::post(uri, body.len());
+    let ours = |n: &str| n == "content-type" || n == headers::REQUEST_ID || extra.iter().any(|(e, _)| *e == n);
     for (name, value) in out.headers {
         let n = name.as_str();
-        if NOT_FORWARDED.contains(&n) || headers::is_credential(n) || (!keep_encoding && n == "accept-encoding") {
+        if NOT_FORWARDED.contains(&n)
+            || headers::is_credential(n)
+            || (!keep_encoding && n == "accept-encoding")
+            || ours(n)
+        {
             continue;
         }
-        h.append(name.clone(), value.clone());
+        req.header(n, value.as_bytes());
     }
-    h.insert(
-        hyper::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    if let Ok(v) = HeaderValue::from_str(out.request_id) {
-        h.insert(HeaderName::from_static(headers::REQUEST_ID), v);
+    req.header("content-type", b"application/json");
+    // Only what a header value may hold goes out: no line break smuggles a header in.
+    let valid = |v: &str| HeaderValue::from_str(v).is_ok();
+    if valid(out.request_id) {
+        req.header(headers::REQUEST_ID, out.request_id.as_bytes());
     }
     for (name, value) in extra {
-        if let Ok(v) = HeaderValue::from_str(value) {
-            h.insert(HeaderName::from_static(name), v);
+        if valid(value) {
+            req.header(name, value.as_bytes());
         }
     }
-    req
+    req.finish(body)
 }
 
 /// Send `req` on this thread's connections (`pool.rs`) and wait for the response head within
 /// the target's `timeout_ms`.
-pub(super) async fn exchange(target: &Target, req: Request<Bytes>) -> Result<Response<Incoming>, UpstreamError> {
+pub(super) async fn exchange(target: &Target, req: Outgoing) -> Result<Response<Incoming>, UpstreamError> {
     let failed = |reason: String| UpstreamError::Failed {
         target: target.id.clone(),
         reason,
