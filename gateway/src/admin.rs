@@ -15,7 +15,6 @@ use hyper::{Method, Request, Response, StatusCode};
 use policy_contract::admin::{self, Answer, History, Status};
 use serde_json::Map;
 use sha2::{Digest, Sha256};
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// Largest YAML body `/admin/reload` accepts: far above any real config (the linter handles
@@ -24,7 +23,7 @@ const MAX_RELOAD_BODY: usize = 16 << 20;
 
 /// Handle one admin request: authenticate, then route. Every answer, a refusal included,
 /// carries this process's `x-policy-instance` (docs/reference/admin-api.md).
-pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, _peer: SocketAddr) -> Response<Body> {
+pub async fn handle(gw: Arc<Gateway>, req: Request<Incoming>, _client: Arc<str>) -> Response<Body> {
     let mut resp = match refuse_unauthorized(&gw, &req) {
         Some(refusal) => refusal,
         None => route(&gw, req).await,

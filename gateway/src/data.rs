@@ -23,7 +23,6 @@ use policy_contract::{time, traffic};
 use policy_engine::{self as engine, Decision, Verdict};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -52,12 +51,12 @@ impl Drop for InFlight {
 /// Handle one data-plane request: admit, route, count, stamp. `gw` is the process's for its
 /// whole life (`main.rs`), so a request borrows it without touching a reference count both
 /// data threads would write to.
-pub async fn handle(gw: &'static Gateway, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+pub async fn handle(gw: &'static Gateway, req: Request<Incoming>, client: Arc<str>) -> Response<Body> {
     // admit: everything below uses this config, whatever reloads happen meanwhile.
     let active = gw.active.load_full();
     let _in_flight = InFlight::begin(&gw.metrics);
     let id = client_request_id(req.headers()).unwrap_or_else(|| gw.request_id());
-    let (verdict, resp) = route(gw, &active, req, peer, &id).await;
+    let (verdict, resp) = route(gw, &active, req, &client, &id).await;
     gw.metrics.count(verdict, resp.status().is_server_error());
     stamp(resp, &active, headers::verdict_value(verdict), &id, &gw.instance_header)
 }
@@ -98,7 +97,7 @@ async fn route(
     gw: &'static Gateway,
     active: &Arc<Active>,
     req: Request<Incoming>,
-    peer: SocketAddr,
+    client: &str,
     id: &str,
 ) -> (Option<Verdict>, Response<Body>) {
     let path = req.uri().path();
@@ -106,7 +105,7 @@ async fn route(
         // HEAD as GET (load balancers probe with it); hyper sends no body for a HEAD.
         (&Method::GET | &Method::HEAD, admin::HEALTH) => (None, health(gw, active, false)),
         (&Method::GET | &Method::HEAD, admin::HEALTH_READY) => (None, health(gw, active, true)),
-        (&Method::POST, "/v1/chat/completions" | "/v1/completions") => completion(gw, active, req, peer, id).await,
+        (&Method::POST, "/v1/chat/completions" | "/v1/completions") => completion(gw, active, req, client, id).await,
         (_, admin::HEALTH | admin::HEALTH_READY | "/v1/chat/completions" | "/v1/completions") => {
             let allow = if path.starts_with(admin::HEALTH) { "GET, HEAD" } else { "POST" };
             (None, method_not_allowed(req.method(), path, allow))
@@ -156,14 +155,14 @@ async fn completion(
     gw: &'static Gateway,
     active: &Arc<Active>,
     req: Request<Incoming>,
-    peer: SocketAddr,
+    client: &str,
     id: &str,
 ) -> (Option<Verdict>, Response<Body>) {
     let started = Instant::now();
     let received = now_ms();
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
-    let client_ip = peer.ip().to_canonical().to_string();
+    let client_ip = client.to_string();
     if let Some(refused) = audit_closed(gw, active, &path, &client_ip, id) {
         return (None, refused);
     }

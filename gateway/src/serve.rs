@@ -15,7 +15,6 @@ use hyper::server::conn::http1;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::future::Future;
-use std::net::SocketAddr;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -44,11 +43,12 @@ pub enum Threads {
 
 /// Accept connections on `listener` and serve them with `handler` on `threads` until the
 /// lifecycle leaves [`Stop::Running`]. `G` is how a request holds the state: an `Arc`, or the
-/// data plane's `&'static` (no reference count written per request).
+/// data plane's `&'static` (no reference count written per request). The handler gets the
+/// client's address as text.
 pub async fn serve<G, H, F>(listener: TcpListener, gw: G, handler: H, mut stop: watch::Receiver<Stop>, threads: Threads)
 where
     G: Deref<Target = Gateway> + Clone + Send + Sync + 'static,
-    H: Fn(G, Request<Incoming>, SocketAddr) -> F + Copy + Send + Sync + 'static,
+    H: Fn(G, Request<Incoming>, Arc<str>) -> F + Copy + Send + Sync + 'static,
     F: Future<Output = Response<Body>> + Send + 'static,
 {
     // One graceful-shutdown signal per thread that serves connections: a connection checks its
@@ -80,10 +80,13 @@ where
                 // The connection's own: a request clones it (a count no other thread writes)
                 // and reads the shared version without a lock while nothing changes.
                 let (gw, lifecycle) = (gw.clone(), Arc::new(stop.clone()));
+                // The client's address as the requests name it (an IPv4-mapped IPv6 address as
+                // IPv4), written once per connection.
+                let client: Arc<str> = peer.ip().to_canonical().to_string().into();
                 let service = hyper::service::service_fn(move |req| {
-                    let (gw, lifecycle) = (gw.clone(), Arc::clone(&lifecycle));
+                    let (gw, lifecycle, client) = (gw.clone(), Arc::clone(&lifecycle), Arc::clone(&client));
                     async move {
-                        let mut resp = handler(gw, req, peer).await;
+                        let mut resp = handler(gw, req, client).await;
                         let stopping = !matches!(lifecycle.has_changed(), Ok(false))
                             && matches!(*lifecycle.borrow(), Stop::Handover | Stop::Drain);
                         if stopping {
