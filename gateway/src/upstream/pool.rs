@@ -250,13 +250,19 @@ async fn send(stream: &mut Stream, bytes: &[u8]) -> io::Result<()> {
 
 /// The response of `head`, its body read from `buf` and then `stream`.
 fn response(head: Head, stream: Stream, buf: BytesMut, upstream: usize) -> Response<Incoming> {
-    let body = Incoming {
+    let mut body = Incoming {
         stream: Some(stream),
         buf,
         decoder: Decoder::new(head.framing),
         reusable: head.reusable,
         upstream,
+        thread: std::thread::current().id(),
     };
+    // A response with no body (204, 304, `content-length: 0`) is complete already: nothing
+    // will poll its body, so its connection goes back now.
+    if body.decoder.done() {
+        body.finish();
+    }
     let mut resp = Response::new(body);
     *resp.status_mut() = head.status;
     *resp.version_mut() = head.version;
@@ -273,15 +279,18 @@ pub struct Incoming {
     buf: BytesMut,
     decoder: Decoder,
     reusable: bool,
+    /// The upstream's place in the pool of `thread`, the thread that sent the request.
     upstream: usize,
+    thread: std::thread::ThreadId,
 }
 
 impl Incoming {
     /// The body is complete: the connection goes back to the pool if nothing unasked-for
-    /// followed the body and the upstream keeps it open.
+    /// followed the body, the upstream keeps it open, and this is the thread whose pool it
+    /// came from (a body read to its end elsewhere closes its connection instead).
     fn finish(&mut self) {
         if let Some(stream) = self.stream.take() {
-            if self.reusable && self.buf.is_empty() {
+            if self.reusable && self.buf.is_empty() && std::thread::current().id() == self.thread {
                 keep(self.upstream, stream, std::mem::take(&mut self.buf));
             }
         }
@@ -427,5 +436,37 @@ mod tests {
         assert_eq!((host.as_str(), port), ("::1", 9000));
         assert!(upstream(&"/relative".parse().unwrap()).is_err());
         assert!(upstream(&"ftp://example.com/".parse().unwrap()).is_err());
+    }
+
+    /// Nothing polls the body of a 204, so its connection must go back when the head is read;
+    /// one the upstream then closes is not taken again.
+    #[tokio::test]
+    async fn a_response_without_a_body_returns_its_connection_at_once() {
+        use hyper::body::Body as _;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let i = upstream(&format!("http://{addr}/").parse().unwrap()).unwrap();
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let mut buf = BytesMut::from("HTTP/1.1 204 No Content\r\n\r\n");
+        let head = h1::parse_head(&mut buf).unwrap().unwrap();
+        let resp = response(head, Stream::Plain(tcp), buf, i);
+        assert!(resp.body().is_end_stream());
+        let (stream, buf) = take(i).expect("the connection was kept");
+        keep(i, stream, buf);
+        drop(server);
+        // The close reaches the runtime as readiness; until it does, the connection looks open.
+        let closed = async {
+            loop {
+                match take(i) {
+                    None => return,
+                    Some((stream, buf)) => keep(i, stream, buf),
+                }
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(5), closed)
+            .await
+            .expect("a connection the upstream closed is let go");
     }
 }
