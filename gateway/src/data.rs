@@ -175,10 +175,14 @@ async fn completion(
         Ok(_) => return (None, bad_request("the request body must be a JSON object")),
         Err(e) => return (None, bad_request(&format!("the request body is not valid JSON: {e}"))),
     };
+    // The shadow candidate this request is evaluated by, if one runs: read once, so the same
+    // one decides which headers are kept and evaluates. A guard, not an `Arc` clone: no
+    // reference count touched on every request, and dropped before the upstream call.
+    let shadow = gw.shadow.load();
     // The headers the engine sees: all of them when they are recorded or a shadow candidate
     // (whose rate-limit may read another) runs; else only the one the active config's
     // rate-limit reads, if any, as no other policy reads headers. An SDK sends a dozen.
-    let all = gw.record.is_some() || gw.shadow.load().is_some();
+    let all = gw.record.is_some() || shadow.is_some();
     let read = active.engine.header_read();
     let sent: BTreeMap<String, String> = parts
         .headers
@@ -217,9 +221,6 @@ async fn completion(
     // where its patterns are the same.
     let decision = match engine::read_texts(&request) {
         Ok(texts) => {
-            // A guard, not an `Arc` clone: no reference count touched on every request, and
-            // dropped before the upstream call.
-            let shadow = gw.shadow.load();
             let for_shadow = shadow.as_ref().map(|_| texts.clone());
             let mut shared = match for_shadow {
                 Some(_) => engine::Shared::new(),
@@ -256,6 +257,7 @@ async fn completion(
             return (None, resp);
         }
     };
+    drop(shadow);
     let mut resp = respond(gw, active, &request, &decision, &parts.headers, id).await;
     if let Some(listed) = redaction_metadata(active, &decision) {
         resp.headers_mut()
