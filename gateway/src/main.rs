@@ -161,13 +161,13 @@ fn main() -> ExitCode {
     let pin = if first.active.config.gateway.pin_workers {
         match workers::cpus() {
             Ok(cpus) => {
-                // `cpus` lists at least one CPU.
-                let on: Vec<String> = (0..threads).map(|i| cpus[i % cpus.len()].to_string()).collect();
+                let pin = workers::placement(threads, &cpus);
+                let on: Vec<String> = pin.iter().map(usize::to_string).collect();
                 log(
                     "INFO",
                     &format!("data threads pinned (gateway.pin_workers) to CPUs {}", on.join(", ")),
                 );
-                cpus
+                pin
             }
             Err(e) => {
                 eprintln!("policy-gateway: not starting: gateway.pin_workers is on and the CPUs this process may use cannot be read: {e}");

@@ -34,13 +34,13 @@ thread_local! {
 }
 
 impl Workers {
-    /// Start `n` worker threads (at least one), thread `i` on CPU `pin[i % pin.len()]` when
-    /// `pin` is not empty. Each relays `drain_expired` (`true` once a drain has run out of
+    /// Start `n` worker threads (at least one), thread `i` pinned to CPU `pin[i]` where `pin`
+    /// has one ([`placement`]). Each relays `drain_expired` (`true` once a drain has run out of
     /// time) to its own requests.
     pub fn start(n: usize, pin: &[usize], drain_expired: &watch::Sender<bool>) -> std::io::Result<Workers> {
         let mut senders = Vec::new();
         for i in 0..n.max(1) {
-            let cpu = (!pin.is_empty()).then(|| pin[i % pin.len()]);
+            let cpu = pin.get(i).copied();
             let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
             let mut expired = drain_expired.subscribe();
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -114,6 +114,12 @@ pub fn cpus() -> std::io::Result<Vec<usize>> {
     ))
 }
 
+/// The CPU of each of `n` threads: `cpus` (from [`cpus`]) taken in turn, starting again from
+/// the first when there are more threads than CPUs.
+pub fn placement(n: usize, cpus: &[usize]) -> Vec<usize> {
+    cpus.iter().copied().cycle().take(n).collect()
+}
+
 /// Keep the calling thread on `cpu`.
 #[cfg(target_os = "linux")]
 fn pin_to(cpu: usize) -> std::io::Result<()> {
@@ -136,23 +142,29 @@ pub fn drain_expired() -> Option<watch::Receiver<bool>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::mpsc::{channel, Receiver, Sender};
+
+    /// Hand `jobs` jobs to the workers, round-robin, each built by `job` around a sender for
+    /// what it reports from its thread; the receiving end.
+    fn spawn_each<T, F>(workers: &Workers, jobs: usize, job: impl Fn(Sender<T>) -> F) -> Receiver<T>
+    where
+        T: Send + 'static,
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let (tx, rx) = channel();
+        for _ in 0..jobs {
+            let run = job(tx.clone());
+            assert!(workers.spawn(workers.next(), Box::new(move || Box::pin(run))));
+        }
+        rx
+    }
 
     #[test]
     fn jobs_go_round_robin_and_run_on_their_worker() {
         let workers = Workers::start(2, &[], &watch::Sender::new(false)).unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        for _ in 0..4 {
-            let tx = tx.clone();
-            assert!(workers.spawn(
-                workers.next(),
-                Box::new(move || {
-                    Box::pin(async move {
-                        let name = std::thread::current().name().unwrap().to_string();
-                        tx.send(name).unwrap();
-                    })
-                })
-            ));
-        }
+        let rx = spawn_each(&workers, 4, |tx| async move {
+            tx.send(std::thread::current().name().unwrap().to_string()).unwrap();
+        });
         let mut names: Vec<String> = (0..4).map(|_| rx.recv().unwrap()).collect();
         names.sort();
         assert_eq!(names, ["data-0", "data-0", "data-1", "data-1"]);
@@ -162,21 +174,12 @@ mod tests {
     fn each_worker_sees_the_drain_run_out() {
         let expired = watch::Sender::new(false);
         let workers = Workers::start(2, &[], &expired).unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        for _ in 0..2 {
-            let tx = tx.clone();
-            assert!(workers.spawn(
-                workers.next(),
-                Box::new(move || {
-                    Box::pin(async move {
-                        let mut local = drain_expired().expect("a worker thread has its copy");
-                        tx.send("waiting").unwrap();
-                        local.wait_for(|e| *e).await.unwrap();
-                        tx.send("expired").unwrap();
-                    })
-                })
-            ));
-        }
+        let rx = spawn_each(&workers, 2, |tx| async move {
+            let mut local = drain_expired().expect("a worker thread has its copy");
+            tx.send("waiting").unwrap();
+            local.wait_for(|e| *e).await.unwrap();
+            tx.send("expired").unwrap();
+        });
         assert_eq!([rx.recv().unwrap(), rx.recv().unwrap()], ["waiting", "waiting"]);
         expired.send_replace(true);
         assert_eq!([rx.recv().unwrap(), rx.recv().unwrap()], ["expired", "expired"]);
@@ -187,21 +190,11 @@ mod tests {
     #[test]
     fn pinned_workers_run_on_their_cpus_in_turn() {
         let allowed = cpus().unwrap();
-        let workers = Workers::start(3, &allowed, &watch::Sender::new(false)).unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        for _ in 0..3 {
-            let tx = tx.clone();
-            workers.spawn(
-                workers.next(),
-                Box::new(move || {
-                    Box::pin(async move {
-                        let name = std::thread::current().name().unwrap().to_string();
-                        let mask = cpus().unwrap();
-                        tx.send((name, mask)).unwrap();
-                    })
-                }),
-            );
-        }
+        let workers = Workers::start(3, &placement(3, &allowed), &watch::Sender::new(false)).unwrap();
+        let rx = spawn_each(&workers, 3, |tx| async move {
+            let name = std::thread::current().name().unwrap().to_string();
+            tx.send((name, cpus().unwrap())).unwrap();
+        });
         let mut seen: Vec<(String, Vec<usize>)> = (0..3).map(|_| rx.recv().unwrap()).collect();
         seen.sort();
         for (i, (name, mask)) in seen.iter().enumerate() {

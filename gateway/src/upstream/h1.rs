@@ -18,6 +18,15 @@ const MAX_HEADERS: usize = 100;
 /// Longest chunk-size line or trailer line accepted.
 const MAX_LINE: usize = 4096;
 
+/// The port `uri`'s scheme implies: 443 for `https`, 80 otherwise.
+pub fn default_port(uri: &Uri) -> u16 {
+    if uri.scheme_str() == Some("https") {
+        443
+    } else {
+        80
+    }
+}
+
 /// A `POST` as it goes on the wire, written in one buffer as it is built: request line
 /// (origin form) and `host` ([`Outgoing::post`]), the headers ([`Outgoing::header`]), then
 /// `content-length` and the body ([`Outgoing::finish`]). Nothing is copied twice and no
@@ -35,9 +44,8 @@ impl Outgoing {
         bytes.extend_from_slice(uri.path_and_query().map_or("/", |p| p.as_str()).as_bytes());
         bytes.extend_from_slice(b" HTTP/1.1\r\nhost: ");
         if let Some(authority) = uri.authority() {
-            let default = if uri.scheme_str() == Some("https") { 443 } else { 80 };
             bytes.extend_from_slice(authority.host().as_bytes());
-            if let Some(port) = authority.port_u16().filter(|p| *p != default) {
+            if let Some(port) = authority.port_u16().filter(|p| *p != default_port(&uri)) {
                 bytes.push(b':');
                 bytes.extend_from_slice(itoa::Buffer::new().format(port).as_bytes());
             }

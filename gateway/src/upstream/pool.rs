@@ -156,8 +156,7 @@ fn upstream(uri: &Uri) -> Result<usize, BoxError> {
             "http" => false,
             other => return Err(format!("{uri}: the scheme {other} is not http or https").into()),
         };
-        let default = if tls { 443 } else { 80 };
-        let port = authority.port_u16().unwrap_or(default);
+        let port = authority.port_u16().unwrap_or(h1::default_port(uri));
         pool.push(Upstream {
             scheme: scheme.clone(),
             authority: authority.clone(),
