@@ -55,16 +55,20 @@ pub async fn handle(gw: &'static Gateway, req: Request<Incoming>, client: Arc<st
     // admit: everything below uses this config, whatever reloads happen meanwhile.
     let active = gw.active.load_full();
     let _in_flight = InFlight::begin(&gw.metrics);
+    // Kept as the header value it is answered with: the client's is shared, not copied.
     let id = client_request_id(req.headers()).unwrap_or_else(|| gw.request_id());
-    let (verdict, resp) = route(gw, &active, req, &client, &id).await;
+    let (verdict, resp) = route(gw, &active, req, client, id.to_str().unwrap_or_default()).await;
     gw.metrics.count(verdict, resp.status().is_server_error());
-    stamp(resp, &active, headers::verdict_value(verdict), &id, &gw.instance_header)
+    stamp(resp, &active, headers::verdict_value(verdict), id, &gw.instance_header)
 }
 
-fn client_request_id(sent: &HeaderMap) -> Option<String> {
-    let v = sent.get(headers::REQUEST_ID)?.to_str().ok()?;
-    let ok = !v.is_empty() && v.len() <= MAX_REQUEST_ID && v.bytes().all(|b| b.is_ascii_graphic());
-    ok.then(|| v.to_string())
+/// The client's `x-request-id`, when it is one the gateway keeps: 1 to [`MAX_REQUEST_ID`]
+/// visible ASCII characters.
+fn client_request_id(sent: &HeaderMap) -> Option<HeaderValue> {
+    let v = sent.get(headers::REQUEST_ID)?;
+    let b = v.as_bytes();
+    let ok = !b.is_empty() && b.len() <= MAX_REQUEST_ID && b.iter().all(|b| b.is_ascii_graphic());
+    ok.then(|| v.clone())
 }
 
 /// Add the response headers (docs/reference/headers.md).
@@ -72,7 +76,7 @@ fn stamp(
     mut resp: Response<Body>,
     active: &Active,
     verdict: &'static str,
-    id: &str,
+    id: HeaderValue,
     instance: &HeaderValue,
 ) -> Response<Body> {
     let h = resp.headers_mut();
@@ -86,9 +90,7 @@ fn stamp(
     if let Some(v) = &active.headers.hash {
         h.insert(HeaderName::from_static(headers::CONFIG_HASH), v.clone());
     }
-    if let Ok(v) = HeaderValue::from_str(id) {
-        h.insert(HeaderName::from_static(headers::REQUEST_ID), v);
-    }
+    h.insert(HeaderName::from_static(headers::REQUEST_ID), id);
     h.insert(HeaderName::from_static(headers::INSTANCE), instance.clone());
     resp
 }
@@ -97,7 +99,7 @@ async fn route(
     gw: &'static Gateway,
     active: &Arc<Active>,
     req: Request<Incoming>,
-    client: &str,
+    client: Arc<str>,
     id: &str,
 ) -> (Option<Verdict>, Response<Body>) {
     let path = req.uri().path();
@@ -155,15 +157,13 @@ async fn completion(
     gw: &'static Gateway,
     active: &Arc<Active>,
     req: Request<Incoming>,
-    client: &str,
+    client: Arc<str>,
     id: &str,
 ) -> (Option<Verdict>, Response<Body>) {
     let started = Instant::now();
     let received = now_ms();
     let (parts, body) = req.into_parts();
-    let path = parts.uri.path().to_string();
-    let client_ip = client.to_string();
-    if let Some(refused) = audit_closed(gw, active, &path, &client_ip, id) {
+    if let Some(refused) = audit_closed(gw, active, parts.uri.path(), &client, id) {
         return (None, refused);
     }
     let body = match read_body(active, &parts.headers, body).await {
@@ -190,32 +190,33 @@ async fn completion(
         .filter(|(k, _)| all || read == Some(k.as_str()))
         .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
         .collect();
+    let request = engine::Request {
+        id: id.to_string(),
+        path: parts.uri.path().to_string(),
+        client_ip: Some(client.to_string()),
+        headers: sent,
+        body: value,
+    };
     if let Some(file) = &gw.record {
         let line = traffic::Line {
-            id: Some(id.to_string()),
+            id: Some(request.id.clone()),
             ts: time::format_rfc3339(received),
             method: parts.method.to_string(),
-            path: path.clone(),
-            client_ip: Some(client_ip.clone()),
-            headers: sent
+            path: request.path.clone(),
+            client_ip: request.client_ip.clone(),
+            headers: request
+                .headers
                 .iter()
                 .filter(|(k, _)| !headers::is_credential(k))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
-            body: value.clone(),
+            body: request.body.clone(),
             // Written as the request arrives, before it is answered.
             expect_status: None,
         };
         gw.journal
             .append(file, &serde_json::to_value(&line).expect("a traffic line serialises"));
     }
-    let request = engine::Request {
-        id: id.to_string(),
-        path: path.clone(),
-        client_ip: Some(client_ip),
-        headers: sent,
-        body: value,
-    };
     // The texts are read once: the active engine decides on them, and a shadow candidate, if
     // one runs, is evaluated on a copy and only counted, taking the active engine's matches
     // where its patterns are the same.

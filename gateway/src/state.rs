@@ -278,15 +278,39 @@ pub enum Stop {
 }
 
 impl Gateway {
-    /// A fresh request id.
-    pub fn request_id(&self) -> String {
-        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let mut id = String::with_capacity(self.instance.len() + 21);
-        id.push_str(&self.instance);
-        id.push('-');
-        id.push_str(itoa::Buffer::new().format(n));
-        id
+    /// A fresh request id, `<instance>-<n>`, as the header value it is sent as. Each thread
+    /// takes its numbers from the shared counter [`ID_BLOCK`] at a time, so a request writes
+    /// no memory another thread writes; numbers are unique, not in order across threads.
+    pub fn request_id(&self) -> hyper::header::HeaderValue {
+        let me = self as *const Gateway as usize;
+        let n = IDS.with(|ids| {
+            let (owner, next, end) = ids.get();
+            let (next, end) = if owner == me && next < end {
+                (next, end)
+            } else {
+                let start = self.next_id.fetch_add(ID_BLOCK, Ordering::Relaxed);
+                (start, start + ID_BLOCK)
+            };
+            ids.set((me, next + 1, end));
+            next
+        });
+        let mut digits = itoa::Buffer::new();
+        let n = digits.format(n);
+        // Exactly its length, so the header value takes the bytes over without a copy.
+        let mut id = Vec::with_capacity(self.instance.len() + 1 + n.len());
+        id.extend_from_slice(self.instance.as_bytes());
+        id.push(b'-');
+        id.extend_from_slice(n.as_bytes());
+        hyper::header::HeaderValue::from_maybe_shared(bytes::Bytes::from(id)).expect("hex digits, a dash and digits")
     }
+}
+
+/// How many request ids a thread takes from the shared counter at once.
+const ID_BLOCK: u64 = 1024;
+
+thread_local! {
+    /// This thread's block of request ids: the gateway it was taken from, the next, the end.
+    static IDS: std::cell::Cell<(usize, u64, u64)> = const { std::cell::Cell::new((0, 0, 0)) };
 }
 
 /// How many operations `/admin/history` keeps: enough for a day of busy CI-driven reloads,

@@ -8,7 +8,7 @@
 //! upstream error status is passed back untranslated, so the client sees Anthropic's message.
 
 use super::outbound::{Outbound, UpstreamError};
-use super::wire::{build, exchange, pass_through, secret, upstream_url, NOT_RETURNED};
+use super::wire::{build, exchange, pass_through, secret, upstream_uri, NOT_RETURNED};
 use crate::http::{channel, full, read_limited, Body};
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -196,13 +196,13 @@ pub(super) async fn send(out: &Outbound<'_>) -> Result<Response<Body>, UpstreamE
         )));
     }
     let base = out.target.base_url.as_deref().unwrap_or_default();
-    let url = upstream_url(base, "/v1/messages");
+    let uri = upstream_uri(base, "/v1/messages");
     let mut extra = vec![("anthropic-version", ANTHROPIC_VERSION.to_string())];
     if let Some(k) = secret(out.target) {
         extra.push(("x-api-key", k));
     }
     let body = serde_json::to_vec(&to_anthropic(&out.body)).expect("a JSON value serialises");
-    let req = build(out, &url, &body, &extra, false);
+    let req = build(out, uri, &body, &extra, false);
     let resp = exchange(out.target, req).await?;
     let created = crate::journal::now_ms() / 1000;
     if !resp.status().is_success() {

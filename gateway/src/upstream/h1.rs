@@ -15,6 +15,9 @@ use hyper::{StatusCode, Uri, Version};
 pub const MAX_HEAD: usize = 64 * 1024;
 /// Most headers a response head may have.
 const MAX_HEADERS: usize = 100;
+/// Headers the gateway adds to a response it passes on (its policy headers), room for which
+/// is made when the head is read.
+const ADDED_HEADERS: usize = 8;
 /// Longest chunk-size line or trailer line accepted.
 const MAX_LINE: usize = 4096;
 
@@ -159,10 +162,20 @@ pub fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, Malformed> {
         } else {
             Version::HTTP_11
         };
-        let mut headers = HeaderMap::with_capacity(resp.headers.len());
+        // One copy of the head, which every value shares, rather than one per value; room for
+        // the headers the gateway adds to the response it passes on.
+        let copy = Bytes::copy_from_slice(&buf[..len]);
+        let mut headers = HeaderMap::with_capacity(resp.headers.len() + ADDED_HEADERS);
         for h in resp.headers.iter() {
             let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| Malformed::Header("header name"))?;
-            let value = HeaderValue::from_bytes(h.value).map_err(|_| Malformed::Header("header value"))?;
+            let value = match (h.value.as_ptr() as usize).checked_sub(buf.as_ptr() as usize) {
+                Some(at) if at + h.value.len() <= len => {
+                    HeaderValue::from_maybe_shared(copy.slice(at..at + h.value.len()))
+                }
+                // Not in the head (an empty value may point anywhere): copied on its own.
+                _ => HeaderValue::from_bytes(h.value),
+            }
+            .map_err(|_| Malformed::Header("header value"))?;
             headers.append(name, value);
         }
         buf.advance(len);

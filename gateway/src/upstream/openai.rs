@@ -6,18 +6,18 @@
 //! timeouts and failures are `upstream/wire.rs`'s; no translation happens here.
 
 use super::outbound::{Outbound, UpstreamError};
-use super::wire::{build, exchange, pass_through, secret, upstream_url};
+use super::wire::{build, exchange, pass_through, secret, upstream_uri};
 use crate::http::Body;
 use hyper::Response;
 
 /// Proxy `out` to an OpenAI-compatible API.
 pub(super) async fn send(out: &Outbound<'_>) -> Result<Response<Body>, UpstreamError> {
     let base = out.target.base_url.as_deref().unwrap_or_default();
-    let url = upstream_url(base, out.path);
+    let uri = upstream_uri(base, out.path);
     let extra: Vec<(&'static str, String)> = secret(out.target)
         .map(|k| vec![("authorization", format!("Bearer {k}"))])
         .unwrap_or_default();
     let body = serde_json::to_vec(&out.body).expect("a JSON value serialises");
-    let req = build(out, &url, &body, &extra, true);
+    let req = build(out, uri, &body, &extra, true);
     Ok(pass_through(exchange(out.target, req).await?))
 }

@@ -12,7 +12,6 @@ use super::outbound::{Outbound, UpstreamError};
 use super::pool::Incoming;
 use crate::http::{Body, BoxError};
 use http_body_util::BodyExt;
-use hyper::header::HeaderValue;
 use hyper::{Response, Uri, Version};
 use policy_config::Target;
 use policy_contract::headers;
@@ -46,8 +45,35 @@ pub(super) const NOT_RETURNED: &[&str] = &[
     "upgrade",
 ];
 
+/// Most (base URL, path) pairs a thread keeps parsed; past it the list starts over.
+const PARSED_URIS: usize = 64;
+
+thread_local! {
+    /// This thread's parsed upstream URIs, by base URL and path: a target's URI is parsed on
+    /// its first request, not on every one. Its entries share their bytes with the URIs handed
+    /// out, and only this thread counts them.
+    static URIS: std::cell::RefCell<Vec<(String, String, Uri)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// [`upstream_url`] of `base` and `path`, parsed.
+pub(super) fn upstream_uri(base: &str, path: &str) -> Uri {
+    URIS.with_borrow_mut(|uris| {
+        if let Some((_, _, uri)) = uris.iter().find(|(b, p, _)| b == base && p == path) {
+            return uri.clone();
+        }
+        let uri: Uri = upstream_url(base, path)
+            .parse()
+            .expect("a target's base_url is an absolute URL (validated by lint)");
+        if uris.len() == PARSED_URIS {
+            uris.clear();
+        }
+        uris.push((base.to_string(), path.to_string(), uri.clone()));
+        uri
+    })
+}
+
 /// `base_url` + `path`, without doubling a `/v1` the base already ends with.
-pub(super) fn upstream_url(base: &str, path: &str) -> String {
+fn upstream_url(base: &str, path: &str) -> String {
     let base = base.trim_end_matches('/');
     match path.strip_prefix("/v1") {
         Some(rest) if base.ends_with("/v1") => format!("{base}{rest}"),
@@ -69,14 +95,11 @@ pub fn secret(target: &Target) -> Option<String> {
 /// that name; written straight into the request's bytes (`h1.rs`).
 pub(super) fn build(
     out: &Outbound<'_>,
-    url: &str,
+    uri: Uri,
     body: &[u8],
     extra: &[(&'static str, String)],
     keep_encoding: bool,
 ) -> Outgoing {
-    let uri: Uri = url
-        .parse()
-        .expect("a target's base_url is an absolute URL (validated by lint)");
     let mut req = Outgoing::post(uri, body.len());
     let ours = |n: &str| n == "content-type" || n == headers::REQUEST_ID || extra.iter().any(|(e, _)| *e == n);
     for (name, value) in out.headers {
@@ -92,7 +115,8 @@ pub(super) fn build(
     }
     req.header("content-type", b"application/json");
     // Only what a header value may hold goes out: no line break smuggles a header in.
-    let valid = |v: &str| HeaderValue::from_str(v).is_ok();
+    // What `HeaderValue::from_str` accepts (visible ASCII, space and tab), checked in place.
+    let valid = |v: &str| v.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b));
     if valid(out.request_id) {
         req.header(headers::REQUEST_ID, out.request_id.as_bytes());
     }

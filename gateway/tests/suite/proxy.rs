@@ -42,9 +42,26 @@ fn every_response_carries_the_policy_headers() {
     let ok = gw.chat("Hello").json();
     assert_eq!(ok["object"], "chat.completion");
     assert_eq!(ok["choices"][0]["message"]["content"], "Hello from the mock.");
-    // A client's own request id is kept.
+    // A client's own request id is kept; one longer than 128 characters is replaced.
     let r = support::request(gw.data, "GET", "/health", &[("x-request-id", "trace-42")], b"");
     assert_eq!(r.header("x-request-id"), Some("trace-42"));
+    let long = "t".repeat(129);
+    let r = support::request(gw.data, "GET", "/health", &[("x-request-id", &long)], b"");
+    assert_ne!(r.header("x-request-id"), Some(long.as_str()));
+    // The gateway's own ids are `<instance>-<n>` and unique across its data threads, which
+    // take their numbers in blocks; each request here is a connection of its own, so they
+    // reach the threads in turn.
+    let mut ids = std::collections::BTreeSet::new();
+    for _ in 0..8 {
+        let r = gw.get("/health");
+        let instance = r.header("x-policy-instance").unwrap().to_string();
+        let id = r.header("x-request-id").unwrap().to_string();
+        let n = id
+            .strip_prefix(&format!("{instance}-"))
+            .unwrap_or_else(|| panic!("{id}"));
+        assert!(n.parse::<u64>().is_ok(), "{id}");
+        assert!(ids.insert(id.clone()), "{id} given twice");
+    }
 }
 
 /// A real loopback upstream, and a gateway whose one target it is (key `upstream-test-key`).
