@@ -10,8 +10,8 @@
 //!
 //! Owns connecting (`TCP_NODELAY`, a connect timeout, TLS with the webpki roots), the idle
 //! list and its limits, noticing that an idle connection was closed, the retry of a request
-//! that a kept connection could not take, and the response body that returns its connection
-//! once read to the end. The bytes on the wire are `h1.rs`'s; what is sent, and how long to
+//! that a kept connection could not take, the answer an upstream sent before the request was
+//! all written, and the response body that returns its connection once read to the end. The bytes on the wire are `h1.rs`'s; what is sent, and how long to
 //! wait for the answer, is `wire.rs`'s.
 
 use super::h1::{self, Decoded, Decoder, Head, Outgoing};
@@ -223,23 +223,44 @@ pub async fn request(req: Outgoing) -> Result<Response<Incoming>, BoxError> {
                 let address = POOL.with_borrow(|pool| pool[i].address.clone());
                 // Boxed: connecting (TLS included) is a large future, and rare.
                 let mut fresh = Box::pin(connect(&address)).await?;
-                send(&mut fresh, bytes)
-                    .await
-                    .map_err(|e| format!("writing the request: {e}"))?;
+                if let Err(e) = send(&mut fresh, bytes).await {
+                    // An upstream may answer before it has read the whole body (a 413 for a
+                    // body too large) and close: that answer, already received, is the
+                    // response, and the connection is not used again. Without one, the
+                    // write's error is what went wrong.
+                    let mut buf = BytesMut::new();
+                    return match read_head(&mut fresh, &mut buf).await {
+                        Ok(head) => Ok(response(
+                            Head {
+                                reusable: false,
+                                ..head
+                            },
+                            fresh,
+                            buf,
+                            i,
+                        )),
+                        Err(_) => Err(format!("writing the request: {e}").into()),
+                    };
+                }
                 break (fresh, BytesMut::new());
             }
         }
     };
+    let head = read_head(&mut stream, &mut buf).await?;
+    Ok(response(head, stream, buf, i))
+}
+
+/// Read from `stream` into `buf` until a response head is complete.
+async fn read_head(stream: &mut Stream, buf: &mut BytesMut) -> Result<Head, BoxError> {
     buf.reserve(READ);
-    let head = loop {
-        if stream.read_buf(&mut buf).await? == 0 {
+    loop {
+        if stream.read_buf(buf).await? == 0 {
             return Err("the upstream closed the connection before its response head".into());
         }
-        if let Some(head) = h1::parse_head(&mut buf)? {
-            break head;
+        if let Some(head) = h1::parse_head(buf)? {
+            return Ok(head);
         }
-    };
-    Ok(response(head, stream, buf, i))
+    }
 }
 
 async fn send(stream: &mut Stream, bytes: &[u8]) -> io::Result<()> {

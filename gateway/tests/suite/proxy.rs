@@ -254,6 +254,65 @@ fn refused_upstream_is_502_and_slow_upstream_is_504() {
     assert_eq!(gw.chat("fast").status, 200, "a slow request does not affect the next");
 }
 
+/// An upstream that answers before it has read the whole body (a 413 for a body too large)
+/// and closes: the gateway's write of the body fails, and the answer the upstream sent is
+/// what the client gets, not a 502 for the failed write.
+#[test]
+fn an_answer_sent_before_the_body_was_read_is_passed_on() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    // A small window, so the body stalls the gateway's write long before it is all sent.
+    rustix::net::sockopt::set_socket_recv_buffer_size(&listener, 4096).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let upstream = std::thread::spawn(move || loop {
+        // The readiness probe's connections close without a request.
+        let (mut s, _) = listener.accept().unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && s.read_exact(&mut byte).is_ok() {
+            head.push(byte[0]);
+        }
+        if !head.ends_with(b"\r\n\r\n") {
+            continue;
+        }
+        let body = r#"{"error":"too large"}"#;
+        let answer = format!(
+            "HTTP/1.1 413 Payload Too Large\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        // In one write, sent at once: a close with unread data discards what is still unsent.
+        s.set_nodelay(true).unwrap();
+        s.write_all(answer.as_bytes()).unwrap();
+        // Closed with the body unread: the gateway's write meets a reset.
+        break String::from_utf8(head).unwrap();
+    });
+    let config = upstream_config(&format!("http://{addr}"), 10_000).replace(
+        "admin: { listen: 127.0.0.1:0 }",
+        "admin: { listen: 127.0.0.1:0 }\n  limits: { max_body_bytes: 8388608 }",
+    );
+    let gw = Gateway::start_with(
+        &config,
+        Opts {
+            env: vec![("TEST_UPSTREAM_KEY", "upstream-test-key")],
+            ..Opts::default()
+        },
+    );
+    let body = json!({"model": "m", "messages": [{"role": "user", "content": "a ".repeat(3 << 20)}]});
+    let r = support::try_request(
+        gw.data,
+        "POST",
+        "/v1/chat/completions",
+        &[],
+        body.to_string().as_bytes(),
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", gw.log()));
+    let head = upstream.join().unwrap();
+    assert!(head.starts_with("POST /v1/chat/completions "), "{head}");
+    assert_eq!(r.status, 413, "{r:?}\n{}", gw.log());
+    assert_eq!(r.body, r#"{"error":"too large"}"#);
+    assert_eq!(r.header("x-policy-verdict"), Some("allow"));
+}
+
 /// Issue 17: a body whose texts are not where the wire format puts them is refused with 400
 /// and never reaches the upstream; evasions by encoding and by field are decided as the plain
 /// text is, and what the upstream receives has the original bytes redacted.
