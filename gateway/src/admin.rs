@@ -8,8 +8,8 @@
 
 use crate::http::{error, full, json_response, method_not_allowed, read_limited, Body};
 use crate::reload::{self, Source, Trigger};
+use crate::server::Incoming;
 use crate::state::Gateway;
-use hyper::body::Incoming;
 use hyper::header::HeaderValue;
 use hyper::{Method, Request, Response, StatusCode};
 use policy_contract::admin::{self, Answer, History, Status};

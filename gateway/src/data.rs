@@ -12,9 +12,9 @@
 use crate::http::{error, json_response, method_not_allowed, read_limited, Body};
 use crate::journal::now_ms;
 use crate::metrics::Metrics;
+use crate::server::Incoming;
 use crate::state::{Active, Gateway};
 use crate::upstream::{self, Outbound};
-use hyper::body::Incoming;
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use policy_config::{AuditFailure, PolicyKind};

@@ -16,7 +16,8 @@
 //! upstream/mod.rs       provider dispatch; wire.rs: headers, timeouts, failures
 //! upstream/pool.rs      each data thread's upstream HTTP(S) client: connections kept between
 //!                       requests, the response body that returns its connection
-//! upstream/h1.rs        HTTP/1.1 on the wire: request bytes, response head, body framing
+//! upstream/h1.rs        HTTP/1.1 on the wire: request bytes, response head, body framing (the
+//!                       body decoder is the server's too)
 //! upstream/openai.rs    openai: pass-through with a bearer key
 //! upstream/anthropic.rs anthropic: Messages API translation, both ways, streams included
 //! upstream/mock.rs      mock: local OpenAI-format answers
@@ -27,6 +28,8 @@
 //!                       "the drain ran out"
 //! serve.rs              the accept loop and the end of connections: drain (drain_timeout_ms), cut,
 //!                       hand over
+//! server.rs             HTTP/1.1 server of both planes: request heads and bodies read, responses
+//!                       written, keep-alive, a client's hang-up, closing when the plane stops
 //! restart.rs            zero-drop restart, the old process's side: validate, hand over, record
 //! handover.rs           the handover protocol: sockets over SCM_RIGHTS, start the successor, ready
 //! shadow.rs             shadow evaluation: a candidate evaluated beside the active config, counted
@@ -61,6 +64,7 @@ mod probe;
 mod reload;
 mod restart;
 mod serve;
+mod server;
 mod shadow;
 mod state;
 mod state_dir;

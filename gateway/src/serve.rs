@@ -7,13 +7,11 @@
 
 use crate::http::Body;
 use crate::journal::log;
+use crate::server::Incoming;
 use crate::state::{Gateway, Stop};
 use crate::workers::Workers;
-use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONNECTION};
-use hyper::server::conn::http1;
 use hyper::{Request, Response};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use std::future::Future;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -51,16 +49,14 @@ where
     H: Fn(G, Request<Incoming>, Arc<str>) -> F + Copy + Send + Sync + 'static,
     F: Future<Output = Response<Body>> + Send + 'static,
 {
-    // One graceful-shutdown signal per thread that serves connections: a connection checks its
-    // signal whenever it is polled, so a thread's connections share one of their own rather
-    // than one lock every thread takes.
+    // One "closing" signal per thread that serves connections: an idle connection waits on
+    // its signal, so a thread's connections share one of their own rather than one lock every
+    // thread takes.
     let serving = match &threads {
         Threads::Here => 1,
         Threads::Workers(workers) => workers.len(),
     };
-    let gracefuls: Vec<_> = (0..serving)
-        .map(|_| hyper_util::server::graceful::GracefulShutdown::new())
-        .collect();
+    let closers: Vec<watch::Sender<bool>> = (0..serving).map(|_| watch::channel(false).0).collect();
     let open = Arc::new(AtomicUsize::new(0));
     gw.accepting.send_modify(|n| *n += 1);
     loop {
@@ -83,38 +79,32 @@ where
                 // The client's address as the requests name it (an IPv4-mapped IPv6 address as
                 // IPv4), written once per connection.
                 let client: Arc<str> = peer.ip().to_canonical().to_string().into();
-                let service = hyper::service::service_fn(move |req| {
+                let service = move |req: Request<Incoming>| {
                     let (gw, lifecycle, client) = (gw.clone(), Arc::clone(&lifecycle), Arc::clone(&client));
                     async move {
                         let mut resp = handler(gw, req, client).await;
                         let stopping = !matches!(lifecycle.has_changed(), Ok(false))
                             && matches!(*lifecycle.borrow(), Stop::Handover | Stop::Drain);
                         if stopping {
-                            // hyper closes the connection after a response that says so; the
-                            // client reconnects, and the next process (or another instance)
-                            // accepts.
+                            // The connection closes after a response that says so; the client
+                            // reconnects, and the next process (or another instance) accepts.
                             resp.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
                         }
-                        Ok::<_, std::convert::Infallible>(resp)
+                        resp
                     }
-                });
+                };
                 let thread = match &threads {
                     Threads::Here => 0,
                     Threads::Workers(workers) => workers.next(),
                 };
-                // Watched from here, so a drain that starts before the connection reaches its
-                // thread still waits for it.
-                let watcher = gracefuls[thread].watcher();
+                // Subscribed and counted from here, so a drain that starts before the
+                // connection reaches its thread still closes it and waits for it.
+                let closing = closers[thread].subscribe();
                 open.fetch_add(1, Ordering::Relaxed);
                 let done = Arc::clone(&open);
                 let conn = move |stream: tokio::net::TcpStream| -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
                     Box::pin(async move {
-                        let conn = http1::Builder::new()
-                            .timer(TokioTimer::new())
-                            .header_read_timeout(header_timeout)
-                            .keep_alive(true)
-                            .serve_connection(TokioIo::new(stream), service);
-                        let _ = watcher.watch(conn).await;
+                        crate::server::serve_connection(stream, service, closing, header_timeout).await;
                         done.fetch_sub(1, Ordering::Relaxed);
                     })
                 };
@@ -165,11 +155,15 @@ where
             Stop::Drain => limit.saturating_sub(stopped.elapsed()),
             _ => limit,
         };
-        // Every thread's connections are told at once; done when all have closed.
-        let each: Vec<_> = gracefuls.into_iter().map(|g| tokio::spawn(g.shutdown())).collect();
+        // Every thread's connections are told at once: the idle ones close now, the busy
+        // ones after their response. Done when all have closed.
+        for closer in &closers {
+            closer.send_replace(true);
+        }
+        let all_closed = Arc::clone(&open);
         let shutdown = async move {
-            for closed in each {
-                let _ = closed.await;
+            while all_closed.load(Ordering::Relaxed) > 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
             }
         };
         tokio::pin!(shutdown);

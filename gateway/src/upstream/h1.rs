@@ -5,7 +5,8 @@
 //! there, so a stream is never held back.
 //!
 //! Owns the wire format only. Connections, reading and writing them, and keeping them between
-//! requests are `pool.rs`'s; what the request says is `wire.rs`'s.
+//! requests are `pool.rs`'s; what the request says is `wire.rs`'s. The body decoder also reads
+//! the clients' request bodies (`server.rs`): framing is the same both ways.
 
 use bytes::{Buf, Bytes, BytesMut};
 use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};

@@ -19,7 +19,7 @@
 //! It does not decide anything about policy; the data plane hands it the final body.
 
 mod anthropic;
-mod h1;
+pub(crate) mod h1;
 mod mock;
 mod openai;
 mod outbound;

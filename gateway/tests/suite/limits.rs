@@ -82,3 +82,58 @@ fn a_rate_limit_keyed_by_a_header_counts_each_value_apart() {
     assert_eq!(post(&[]), 200, "no header: the empty value's bucket");
     assert_eq!(post(&[("user-agent", "three")]), 429);
 }
+
+/// A client that goes away before its answer ends its request: the handler, and the upstream
+/// call it waits on, are dropped at once, not when the upstream would have answered (here a
+/// mock that takes 30 s), so an abandoned completion stops costing tokens.
+#[test]
+fn a_client_that_goes_away_ends_its_request() {
+    let gw = Gateway::start(&mock_config("1.0.0", 30_000, "prompt-injection"));
+    let in_flight = || support::metric(gw.admin, "gateway_in_flight_requests");
+    let body = br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
+    let mut client = std::net::TcpStream::connect(gw.data).unwrap();
+    write!(
+        client,
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    client.write_all(body).unwrap();
+    assert!(
+        support::eventually(Duration::from_secs(10), || in_flight() == 1.0),
+        "{}",
+        gw.log()
+    );
+    drop(client);
+    assert!(
+        support::eventually(Duration::from_secs(10), || in_flight() == 0.0),
+        "the request outlived its client:\n{}",
+        gw.log()
+    );
+    assert_eq!(gw.get("/health").status, 200);
+}
+
+/// A client whose declared body is over `max_body_bytes` is answered 413 before its body is
+/// read, and can still send it all and read the answer: the gateway reads and drops the rest
+/// before it closes, rather than resetting a connection the client is still writing to.
+#[test]
+fn a_body_answered_before_it_was_read_does_not_reset_its_sender() {
+    let gw = Gateway::start(&mock_config("1.0.0", 0, "prompt-injection"));
+    let body = vec![b'x'; 4 << 20];
+    let mut client = std::net::TcpStream::connect(gw.data).unwrap();
+    client.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        client,
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    client
+        .write_all(&body)
+        .unwrap_or_else(|e| panic!("the body could not be sent: {e}\n{}", gw.log()));
+    let mut raw = Vec::new();
+    client.read_to_end(&mut raw).unwrap();
+    let r = support::parse_response(&raw);
+    assert_eq!(r.status, 413, "{r:?}");
+    assert_eq!(r.header("connection"), Some("close"));
+}

@@ -1,0 +1,417 @@
+//! The gateway's HTTP/1.1 server, both planes': one connection's requests read, handed to the
+//! plane's handler one at a time, and their responses written.
+//!
+//! A request head is parsed with `httparse` into an `http::Request` whose header values share
+//! one copy of the head. Its body ([`Incoming`]) is read from the connection as the handler
+//! polls it, framed by `content-length` or chunked (`upstream/h1.rs`'s decoder; the bytes
+//! that arrived with the head are its first), with `100 Continue` sent first when the client
+//! asked for it. A response goes out as one write of head and body when the body is whole
+//! (`content-length`), or chunk by chunk, each written as it comes, when it streams. The
+//! connection is kept for the next request unless the client, the response (`connection:
+//! close`) or an unread body says otherwise.
+//!
+//! What hyper's server did, as the data plane needs it and no more: no upgrades, no HTTP/2.
+//! A head that does not arrive within the plane's `request_timeout_ms` closes the connection;
+//! a malformed head is answered `400` (`431` when too large) and closed. An idle connection
+//! closes when its plane stops ([`Closing`]); a busy one finishes its response first.
+//!
+//! Owns the bytes and the connection's life, not what a request means (`data.rs`,
+//! `admin.rs`) nor when the plane stops (`serve.rs`).
+
+mod head;
+
+use crate::http::{Body, BoxError};
+use crate::upstream::h1::{Decoded, Decoder, Framing};
+use bytes::{BufMut, Bytes, BytesMut};
+use head::{parse_head, Head, Refused};
+use http_body_util::BodyExt;
+use hyper::body::{Body as _, Frame, SizeHint};
+use hyper::header::{HeaderValue, CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
+use hyper::{Method, Request, Response, StatusCode, Version};
+use std::future::Future;
+use std::io::{self, Write as _};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+/// How much a read asks for at a time.
+const READ: usize = 8 * 1024;
+/// A whole body larger than this is written in pieces rather than gathered into one write.
+const GATHER: usize = 256 * 1024;
+/// A connection's write buffer is let go after a response that grew it past this.
+const KEPT_OUT: usize = 64 * 1024;
+/// How long a connection closed before its request body was read goes on reading it.
+const LINGER: Duration = Duration::from_secs(2);
+
+/// The plane is stopping (`true`): idle connections close now, busy ones after their response.
+pub type Closing = watch::Receiver<bool>;
+
+/// A request body as the client sends it, read from the connection as it is polled.
+pub struct Incoming {
+    stream: Arc<TcpStream>,
+    buf: BytesMut,
+    decoder: Decoder,
+    /// Shared with the connection: whether the body was read to its end, and cleanly.
+    ended: Arc<AtomicU8>,
+}
+
+/// [`Incoming::ended`]: not read to its end (the connection cannot take another request).
+const UNREAD: u8 = 0;
+/// Read to its end, nothing past it: the connection goes on.
+const READ_TO_END: u8 = 1;
+
+impl hyper::body::Body for Incoming {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        let this = self.get_mut();
+        loop {
+            match this.decoder.decode(&mut this.buf) {
+                Err(e) => return Poll::Ready(Some(Err(io::Error::new(io::ErrorKind::InvalidData, e)))),
+                Ok(Decoded::Data(data)) => {
+                    if this.decoder.done() {
+                        this.end();
+                    }
+                    return Poll::Ready(Some(Ok(Frame::data(data))));
+                }
+                Ok(Decoded::End) => {
+                    this.end();
+                    return Poll::Ready(None);
+                }
+                Ok(Decoded::More) => {}
+            }
+            // A length-delimited body reads no further than its end: what follows is the next
+            // request's, and stays on the connection.
+            let want = this
+                .decoder
+                .remaining()
+                .map_or(READ, |n| usize::try_from(n).unwrap_or(READ).min(READ));
+            this.buf.reserve(want);
+            match ready!(poll_read(&this.stream, cx, &mut this.buf, want)) {
+                Ok(0) => {
+                    return Poll::Ready(Some(Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the client closed the connection before the end of the request body",
+                    ))))
+                }
+                Ok(_) => {}
+                Err(e) => return Poll::Ready(Some(Err(e))),
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.decoder.done()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.decoder.remaining() {
+            Some(n) => SizeHint::with_exact(n),
+            None => SizeHint::default(),
+        }
+    }
+}
+
+impl Incoming {
+    /// The body is complete. Bytes read past it (a chunked body's reads are not bounded)
+    /// would be the next request's: the connection then closes after this response.
+    fn end(&mut self) {
+        let state = if self.buf.is_empty() { READ_TO_END } else { UNREAD };
+        self.ended.store(state, Ordering::Relaxed);
+    }
+}
+
+/// Read what is there into `buf`, at most `want` bytes; `Pending` until something is.
+fn poll_read(stream: &TcpStream, cx: &mut Context<'_>, buf: &mut BytesMut, want: usize) -> Poll<io::Result<usize>> {
+    loop {
+        ready!(stream.poll_read_ready(cx))?;
+        match stream.try_read_buf(&mut (&mut *buf).limit(want)) {
+            Ok(read) => return Poll::Ready(Ok(read)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Poll::Ready(Err(e)),
+        }
+    }
+}
+
+/// Ready once the client has closed its end of the connection, watched only after the
+/// request's body has been read to its end (before that, the body's reads see the close).
+/// Bytes of a next request waiting are not a close; they stay for the next head.
+fn hung_up(stream: &TcpStream, ended: &AtomicU8, cx: &mut Context<'_>) -> Poll<()> {
+    if ended.load(Ordering::Relaxed) != READ_TO_END {
+        // Polled again whenever the handler makes progress, as the body's reads do.
+        return Poll::Pending;
+    }
+    let mut byte = [0u8; 1];
+    match stream.poll_peek(cx, &mut tokio::io::ReadBuf::new(&mut byte)) {
+        Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => Poll::Ready(()),
+        Poll::Ready(Ok(_)) | Poll::Pending => Poll::Pending,
+    }
+}
+
+/// Write all of `bytes`.
+async fn write_all(stream: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() {
+        stream.writable().await?;
+        match stream.try_write(bytes) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+thread_local! {
+    /// This thread's `date` header and the second it is for: formatted once a second.
+    static DATE_VALUE: std::cell::RefCell<(u64, HeaderValue)> =
+        const { std::cell::RefCell::new((u64::MAX, HeaderValue::from_static(""))) };
+}
+
+/// The `date` header for now (RFC 9110 §6.6.1: every response from a server with a clock).
+fn date() -> HeaderValue {
+    let now = std::time::SystemTime::now();
+    let second = now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    DATE_VALUE.with_borrow_mut(|(at, value)| {
+        if *at != second {
+            let text = httpdate::fmt_http_date(now);
+            *value = HeaderValue::from_str(&text).expect("an HTTP date is a header value");
+            *at = second;
+        }
+        value.clone()
+    })
+}
+
+/// Serve the requests of one connection with `handler` until the client or the server closes
+/// it, a head does not arrive within `head_timeout`, or `closing` turns true while it is idle.
+pub async fn serve_connection<H, F>(stream: TcpStream, handler: H, mut closing: Closing, head_timeout: Duration)
+where
+    H: Fn(Request<Incoming>) -> F,
+    F: Future<Output = Response<Body>>,
+{
+    let stream = Arc::new(stream);
+    let mut buf = BytesMut::with_capacity(READ);
+    let mut out: Vec<u8> = Vec::with_capacity(1024);
+    let deadline = tokio::time::sleep(head_timeout);
+    tokio::pin!(deadline);
+    loop {
+        // A head, within `head_timeout` of starting to wait for it.
+        let mut timing = false;
+        let head = loop {
+            if !buf.is_empty() {
+                match parse_head(&mut buf) {
+                    Ok(Some(head)) => break head,
+                    Ok(None) => {}
+                    Err(refused) => {
+                        let (status, reason) = match refused {
+                            Refused::Malformed => (400, "Bad Request"),
+                            Refused::TooLarge => (431, "Request Header Fields Too Large"),
+                        };
+                        let answer =
+                            format!("HTTP/1.1 {status} {reason}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                        let _ = write_all(&stream, answer.as_bytes()).await;
+                        return;
+                    }
+                }
+            }
+            if buf.is_empty() && *closing.borrow() {
+                return;
+            }
+            if !timing {
+                deadline.as_mut().reset(tokio::time::Instant::now() + head_timeout);
+                timing = true;
+            }
+            buf.reserve(READ);
+            let idle = buf.is_empty();
+            let read = std::future::poll_fn(|cx| poll_read(&stream, cx, &mut buf, READ));
+            tokio::select! {
+                biased;
+                read = read => match read {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                },
+                changed = closing.changed(), if idle => {
+                    // The sender gone is the plane gone: close as for a stop.
+                    if changed.is_err() || *closing.borrow() {
+                        return;
+                    }
+                }
+                () = &mut deadline => return,
+            }
+        };
+        let Head {
+            request,
+            framing,
+            keep_alive,
+            expect_continue,
+        } = head;
+        let head_only = request.method() == Method::HEAD;
+        let version = request.version();
+        // The body's first bytes are those that came with the head; a length-delimited body
+        // takes no more than its own, so a pipelined request stays on the connection.
+        let first = match framing {
+            Framing::Length(n) => buf.split_to(buf.len().min(usize::try_from(n).unwrap_or(usize::MAX))),
+            _ => buf.split(),
+        };
+        let ended = Arc::new(AtomicU8::new(UNREAD));
+        let body = Incoming {
+            stream: Arc::clone(&stream),
+            buf: first,
+            decoder: Decoder::new(framing),
+            ended: Arc::clone(&ended),
+        };
+        let body_done = body.decoder.done();
+        if body_done {
+            ended.store(READ_TO_END, Ordering::Relaxed);
+        } else if expect_continue && write_all(&stream, b"HTTP/1.1 100 Continue\r\n\r\n").await.is_err() {
+            return;
+        }
+        // A client that goes away before its answer (its end of the connection closed once
+        // its body was read) ends the request: the handler is dropped, and with it the
+        // upstream call, as hyper's server did.
+        let handling = handler(request.map(|()| body));
+        let hung_up = std::future::poll_fn(|cx| hung_up(&stream, &ended, cx));
+        let response = tokio::select! {
+            biased;
+            response = handling => response,
+            () = hung_up => return,
+        };
+        let says_close = response
+            .headers()
+            .get_all(CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case("close"));
+        // An unread body leaves the connection mid-request: it cannot take another.
+        let unread = ended.load(Ordering::Relaxed) != READ_TO_END;
+        let mut keep = keep_alive && !says_close && !unread;
+        let written = write_response(&stream, &mut out, response, version, head_only, &mut keep).await;
+        if out.capacity() > KEPT_OUT {
+            out = Vec::with_capacity(1024);
+        }
+        match written {
+            Ok(()) if keep => {}
+            Ok(()) if unread => return linger(&stream).await,
+            _ => return,
+        }
+    }
+}
+
+/// Close a connection whose client may still be sending the body it was answered before
+/// reading (a `413`): the write side first, then what still arrives is read and dropped for a
+/// while, so the client reads its answer rather than a reset (as nginx's lingering close).
+async fn linger(stream: &TcpStream) {
+    let _ = rustix::net::shutdown(stream, rustix::net::Shutdown::Write);
+    let mut sink = BytesMut::with_capacity(READ);
+    let drain = async {
+        loop {
+            sink.clear();
+            match std::future::poll_fn(|cx| poll_read(stream, cx, &mut sink, READ)).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER, drain).await;
+}
+
+/// Write `response`: its head, then its body whole (`content-length`) or chunk by chunk.
+/// `keep` turns false when the body's end can only be told by closing the connection.
+async fn write_response(
+    stream: &TcpStream,
+    out: &mut Vec<u8>,
+    response: Response<Body>,
+    version: Version,
+    head_only: bool,
+    keep: &mut bool,
+) -> Result<(), BoxError> {
+    let (parts, mut body) = response.into_parts();
+    let status = parts.status;
+    let bodiless = status.is_informational() || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
+    let exact = body.size_hint().exact();
+    let chunked = exact.is_none() && !bodiless && version == Version::HTTP_11;
+    if exact.is_none() && !bodiless && version != Version::HTTP_11 {
+        // An HTTP/1.0 client reads a body of unknown length to the connection's end.
+        *keep = false;
+    }
+    out.clear();
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
+    let mut has_date = false;
+    for (name, value) in &parts.headers {
+        // The framing is this server's to write.
+        if name == CONTENT_LENGTH || name == TRANSFER_ENCODING || name == CONNECTION {
+            continue;
+        }
+        has_date |= name == DATE;
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if !has_date {
+        out.extend_from_slice(b"date: ");
+        out.extend_from_slice(date().as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if !*keep {
+        out.extend_from_slice(b"connection: close\r\n");
+    } else if version == Version::HTTP_10 {
+        // HTTP/1.0 closes unless told otherwise.
+        out.extend_from_slice(b"connection: keep-alive\r\n");
+    }
+    if let Some(n) = exact.filter(|_| !bodiless) {
+        out.extend_from_slice(b"content-length: ");
+        out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if chunked {
+        out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    if head_only || bodiless {
+        write_all(stream, out).await?;
+        return Ok(());
+    }
+    if !chunked {
+        // Gathered with the head into one write while it is small; else written as it comes.
+        while let Some(frame) = body.frame().await {
+            let Ok(data) = frame?.into_data() else { continue };
+            if out.len() + data.len() <= GATHER {
+                out.extend_from_slice(&data);
+                continue;
+            }
+            write_all(stream, out).await?;
+            out.clear();
+            write_all(stream, &data).await?;
+        }
+        if !out.is_empty() {
+            write_all(stream, out).await?;
+        }
+        return Ok(());
+    }
+    // A stream: the head at once, then each piece as it comes, so an event is never held back.
+    write_all(stream, out).await?;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame?.into_data() else { continue };
+        if data.is_empty() {
+            continue;
+        }
+        out.clear();
+        let _ = write!(out, "{:x}\r\n", data.len());
+        out.extend_from_slice(&data);
+        out.extend_from_slice(b"\r\n");
+        write_all(stream, out).await?;
+    }
+    write_all(stream, b"0\r\n\r\n").await?;
+    Ok(())
+}
