@@ -30,6 +30,22 @@ const CLOSING_GRACE: Duration = Duration::from_secs(1);
 /// stays idle.
 const HANDOVER_IDLE_GRACE: Duration = Duration::from_secs(2);
 
+/// One open connection in a listener's count, taken out when dropped.
+struct Open(Arc<AtomicUsize>);
+
+impl Open {
+    fn count(open: &Arc<AtomicUsize>) -> Open {
+        open.fetch_add(1, Ordering::Relaxed);
+        Open(Arc::clone(open))
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Where a plane's connections are served: on the runtime that accepts them (the admin plane),
 /// or handed to the data plane's worker threads.
 pub enum Threads {
@@ -100,12 +116,13 @@ where
                 // Subscribed and counted from here, so a drain that starts before the
                 // connection reaches its thread still closes it and waits for it.
                 let closing = closers[thread].subscribe();
-                open.fetch_add(1, Ordering::Relaxed);
-                let done = Arc::clone(&open);
+                // Counted until dropped, however the connection ends: served, never handed to
+                // its thread, or unwound by a panic.
+                let counted = Open::count(&open);
                 let conn = move |stream: tokio::net::TcpStream| -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
                     Box::pin(async move {
+                        let _counted = counted;
                         crate::server::serve_connection(stream, service, closing, header_timeout).await;
-                        done.fetch_sub(1, Ordering::Relaxed);
                     })
                 };
                 match &threads {
@@ -114,19 +131,12 @@ where
                     }
                     Threads::Workers(workers) => {
                         // The stream moves to the worker's runtime: registered there, not here.
-                        let lost = Arc::clone(&open);
-                        let handed = stream.into_std().map(|stream| {
+                        let _ = stream.into_std().map(|stream| {
                             workers.spawn(thread, Box::new(move || match tokio::net::TcpStream::from_std(stream) {
                                 Ok(stream) => conn(stream),
-                                Err(_) => {
-                                    lost.fetch_sub(1, Ordering::Relaxed);
-                                    Box::pin(std::future::ready(()))
-                                }
+                                Err(_) => Box::pin(std::future::ready(())),
                             }))
                         });
-                        if !matches!(handed, Ok(true)) {
-                            open.fetch_sub(1, Ordering::Relaxed);
-                        }
                     }
                 }
             }

@@ -6,7 +6,7 @@
 //! Owns the parsing only; reading the connection and answering a refused head are `mod.rs`'s.
 //! A fuzz target (`request_head`) compiles this file in; see [`check`].
 
-use super::Framing;
+use super::{content_length, Framing};
 use bytes::{Buf, Bytes, BytesMut};
 use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING};
 use hyper::{Method, Request, Uri, Version};
@@ -80,8 +80,12 @@ pub fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, Refused> {
             .flat_map(|v| v.split(','))
             .any(|t| t.trim().eq_ignore_ascii_case(token))
     };
-    // RFC 9112 §6.3: chunked (last) wins over a length; any other transfer coding is refused.
+    // RFC 9112 §6.3: chunked (last) wins over a length; any other transfer coding is refused,
+    // and so is any transfer coding from an HTTP/1.0 client, which cannot send one (§6.1).
     let framing = if let Some(last) = headers.get_all(TRANSFER_ENCODING).iter().next_back() {
+        if version == Version::HTTP_10 {
+            return Err(Refused::Malformed);
+        }
         let last = last.to_str().map_err(|_| Refused::Malformed)?;
         if !last
             .rsplit(',')
@@ -95,7 +99,7 @@ pub fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, Refused> {
         let mut length = None;
         for v in headers.get_all(CONTENT_LENGTH) {
             for part in v.to_str().map_err(|_| Refused::Malformed)?.split(',') {
-                let n: u64 = part.trim().parse().map_err(|_| Refused::Malformed)?;
+                let n = content_length(part).ok_or(Refused::Malformed)?;
                 if length.is_some_and(|l| l != n) {
                     return Err(Refused::Malformed);
                 }
@@ -229,6 +233,14 @@ mod tests {
         ));
         assert!(matches!(
             head("POST / HTTP/1.1\r\ntransfer-encoding: gzip\r\n\r\n"),
+            Err(Refused::Malformed)
+        ));
+        for bad in ["+5", "-5", "0x5", "5 5", ""] {
+            let text = format!("POST / HTTP/1.1\r\ncontent-length: {bad}\r\n\r\n");
+            assert!(matches!(head(&text), Err(Refused::Malformed)), "{bad:?}");
+        }
+        assert!(matches!(
+            head("POST / HTTP/1.0\r\ntransfer-encoding: chunked\r\n\r\n"),
             Err(Refused::Malformed)
         ));
         let many: String = (0..=MAX_HEADERS).map(|i| format!("x-{i}: v\r\n")).collect();

@@ -21,7 +21,7 @@
 mod head;
 
 use crate::http::{Body, BoxError};
-use crate::upstream::h1::{Decoded, Decoder, Framing};
+use crate::upstream::h1::{content_length, Decoded, Decoder, Framing};
 use bytes::{BufMut, Bytes, BytesMut};
 use head::{parse_head, Head, Refused};
 use http_body_util::BodyExt;
@@ -57,7 +57,14 @@ pub struct Incoming {
     decoder: Decoder,
     /// Shared with the connection: whether the body was read to its end, and cleanly.
     ended: Arc<AtomicU8>,
+    /// How much of `100 Continue` is still to be written before the first read of the body
+    /// (the client asked for it): sent only when the handler reads the body, so a request
+    /// answered without it (a 413, a 401) never has its body sent.
+    to_continue: usize,
 }
+
+/// The interim answer to `expect: 100-continue`.
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 /// [`Incoming::ended`]: not read to its end (the connection cannot take another request).
 const UNREAD: u8 = 0;
@@ -91,6 +98,14 @@ impl hyper::body::Body for Incoming {
                 .decoder
                 .remaining()
                 .map_or(READ, |n| usize::try_from(n).unwrap_or(READ).min(READ));
+            while this.to_continue > 0 {
+                ready!(this.stream.poll_write_ready(cx))?;
+                match this.stream.try_write(&CONTINUE[CONTINUE.len() - this.to_continue..]) {
+                    Ok(n) => this.to_continue -= n.min(this.to_continue),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Poll::Ready(Some(Err(e))),
+                }
+            }
             this.buf.reserve(want);
             match ready!(poll_read(&this.stream, cx, &mut this.buf, want)) {
                 Ok(0) => {
@@ -146,6 +161,11 @@ fn hung_up(stream: &TcpStream, ended: &AtomicU8, cx: &mut Context<'_>) -> Poll<(
         // Polled again whenever the handler makes progress, as the body's reads do.
         return Poll::Pending;
     }
+    closed(stream, cx)
+}
+
+/// Ready once the client has closed its end of the connection (or it failed).
+fn closed(stream: &TcpStream, cx: &mut Context<'_>) -> Poll<()> {
     let mut byte = [0u8; 1];
     match stream.poll_peek(cx, &mut tokio::io::ReadBuf::new(&mut byte)) {
         Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => Poll::Ready(()),
@@ -214,7 +234,10 @@ where
                         };
                         let answer =
                             format!("HTTP/1.1 {status} {reason}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
-                        let _ = write_all(&stream, answer.as_bytes()).await;
+                        if write_all(&stream, answer.as_bytes()).await.is_ok() {
+                            // What the client still sends must not reset the answer away.
+                            linger(&stream).await;
+                        }
                         return;
                     }
                 }
@@ -259,28 +282,35 @@ where
             _ => buf.split(),
         };
         let ended = Arc::new(AtomicU8::new(UNREAD));
+        let decoder = Decoder::new(framing);
+        let body_done = decoder.done();
         let body = Incoming {
             stream: Arc::clone(&stream),
+            to_continue: if expect_continue && !body_done && first.is_empty() {
+                CONTINUE.len()
+            } else {
+                0
+            },
             buf: first,
-            decoder: Decoder::new(framing),
+            decoder,
             ended: Arc::clone(&ended),
         };
-        let body_done = body.decoder.done();
         if body_done {
             ended.store(READ_TO_END, Ordering::Relaxed);
-        } else if expect_continue && write_all(&stream, b"HTTP/1.1 100 Continue\r\n\r\n").await.is_err() {
-            return;
         }
         // A client that goes away before its answer (its end of the connection closed once
         // its body was read) ends the request: the handler is dropped, and with it the
-        // upstream call, as hyper's server did.
+        // upstream call, as hyper's server did. Not watched while a pipelined request waits:
+        // a client may send its requests, close its sending side, and read the answers.
+        let watch_hang_up = buf.is_empty();
         let handling = handler(request.map(|()| body));
         let hung_up = std::future::poll_fn(|cx| hung_up(&stream, &ended, cx));
         let response = tokio::select! {
             biased;
             response = handling => response,
-            () = hung_up => return,
+            () = hung_up, if watch_hang_up => return,
         };
+        let watch_hang_up = watch_hang_up && ended.load(Ordering::Relaxed) == READ_TO_END;
         let says_close = response
             .headers()
             .get_all(CONNECTION)
@@ -291,7 +321,16 @@ where
         // An unread body leaves the connection mid-request: it cannot take another.
         let unread = ended.load(Ordering::Relaxed) != READ_TO_END;
         let mut keep = keep_alive && !says_close && !unread;
-        let written = write_response(&stream, &mut out, response, version, head_only, &mut keep).await;
+        let written = write_response(
+            &stream,
+            &mut out,
+            response,
+            version,
+            head_only,
+            watch_hang_up,
+            &mut keep,
+        )
+        .await;
         if out.capacity() > KEPT_OUT {
             out = Vec::with_capacity(1024);
         }
@@ -322,13 +361,18 @@ async fn linger(stream: &TcpStream) {
 }
 
 /// Write `response`: its head, then its body whole (`content-length`) or chunk by chunk.
-/// `keep` turns false when the body's end can only be told by closing the connection.
+/// `keep` turns false when the body's end can only be told by closing the connection. A
+/// body that yields other than the length its head announced ends the connection, its
+/// framing never out of step. While a stream waits for its next piece, a client that goes
+/// away (`watch_hang_up`) ends it.
+#[allow(clippy::too_many_arguments)]
 async fn write_response(
     stream: &TcpStream,
     out: &mut Vec<u8>,
     response: Response<Body>,
     version: Version,
     head_only: bool,
+    watch_hang_up: bool,
     keep: &mut bool,
 ) -> Result<(), BoxError> {
     let (parts, mut body) = response.into_parts();
@@ -382,26 +426,51 @@ async fn write_response(
         write_all(stream, out).await?;
         return Ok(());
     }
-    if !chunked {
+    if let Some(mut left) = exact {
         // Gathered with the head into one write while it is small; else written as it comes.
+        let short = || -> BoxError { "the response body did not match its content-length".into() };
         while let Some(frame) = body.frame().await {
             let Ok(data) = frame?.into_data() else { continue };
-            if out.len() + data.len() <= GATHER {
-                out.extend_from_slice(&data);
-                continue;
+            let take = usize::try_from(left).unwrap_or(usize::MAX).min(data.len());
+            left -= take as u64;
+            if out.len() + take <= GATHER {
+                out.extend_from_slice(&data[..take]);
+            } else {
+                write_all(stream, out).await?;
+                out.clear();
+                write_all(stream, &data[..take]).await?;
             }
-            write_all(stream, out).await?;
-            out.clear();
-            write_all(stream, &data).await?;
+            if take < data.len() {
+                write_all(stream, out).await?;
+                return Err(short());
+            }
         }
         if !out.is_empty() {
             write_all(stream, out).await?;
+        }
+        return if left == 0 { Ok(()) } else { Err(short()) };
+    }
+    if !chunked {
+        // HTTP/1.0 and a body of unknown length: its end is the connection's.
+        write_all(stream, out).await?;
+        while let Some(frame) = body.frame().await {
+            if let Ok(data) = frame?.into_data() {
+                write_all(stream, &data).await?;
+            }
         }
         return Ok(());
     }
     // A stream: the head at once, then each piece as it comes, so an event is never held back.
     write_all(stream, out).await?;
-    while let Some(frame) = body.frame().await {
+    loop {
+        let next = tokio::select! {
+            biased;
+            next = body.frame() => next,
+            () = std::future::poll_fn(|cx| closed(stream, cx)), if watch_hang_up => {
+                return Err("the client went away during the stream".into());
+            }
+        };
+        let Some(frame) = next else { break };
         let Ok(data) = frame?.into_data() else { continue };
         if data.is_empty() {
             continue;

@@ -208,7 +208,7 @@ fn framing(status: StatusCode, headers: &HeaderMap) -> Result<Framing, Malformed
     let mut length = None;
     for v in headers.get_all(CONTENT_LENGTH) {
         for part in v.to_str().map_err(|_| Malformed::Header("content-length"))?.split(',') {
-            let n: u64 = part.trim().parse().map_err(|_| Malformed::Header("content-length"))?;
+            let n = content_length(part).ok_or(Malformed::Header("content-length"))?;
             if length.is_some_and(|l| l != n) {
                 return Err(Malformed::Header("content-length"));
             }
@@ -220,6 +220,16 @@ fn framing(status: StatusCode, headers: &HeaderMap) -> Result<Framing, Malformed
         Some(n) => Framing::Length(n),
         None => Framing::Close,
     })
+}
+
+/// One `content-length` value: decimal digits only (RFC 9110 §8.6; a sign or anything else
+/// read leniently is how two parsers of one message come to disagree), spaces around allowed.
+pub fn content_length(value: &str) -> Option<u64> {
+    let digits = value.trim_matches([' ', '\t']);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
 }
 
 /// HTTP/1.1 keeps the connection unless it says `close`; HTTP/1.0 only if it says `keep-alive`.
@@ -347,10 +357,21 @@ impl Decoder {
                     let Some(line) = take_line(buf)? else {
                         return Ok(Decoded::More);
                     };
-                    let size = line[..].split(|&b| b == b';').next().unwrap_or_default();
-                    let size = std::str::from_utf8(size).map_err(|_| Malformed::Chunk("the chunk size is not hex"))?;
-                    let size = u64::from_str_radix(size.trim_matches([' ', '\t']), 16)
-                        .map_err(|_| Malformed::Chunk("the chunk size is not hex"))?;
+                    // RFC 9112 §7.1: hex digits, then optional whitespace and extensions. A sign,
+                    // leading whitespace or a bare LF is refused: read leniently, they let two
+                    // parsers of one body see different chunks.
+                    if line.contains(&b'\n') || line.contains(&b'\r') {
+                        return Err(Malformed::Chunk("a bare line break in a chunk-size line"));
+                    }
+                    let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+                    let rest = line[digits..].iter().find(|&&b| b != b' ' && b != b'\t');
+                    if digits == 0 || digits > 16 || !matches!(rest, None | Some(b';')) {
+                        return Err(Malformed::Chunk("the chunk size is not hex"));
+                    }
+                    let size = std::str::from_utf8(&line[..digits])
+                        .ok()
+                        .and_then(|d| u64::from_str_radix(d, 16).ok())
+                        .ok_or(Malformed::Chunk("the chunk size is not hex"))?;
                     self.state = if size == 0 { State::Trailers } else { State::Chunk(size) };
                 }
                 State::Trailers => {
@@ -578,5 +599,27 @@ mod tests {
         assert!(bad("zz\r\n").contains("not hex"));
         assert!(bad("3\r\nabcXY").contains("CRLF"));
         assert!(bad(&"1".repeat(MAX_LINE + 1)).contains("longer"));
+        // What a lenient reader would take, and another reader not: refused.
+        for size in ["+5", " 5", "5x", "0x5", "11111111111111111"] {
+            assert!(
+                bad(&format!("{size}\r\nhello\r\n0\r\n\r\n")).contains("not hex"),
+                "{size:?}"
+            );
+        }
+        assert!(bad("5;\nXXXXX\r\nhello\r\n0\r\n\r\n").contains("bare line break"));
+        // Whitespace and extensions after the size are the grammar's.
+        let mut d = Decoder::new(Framing::Chunked);
+        let mut buf = BytesMut::from("5 \t;name=value\r\nhello\r\n0\r\n\r\n");
+        assert_eq!(d.decode(&mut buf).unwrap(), Decoded::Data(Bytes::from_static(b"hello")));
+        assert_eq!(d.decode(&mut buf).unwrap(), Decoded::End);
+    }
+
+    #[test]
+    fn a_length_is_digits_only() {
+        assert_eq!(content_length("42"), Some(42));
+        assert_eq!(content_length(" 42\t"), Some(42));
+        for bad in ["+42", "-1", "4 2", "0x2a", "", "99999999999999999999"] {
+            assert_eq!(content_length(bad), None, "{bad:?}");
+        }
     }
 }

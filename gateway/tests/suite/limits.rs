@@ -137,3 +137,70 @@ fn a_body_answered_before_it_was_read_does_not_reset_its_sender() {
     assert_eq!(r.status, 413, "{r:?}");
     assert_eq!(r.header("connection"), Some("close"));
 }
+
+/// `expect: 100-continue`: a body the gateway will read is asked for with `100 Continue`; one
+/// it refuses on its declared length is answered 413 at once, and never asked for.
+#[test]
+fn continue_is_sent_only_for_a_body_that_will_be_read() {
+    let gw = Gateway::start(&mock_config("1.0.0", 0, "prompt-injection"));
+    let send_head = |length: usize| {
+        let mut c = std::net::TcpStream::connect(gw.data).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(
+            c,
+            "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nexpect: 100-continue\r\nconnection: close\r\ncontent-length: {length}\r\n\r\n"
+        )
+        .unwrap();
+        c
+    };
+    let mut refused = send_head(1 << 20);
+    let mut raw = Vec::new();
+    refused.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.starts_with("HTTP/1.1 413 "), "{text}");
+
+    let body = br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
+    let mut asked = send_head(body.len());
+    let mut interim = [0u8; 25];
+    asked.read_exact(&mut interim).unwrap();
+    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    asked.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    asked.read_to_end(&mut raw).unwrap();
+    assert_eq!(
+        support::parse_response(&raw).status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&raw)
+    );
+}
+
+/// Pipelined requests, then the client closes its sending side: each request is answered,
+/// in order, before the connection closes (a closed sending side with requests still to
+/// answer is not a client that went away).
+#[test]
+fn pipelined_requests_are_answered_in_order_after_a_half_close() {
+    let gw = Gateway::start(&mock_config("1.0.0", 0, "prompt-injection"));
+    let mut c = std::net::TcpStream::connect(gw.data).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let body = br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
+    let mut sent = Vec::new();
+    for id in ["one", "two"] {
+        write!(
+            sent,
+            "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nx-request-id: {id}\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        )
+        .unwrap();
+        sent.extend_from_slice(body);
+    }
+    sent.extend_from_slice(b"GET /health HTTP/1.1\r\nhost: x\r\nx-request-id: three\r\n\r\n");
+    c.write_all(&sent).unwrap();
+    c.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut raw = Vec::new();
+    c.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw);
+    let ids: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("x-request-id: ")).collect();
+    assert_eq!(ids, ["one", "two", "three"], "{text}");
+    assert_eq!(text.matches("HTTP/1.1 200 ").count(), 3, "{text}");
+}
