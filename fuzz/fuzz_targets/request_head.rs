@@ -7,7 +7,7 @@
 #[allow(dead_code, unused_imports)]
 mod h1;
 
-use h1::{content_length, Framing};
+use h1::{chunked_last, declared_length, keeps_alive, lists, Framing};
 
 #[path = "../../gateway/src/server/head.rs"]
 #[allow(dead_code, unused_imports)]

@@ -6,9 +6,9 @@
 //! Owns the parsing only; reading the connection and answering a refused head are `mod.rs`'s.
 //! A fuzz target (`request_head`) compiles this file in; see [`check`].
 
-use super::{content_length, Framing};
+use super::{chunked_last, declared_length, keeps_alive, lists, Framing};
 use bytes::{Buf, Bytes, BytesMut};
-use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING};
 use hyper::{Method, Request, Uri, Version};
 
 /// Largest request head accepted (request line and headers), as hyper's default.
@@ -72,50 +72,18 @@ pub fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, Refused> {
         headers.append(name, value);
     }
     buf.advance(len);
-    let has = |name: &HeaderName, token: &str| {
-        headers
-            .get_all(name)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|t| t.trim().eq_ignore_ascii_case(token))
-    };
     // RFC 9112 §6.3: chunked (last) wins over a length; any other transfer coding is refused,
     // and so is any transfer coding from an HTTP/1.0 client, which cannot send one (§6.1).
-    let framing = if let Some(last) = headers.get_all(TRANSFER_ENCODING).iter().next_back() {
-        if version == Version::HTTP_10 {
-            return Err(Refused::Malformed);
-        }
-        let last = last.to_str().map_err(|_| Refused::Malformed)?;
-        if !last
-            .rsplit(',')
-            .next()
-            .is_some_and(|c| c.trim().eq_ignore_ascii_case("chunked"))
-        {
-            return Err(Refused::Malformed);
-        }
-        Framing::Chunked
-    } else {
-        let mut length = None;
-        for v in headers.get_all(CONTENT_LENGTH) {
-            for part in v.to_str().map_err(|_| Refused::Malformed)?.split(',') {
-                let n = content_length(part).ok_or(Refused::Malformed)?;
-                if length.is_some_and(|l| l != n) {
-                    return Err(Refused::Malformed);
-                }
-                length = Some(n);
-            }
-        }
-        Framing::Length(length.unwrap_or(0))
+    let framing = match chunked_last(&headers) {
+        Some(_) if version == Version::HTTP_10 => return Err(Refused::Malformed),
+        Some(Ok(true)) => Framing::Chunked,
+        Some(_) => return Err(Refused::Malformed),
+        None => Framing::Length(declared_length(&headers).map_err(|()| Refused::Malformed)?.unwrap_or(0)),
     };
     // Both framings at once may be a smuggling attempt: answered, then closed (RFC 9112 §6.1).
     let both = headers.contains_key(TRANSFER_ENCODING) && headers.contains_key(CONTENT_LENGTH);
-    let keep_alive = !both
-        && match version {
-            Version::HTTP_10 => has(&CONNECTION, "keep-alive") && !has(&CONNECTION, "close"),
-            _ => !has(&CONNECTION, "close"),
-        };
-    let expect_continue = version == Version::HTTP_11 && has(&EXPECT, "100-continue");
+    let keep_alive = !both && keeps_alive(version, &headers);
+    let expect_continue = version == Version::HTTP_11 && lists(&headers, &EXPECT, "100-continue");
     let mut request = Request::new(());
     *request.method_mut() = method;
     *request.uri_mut() = uri;
@@ -179,13 +147,7 @@ mod tests {
 
     #[test]
     fn the_fuzz_corpus_holds() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/request_head");
-        let mut n = 0;
-        for f in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-            check(&std::fs::read(f.unwrap().path()).unwrap());
-            n += 1;
-        }
-        assert!(n > 0, "{} has no corpus", dir.display());
+        crate::upstream::h1::replay_corpus("request_head", check);
     }
 
     fn head(text: &str) -> Result<Option<Head>, Refused> {

@@ -21,7 +21,7 @@
 mod head;
 
 use crate::http::{Body, BoxError};
-use crate::upstream::h1::{content_length, Decoded, Decoder, Framing};
+use crate::upstream::h1::{chunked_last, declared_length, keeps_alive, lists, Decoder, Framing};
 use bytes::{BufMut, Bytes, BytesMut};
 use head::{parse_head, Head, Refused};
 use http_body_util::BodyExt;
@@ -78,19 +78,11 @@ impl hyper::body::Body for Incoming {
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         let this = self.get_mut();
         loop {
-            match this.decoder.decode(&mut this.buf) {
-                Err(e) => return Poll::Ready(Some(Err(io::Error::new(io::ErrorKind::InvalidData, e)))),
-                Ok(Decoded::Data(data)) => {
-                    if this.decoder.done() {
-                        this.end();
-                    }
-                    return Poll::Ready(Some(Ok(Frame::data(data))));
-                }
-                Ok(Decoded::End) => {
+            if let Some(piece) = this.decoder.next_frame(&mut this.buf) {
+                if this.decoder.done() {
                     this.end();
-                    return Poll::Ready(None);
                 }
-                Ok(Decoded::More) => {}
+                return Poll::Ready(piece);
             }
             // A length-delimited body reads no further than its end: what follows is the next
             // request's, and stays on the connection.
@@ -311,13 +303,7 @@ where
             () = hung_up, if watch_hang_up => return,
         };
         let watch_hang_up = watch_hang_up && ended.load(Ordering::Relaxed) == READ_TO_END;
-        let says_close = response
-            .headers()
-            .get_all(CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|t| t.trim().eq_ignore_ascii_case("close"));
+        let says_close = lists(response.headers(), &CONNECTION, "close");
         // An unread body leaves the connection mid-request: it cannot take another.
         let unread = ended.load(Ordering::Relaxed) != READ_TO_END;
         let mut keep = keep_alive && !says_close && !unread;

@@ -9,6 +9,7 @@
 //! the clients' request bodies (`server.rs`): framing is the same both ways.
 
 use bytes::{Buf, Bytes, BytesMut};
+use hyper::body::Frame;
 use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use hyper::{StatusCode, Uri, Version};
 
@@ -197,29 +198,44 @@ fn framing(status: StatusCode, headers: &HeaderMap) -> Result<Framing, Malformed
     if status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
         return Ok(Framing::Empty);
     }
-    if let Some(last) = headers.get_all(TRANSFER_ENCODING).iter().next_back() {
-        let last = last.to_str().map_err(|_| Malformed::Header("transfer-encoding"))?;
-        let chunked = last
-            .rsplit(',')
-            .next()
-            .is_some_and(|c| c.trim().eq_ignore_ascii_case("chunked"));
+    if let Some(chunked) = chunked_last(headers) {
+        let chunked = chunked.map_err(|()| Malformed::Header("transfer-encoding"))?;
         return Ok(if chunked { Framing::Chunked } else { Framing::Close });
     }
+    Ok(
+        match declared_length(headers).map_err(|()| Malformed::Header("content-length"))? {
+            Some(0) => Framing::Empty,
+            Some(n) => Framing::Length(n),
+            None => Framing::Close,
+        },
+    )
+}
+
+/// Whether a `transfer-encoding` ends in `chunked` (its last value's last coding); `None`
+/// without one, `Err` when it is not text.
+pub fn chunked_last(headers: &HeaderMap) -> Option<Result<bool, ()>> {
+    let last = headers.get_all(TRANSFER_ENCODING).iter().next_back()?;
+    Some(last.to_str().map_err(|_| ()).map(|v| {
+        v.rsplit(',')
+            .next()
+            .is_some_and(|c| c.trim().eq_ignore_ascii_case("chunked"))
+    }))
+}
+
+/// The length every `content-length` value states; `None` without one, `Err` when one is not
+/// a length or two disagree.
+pub fn declared_length(headers: &HeaderMap) -> Result<Option<u64>, ()> {
     let mut length = None;
     for v in headers.get_all(CONTENT_LENGTH) {
-        for part in v.to_str().map_err(|_| Malformed::Header("content-length"))?.split(',') {
-            let n = content_length(part).ok_or(Malformed::Header("content-length"))?;
+        for part in v.to_str().map_err(|_| ())?.split(',') {
+            let n = content_length(part).ok_or(())?;
             if length.is_some_and(|l| l != n) {
-                return Err(Malformed::Header("content-length"));
+                return Err(());
             }
             length = Some(n);
         }
     }
-    Ok(match length {
-        Some(0) => Framing::Empty,
-        Some(n) => Framing::Length(n),
-        None => Framing::Close,
-    })
+    Ok(length)
 }
 
 /// One `content-length` value: decimal digits only (RFC 9110 §8.6; a sign or anything else
@@ -232,16 +248,19 @@ pub fn content_length(value: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
+/// Whether a `name` header lists `token` (comma-separated, any case).
+pub fn lists(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
 /// HTTP/1.1 keeps the connection unless it says `close`; HTTP/1.0 only if it says `keep-alive`.
-fn keeps_alive(version: Version, headers: &HeaderMap) -> bool {
-    let says = |token: &str| {
-        headers
-            .get_all(CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|t| t.trim().eq_ignore_ascii_case(token))
-    };
+pub fn keeps_alive(version: Version, headers: &HeaderMap) -> bool {
+    let says = |token: &str| lists(headers, &CONNECTION, token);
     match version {
         Version::HTTP_10 => says("keep-alive") && !says("close"),
         _ => !says("close"),
@@ -387,6 +406,35 @@ impl Decoder {
     }
 }
 
+impl Decoder {
+    /// The next piece of the body as a reader hands it on: `Some` of a piece, of the end
+    /// (`None`) or of the error; `None` when more bytes must be read first.
+    #[allow(clippy::type_complexity)]
+    pub fn next_frame(&mut self, buf: &mut BytesMut) -> Option<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        match self.decode(buf) {
+            Err(e) => Some(Some(Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))),
+            Ok(Decoded::Data(data)) => Some(Some(Ok(Frame::data(data)))),
+            Ok(Decoded::End) => Some(None),
+            Ok(Decoded::More) => None,
+        }
+    }
+}
+
+/// Each file of the fuzz corpus `name` (`fuzz/corpus/<name>`) run through `check`: what the
+/// fuzzer found, held by the tests.
+#[cfg(test)]
+pub fn replay_corpus(name: &str, check: fn(&[u8])) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/corpus")
+        .join(name);
+    let mut n = 0;
+    for f in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        check(&std::fs::read(f.unwrap().path()).unwrap());
+        n += 1;
+    }
+    assert!(n > 0, "{} has no corpus", dir.display());
+}
+
 /// The line at the front of `buf` without its CRLF, consumed; `None` until the CRLF arrives.
 fn take_line(buf: &mut BytesMut) -> Result<Option<BytesMut>, Malformed> {
     match buf.windows(2).position(|w| w == b"\r\n") {
@@ -474,13 +522,7 @@ mod tests {
 
     #[test]
     fn the_fuzz_corpus_holds() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/upstream_response");
-        let mut n = 0;
-        for f in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-            check(&std::fs::read(f.unwrap().path()).unwrap());
-            n += 1;
-        }
-        assert!(n > 0, "{} has no corpus", dir.display());
+        replay_corpus("upstream_response", check);
     }
 
     fn head(text: &str) -> Result<Option<Head>, Malformed> {

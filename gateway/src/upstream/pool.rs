@@ -14,7 +14,7 @@
 //! all written, and the response body that returns its connection once read to the end. The bytes on the wire are `h1.rs`'s; what is sent, and how long to
 //! wait for the answer, is `wire.rs`'s.
 
-use super::h1::{self, Decoded, Decoder, Head, Outgoing};
+use super::h1::{self, Decoder, Head, Outgoing};
 use crate::http::BoxError;
 use bytes::{Bytes, BytesMut};
 use hyper::body::{Frame, SizeHint};
@@ -324,22 +324,13 @@ impl hyper::body::Body for Incoming {
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         let this = self.get_mut();
         loop {
-            match this.decoder.decode(&mut this.buf) {
-                Err(e) => {
+            if let Some(piece) = this.decoder.next_frame(&mut this.buf) {
+                if matches!(piece, Some(Err(_))) {
                     this.stream = None;
-                    return Poll::Ready(Some(Err(io::Error::new(io::ErrorKind::InvalidData, e))));
-                }
-                Ok(Decoded::Data(data)) => {
-                    if this.decoder.done() {
-                        this.finish();
-                    }
-                    return Poll::Ready(Some(Ok(Frame::data(data))));
-                }
-                Ok(Decoded::End) => {
+                } else if this.decoder.done() {
                     this.finish();
-                    return Poll::Ready(None);
                 }
-                Ok(Decoded::More) => {}
+                return Poll::Ready(piece);
             }
             let Some(stream) = this.stream.as_mut() else {
                 return Poll::Ready(None);
