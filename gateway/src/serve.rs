@@ -30,19 +30,48 @@ const CLOSING_GRACE: Duration = Duration::from_secs(1);
 /// stays idle.
 const HANDOVER_IDLE_GRACE: Duration = Duration::from_secs(2);
 
+/// A listener's open connections: how many, and a wake-up when the last one closes.
+#[derive(Default)]
+struct Connections {
+    open: AtomicUsize,
+    all_closed: tokio::sync::Notify,
+}
+
+impl Connections {
+    fn open(&self) -> usize {
+        self.open.load(Ordering::Acquire)
+    }
+
+    /// Until no connection is open.
+    async fn closed(&self) {
+        loop {
+            let notified = self.all_closed.notified();
+            tokio::pin!(notified);
+            // Registered before the count is read, so a close in between is not missed.
+            notified.as_mut().enable();
+            if self.open() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
 /// One open connection in a listener's count, taken out when dropped.
-struct Open(Arc<AtomicUsize>);
+struct Open(Arc<Connections>);
 
 impl Open {
-    fn count(open: &Arc<AtomicUsize>) -> Open {
-        open.fetch_add(1, Ordering::Relaxed);
-        Open(Arc::clone(open))
+    fn count(connections: &Arc<Connections>) -> Open {
+        connections.open.fetch_add(1, Ordering::AcqRel);
+        Open(Arc::clone(connections))
     }
 }
 
 impl Drop for Open {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        if self.0.open.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.all_closed.notify_waiters();
+        }
     }
 }
 
@@ -73,7 +102,7 @@ where
         Threads::Workers(workers) => workers.len(),
     };
     let closers: Vec<watch::Sender<bool>> = (0..serving).map(|_| watch::channel(false).0).collect();
-    let open = Arc::new(AtomicUsize::new(0));
+    let connections = Arc::new(Connections::default());
     gw.accepting.send_modify(|n| *n += 1);
     loop {
         tokio::select! {
@@ -118,7 +147,7 @@ where
                 let closing = closers[thread].subscribe();
                 // Counted until dropped, however the connection ends: served, never handed to
                 // its thread, or unwound by a panic.
-                let counted = Open::count(&open);
+                let counted = Open::count(&connections);
                 let conn = move |stream: tokio::net::TcpStream| -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
                     Box::pin(async move {
                         let _counted = counted;
@@ -156,9 +185,7 @@ where
             Stop::Drain => HANDOVER_IDLE_GRACE.min(limit),
             _ => HANDOVER_IDLE_GRACE,
         };
-        while open.load(Ordering::Relaxed) > 0 && stopped.elapsed() < grace {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let _ = tokio::time::timeout(grace, connections.closed()).await;
     }
     if matches!(how, Stop::Drain | Stop::Handover) {
         let left = match how {
@@ -170,15 +197,10 @@ where
         for closer in &closers {
             closer.send_replace(true);
         }
-        let all_closed = Arc::clone(&open);
-        let shutdown = async move {
-            while all_closed.load(Ordering::Relaxed) > 0 {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        };
+        let shutdown = connections.closed();
         tokio::pin!(shutdown);
         if tokio::time::timeout(left, &mut shutdown).await.is_err() {
-            let open = open.load(Ordering::Relaxed);
+            let open = connections.open();
             log(
                 "WARN",
                 &format!(
