@@ -31,7 +31,7 @@ use hyper::{Method, Request, Response, StatusCode, Version};
 use std::future::Future;
 use std::io::{self, Write as _};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
@@ -50,13 +50,19 @@ const LINGER: Duration = Duration::from_secs(2);
 /// The plane is stopping (`true`): idle connections close now, busy ones after their response.
 pub type Closing = watch::Receiver<bool>;
 
+/// A connection, shared by its loop and the body of the request it is serving.
+struct Connection {
+    stream: TcpStream,
+    /// Whether the current request's body was read to its end with nothing past it: only
+    /// then can the connection take another request.
+    read_to_end: AtomicBool,
+}
+
 /// A request body as the client sends it, read from the connection as it is polled.
 pub struct Incoming {
-    stream: Arc<TcpStream>,
+    conn: Arc<Connection>,
     buf: BytesMut,
     decoder: Decoder,
-    /// Shared with the connection: whether the body was read to its end, and cleanly.
-    ended: Arc<AtomicU8>,
     /// How much of `100 Continue` is still to be written before the first read of the body
     /// (the client asked for it): sent only when the handler reads the body, so a request
     /// answered without it (a 413, a 401) never has its body sent.
@@ -65,11 +71,6 @@ pub struct Incoming {
 
 /// The interim answer to `expect: 100-continue`.
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
-
-/// [`Incoming::ended`]: not read to its end (the connection cannot take another request).
-const UNREAD: u8 = 0;
-/// Read to its end, nothing past it: the connection goes on.
-const READ_TO_END: u8 = 1;
 
 impl hyper::body::Body for Incoming {
     type Data = Bytes;
@@ -91,15 +92,19 @@ impl hyper::body::Body for Incoming {
                 .remaining()
                 .map_or(READ, |n| usize::try_from(n).unwrap_or(READ).min(READ));
             while this.to_continue > 0 {
-                ready!(this.stream.poll_write_ready(cx))?;
-                match this.stream.try_write(&CONTINUE[CONTINUE.len() - this.to_continue..]) {
+                ready!(this.conn.stream.poll_write_ready(cx))?;
+                match this
+                    .conn
+                    .stream
+                    .try_write(&CONTINUE[CONTINUE.len() - this.to_continue..])
+                {
                     Ok(n) => this.to_continue -= n.min(this.to_continue),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                     Err(e) => return Poll::Ready(Some(Err(e))),
                 }
             }
             this.buf.reserve(want);
-            match ready!(poll_read(&this.stream, cx, &mut this.buf, want)) {
+            match ready!(poll_read(&this.conn.stream, cx, &mut this.buf, want)) {
                 Ok(0) => {
                     return Poll::Ready(Some(Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
@@ -117,10 +122,7 @@ impl hyper::body::Body for Incoming {
     }
 
     fn size_hint(&self) -> SizeHint {
-        match self.decoder.remaining() {
-            Some(n) => SizeHint::with_exact(n),
-            None => SizeHint::default(),
-        }
+        self.decoder.size_hint()
     }
 }
 
@@ -128,8 +130,7 @@ impl Incoming {
     /// The body is complete. Bytes read past it (a chunked body's reads are not bounded)
     /// would be the next request's: the connection then closes after this response.
     fn end(&mut self) {
-        let state = if self.buf.is_empty() { READ_TO_END } else { UNREAD };
-        self.ended.store(state, Ordering::Relaxed);
+        self.conn.read_to_end.store(self.buf.is_empty(), Ordering::Relaxed);
     }
 }
 
@@ -148,12 +149,12 @@ fn poll_read(stream: &TcpStream, cx: &mut Context<'_>, buf: &mut BytesMut, want:
 /// Ready once the client has closed its end of the connection, watched only after the
 /// request's body has been read to its end (before that, the body's reads see the close).
 /// Bytes of a next request waiting are not a close; they stay for the next head.
-fn hung_up(stream: &TcpStream, ended: &AtomicU8, cx: &mut Context<'_>) -> Poll<()> {
-    if ended.load(Ordering::Relaxed) != READ_TO_END {
+fn hung_up(conn: &Connection, cx: &mut Context<'_>) -> Poll<()> {
+    if !conn.read_to_end.load(Ordering::Relaxed) {
         // Polled again whenever the handler makes progress, as the body's reads do.
         return Poll::Pending;
     }
-    closed(stream, cx)
+    closed(&conn.stream, cx)
 }
 
 /// Ready once the client has closed its end of the connection (or it failed).
@@ -206,7 +207,11 @@ where
     H: Fn(Request<Incoming>) -> F,
     F: Future<Output = Response<Body>>,
 {
-    let stream = Arc::new(stream);
+    let conn = Arc::new(Connection {
+        stream,
+        read_to_end: AtomicBool::new(false),
+    });
+    let stream = &conn.stream;
     let mut buf = BytesMut::with_capacity(READ);
     let mut out: Vec<u8> = Vec::with_capacity(1024);
     let deadline = tokio::time::sleep(head_timeout);
@@ -226,9 +231,9 @@ where
                         };
                         let answer =
                             format!("HTTP/1.1 {status} {reason}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
-                        if write_all(&stream, answer.as_bytes()).await.is_ok() {
+                        if write_all(stream, answer.as_bytes()).await.is_ok() {
                             // What the client still sends must not reset the answer away.
-                            linger(&stream).await;
+                            linger(stream).await;
                         }
                         return;
                     }
@@ -243,7 +248,7 @@ where
             }
             buf.reserve(READ);
             let idle = buf.is_empty();
-            let read = std::future::poll_fn(|cx| poll_read(&stream, cx, &mut buf, READ));
+            let read = std::future::poll_fn(|cx| poll_read(stream, cx, &mut buf, READ));
             tokio::select! {
                 biased;
                 read = read => match read {
@@ -273,11 +278,11 @@ where
             Framing::Length(n) => buf.split_to(buf.len().min(usize::try_from(n).unwrap_or(usize::MAX))),
             _ => buf.split(),
         };
-        let ended = Arc::new(AtomicU8::new(UNREAD));
         let decoder = Decoder::new(framing);
         let body_done = decoder.done();
+        conn.read_to_end.store(body_done, Ordering::Relaxed);
         let body = Incoming {
-            stream: Arc::clone(&stream),
+            conn: Arc::clone(&conn),
             to_continue: if expect_continue && !body_done && first.is_empty() {
                 CONTINUE.len()
             } else {
@@ -285,44 +290,31 @@ where
             },
             buf: first,
             decoder,
-            ended: Arc::clone(&ended),
         };
-        if body_done {
-            ended.store(READ_TO_END, Ordering::Relaxed);
-        }
         // A client that goes away before its answer (its end of the connection closed once
         // its body was read) ends the request: the handler is dropped, and with it the
         // upstream call, as hyper's server did. Not watched while a pipelined request waits:
         // a client may send its requests, close its sending side, and read the answers.
         let watch_hang_up = buf.is_empty();
         let handling = handler(request.map(|()| body));
-        let hung_up = std::future::poll_fn(|cx| hung_up(&stream, &ended, cx));
+        let hung_up = std::future::poll_fn(|cx| hung_up(&conn, cx));
         let response = tokio::select! {
             biased;
             response = handling => response,
             () = hung_up, if watch_hang_up => return,
         };
-        let watch_hang_up = watch_hang_up && ended.load(Ordering::Relaxed) == READ_TO_END;
-        let says_close = lists(response.headers(), &CONNECTION, "close");
         // An unread body leaves the connection mid-request: it cannot take another.
-        let unread = ended.load(Ordering::Relaxed) != READ_TO_END;
+        let unread = !conn.read_to_end.load(Ordering::Relaxed);
+        let watch_hang_up = watch_hang_up && !unread;
+        let says_close = lists(response.headers(), &CONNECTION, "close");
         let mut keep = keep_alive && !says_close && !unread;
-        let written = write_response(
-            &stream,
-            &mut out,
-            response,
-            version,
-            head_only,
-            watch_hang_up,
-            &mut keep,
-        )
-        .await;
+        let written = write_response(stream, &mut out, response, version, head_only, watch_hang_up, &mut keep).await;
         if out.capacity() > KEPT_OUT {
             out = Vec::with_capacity(1024);
         }
         match written {
             Ok(()) if keep => {}
-            Ok(()) if unread => return linger(&stream).await,
+            Ok(()) if unread => return linger(stream).await,
             _ => return,
         }
     }
@@ -365,8 +357,9 @@ async fn write_response(
     let status = parts.status;
     let bodiless = status.is_informational() || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
     let exact = body.size_hint().exact();
-    let chunked = exact.is_none() && !bodiless && version == Version::HTTP_11;
-    if exact.is_none() && !bodiless && version != Version::HTTP_11 {
+    let unknown = exact.is_none() && !bodiless;
+    let chunked = unknown && version == Version::HTTP_11;
+    if unknown && !chunked {
         // An HTTP/1.0 client reads a body of unknown length to the connection's end.
         *keep = false;
     }

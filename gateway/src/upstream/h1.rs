@@ -9,7 +9,7 @@
 //! the clients' request bodies (`server.rs`): framing is the same both ways.
 
 use bytes::{Buf, Bytes, BytesMut};
-use hyper::body::Frame;
+use hyper::body::{Frame, SizeHint};
 use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use hyper::{StatusCode, Uri, Version};
 
@@ -334,6 +334,14 @@ impl Decoder {
             State::Length(n) => Some(n),
             State::Done => Some(0),
             _ => None,
+        }
+    }
+
+    /// [`Decoder::remaining`] as a body's size hint: exact when known.
+    pub fn size_hint(&self) -> SizeHint {
+        match self.remaining() {
+            Some(n) => SizeHint::with_exact(n),
+            None => SizeHint::default(),
         }
     }
 
